@@ -1,0 +1,36 @@
+/* Common includes and version gates for the seccomp_py C shim.
+ *
+ * Every NAME.c file in this folder includes this header; build_ffi.py
+ * compiles them all as one translation unit.  A libseccomp 2.6 feature is
+ * gated here with a SPY_HAS_* flag, so the shim builds on 2.5 and reports the
+ * feature as missing at run time instead of failing to build. */
+#ifndef SECCOMP_PY_SHIM_H
+#define SECCOMP_PY_SHIM_H
+
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+
+#define SPY_LIBSECCOMP_AT_LEAST(maj, min) \
+    (SCMP_VER_MAJOR > (maj) || (SCMP_VER_MAJOR == (maj) && SCMP_VER_MINOR >= (min)))
+
+#if SPY_LIBSECCOMP_AT_LEAST(2, 6)
+#define SPY_HAVE_2_6 1
+#else
+#define SPY_HAVE_2_6 0
+#endif
+
+/* Raw seccomp(2): glibc has no wrapper. */
+static inline long spy_raw_seccomp(unsigned int op, unsigned int flags, void *args)
+{
+    return syscall(__NR_seccomp, op, flags, args);
+}
+
+#endif

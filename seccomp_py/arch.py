@@ -1,0 +1,135 @@
+"""Architectures (AUDIT_ARCH_* tokens) known to libseccomp.
+
+See seccomp_arch_add(3).  The values are the kernel's AUDIT_ARCH constants, a
+stable ABI; which of them the *linked* libseccomp supports is asked at run
+time (:meth:`Arch.available`), since 2.6 added loongarch64, m68k and sh.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from typing import Union
+
+from ._native import lib
+from .errors import UnknownArchError
+
+
+class Arch(enum.IntEnum):
+    """An architecture token; ``Arch.NATIVE`` is the one this process runs on."""
+
+    NATIVE = 0
+    X86 = 0x40000003
+    X86_64 = 0xC000003E
+    X32 = 0x4000003E
+    ARM = 0x40000028
+    AARCH64 = 0xC00000B7
+    LOONGARCH64 = 0xC0000102
+    M68K = 0x00000004
+    MIPS = 0x00000008
+    MIPSEL = 0x40000008
+    MIPS64 = 0x80000008
+    MIPSEL64 = 0xC0000008
+    MIPS64N32 = 0xA0000008
+    MIPSEL64N32 = 0xE0000008
+    PARISC = 0x0000000F
+    PARISC64 = 0x8000000F
+    PPC = 0x00000014
+    PPC64 = 0x80000015
+    PPC64LE = 0xC0000015
+    S390 = 0x00000016
+    S390X = 0x80000016
+    RISCV64 = 0xC00000F3
+    SHEB = 0x0000002A
+    SH = 0x4000002A
+
+    @property
+    def libseccomp_name(self) -> str:
+        """The name libseccomp uses ("x86_64", "aarch64", ...)."""
+        if self is Arch.NATIVE:
+            return native().libseccomp_name
+        return self.name.lower()
+
+    @classmethod
+    def native(cls) -> Arch:
+        """The architecture of the running process (seccomp_arch_native(3))."""
+        return native()
+
+    @classmethod
+    def from_name(cls, name: str) -> Arch:
+        """Resolve a libseccomp arch name ("x86_64", "aarch64", "native").
+
+        Raises UnknownArchError when the linked libseccomp does not know it.
+        """
+        return from_name(name)
+
+    @classmethod
+    def available(cls) -> tuple[Arch, ...]:
+        """Every architecture the linked libseccomp supports."""
+        return _available()
+
+    def is_available(self) -> bool:
+        """True when the linked libseccomp supports this architecture."""
+        return self is Arch.NATIVE or self in _available()
+
+
+ArchLike = Union[Arch, str, int]
+
+
+@functools.lru_cache(maxsize=None)
+def native() -> Arch:
+    """The architecture of the running process."""
+    return Arch(int(lib.seccomp_arch_native()))
+
+
+@functools.lru_cache(maxsize=None)
+def _available() -> tuple[Arch, ...]:
+    found = []
+    for arch in Arch:
+        if arch is Arch.NATIVE:
+            continue
+        if int(lib.seccomp_arch_resolve_name(arch.name.lower().encode())) == int(arch):
+            found.append(arch)
+    return tuple(found)
+
+
+def from_name(name: str) -> Arch:
+    """Resolve ``name`` to an Arch; ``"native"`` gives the running one."""
+    if not isinstance(name, str):
+        raise TypeError(f"an arch name must be a str, not {type(name).__name__}")
+    key = name.strip().lower()
+    if key == "native":
+        return native()
+    token = int(lib.seccomp_arch_resolve_name(key.encode())) if key.isprintable() else 0
+    if token == 0:
+        raise UnknownArchError(name)
+    try:
+        return Arch(token)
+    except ValueError:  # a libseccomp newer than this table
+        raise UnknownArchError(name) from None
+
+
+def coerce(arch: ArchLike) -> Arch:
+    """Accept an Arch, a libseccomp name or an AUDIT_ARCH token.
+
+    ``Arch.NATIVE`` (0) is resolved to the running architecture.
+    Raises UnknownArchError or TypeError.
+    """
+    if isinstance(arch, Arch):
+        return native() if arch is Arch.NATIVE else arch
+    if isinstance(arch, str):
+        return from_name(arch)
+    if isinstance(arch, int) and not isinstance(arch, bool):
+        if arch == 0:
+            return native()
+        try:
+            found = Arch(arch)
+        except ValueError:
+            raise UnknownArchError(arch, func="Arch") from None
+        if found not in _available():
+            raise UnknownArchError(found.name.lower())
+        return found
+    raise TypeError(f"expected an Arch, a name or a token, not {type(arch).__name__}")
+
+
+__all__ = ["Arch", "ArchLike", "coerce", "from_name", "native"]

@@ -1,0 +1,61 @@
+"""Filter attributes (seccomp_attr_set(3)): the seed's names, in Python case.
+
+=============================  ===========================  ==========
+Attribute                      libseccomp                   value
+=============================  ===========================  ==========
+DEFAULT_ACTION (read-only)     SCMP_FLTATR_ACT_DEFAULT      Action
+BAD_ARCH_ACTION                SCMP_FLTATR_ACT_BADARCH      Action
+NO_NEW_PRIVILEGES              SCMP_FLTATR_CTL_NNP          bool
+THREAD_SYNC                    SCMP_FLTATR_CTL_TSYNC        bool
+NEGATIVE_SYSCALLS              SCMP_FLTATR_API_TSKIP        bool
+LOG                            SCMP_FLTATR_CTL_LOG          bool
+DISABLE_SSB                    SCMP_FLTATR_CTL_SSB          bool
+OPTIMIZE                       SCMP_FLTATR_CTL_OPTIMIZE     Optimize
+RETURN_SYSTEM_RETURN_CODES     SCMP_FLTATR_API_SYSRAWRC     bool
+WAIT_KILL (libseccomp 2.6+)    SCMP_FLTATR_CTL_WAITKILL     bool
+=============================  ===========================  ==========
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ._native import lib
+
+# SCMP_FLTATR_CTL_WAITKILL is 10 in libseccomp 2.6; on 2.5 the shim reports -1
+# and Filter.set_attribute raises UnsupportedError.
+_WAITKILL = int(lib.SPY_FLTATR_CTL_WAITKILL)
+HAS_WAIT_KILL = _WAITKILL > 0
+
+
+class Attribute(enum.IntEnum):
+    """A filter attribute; see the table in this module's docstring."""
+
+    DEFAULT_ACTION = int(lib.SCMP_FLTATR_ACT_DEFAULT)
+    BAD_ARCH_ACTION = int(lib.SCMP_FLTATR_ACT_BADARCH)
+    NO_NEW_PRIVILEGES = int(lib.SCMP_FLTATR_CTL_NNP)
+    THREAD_SYNC = int(lib.SCMP_FLTATR_CTL_TSYNC)
+    NEGATIVE_SYSCALLS = int(lib.SCMP_FLTATR_API_TSKIP)
+    LOG = int(lib.SCMP_FLTATR_CTL_LOG)
+    DISABLE_SSB = int(lib.SCMP_FLTATR_CTL_SSB)
+    OPTIMIZE = int(lib.SCMP_FLTATR_CTL_OPTIMIZE)
+    RETURN_SYSTEM_RETURN_CODES = int(lib.SCMP_FLTATR_API_SYSRAWRC)
+    WAIT_KILL = _WAITKILL if HAS_WAIT_KILL else 10
+
+    @property
+    def available(self) -> bool:
+        """False only for WAIT_KILL on libseccomp < 2.6."""
+        return self is not Attribute.WAIT_KILL or HAS_WAIT_KILL
+
+
+class Optimize(enum.IntEnum):
+    """Values of Attribute.OPTIMIZE."""
+
+    #: libseccomp's default: rules ordered by priority and complexity.
+    PRIORITY = 1
+    #: a binary tree over syscall numbers: fewer instructions per syscall on
+    #: big filters (runc turns it on above 32 rules).
+    BINARY_TREE = 2
+
+
+ACTION_ATTRIBUTES = frozenset({Attribute.DEFAULT_ACTION, Attribute.BAD_ARCH_ACTION})

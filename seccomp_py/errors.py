@@ -1,0 +1,143 @@
+"""Exceptions raised by seccomp_py.
+
+All of them derive from :class:`SeccompError`, itself an :class:`OSError`, so
+``errno`` and ``strerror`` work as usual, and ``func`` names the libseccomp or
+kernel function that failed.  Subclasses also derive from the builtin a caller
+would naturally catch (``ValueError``, ``LookupError``...).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+from typing import Optional
+
+
+class SeccompError(OSError):
+    """A libseccomp or kernel call failed.
+
+    Attributes: ``errno`` (the real errno, never libseccomp's ECANCELED mask),
+    ``func`` (the C function, e.g. ``"seccomp_load"``) and ``detail``.
+    """
+
+    func: str
+    detail: str
+
+    def __init__(self, errnum: int, func: str, detail: str = "") -> None:
+        message = os.strerror(errnum)
+        if detail:
+            message = f"{message}: {detail}"
+        super().__init__(errnum, f"{func}: {message}")
+        self.func = func
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[int, str, str]]:
+        return (type(self), (self.errno, self.func, self.detail))
+
+
+class InvalidArgumentError(SeccompError, ValueError):
+    """An argument was refused (EINVAL): bad index, value, action or arch."""
+
+    def __init__(self, errnum: int = _errno.EINVAL, func: str = "", detail: str = "") -> None:
+        super().__init__(errnum, func, detail)
+
+
+class UnknownSyscallError(SeccompError, LookupError, ValueError):
+    """A syscall name or number that libseccomp does not know for the arch.
+
+    ``name`` is what was asked for; ``suggestions`` lists close names.
+    """
+
+    name: str
+    suggestions: list[str]
+
+    def __init__(
+        self,
+        name: str,
+        arch: str = "",
+        suggestions: Optional[list[str]] = None,
+        func: str = "seccomp_syscall_resolve_name_arch",
+    ) -> None:
+        self.name = name
+        self.suggestions = list(suggestions or [])
+        detail = f"unknown syscall {name!r}"
+        if arch:
+            detail += f" on {arch}"
+        if self.suggestions:
+            detail += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        super().__init__(_errno.ENOENT, func, detail)
+
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
+        return (type(self), (self.name, "", self.suggestions, self.func))
+
+
+class UnknownArchError(SeccompError, LookupError, ValueError):
+    """An architecture name or token that the linked libseccomp does not know."""
+
+    def __init__(self, arch: object, func: str = "seccomp_arch_resolve_name") -> None:
+        super().__init__(_errno.EINVAL, func, f"unknown architecture {arch!r}")
+
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
+        return (type(self), (self.detail, self.func))
+
+
+class FilterClosedError(SeccompError, ValueError):
+    """The filter was closed, merged into another filter, or never opened."""
+
+    def __init__(self, func: str = "", detail: str = "the filter is closed") -> None:
+        super().__init__(_errno.EBADF, func, detail)
+
+
+class AlreadyLoadedError(SeccompError):
+    """``load()`` was called a second time on the same Filter."""
+
+    def __init__(self, func: str = "seccomp_load", detail: str = "") -> None:
+        super().__init__(
+            _errno.EALREADY,
+            func,
+            detail or "this filter is already loaded; build a new Filter to stack another",
+        )
+
+
+class FilterTooLargeError(InvalidArgumentError):
+    """The compiled filter exceeds the kernel's BPF_MAXINSNS (4096) instructions."""
+
+    def __init__(self, instructions: int, limit: int, func: str = "seccomp_load") -> None:
+        self.instructions = instructions
+        self.limit = limit
+        super().__init__(
+            _errno.EINVAL,
+            func,
+            f"the filter compiles to {instructions} BPF instructions; the kernel refuses "
+            f"more than {limit} (split the policy, drop rules, or use the binary-tree "
+            f"optimizer: Attribute.OPTIMIZE = 2)",
+        )
+
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
+        return (type(self), (self.instructions, self.limit, self.func))
+
+
+class ConcurrentUseError(SeccompError, RuntimeError):
+    """Two threads used the same Filter at once; libseccomp filters are not thread-safe."""
+
+    def __init__(self, func: str = "") -> None:
+        super().__init__(
+            _errno.EBUSY,
+            func,
+            "the Filter is in use by another thread; libseccomp filter contexts are not "
+            "thread-safe: use one Filter per thread or a lock of your own",
+        )
+
+
+class UnsupportedError(SeccompError):
+    """The linked libseccomp or the running kernel lacks this feature."""
+
+    def __init__(self, func: str, detail: str) -> None:
+        super().__init__(_errno.EOPNOTSUPP, func, detail)
+
+
+def error_for(errnum: int, func: str, detail: str = "") -> SeccompError:
+    """Build the exception for ``errnum`` raised by ``func`` (used by ``_native.check``)."""
+    if errnum == _errno.EINVAL:
+        return InvalidArgumentError(errnum, func, detail)
+    return SeccompError(errnum, func, detail)

@@ -1,0 +1,195 @@
+"""Syscall names and numbers, per architecture (seccomp_syscall_resolve_name(3)).
+
+Resolution is cached: a name or number is asked of libseccomp once per arch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from typing import Optional, Union
+
+from . import arch as _arch
+from ._native import ffi, lib
+from .arch import Arch, ArchLike
+from .errors import InvalidArgumentError, UnknownSyscallError
+
+_NR_ERROR = int(lib.__NR_SCMP_ERROR)
+_NAME_BUF = 128
+
+# Where each ABI's syscall numbers start, and how far past it to look when
+# listing every name libseccomp knows.
+_RANGES: dict[Arch, tuple[tuple[int, int], ...]] = {
+    Arch.X32: ((0x40000000, 0x40000000 + 1100),),
+    Arch.MIPS: ((4000, 5100),),
+    Arch.MIPSEL: ((4000, 5100),),
+    Arch.MIPS64: ((5000, 6100),),
+    Arch.MIPSEL64: ((5000, 6100),),
+    Arch.MIPS64N32: ((6000, 7100),),
+    Arch.MIPSEL64N32: ((6000, 7100),),
+    Arch.ARM: ((0, 1100), (0x0F0000, 0x0F0010)),
+}
+_DEFAULT_RANGE = ((0, 1100),)
+
+
+@functools.lru_cache(maxsize=8192)
+def _resolve_name(arch: Arch, name: str) -> int:
+    return int(lib.seccomp_syscall_resolve_name_arch(int(arch), name.encode()))
+
+
+@functools.lru_cache(maxsize=8192)
+def _resolve_number(arch: Arch, number: int) -> Optional[str]:
+    buf = ffi.new("char[]", _NAME_BUF)
+    rc = lib.spy_syscall_name(int(arch), number, buf, _NAME_BUF)
+    if rc < 0:
+        return None
+    return str(ffi.string(buf).decode())
+
+
+@functools.lru_cache(maxsize=64)
+def names(arch: ArchLike = Arch.NATIVE) -> tuple[str, ...]:
+    """Every syscall name that libseccomp maps to a real number on ``arch``."""
+    a = _arch.coerce(arch)
+    found: dict[str, None] = {}
+    for lo, hi in _RANGES.get(a, _DEFAULT_RANGE):
+        for nr in range(lo, hi):
+            name = _resolve_number(a, nr)
+            if name is not None:
+                found[name] = None
+    return tuple(sorted(found))
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"a syscall name must be a str, not {type(name).__name__}")
+    if not name or not name.isprintable() or "\x00" in name or len(name) > 64:
+        raise InvalidArgumentError(func="Syscall.from_name", detail=f"bad syscall name {name!r}")
+    return name
+
+
+def resolve_name(name: str, arch: ArchLike = Arch.NATIVE) -> int:
+    """The number of syscall ``name`` on ``arch`` (negative: a libseccomp pseudo-syscall).
+
+    Raises UnknownSyscallError (a LookupError and ValueError) with close matches.
+    """
+    a = _arch.coerce(arch)
+    _check_name(name)
+    number = _resolve_name(a, name)
+    if number == _NR_ERROR:
+        close = difflib.get_close_matches(name, names(a), n=3, cutoff=0.6)
+        raise UnknownSyscallError(name, a.libseccomp_name, close)
+    return number
+
+
+def resolve_number(number: int, arch: ArchLike = Arch.NATIVE) -> str:
+    """The name of syscall ``number`` on ``arch``; raises UnknownSyscallError."""
+    a = _arch.coerce(arch)
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise TypeError(f"a syscall number must be an int, not {type(number).__name__}")
+    if not -(2**31) <= number < 2**31:
+        raise UnknownSyscallError(str(number), a.libseccomp_name,
+                                  func="seccomp_syscall_resolve_num_arch")
+    name = _resolve_number(a, number)
+    if name is None:
+        raise UnknownSyscallError(str(number), a.libseccomp_name,
+                                  func="seccomp_syscall_resolve_num_arch")
+    return name
+
+
+class Syscall:
+    """A system call on one architecture: its name and its number there.
+
+    Build with :meth:`from_name` or :meth:`from_number`; :meth:`with_arch`
+    gives the same call on another arch.  Immutable and hashable.
+    Raises UnknownSyscallError for names or numbers libseccomp does not know.
+    """
+
+    __slots__ = ("_arch", "_name", "_number")
+
+    _name: str
+    _number: int
+    _arch: Arch
+
+    def __init__(self, name: str, number: int, arch: Arch) -> None:
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_number", number)
+        object.__setattr__(self, "_arch", arch)
+
+    @classmethod
+    def from_name(cls, name: str, arch: ArchLike = Arch.NATIVE) -> Syscall:
+        """Resolve ``name`` on ``arch`` (default: native)."""
+        a = _arch.coerce(arch)
+        return cls(name, resolve_name(name, a), a)
+
+    @classmethod
+    def from_number(cls, number: int, arch: ArchLike = Arch.NATIVE) -> Syscall:
+        """Resolve ``number`` on ``arch`` (default: native)."""
+        a = _arch.coerce(arch)
+        return cls(resolve_number(number, a), number, a)
+
+    @classmethod
+    def coerce(cls, syscall: Union[Syscall, str, int]) -> Syscall:
+        """Accept a Syscall, a name, or a native syscall number."""
+        if isinstance(syscall, Syscall):
+            return syscall
+        if isinstance(syscall, str):
+            return cls.from_name(syscall)
+        if isinstance(syscall, int) and not isinstance(syscall, bool):
+            return cls.from_number(syscall)
+        raise TypeError(f"expected a Syscall, a name or a number, not {type(syscall).__name__}")
+
+    def with_arch(self, arch: ArchLike) -> Syscall:
+        """The same syscall (by name) on another architecture."""
+        return Syscall.from_name(self._name, arch)
+
+    @property
+    def name(self) -> str:
+        """The syscall's name."""
+        return self._name
+
+    @property
+    def number(self) -> int:
+        """The number on :attr:`arch` (negative for libseccomp pseudo-syscalls)."""
+        return self._number
+
+    @property
+    def arch(self) -> Arch:
+        """The architecture the number belongs to."""
+        return self._arch
+
+    @property
+    def native_number(self) -> int:
+        """The number libseccomp expects in rules: the native resolution of the name."""
+        return resolve_name(self._name, Arch.NATIVE)
+
+    def name_on(self, arch: ArchLike) -> str:
+        """The name that this syscall's *number* has on ``arch``."""
+        return resolve_number(self._number, arch)
+
+    def number_on(self, arch: ArchLike) -> int:
+        """This syscall's number (by name) on ``arch``."""
+        return resolve_name(self._name, arch)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Syscall):
+            return (self._name, self._number, self._arch) == (
+                other._name, other._number, other._arch)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self._name, self._number, self._arch))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Syscall is immutable")
+
+    def __reduce__(self) -> tuple[type[Syscall], tuple[str, int, Arch]]:
+        return (Syscall, (self._name, self._number, self._arch))
+
+    def __repr__(self) -> str:
+        return f"Syscall({self._name!r}, {self._number}, {self._arch.name})"
+
+    def __str__(self) -> str:
+        return self._name
+
+
+SyscallLike = Union[Syscall, str, int]
