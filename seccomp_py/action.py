@@ -6,7 +6,7 @@ See seccomp_rule_add(3) and seccomp(2), section "Filter return values".
 from __future__ import annotations
 
 import enum
-from typing import ClassVar, Union
+from typing import ClassVar
 
 from ._native import lib
 from .errors import InvalidArgumentError
@@ -60,7 +60,8 @@ class Action:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"an action value must be an int, not {type(value).__name__}")
         if not 0 <= value <= 0xFFFFFFFF:
-            raise InvalidArgumentError(func="Action", detail=f"action value {value:#x} is not 32-bit")
+            raise InvalidArgumentError(func="Action",
+                                       detail=f"action value {value:#x} is not 32-bit")
         kind = value & _ACTION_MASK
         try:
             ActionKind(kind)
@@ -102,7 +103,7 @@ class Action:
         return cls(_TRACE_BASE | msg)
 
     @classmethod
-    def coerce(cls, action: Union[Action, int]) -> Action:
+    def coerce(cls, action: Action | int) -> Action:
         """Accept an Action or its raw 32-bit value."""
         if isinstance(action, Action):
             return action

@@ -76,13 +76,13 @@ class Arch(enum.IntEnum):
 ArchLike = Union[Arch, str, int]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def native() -> Arch:
     """The architecture of the running process."""
     return Arch(int(lib.seccomp_arch_native()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _available() -> tuple[Arch, ...]:
     found = []
     for arch in Arch:

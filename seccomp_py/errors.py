@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Optional
 
 
 class SeccompError(OSError):
@@ -32,7 +31,7 @@ class SeccompError(OSError):
         self.detail = detail
 
     def __reduce__(self) -> tuple[type[SeccompError], tuple[int, str, str]]:
-        return (type(self), (self.errno, self.func, self.detail))
+        return (type(self), (self.errno or 0, self.func, self.detail))
 
 
 class InvalidArgumentError(SeccompError, ValueError):
@@ -55,7 +54,7 @@ class UnknownSyscallError(SeccompError, LookupError, ValueError):
         self,
         name: str,
         arch: str = "",
-        suggestions: Optional[list[str]] = None,
+        suggestions: list[str] | None = None,
         func: str = "seccomp_syscall_resolve_name_arch",
     ) -> None:
         self.name = name

@@ -62,7 +62,11 @@ def kernel_flags() -> FilterFlag:
     """The filter flags this kernel accepts."""
     found = FilterFlag(0)
     for flag in FilterFlag:
-        if lib.spy_flag_avail(int(flag)) == 0:
+        probe = flag
+        if flag is FilterFlag.WAIT_KILLABLE_RECV:
+            # The kernel refuses WAIT_KILLABLE_RECV without NEW_LISTENER (EINVAL).
+            probe |= FilterFlag.NEW_LISTENER
+        if lib.spy_flag_avail(int(probe)) == 0:
             found |= flag
     return found
 

@@ -12,7 +12,7 @@ import errno
 import os
 import threading
 from collections.abc import Iterator
-from typing import IO, Any, Generic, Optional, TypeVar, Union, overload
+from typing import IO, Any, Generic, TypeVar, Union, overload
 
 from . import arch as _arch
 from ._native import check, ffi, lib
@@ -55,7 +55,7 @@ class _Attr(Generic[T]):
     def __get__(self, obj: None, owner: type) -> _Attr[T]: ...
     @overload
     def __get__(self, obj: Filter, owner: type) -> T: ...
-    def __get__(self, obj: Optional[Filter], owner: type) -> Any:
+    def __get__(self, obj: Filter | None, owner: type) -> Any:
         if obj is None:
             return self
         return obj.get_attribute(self.attr)
@@ -104,13 +104,13 @@ class Filter:
     return_system_return_codes = _Attr[bool](Attribute.RETURN_SYSTEM_RETURN_CODES)
     wait_kill = _Attr[bool](Attribute.WAIT_KILL)
 
-    def __init__(self, default_action: Union[Action, int]) -> None:
+    def __init__(self, default_action: Action | int) -> None:
         action = Action.coerce(default_action)
         self._lock = threading.Lock()
-        self._closed: Optional[str] = "the filter failed to initialize"
+        self._closed: str | None = "the filter failed to initialize"
         self._loaded = False
         self._generation = 0
-        self._bpf: Optional[tuple[int, bytes]] = None
+        self._bpf: tuple[int, bytes] | None = None
         ctx = lib.seccomp_init(action.value)
         if ctx == ffi.NULL:
             raise InvalidArgumentError(errno.EINVAL, "seccomp_init",
@@ -207,7 +207,7 @@ class Filter:
                                        detail="DEFAULT_ACTION is read-only; use reset(action)")
         raw: int
         if attr in ACTION_ATTRIBUTES:
-            raw = Action.coerce(value).value  # type: ignore[arg-type]
+            raw = Action.coerce(value).value
         elif attr is Attribute.OPTIMIZE:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError("OPTIMIZE takes an Optimize value (1 or 2)")
@@ -234,24 +234,24 @@ class Filter:
 
     # -- rules -----------------------------------------------------------------------------
 
-    def add_rule(self, action: Union[Action, int], syscall: SyscallLike,
+    def add_rule(self, action: Action | int, syscall: SyscallLike,
                  *comparisons: ArgCmp) -> None:
         """Add a rule: ``action`` when ``syscall`` is made and all comparisons hold.
 
         libseccomp may rewrite the rule for the filter's arches (e.g. socket()
         on x86 via socketcall).  See seccomp_rule_add(3).  Raises
-        UnknownSyscallError, InvalidArgumentError (e.g. an action equal to the
-        default one: errno EACCES is reported as SeccompError), TypeError.
+        UnknownSyscallError, InvalidArgumentError (errno EACCES when the action
+        equals the default action, EINVAL otherwise), TypeError.
         """
         self._add(action, syscall, comparisons, exact=False)
 
-    def add_rule_exact(self, action: Union[Action, int], syscall: SyscallLike,
+    def add_rule_exact(self, action: Action | int, syscall: SyscallLike,
                        *comparisons: ArgCmp) -> None:
         """Like add_rule, but fail rather than let libseccomp rewrite the rule
         (seccomp_rule_add_exact(3))."""
         self._add(action, syscall, comparisons, exact=True)
 
-    def _add(self, action: Union[Action, int], syscall: SyscallLike,
+    def _add(self, action: Action | int, syscall: SyscallLike,
              comparisons: tuple[ArgCmp, ...], exact: bool) -> None:
         act = Action.coerce(action)
         number, name = _syscall_number(syscall)
@@ -275,7 +275,9 @@ class Filter:
             if comparisons:
                 detail += " with " + ", ".join(map(repr, comparisons))
             if rc == -errno.EACCES:
-                detail += " (the action equals the filter's default action)"
+                raise InvalidArgumentError(
+                    errno.EACCES, func,
+                    detail + " (the action equals the filter's default action)")
             elif rc == -errno.EINVAL and len({c.index for c in comparisons}) < count:
                 detail += " (two comparisons on the same argument are not allowed in one rule)"
             check(rc, func, detail)
@@ -344,7 +346,8 @@ class Filter:
         if not isinstance(other, Filter):
             raise TypeError(f"can only merge a Filter, not {type(other).__name__}")
         if other is self:
-            raise InvalidArgumentError(func="seccomp_merge", detail="cannot merge a filter into itself")
+            raise InvalidArgumentError(func="seccomp_merge",
+                                       detail="cannot merge a filter into itself")
         with self._use("seccomp_merge", change=True) as ctx:
             if not other._lock.acquire(blocking=False):
                 raise ConcurrentUseError("seccomp_merge")
@@ -362,7 +365,7 @@ class Filter:
             finally:
                 other._lock.release()
 
-    def reset(self, default_action: Union[Action, int, None] = None) -> None:
+    def reset(self, default_action: Action | int | None = None) -> None:
         """Drop every rule and arch (but native) and reset attributes (seccomp_reset(3)).
 
         The default action is kept unless a new one is given (unlike
@@ -381,7 +384,8 @@ class Filter:
         Raises UnsupportedError on libseccomp < 2.6.
         """
         if not _HAS_TRANSACTIONS:
-            raise UnsupportedError("seccomp_transaction_start", "transactions need libseccomp >= 2.6")
+            raise UnsupportedError("seccomp_transaction_start",
+                                   "transactions need libseccomp >= 2.6")
         with self._use("seccomp_transaction_start", change=True) as ctx:
             check(lib.spy_transaction_start(ctx), "seccomp_transaction_start")
         try:
@@ -407,6 +411,8 @@ class Filter:
 
         Cached until the filter changes.  See seccomp_export_bpf(3).
         """
+        if self._closed is not None:
+            raise FilterClosedError("seccomp_export_bpf", self._closed)
         cached = self._bpf
         if cached is not None and cached[0] == self._generation:
             return cached[1]
@@ -429,7 +435,8 @@ class Filter:
     def write(self, dest: PathOrFile, format: str = "bpf") -> None:
         """Write the BPF (or ``format="pfc"``) to a path, an fd or a binary file object."""
         if format not in ("bpf", "pfc"):
-            raise InvalidArgumentError(func="Filter.write", detail=f"format must be 'bpf' or 'pfc', not {format!r}")
+            raise InvalidArgumentError(func="Filter.write",
+                                       detail=f"format must be 'bpf' or 'pfc', not {format!r}")
         data = self.export_bpf() if format == "bpf" else self.export_pfc().encode()
         if isinstance(dest, int) and not isinstance(dest, bool):
             view = memoryview(data)
@@ -441,7 +448,8 @@ class Filter:
         elif hasattr(dest, "write"):
             dest.write(data)
         else:
-            raise TypeError(f"write() takes a path, an fd or a file object, not {type(dest).__name__}")
+            raise TypeError(
+                f"write() takes a path, an fd or a file object, not {type(dest).__name__}")
 
     # -- load ------------------------------------------------------------------------------
 
@@ -467,7 +475,20 @@ class Filter:
             raise AlreadyLoadedError()
         self.check_size()
         with self._use("seccomp_load") as ctx:
-            check(lib.seccomp_load(ctx), "seccomp_load")
+            # RETURN_SYSTEM_RETURN_CODES only changes how a failure is reported:
+            # force it on so the kernel's errno is never masked as ECANCELED.
+            raw = ffi.new("uint32_t *")
+            attr = int(Attribute.RETURN_SYSTEM_RETURN_CODES)
+            check(lib.seccomp_attr_get(ctx, attr, raw), "seccomp_attr_get",
+                  "RETURN_SYSTEM_RETURN_CODES")
+            if not raw[0]:
+                check(lib.seccomp_attr_set(ctx, attr, 1), "seccomp_attr_set",
+                      "RETURN_SYSTEM_RETURN_CODES = 1")
+            try:
+                check(lib.seccomp_load(ctx), "seccomp_load")
+            finally:
+                if not raw[0]:
+                    lib.seccomp_attr_set(ctx, attr, 0)
             self._loaded = True
 
 

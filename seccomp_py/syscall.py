@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from typing import Optional, Union
+from typing import Union
 
 from . import arch as _arch
 from ._native import ffi, lib
@@ -38,7 +38,7 @@ def _resolve_name(arch: Arch, name: str) -> int:
 
 
 @functools.lru_cache(maxsize=8192)
-def _resolve_number(arch: Arch, number: int) -> Optional[str]:
+def _resolve_number(arch: Arch, number: int) -> str | None:
     buf = ffi.new("char[]", _NAME_BUF)
     rc = lib.spy_syscall_name(int(arch), number, buf, _NAME_BUF)
     if rc < 0:
@@ -128,7 +128,7 @@ class Syscall:
         return cls(resolve_number(number, a), number, a)
 
     @classmethod
-    def coerce(cls, syscall: Union[Syscall, str, int]) -> Syscall:
+    def coerce(cls, syscall: Syscall | str | int) -> Syscall:
         """Accept a Syscall, a name, or a native syscall number."""
         if isinstance(syscall, Syscall):
             return syscall

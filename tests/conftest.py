@@ -15,7 +15,7 @@ import select
 import signal
 import sys
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import pytest
 
@@ -29,10 +29,10 @@ PROFILES = os.path.join(SHARED, "profiles")
 class Outcome:
     """What happened to a forked child."""
 
-    exitcode: Optional[int]  # set when the child exited
-    signal: Optional[int]  # set when the child was killed by a signal
+    exitcode: int | None  # set when the child exited
+    signal: int | None  # set when the child was killed by a signal
     value: Any = None  # what the function returned, when it could send it
-    error: Optional[str] = None  # the exception the child raised, as text
+    error: str | None = None  # the exception the child raised, as text
 
     @property
     def killed_by_sigsys(self) -> bool:
