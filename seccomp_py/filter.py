@@ -16,7 +16,7 @@ from typing import IO, Any, Generic, TypeVar, Union, overload
 
 from . import arch as _arch
 from ._native import check, ffi, lib
-from .action import Action
+from .action import Action, ActionKind
 from .arch import Arch, ArchLike
 from .arg import ArgCmp
 from .attribute import ACTION_ATTRIBUTES, HAS_WAIT_KILL, Attribute, Optimize
@@ -29,10 +29,13 @@ from .errors import (
     SeccompError,
     UnsupportedError,
 )
+from .features import kernel_actions
 from .syscall import Syscall, SyscallLike, resolve_name
 
 BPF_MAXINSNS = int(lib.SPY_BPF_MAXINSNS)
 BPF_INSN_SIZE = 8
+# libseccomp refuses SCMP_ACT_ERRNO(4095) although the kernel accepts it.
+_LIBSECCOMP_MAX_ERRNO = 4094
 _HAS_EXPORT_MEM = bool(lib.SPY_HAS_EXPORT_BPF_MEM)
 _HAS_TRANSACTIONS = bool(lib.SPY_HAS_TRANSACTIONS)
 _HAS_PRECOMPUTE = bool(lib.SPY_HAS_PRECOMPUTE)
@@ -113,8 +116,12 @@ class Filter:
         self._bpf: tuple[int, bytes] | None = None
         ctx = lib.seccomp_init(action.value)
         if ctx == ffi.NULL:
-            raise InvalidArgumentError(errno.EINVAL, "seccomp_init",
-                                       f"libseccomp refused default action {action!r}")
+            detail = f"libseccomp refused default action {action!r}"
+            if action.kind is ActionKind.ERRNO and action.data > _LIBSECCOMP_MAX_ERRNO:
+                detail += f" (it accepts errno values up to {_LIBSECCOMP_MAX_ERRNO})"
+            elif action.kind not in kernel_actions():
+                detail += " (the running kernel does not support it)"
+            raise InvalidArgumentError(errno.EINVAL, "seccomp_init", detail)
         self._ctx: Any = ffi.gc(ctx, lib.seccomp_release)
         self._closed = None
         self._set_raw(Attribute.RETURN_SYSTEM_RETURN_CODES, 1)
@@ -278,6 +285,9 @@ class Filter:
                 raise InvalidArgumentError(
                     errno.EACCES, func,
                     detail + " (the action equals the filter's default action)")
+            elif (rc == -errno.EINVAL and act.kind is ActionKind.ERRNO
+                  and act.data > _LIBSECCOMP_MAX_ERRNO):
+                detail += f" (libseccomp accepts errno values up to {_LIBSECCOMP_MAX_ERRNO})"
             elif rc == -errno.EINVAL and len({c.index for c in comparisons}) < count:
                 detail += " (two comparisons on the same argument are not allowed in one rule)"
             check(rc, func, detail)

@@ -114,3 +114,27 @@ def errno_of(call: Callable[[], Any]) -> int:
 @pytest.fixture
 def child() -> Callable[..., Outcome]:
     return in_child
+
+
+@pytest.fixture(scope="session")
+def c_helpers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Compile every tests/helpers/*.c with gcc once per session: {stem: executable}."""
+    import glob
+    import shutil
+    import subprocess
+
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.fail("the C test helpers need gcc (apt-get install gcc)")
+    out = tmp_path_factory.mktemp("c_helpers")
+    built = {}
+    for source in sorted(glob.glob(os.path.join(HERE, "helpers", "*.c"))):
+        stem = os.path.splitext(os.path.basename(source))[0]
+        exe = str(out / stem)
+        subprocess.run(
+            [gcc, "-O2", "-Wall", "-o", exe, source, "-lseccomp"],
+            check=True,
+            timeout=120,
+        )
+        built[stem] = exe
+    return built

@@ -1,0 +1,119 @@
+/* Test helper for seccomp_py's core tests, exec'd by a forked child after it
+ * loaded a filter (the filter survives execve).  Prints one line to stdout.
+ *
+ *   probe trap NR        call syscall NR with a SIGSYS handler installed;
+ *                        print "nr=N arch=HEX code=N errno=N" as the handler saw it
+ *   probe int80 NR [A]   make i386 syscall NR through `int $0x80` (x86_64 only);
+ *                        print "ret=N" (the raw return value, -errno on failure)
+ *   probe x32 NR         make x32 syscall NR (bit 30 set, x86_64 only); print "ret=N"
+ *   probe arches         print "NAME VALUE" for every SCMP_ARCH_* seccomp.h defines
+ */
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <seccomp.h>
+
+static volatile sig_atomic_t seen;
+static volatile int seen_nr, seen_code, seen_errno;
+static volatile unsigned int seen_arch;
+
+static void on_sigsys(int sig, siginfo_t *info, void *uctx)
+{
+    (void)sig;
+    (void)uctx;
+    seen_nr = info->si_syscall;
+    seen_arch = info->si_arch;
+    seen_code = info->si_code;
+    seen_errno = info->si_errno;
+    seen = 1;
+}
+
+static int trap(long nr)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSYS, &sa, NULL) != 0) {
+        perror("sigaction");
+        return 2;
+    }
+    syscall(nr, 0, 0, 0, 0, 0, 0);
+    if (!seen) {
+        printf("no-signal\n");
+        return 0;
+    }
+    printf("nr=%d arch=%x code=%d errno=%d\n", seen_nr, seen_arch, seen_code, seen_errno);
+    return 0;
+}
+
+static int int80(long nr, long a0)
+{
+#if defined(__x86_64__)
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a0) : "memory");
+    printf("ret=%ld\n", ret);
+    return 0;
+#else
+    (void)nr; (void)a0;
+    printf("unsupported\n");
+    return 3;
+#endif
+}
+
+static int x32(long nr)
+{
+#if defined(__x86_64__)
+    long ret = syscall(nr | 0x40000000L, 0, 0, 0, 0, 0, 0);
+    printf("ret=%ld\n", ret < 0 ? -(long)errno : ret);
+    return 0;
+#else
+    (void)nr;
+    printf("unsupported\n");
+    return 3;
+#endif
+}
+
+#define ARCH(name) printf("%s %lu\n", #name, (unsigned long)(uint32_t)(SCMP_ARCH_##name))
+
+static int arches(void)
+{
+    ARCH(NATIVE); ARCH(X86); ARCH(X86_64); ARCH(X32); ARCH(ARM); ARCH(AARCH64);
+    ARCH(MIPS); ARCH(MIPS64); ARCH(MIPS64N32); ARCH(MIPSEL); ARCH(MIPSEL64);
+    ARCH(MIPSEL64N32); ARCH(PPC); ARCH(PPC64); ARCH(PPC64LE); ARCH(S390); ARCH(S390X);
+    ARCH(PARISC); ARCH(PARISC64); ARCH(RISCV64);
+#ifdef SCMP_ARCH_LOONGARCH64
+    ARCH(LOONGARCH64);
+#endif
+#ifdef SCMP_ARCH_M68K
+    ARCH(M68K);
+#endif
+#ifdef SCMP_ARCH_SH
+    ARCH(SH);
+#endif
+#ifdef SCMP_ARCH_SHEB
+    ARCH(SHEB);
+#endif
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc >= 3 && strcmp(argv[1], "trap") == 0)
+        return trap(strtol(argv[2], NULL, 0));
+    if (argc >= 3 && strcmp(argv[1], "int80") == 0)
+        return int80(strtol(argv[2], NULL, 0), argc >= 4 ? strtol(argv[3], NULL, 0) : 0);
+    if (argc >= 3 && strcmp(argv[1], "x32") == 0)
+        return x32(strtol(argv[2], NULL, 0));
+    if (argc >= 2 && strcmp(argv[1], "arches") == 0)
+        return arches();
+    fprintf(stderr, "usage: probe trap|int80|x32 NR | probe arches\n");
+    return 64;
+}
