@@ -30,7 +30,7 @@ from .errors import (
     UnsupportedError,
 )
 from .features import kernel_actions
-from .syscall import Syscall, SyscallLike, resolve_name
+from .syscall import Syscall, SyscallLike, libseccomp_number
 
 BPF_MAXINSNS = int(lib.SPY_BPF_MAXINSNS)
 BPF_INSN_SIZE = 8
@@ -70,9 +70,9 @@ class _Attr(Generic[T]):
 def _syscall_number(syscall: SyscallLike) -> tuple[int, str]:
     """The native number libseccomp wants in a rule, and a name for messages."""
     if isinstance(syscall, Syscall):
-        return resolve_name(syscall.name), syscall.name
+        return libseccomp_number(syscall.name), syscall.name
     if isinstance(syscall, str):
-        return resolve_name(syscall), syscall
+        return libseccomp_number(syscall), syscall
     if isinstance(syscall, int) and not isinstance(syscall, bool):
         if not -(2**31) <= syscall < 2**31:
             raise InvalidArgumentError(func="Filter.add_rule",

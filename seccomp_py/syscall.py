@@ -47,16 +47,31 @@ def _resolve_number(arch: Arch, number: int) -> str | None:
 
 
 @functools.lru_cache(maxsize=64)
-def names(arch: ArchLike = Arch.NATIVE) -> tuple[str, ...]:
-    """Every syscall name that libseccomp maps to a real number on ``arch``."""
-    a = _arch.coerce(arch)
-    found: dict[str, None] = {}
-    for lo, hi in _RANGES.get(a, _DEFAULT_RANGE):
+def _table(arch: Arch) -> dict[str, int]:
+    """name -> kernel number for every number libseccomp knows on ``arch``.
+
+    A number is kept only when libseccomp maps its name back to it, or to a
+    negative pseudo-syscall (the multiplexed socket and ipc calls on x86,
+    s390, ppc and mips, whose direct numbers are real since Linux 4.3): this
+    drops the aliases libseccomp's number lookup accepts (mips resolves both
+    0 and 4000 to "syscall").
+    """
+    found: dict[str, int] = {}
+    for lo, hi in _RANGES.get(arch, _DEFAULT_RANGE):
         for nr in range(lo, hi):
-            name = _resolve_number(a, nr)
-            if name is not None:
-                found[name] = None
-    return tuple(sorted(found))
+            name = _resolve_number(arch, nr)
+            if name is None or name in found:
+                continue
+            back = _resolve_name(arch, name)
+            if back == nr or (back < 0 and back != _NR_ERROR):
+                found[name] = nr
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def names(arch: ArchLike = Arch.NATIVE) -> tuple[str, ...]:
+    """Every syscall name that has a real (kernel) number on ``arch``, sorted."""
+    return tuple(sorted(_table(_arch.coerce(arch))))
 
 
 def _check_name(name: object) -> str:
@@ -67,10 +82,12 @@ def _check_name(name: object) -> str:
     return name
 
 
-def resolve_name(name: str, arch: ArchLike = Arch.NATIVE) -> int:
-    """The number of syscall ``name`` on ``arch`` (negative: a libseccomp pseudo-syscall).
+def libseccomp_number(name: str, arch: ArchLike = Arch.NATIVE) -> int:
+    """The number libseccomp itself gives ``name`` (seccomp_syscall_resolve_name_arch(3)).
 
-    Raises UnknownSyscallError (a LookupError and ValueError) with close matches.
+    Differs from :func:`resolve_name` only for the multiplexed socket and ipc
+    calls, where libseccomp answers with a negative pseudo-syscall number.
+    This is the number filter rules use.  Raises UnknownSyscallError.
     """
     a = _arch.coerce(arch)
     _check_name(name)
@@ -81,15 +98,33 @@ def resolve_name(name: str, arch: ArchLike = Arch.NATIVE) -> int:
     return number
 
 
+def resolve_name(name: str, arch: ArchLike = Arch.NATIVE) -> int:
+    """The kernel's number for syscall ``name`` on ``arch``.
+
+    Where the kernel has no number of its own for the name (a socket call on
+    an old multiplexing ABI, libseccomp's own pseudo-syscalls) the result is
+    libseccomp's negative pseudo-syscall number.  Raises UnknownSyscallError
+    (a LookupError and ValueError) with close matches.
+    """
+    a = _arch.coerce(arch)
+    number = libseccomp_number(name, a)
+    if number < 0:
+        return _table(a).get(name, number)
+    return number
+
+
 def resolve_number(number: int, arch: ArchLike = Arch.NATIVE) -> str:
-    """The name of syscall ``number`` on ``arch``; raises UnknownSyscallError."""
+    """The name of syscall ``number`` on ``arch``; raises UnknownSyscallError.
+
+    Negative pseudo-syscall numbers of libseccomp resolve too.
+    """
     a = _arch.coerce(arch)
     if isinstance(number, bool) or not isinstance(number, int):
         raise TypeError(f"a syscall number must be an int, not {type(number).__name__}")
-    if not -(2**31) <= number < 2**31:
-        raise UnknownSyscallError(str(number), a.libseccomp_name,
-                                  func="seccomp_syscall_resolve_num_arch")
-    name = _resolve_number(a, number)
+    name = _resolve_number(a, number) if -(2**31) <= number < 2**31 else None
+    if (name is not None and number != _resolve_name(a, name)
+            and number != _table(a).get(name)):
+        name = None  # an alias libseccomp's lookup tolerates, not the number
     if name is None:
         raise UnknownSyscallError(str(number), a.libseccomp_name,
                                   func="seccomp_syscall_resolve_num_arch")
@@ -159,8 +194,9 @@ class Syscall:
 
     @property
     def native_number(self) -> int:
-        """The number libseccomp expects in rules: the native resolution of the name."""
-        return resolve_name(self._name, Arch.NATIVE)
+        """The number libseccomp expects in rules: libseccomp's native resolution
+        of the name (negative for a pseudo-syscall)."""
+        return libseccomp_number(self._name, Arch.NATIVE)
 
     def name_on(self, arch: ArchLike) -> str:
         """The name that this syscall's *number* has on ``arch``."""
