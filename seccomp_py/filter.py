@@ -409,10 +409,9 @@ class Filter:
 
     def precompute(self) -> None:
         """Build the BPF now so load() is quick (libseccomp 2.6+, a no-op before)."""
-        if not _HAS_PRECOMPUTE:
-            return
         with self._use("seccomp_precompute") as ctx:
-            check(lib.spy_precompute(ctx), "seccomp_precompute")
+            if _HAS_PRECOMPUTE:
+                check(lib.spy_precompute(ctx), "seccomp_precompute")
 
     # -- export ----------------------------------------------------------------------------
 
