@@ -135,6 +135,19 @@ class UnsupportedError(SeccompError):
         super().__init__(_errno.EOPNOTSUPP, func, detail)
 
 
+class WidenedRuleWarning(UserWarning):
+    """libseccomp had to widen a rule on some architecture.
+
+    The case that matters: an argument comparison on socket(2)-family or
+    ipc(2)-family calls on an ABI that multiplexes them (x86's socketcall,
+    s390, ppc, mips).  There the real arguments sit in memory where seccomp
+    cannot read them, so libseccomp drops the comparison and the action
+    applies to every call.  Warned about when the action is more permissive
+    than the default (the rule then allows more than asked); use
+    ``add_rule_exact`` to make it an error instead.
+    """
+
+
 def error_for(errnum: int, func: str, detail: str = "") -> SeccompError:
     """Build the exception for ``errnum`` raised by ``func`` (used by ``_native.check``)."""
     if errnum == _errno.EINVAL:

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import IO, Any, Generic, TypeVar, Union, overload
 
@@ -28,9 +29,10 @@ from .errors import (
     InvalidArgumentError,
     SeccompError,
     UnsupportedError,
+    WidenedRuleWarning,
 )
 from .features import kernel_actions
-from .syscall import Syscall, SyscallLike, libseccomp_number
+from .syscall import Syscall, SyscallLike, libseccomp_number, resolve_number
 
 BPF_MAXINSNS = int(lib.SPY_BPF_MAXINSNS)
 BPF_INSN_SIZE = 8
@@ -291,6 +293,35 @@ class Filter:
             elif rc == -errno.EINVAL and len({c.index for c in comparisons}) < count:
                 detail += " (two comparisons on the same argument are not allowed in one rule)"
             check(rc, func, detail)
+        if comparisons and not exact and _permissiveness(act) > _permissiveness(
+                self.default_action):
+            self._warn_if_widened(act, number, comparisons)
+
+    def _warn_if_widened(self, act: Action, number: int,
+                         comparisons: tuple[ArgCmp, ...]) -> None:
+        """Warn when libseccomp dropped this rule's comparisons on a multiplexing arch."""
+        try:
+            name = resolve_number(number)
+        except SeccompError:
+            return
+        widened = []
+        for a in self.arches:
+            try:
+                nr = libseccomp_number(name, a)
+            except SeccompError:
+                continue
+            lo_s, hi_s = _SOCKET_PSEUDO
+            lo_i, hi_i = _IPC_PSEUDO
+            if lo_s <= nr <= hi_s or lo_i <= nr <= hi_i:
+                widened.append(a.libseccomp_name)
+        if widened:
+            via = "socketcall(2)" if _is_socket_family(name) else "ipc(2)"
+            warnings.warn(
+                f"{act!r} for {name} with {', '.join(map(repr, comparisons))}: on "
+                f"{', '.join(widened)} the call can also be made through {via}, whose "
+                f"arguments seccomp cannot see, so there the rule matches every {name} call "
+                f"(use add_rule_exact to refuse, or deny {via.split('(')[0]})",
+                WidenedRuleWarning, stacklevel=4)
 
     def set_priority(self, syscall: SyscallLike, priority: int) -> None:
         """Hint that ``syscall`` should be checked early (0..255, higher first).
@@ -316,6 +347,11 @@ class Filter:
             rc = lib.seccomp_arch_add(ctx, int(a))
         if rc == -errno.EEXIST:
             return False
+        if rc == -errno.EDOM:
+            raise InvalidArgumentError(
+                errno.EDOM, "seccomp_arch_add",
+                f"{a.libseccomp_name}: a filter holds arches of one byte order only "
+                "(build another Filter for the other endianness)")
         check(rc, "seccomp_arch_add", a.libseccomp_name)
         return True
 
@@ -499,6 +535,23 @@ class Filter:
                 if not raw[0]:
                     lib.seccomp_attr_set(ctx, attr, 0)
             self._loaded = True
+
+
+# libseccomp's pseudo-syscall numbers for the calls multiplexed by socketcall(2)
+# and ipc(2) (__PNR_socket.. and __PNR_semop.. in seccomp-syscalls.h).
+_SOCKET_PSEUDO = (-120, -101)
+_IPC_PSEUDO = (-224, -201)
+
+
+def _is_socket_family(name: str) -> bool:
+    """True for the socket(2) family, False for the SysV ipc(2) family."""
+    return not name.startswith(("sem", "msg", "shm", "ipc"))
+
+
+def _permissiveness(action: Action) -> int:
+    """The kernel's precedence: a higher value lets more through (seccomp(2))."""
+    raw = action.value & 0xFFFF0000
+    return raw - (1 << 32) if raw & 0x80000000 else raw
 
 
 def _check_attribute(attr: object) -> Attribute:

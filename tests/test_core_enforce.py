@@ -528,3 +528,34 @@ def test_priority_keeps_decisions() -> None:
     out = in_child(run)
     assert out.error is None, out.error
     assert out.value == [-errno.EXDEV, os.getpid(), -errno.EPERM]
+
+
+def test_socketcall_widening_is_real_and_warned(c_helpers: dict[str, str], tmp_path: str) -> None:
+    """An allow rule with argument tests on socket() cannot hold on i386's
+    socketcall(2): the kernel lets every socket through that way.  seccomp_py
+    warns (WidenedRuleWarning); denying socketcall closes the hole.  The probe
+    loads the BPF that export_bpf() produced, so this also checks that output."""
+    import socket
+    import subprocess
+
+    from seccomp_py.errors import WidenedRuleWarning
+
+    def verdicts(deny_socketcall: bool) -> str:
+        f = Filter(Action.errno(errno.EPERM))
+        f.add_arch(Arch.X86)
+        for name in ("write", "exit_group", "exit"):
+            f.add_rule(Action.ALLOW, name)
+        with pytest.warns(WidenedRuleWarning, match="socketcall"):
+            f.add_rule(Action.ALLOW, "socket", Arg(0) == socket.AF_UNIX)
+        if deny_socketcall:
+            f.add_rule(Action.errno(errno.EACCES), "socketcall")
+        path = os.path.join(tmp_path, "filter.bpf")
+        f.write(path)
+        return subprocess.run([c_helpers["probe"], "sockets", path], capture_output=True,
+                              text=True, timeout=20, check=True).stdout.strip()
+
+    eperm, eacces = -errno.EPERM, -errno.EACCES
+    # native and direct i386 socket(AF_INET) are refused; through socketcall it passes
+    assert verdicts(False) == f"native={eperm} i386={eperm} socketcall=ok socketcall_unix=ok"
+    assert verdicts(True) == (f"native={eperm} i386={eperm} socketcall={eacces} "
+                              f"socketcall_unix={eacces}")

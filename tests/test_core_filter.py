@@ -226,6 +226,40 @@ def test_exact_rules_refuse_what_libseccomp_would_rewrite() -> None:
     assert "getppid" in g.export_pfc()
 
 
+def test_widened_rules_warn_only_when_they_allow_more() -> None:
+    import warnings
+
+    from seccomp_py.errors import WidenedRuleWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        native_only = Filter(Action.KILL_PROCESS)
+        native_only.add_rule(Action.ALLOW, "socket", Arg(0) == 1)  # nothing multiplexed
+        deny = Filter(Action.ALLOW)
+        deny.add_arch(Arch.X86)
+        deny.add_rule(Action.errno(1), "socket", Arg(0) == 1)  # widened, but stricter
+        plain = Filter(Action.KILL_PROCESS)
+        plain.add_arch(Arch.X86)
+        plain.add_rule(Action.ALLOW, "socket")  # no comparison to lose
+        plain.add_rule(Action.ALLOW, "read", Arg(0) == 1)
+    f = Filter(Action.errno(1))
+    f.add_arch(Arch.X86)
+    with pytest.warns(WidenedRuleWarning, match="x86.*socketcall"):
+        f.add_rule(Action.ALLOW, "socket", Arg(0) == 1)
+    with pytest.warns(WidenedRuleWarning, match="ipc"):
+        f.add_rule(Action.LOG, "shmget", Arg(2) == 0)
+    with pytest.raises(SeccompError):
+        f.add_rule_exact(Action.ALLOW, "socket", Arg(0) == 1)
+    big_endian = Filter(Action.KILL_PROCESS)
+    big_endian.remove_arch(Arch.native())
+    big_endian.add_arch(Arch.S390X)
+    with pytest.warns(WidenedRuleWarning, match="s390x"):
+        big_endian.add_rule(Action.ALLOW, "accept4", Arg(3) == 0)
+    with pytest.raises(InvalidArgumentError) as info:
+        big_endian.add_arch(Arch.X86_64)
+    assert info.value.errno == errno.EDOM and "byte order" in str(info.value)
+
+
 def test_priorities() -> None:
     f = Filter(Action.ALLOW)
     f.add_rule(Action.errno(1), "read")

@@ -7,6 +7,12 @@
  *                        print "ret=N" (the raw return value, -errno on failure)
  *   probe x32 NR         make x32 syscall NR (bit 30 set, x86_64 only); print "ret=N"
  *   probe arches         print "NAME VALUE" for every SCMP_ARCH_* seccomp.h defines
+ *   probe sockets FILE   load the raw BPF program in FILE (seccomp(2), after
+ *                        no_new_privs) and try socket(AF_INET) four ways:
+ *                        x86_64 socket, i386 socket (359), i386 socketcall
+ *                        (102, SYS_SOCKET) with AF_INET and with AF_UNIX;
+ *                        print "native=R i386=R socketcall=R socketcall_unix=R"
+ *                        (R: "ok" or -errno).  Needs write and exit_group.
  */
 #define _GNU_SOURCE 1
 #include <errno.h>
@@ -15,7 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <linux/filter.h>
 #include <seccomp.h>
 
 static volatile sig_atomic_t seen;
@@ -80,6 +90,73 @@ static int x32(long nr)
 #endif
 }
 
+#if defined(__x86_64__)
+static long int80_3(long nr, long a, long b, long c)
+{
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+    return ret;
+}
+
+static const char *verdict(long ret, char *buf, size_t len)
+{
+    if (ret >= 0)
+        return "ok";
+    snprintf(buf, len, "%ld", ret);
+    return buf;
+}
+
+static int sockets(const char *path)
+{
+    static unsigned char prog_buf[65536];
+    char b1[32], b2[32], b3[32], b4[32];
+    struct sock_fprog prog;
+    FILE *fh = fopen(path, "rb");
+    size_t n;
+    unsigned int *args;
+    long native, direct, multiplexed, multiplexed_unix;
+
+    if (fh == NULL) {
+        perror(path);
+        return 2;
+    }
+    n = fread(prog_buf, 1, sizeof prog_buf, fh);
+    fclose(fh);
+    /* socketcall takes a pointer to its arguments: it must fit in 32 bits */
+    args = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
+                -1, 0);
+    if (args == MAP_FAILED) {
+        perror("mmap");
+        return 2;
+    }
+    prog.len = (unsigned short)(n / sizeof(struct sock_filter));
+    prog.filter = (struct sock_filter *)prog_buf;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+        || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+        perror("seccomp");
+        return 2;
+    }
+    native = syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+    native = native < 0 ? -(long)errno : native;
+    direct = int80_3(359, AF_INET, SOCK_STREAM, 0);
+    args[0] = AF_INET; args[1] = SOCK_STREAM; args[2] = 0;
+    multiplexed = int80_3(102, 1 /* SYS_SOCKET */, (long)(unsigned long)args, 0);
+    args[0] = AF_UNIX;
+    multiplexed_unix = int80_3(102, 1, (long)(unsigned long)args, 0);
+    printf("native=%s i386=%s socketcall=%s socketcall_unix=%s\n",
+           verdict(native, b1, sizeof b1), verdict(direct, b2, sizeof b2),
+           verdict(multiplexed, b3, sizeof b3), verdict(multiplexed_unix, b4, sizeof b4));
+    return 0;
+}
+#else
+static int sockets(const char *path)
+{
+    (void)path;
+    printf("unsupported\n");
+    return 3;
+}
+#endif
+
 #define ARCH(name) printf("%s %lu\n", #name, (unsigned long)(uint32_t)(SCMP_ARCH_##name))
 
 static int arches(void)
@@ -112,8 +189,10 @@ int main(int argc, char **argv)
         return int80(strtol(argv[2], NULL, 0), argc >= 4 ? strtol(argv[3], NULL, 0) : 0);
     if (argc >= 3 && strcmp(argv[1], "x32") == 0)
         return x32(strtol(argv[2], NULL, 0));
+    if (argc >= 3 && strcmp(argv[1], "sockets") == 0)
+        return sockets(argv[2]);
     if (argc >= 2 && strcmp(argv[1], "arches") == 0)
         return arches();
-    fprintf(stderr, "usage: probe trap|int80|x32 NR | probe arches\n");
+    fprintf(stderr, "usage: probe trap|int80|x32 NR | probe arches | probe sockets FILE\n");
     return 64;
 }
