@@ -12,6 +12,7 @@ import errno
 import os
 import threading
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import IO, Any, Generic, TypeVar, Union, overload
 
@@ -126,6 +127,7 @@ class Filter:
             raise InvalidArgumentError(errno.EINVAL, "seccomp_init", detail)
         self._ctx: Any = ffi.gc(ctx, lib.seccomp_release)
         self._closed = None
+        _LIVE.add(self)
         self._set_raw(Attribute.RETURN_SYSTEM_RETURN_CODES, 1)
 
     # -- plumbing ----------------------------------------------------------------
@@ -535,6 +537,26 @@ class Filter:
                 if not raw[0]:
                     lib.seccomp_attr_set(ctx, attr, 0)
             self._loaded = True
+
+
+# Every open Filter, so that a forked child can disown those another thread
+# was using at the moment of fork() (their lock would stay held forever, and
+# the context may be half-changed).
+_LIVE: weakref.WeakSet[Filter] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for flt in list(_LIVE):
+        if flt._lock.locked():
+            flt._lock = threading.Lock()
+            if flt._closed is None:
+                # never free a context another thread was changing: leak it in the child
+                ffi.gc(flt._ctx, None)
+                flt._ctx = ffi.NULL
+                flt._closed = "another thread was using the filter when the process forked"
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # libseccomp's pseudo-syscall numbers for the calls multiplexed by socketcall(2)

@@ -609,3 +609,43 @@ def test_kernel_probes() -> None:
         assert F.WAIT_KILLABLE_RECV in flags
     assert features.kernel_has_action(Action.errno(3))
     assert "WAIT_KILLABLE_RECV" in features.summary()["kernel_flags"] or kernel < (5, 19)
+
+
+def test_fork_while_another_thread_holds_the_filter() -> None:
+    """In the child, a Filter that another thread was using at fork() is
+    closed (its lock would never be released, its context may be half-changed);
+    other filters work as before."""
+    from conftest import in_child
+
+    busy = Filter(Action.ALLOW)
+    idle = Filter(Action.ALLOW)
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with busy._use("test"):
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert held.wait(10)
+
+        def child() -> tuple[bool, str, int]:
+            try:
+                busy.add_rule(Action.errno(1), "read")
+                outcome = "usable"
+            except FilterClosedError as exc:
+                outcome = str(exc)
+            idle.add_rule(Action.errno(1), "read")
+            return busy.closed, outcome, idle.instruction_count
+
+        out = in_child(child)
+    finally:
+        release.set()
+        t.join(10)
+    assert out.error is None, out.error
+    closed, outcome, count = out.value
+    assert closed and "forked" in outcome and count > 0
+    busy.add_rule(Action.errno(1), "read")  # the parent's filter is untouched
