@@ -194,7 +194,7 @@ class Filter:
         OPTIMIZE and a bool otherwise.  Raises UnsupportedError for WAIT_KILL
         on libseccomp < 2.6.
         """
-        attr = _check_attribute(attr)
+        attr = _check_attribute(attr, "seccomp_attr_get")
         value = ffi.new("uint32_t *")
         with self._use("seccomp_attr_get") as ctx:
             check(lib.seccomp_attr_get(ctx, int(attr), value), "seccomp_attr_get", attr.name)
@@ -212,7 +212,7 @@ class Filter:
         InvalidArgumentError for a value libseccomp refuses, UnsupportedError
         for WAIT_KILL on libseccomp < 2.6, TypeError for a wrong type.
         """
-        attr = _check_attribute(attr)
+        attr = _check_attribute(attr, "seccomp_attr_set")
         if attr is Attribute.DEFAULT_ACTION:
             raise InvalidArgumentError(func="seccomp_attr_set",
                                        detail="DEFAULT_ACTION is read-only; use reset(action)")
@@ -576,18 +576,18 @@ def _permissiveness(action: Action) -> int:
     return raw - (1 << 32) if raw & 0x80000000 else raw
 
 
-def _check_attribute(attr: object) -> Attribute:
+def _check_attribute(attr: object, func: str) -> Attribute:
     if not isinstance(attr, Attribute):
         if isinstance(attr, int) and not isinstance(attr, bool):
             try:
                 attr = Attribute(attr)
             except ValueError:
-                raise InvalidArgumentError(func="seccomp_attr_get",
+                raise InvalidArgumentError(func=func,
                                            detail=f"unknown attribute {attr}") from None
         else:
             raise TypeError(f"expected an Attribute, not {type(attr).__name__}")
     if attr is Attribute.WAIT_KILL and not HAS_WAIT_KILL:
-        raise UnsupportedError("seccomp_attr_set", "WAIT_KILL needs libseccomp >= 2.6")
+        raise UnsupportedError(func, "WAIT_KILL needs libseccomp >= 2.6")
     assert isinstance(attr, Attribute)
     return attr
 
