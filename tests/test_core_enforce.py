@@ -360,6 +360,43 @@ def test_thread_sync_applies_to_threads_already_running() -> None:
     assert in_child(run, False).value == (os.getpid(), -errno.EXDEV)
 
 
+@pytest.mark.parametrize("sysrawrc", [True, False])
+def test_thread_sync_failure_reports_esrch(sysrawrc: bool) -> None:
+    """A thread with a filter of its own cannot be synchronised: the kernel's
+    refusal comes back as ESRCH from seccomp_load, not as ECANCELED."""
+
+    def run() -> tuple[int, str, str]:
+        ready = threading.Event()
+        done = threading.Event()
+
+        def own_filter() -> None:
+            g = Filter(Action.ALLOW)
+            g.add_rule(Action.errno(errno.EXDEV), "getuid")
+            g.load()
+            ready.set()
+            done.wait(10)
+
+        t = threading.Thread(target=own_filter)
+        t.start()
+        ready.wait(10)
+        f = Filter(Action.ALLOW)
+        f.thread_sync = True
+        f.return_system_return_codes = sysrawrc
+        f.add_rule(Action.errno(errno.EPERM), "getppid")
+        try:
+            f.load()
+            result: tuple[int, str, str] = (0, "", status("Seccomp"))
+        except SeccompError as exc:
+            result = (exc.errno or 0, exc.func, status("Seccomp"))
+        done.set()
+        t.join(10)
+        return result
+
+    out = in_child(run)
+    assert out.error is None, out.error
+    assert out.value == (errno.ESRCH, "seccomp_load", "0")
+
+
 def test_bad_arch_action_on_an_i386_syscall(c_helpers: dict[str, str]) -> None:
     probe = c_helpers["probe"]
     i386_getpid = 20
