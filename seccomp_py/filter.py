@@ -12,7 +12,7 @@ import errno
 import os
 import threading
 from collections.abc import Iterator
-from typing import IO, Any, Generic, Optional, TypeVar, Union, overload
+from typing import IO, Any, Generic, NamedTuple, Optional, TypeVar, Union, overload
 
 from . import arch as _arch
 from ._native import check, ffi, lib
@@ -29,7 +29,7 @@ from .errors import (
     SeccompError,
     UnsupportedError,
 )
-from .syscall import Syscall, SyscallLike, resolve_name
+from .syscall import Syscall, SyscallLike, resolve_name, resolve_number
 
 BPF_MAXINSNS = int(lib.SPY_BPF_MAXINSNS)
 BPF_INSN_SIZE = 8
@@ -62,6 +62,28 @@ class _Attr(Generic[T]):
 
     def __set__(self, obj: Filter, value: T) -> None:
         obj.set_attribute(self.attr, value)  # type: ignore[arg-type]
+
+
+class RuleRecord(NamedTuple):
+    """A rule as it was added to a Filter (see :attr:`Filter.rules`).
+
+    ``syscall`` is the name given, or the number as text when a number that
+    has no native name was given.
+    """
+
+    action: Action
+    syscall: str
+    comparisons: tuple[ArgCmp, ...]
+    exact: bool
+
+
+def _record_name(syscall: SyscallLike, name: str) -> str:
+    if isinstance(syscall, int) and not isinstance(syscall, bool):
+        try:
+            return resolve_number(syscall)
+        except (LookupError, ValueError):
+            return name
+    return name
 
 
 def _syscall_number(syscall: SyscallLike) -> tuple[int, str]:
@@ -111,6 +133,7 @@ class Filter:
         self._loaded = False
         self._generation = 0
         self._bpf: Optional[tuple[int, bytes]] = None
+        self._rules: list[RuleRecord] = []
         ctx = lib.seccomp_init(action.value)
         if ctx == ffi.NULL:
             raise InvalidArgumentError(errno.EINVAL, "seccomp_init",
@@ -279,6 +302,15 @@ class Filter:
             elif rc == -errno.EINVAL and len({c.index for c in comparisons}) < count:
                 detail += " (two comparisons on the same argument are not allowed in one rule)"
             check(rc, func, detail)
+        self._rules.append(RuleRecord(act, _record_name(syscall, name), tuple(comparisons), exact))
+
+    @property
+    def rules(self) -> tuple[RuleRecord, ...]:
+        """Every rule added so far, in order (what profile.Profile.from_filter() saves).
+
+        Cleared by reset(); merge() appends the other filter's rules.
+        """
+        return tuple(self._rules)
 
     def set_priority(self, syscall: SyscallLike, priority: int) -> None:
         """Hint that ``syscall`` should be checked early (0..255, higher first).
@@ -359,6 +391,7 @@ class Filter:
                 ffi.gc(other._ctx, None)
                 other._ctx = ffi.NULL
                 other._closed = "the filter was merged into another filter"
+                self._rules.extend(other._rules)
             finally:
                 other._lock.release()
 
@@ -372,6 +405,7 @@ class Filter:
         with self._use("seccomp_reset", change=True) as ctx:
             check(lib.seccomp_reset(ctx, action.value), "seccomp_reset", repr(action))
             self._loaded = False
+            self._rules.clear()
         self._set_raw(Attribute.RETURN_SYSTEM_RETURN_CODES, 1)
 
     @contextlib.contextmanager
@@ -384,11 +418,13 @@ class Filter:
             raise UnsupportedError("seccomp_transaction_start", "transactions need libseccomp >= 2.6")
         with self._use("seccomp_transaction_start", change=True) as ctx:
             check(lib.spy_transaction_start(ctx), "seccomp_transaction_start")
+        recorded = len(self._rules)
         try:
             yield self
         except BaseException:
             with self._use("seccomp_transaction_reject", change=True) as ctx:
                 lib.spy_transaction_reject(ctx)
+            del self._rules[recorded:]
             raise
         with self._use("seccomp_transaction_commit", change=True) as ctx:
             check(lib.spy_transaction_commit(ctx), "seccomp_transaction_commit")
@@ -510,4 +546,4 @@ def _export_bpf(ctx: Any) -> bytes:
     return _export_via_memfd(ctx, lib.seccomp_export_bpf, "seccomp_export_bpf")
 
 
-__all__ = ["BPF_MAXINSNS", "Filter", "SeccompError"]
+__all__ = ["BPF_MAXINSNS", "Filter", "RuleRecord", "SeccompError"]
