@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from .errors import InvalidArgumentError
 
 INSN_SIZE = 8
-_INSN = struct.Struct("=HBBI")
+_INSN = {"little": struct.Struct("<HBBI"), "big": struct.Struct(">HBBI")}
 _U32 = 0xFFFFFFFF
 
 # instruction classes
@@ -43,7 +43,6 @@ _ALU_OPS = {0x00: "add", 0x10: "sub", 0x20: "mul", 0x30: "div", 0x40: "or", 0x50
 _JMP_OPS = {_JEQ: "jeq", _JGT: "jgt", _JGE: "jge", _JSET: "jset"}
 
 SECCOMP_DATA_SIZE = 64
-_BIG_ENDIAN = sys.byteorder == "big"
 
 # SECCOMP_RET_* (seccomp(2)); the action is the high 16 bits (full mask for KILL_PROCESS).
 _RET_NAMES = {
@@ -78,13 +77,27 @@ class Insn:
     def cls(self) -> int:
         return self.code & 0x07
 
-    def pack(self) -> bytes:
-        return _INSN.pack(self.code, self.jt, self.jf, self.k)
+    def pack(self, byteorder: str = sys.byteorder) -> bytes:
+        return _INSN[byteorder].pack(self.code, self.jt, self.jf, self.k)
 
 
-def parse(data: bytes | bytearray | memoryview) -> list[Insn]:
+def guess_byteorder(data: bytes | bytearray | memoryview) -> str:
+    """The byte order of a raw program: libseccomp writes a filter for a
+    big-endian arch (s390x, ppc64...) in big-endian.  Every classic BPF opcode
+    is below 0x100, so the order that reads the first opcode that way wins
+    (the host's when both do)."""
+    raw = bytes(data[:2])
+    if len(raw) < 2:
+        return sys.byteorder
+    if int.from_bytes(raw, sys.byteorder) < 0x100:
+        return sys.byteorder
+    return "big" if sys.byteorder == "little" else "little"
+
+
+def parse(data: bytes | bytearray | memoryview, byteorder: str | None = None) -> list[Insn]:
     """Split raw BPF (as from Filter.export_bpf()) into instructions.
 
+    ``byteorder``: "little", "big", or None to guess (:func:`guess_byteorder`).
     Raises BpfError when the size is not a non-zero multiple of 8.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -93,12 +106,16 @@ def parse(data: bytes | bytearray | memoryview) -> list[Insn]:
     if not raw or len(raw) % INSN_SIZE:
         raise BpfError(f"{len(raw)} bytes is not a whole number of 8-byte instructions",
                        "bpf.parse")
-    return [Insn(*_INSN.unpack_from(raw, off)) for off in range(0, len(raw), INSN_SIZE)]
+    order = byteorder or guess_byteorder(raw)
+    if order not in _INSN:
+        raise ValueError(f"byteorder must be 'little' or 'big', not {order!r}")
+    fmt = _INSN[order]
+    return [Insn(*fmt.unpack_from(raw, off)) for off in range(0, len(raw), INSN_SIZE)]
 
 
-def assemble(program: Sequence[Insn]) -> bytes:
+def assemble(program: Sequence[Insn], byteorder: str = sys.byteorder) -> bytes:
     """The raw bytes of ``program`` (the inverse of :func:`parse`)."""
-    return b"".join(i.pack() for i in program)
+    return b"".join(i.pack(byteorder) for i in program)
 
 
 def action_name(value: int) -> str:
@@ -122,18 +139,31 @@ def action_name(value: int) -> str:
     return name if not data else f"{name}+{data:#x}"
 
 
-def _field(offset: int) -> str:
+def is_action(value: int) -> bool:
+    """True when ``value`` is a return value the kernel knows (seccomp(2))."""
+    value &= _U32
+    if value == 0x80000000:
+        return True
+    base, data = value & 0xFFFF0000, value & 0xFFFF
+    if base not in _RET_NAMES or base == 0x80000000:
+        return False
+    if base == 0x00050000:
+        return data <= 4095
+    return base == 0x7FF00000 or data == 0
+
+
+def _field(offset: int, big: bool = False) -> str:
     if offset == 0:
         return "nr"
     if offset == 4:
         return "arch"
     if offset == 8:
-        return "ip" + ("_hi" if _BIG_ENDIAN else "_lo")
+        return "ip" + ("_hi" if big else "_lo")
     if offset == 12:
-        return "ip" + ("_lo" if _BIG_ENDIAN else "_hi")
+        return "ip" + ("_lo" if big else "_hi")
     if 16 <= offset < 64 and offset % 4 == 0:
         index, half = divmod(offset - 16, 8)
-        high = (half == 4) != _BIG_ENDIAN
+        high = (half == 4) != big
         return f"args[{index}]" + (".hi" if high else ".lo")
     return f"data[{offset}]"
 
@@ -280,7 +310,8 @@ def _format(pc: int, ins: Insn, st: _State | None) -> tuple[str, str]:
     if cls == LD:
         mode = ins.code & 0xE0
         if mode == _ABS:
-            field = _field(ins.k)
+            big = st is not None and st.arch is not None and not st.arch & 0x40000000
+            field = _field(ins.k, big)
             return f"ld  [{ins.k}]", field
         if mode == _IMM:
             return f"ld  #{ins.k:#x}", ""
@@ -330,7 +361,8 @@ def _format(pc: int, ins: Insn, st: _State | None) -> tuple[str, str]:
     return f"? code={ins.code:#x}", note
 
 
-def disassemble(program: bytes | bytearray | memoryview | Sequence[Insn]) -> str:
+def disassemble(program: bytes | bytearray | memoryview | Sequence[Insn],
+                byteorder: str | None = None) -> str:
     """A readable listing, one instruction a line.
 
     Each line: index, the raw fields, the mnemonic (``ld [0]``, ``jeq #0x3b
@@ -338,7 +370,10 @@ def disassemble(program: bytes | bytearray | memoryview | Sequence[Insn]) -> str
     the arch compared, the syscall compared (on the arch known at that point)
     or the action returned.  Raises BpfError for a malformed program.
     """
-    prog = parse(program) if isinstance(program, (bytes, bytearray, memoryview)) else list(program)
+    if isinstance(program, (bytes, bytearray, memoryview)):
+        prog = parse(program, byteorder)
+    else:
+        prog = list(program)
     if not prog:
         raise BpfError("empty program", "bpf.disassemble")
     states = _analyse(prog)
@@ -356,11 +391,13 @@ def disassemble(program: bytes | bytearray | memoryview | Sequence[Insn]) -> str
 
 
 def seccomp_data(nr: int, arch: int, args: Sequence[int] = (), ip: int = 0) -> bytes:
-    """Pack a ``struct seccomp_data`` (host byte order) for :func:`evaluate`."""
+    """Pack a ``struct seccomp_data`` as a process of ``arch`` presents it to
+    the kernel: in that arch's byte order (AUDIT_ARCH_LE set: little-endian)."""
     full = list(args) + [0] * (6 - len(args))
     if len(full) != 6:
         raise BpfError("a syscall has at most 6 arguments", "bpf.seccomp_data")
-    return struct.pack("=iIQ6Q", nr, arch & _U32, ip & (2**64 - 1),
+    order = "<" if arch & 0x40000000 else ">"
+    return struct.pack(order + "iIQ6Q", nr, arch & _U32, ip & (2**64 - 1),
                        *(a & (2**64 - 1) for a in full))
 
 
@@ -368,12 +405,16 @@ def evaluate(program: bytes | bytearray | memoryview | Sequence[Insn], nr: int, 
              args: Sequence[int] = (), ip: int = 0) -> int:
     """Run ``program`` on one syscall, as the kernel would; return the 32-bit result.
 
-    ``arch`` is an AUDIT_ARCH token (``int(Arch.X86_64)``).  The program is
-    validated first.  Raises BpfError for a malformed program.
+    ``arch`` is an AUDIT_ARCH token (``int(Arch.X86_64)``); the data is laid
+    out in its byte order, and raw program bytes are read in the order
+    :func:`guess_byteorder` finds (libseccomp exports a big-endian arch's
+    filter big-endian).  The program is validated first.  Raises BpfError
+    for a malformed program.
     """
     prog = parse(program) if isinstance(program, (bytes, bytearray, memoryview)) else list(program)
     validate(prog)
     data = seccomp_data(nr, arch, args, ip)
+    word = "<I" if arch & 0x40000000 else ">I"
     a = x = 0
     mem = [0] * 16
     pc = 0
@@ -384,7 +425,7 @@ def evaluate(program: bytes | bytearray | memoryview | Sequence[Insn], nr: int, 
         if cls == LD:
             mode = ins.code & 0xE0
             if mode == _ABS:
-                a = struct.unpack_from("=I", data, ins.k)[0]
+                a = struct.unpack_from(word, data, ins.k)[0]
             elif mode == _IMM:
                 a = ins.k
             elif mode == _MEM:
@@ -454,4 +495,4 @@ def evaluate(program: bytes | bytearray | memoryview | Sequence[Insn], nr: int, 
 
 
 __all__ = ["BpfError", "Insn", "action_name", "assemble", "disassemble", "evaluate",
-           "parse", "seccomp_data", "validate"]
+           "guess_byteorder", "is_action", "parse", "seccomp_data", "validate"]

@@ -30,6 +30,7 @@ from .profile import (
     Compiled,
     Profile,
     ProfileError,
+    check_export,
     current_caps,
     current_kernel,
     parse_kernel,
@@ -105,14 +106,15 @@ def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
                                    unknown="error" if args.strict else "ignore")
     for w in caught:
         _err(f"warning: {w.message}")
-    for s in compiled.skipped:
-        if s.reason == "unknown":
-            if s.weakens:
-                _err(f"WARNING: {s.path}: a rule refusing {s.name!r} was dropped: libseccomp "
-                     f"does not know it, so the filter lets it through with the default "
-                     f"action")
-            elif not getattr(args, "quiet", False):
-                _err(f"warning: {s.path}: unknown syscall {s.name!r} skipped")
+    unknown = compiled.skipped_for("unknown")
+    for s in unknown:
+        if s.weakens:
+            _err(f"WARNING: {s.path}: a rule refusing {s.name!r} was dropped: libseccomp "
+                 f"does not know it, so the filter lets it through with the default action")
+    plain = [s.name for s in unknown if not s.weakens]
+    if plain and not getattr(args, "quiet", False):
+        _err(f"warning: {len(plain)} syscall names libseccomp does not know were skipped "
+             f"(as runc does; --strict refuses them): " + ", ".join(plain))
     return profile, compiled
 
 
@@ -152,7 +154,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         if args.format == "pfc":
             data = filt.export_pfc().encode()
         else:
-            data = filt.export_bpf()
+            data = check_export(filt.export_bpf(), compiled.arch)
             count = len(data) // bpf.INSN_SIZE
             if count > BPF_MAXINSNS:
                 _err(f"warning: {count} BPF instructions: the kernel refuses more than "
@@ -177,7 +179,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     args.quiet = True
     profile, compiled = _compile(args)
     with compiled.filter as filt:
-        count = filt.instruction_count
+        count = len(check_export(filt.export_bpf(), compiled.arch)) // bpf.INSN_SIZE
     used = {s.path for s in compiled.skipped if s.reason in ("excluded", "default")}
     unknown = compiled.skipped_for("unknown")
     absent = compiled.skipped_for("absent")

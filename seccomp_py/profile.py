@@ -441,10 +441,11 @@ class Profile:
 
         filt = Filter(default)
         try:
+            if native not in arches:
+                # first, so that an arch of the other byte order can be added (EDOM otherwise)
+                filt.remove_arch(native)
             for a in arches:
                 filt.add_arch(a)
-            if native not in arches:
-                filt.remove_arch(native)
             self._apply_flags(filt)
             rules: list[Rule] = []
             skipped: list[Skipped] = []
@@ -725,6 +726,26 @@ def parse_kernel(version: str | tuple[int, int]) -> tuple[int, int]:
 def current_kernel() -> tuple[int, int]:
     """The running kernel's major.minor (uname(2))."""
     return parse_kernel(os.uname().release)
+
+
+def check_export(data: bytes, arch: Union[Arch, str, int]) -> bytes:
+    """Check a program exported for ``arch``; return it unchanged.
+
+    libseccomp 2.5 byte-swaps some shared ``ret`` instructions twice when it
+    exports a filter for an arch of the other byte order (s390x on x86_64),
+    giving return values the kernel does not know (it kills the process).
+    Raises ProfileError when a ``ret`` returns an unknown action.
+    """
+    from . import bpf
+
+    target = _arch.coerce(arch)
+    for pc, ins in enumerate(bpf.parse(data)):
+        if ins.cls == bpf.RET and ins.code & 0x18 == 0 and not bpf.is_action(ins.k):
+            raise ProfileError("", f"libseccomp exported a corrupt program for "
+                                   f"{target.libseccomp_name}: instruction {pc} returns "
+                                   f"{ins.k:#010x}, not a seccomp action (a known libseccomp "
+                                   f"bug when compiling for an arch of the other byte order)")
+    return data
 
 
 def docker_arch(arch: Arch | str | int | None = None) -> str:
@@ -1016,6 +1037,7 @@ __all__ = [
     "SyscallEntry",
     "WeakenedPolicyWarning",
     "caps_from_mask",
+    "check_export",
     "current_caps",
     "current_kernel",
     "docker_arch",
