@@ -728,7 +728,7 @@ def current_kernel() -> tuple[int, int]:
     return parse_kernel(os.uname().release)
 
 
-def check_export(data: bytes, arch: Union[Arch, str, int]) -> bytes:
+def check_export(data: bytes, arch: Arch | str | int) -> bytes:
     """Check a program exported for ``arch``; return it unchanged.
 
     libseccomp 2.5 byte-swaps some shared ``ret`` instructions twice when it
