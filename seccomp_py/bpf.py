@@ -103,7 +103,9 @@ def parse(data: bytes | bytearray | memoryview, byteorder: str | None = None) ->
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"BPF must be bytes, not {type(data).__name__}")
     raw = bytes(data)
-    if not raw or len(raw) % INSN_SIZE:
+    if not raw:
+        raise BpfError("empty program", "bpf.parse")
+    if len(raw) % INSN_SIZE:
         raise BpfError(f"{len(raw)} bytes is not a whole number of 8-byte instructions",
                        "bpf.parse")
     order = byteorder or guess_byteorder(raw)
