@@ -23,7 +23,8 @@ SCRIPT = os.path.join(os.path.dirname(sys.executable), "seccomp-py")
 NATIVE = Arch.native()
 
 
-def cli(*args: str, stdin: bytes | None = None, module: bool = False) -> subprocess.CompletedProcess[bytes]:
+def cli(*args: str, stdin: bytes | None = None,
+        module: bool = False) -> subprocess.CompletedProcess[bytes]:
     cmd = [sys.executable, "-m", "seccomp_py"] if module else [SCRIPT]
     return subprocess.run([*cmd, *args], input=stdin, capture_output=True, timeout=60,
                           cwd=REPO, check=False)

@@ -112,7 +112,7 @@ def test_parse_validate_and_assemble() -> None:
     with pytest.raises(bpf.BpfError, match="empty"):
         bpf.parse(b"")
     bad_jump = [bpf.Insn(0x15, 9, 0, 1), bpf.Insn(0x06, 0, 0, 0)]
-    with pytest.raises(bpf.BpfError, match="instruction 0 .*jump past the end"):
+    with pytest.raises(bpf.BpfError, match=r"instruction 0 .*jump past the end"):
         bpf.validate(bad_jump)
     with pytest.raises(bpf.BpfError, match="not a ret"):
         bpf.validate([bpf.Insn(0x20, 0, 0, 0)])
