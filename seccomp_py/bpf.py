@@ -19,8 +19,9 @@ import dataclasses
 import errno as _errno
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from .arch import Arch
 from .errors import InvalidArgumentError
 
 INSN_SIZE = 8
@@ -171,8 +172,6 @@ def _field(offset: int, big: bool = False) -> str:
 
 
 def _arch_name(token: int) -> str | None:
-    from .arch import Arch
-
     try:
         return Arch(token).name.lower()
     except ValueError:
@@ -182,7 +181,6 @@ def _arch_name(token: int) -> str | None:
 def _syscall_name(number: int, arch: int | None) -> str | None:
     if arch is None:
         return None
-    from .arch import Arch
     from .syscall import resolve_number
 
     try:
@@ -496,5 +494,66 @@ def evaluate(program: bytes | bytearray | memoryview | Sequence[Insn], nr: int, 
                 a = x
 
 
-__all__ = ["BpfError", "Insn", "action_name", "assemble", "disassemble", "evaluate",
+_AUDIT_X86_64 = 0xC000003E
+_BIT30 = 0x40000000
+_ENOSYS_RET = 0x00050000 | _errno.ENOSYS
+
+
+def enosys_stub(maxima: Mapping[Arch, int]) -> list[Insn]:
+    """runc's -ENOSYS stub, for prepending to a filter (see docs/profiles.md).
+
+    ``maxima`` maps an arch (an ``Arch``/AUDIT_ARCH token; ``Arch.X32`` for
+    x32) to the largest syscall number the profile names there.  The stub
+    returns ERRNO(ENOSYS) for a larger number on that arch (and for syscall 0
+    on s390/s390x, the multiplexer's "unknown"), and otherwise falls through
+    to the instruction after it: the real filter.  Every conditional jump is
+    to the next or next-but-one instruction, longer ones are ``ja``, so the
+    stub works whatever the sizes.
+    """
+    groups: dict[int, dict[int, int]] = {}
+    for arch, top in maxima.items():
+        token = _AUDIT_X86_64 if int(arch) == int(Arch.X32) else int(arch)
+        groups.setdefault(token, {})[int(arch)] = top
+    # (code, jt, jf, k) with k a label name for ja
+    code: list[tuple[int, int, int, object]] = [(LD | _W | _ABS, 0, 0, 4)]
+    for token in groups:
+        code += [(JMP | _JEQ | _K, 0, 1, token), (JMP | _JA, 0, 0, ("arch", token))]
+    code.append((JMP | _JA, 0, 0, "filter"))
+
+    def limit(top: int) -> list[tuple[int, int, int, object]]:
+        return [(JMP | _JGT | _K, 0, 1, top), (JMP | _JA, 0, 0, "enosys"),
+                (JMP | _JA, 0, 0, "filter")]
+
+    starts: dict[object, int] = {}
+    for token, tops in groups.items():
+        starts[("arch", token)] = len(code)
+        code.append((LD | _W | _ABS, 0, 0, 0))
+        if token in (int(Arch.S390), int(Arch.S390X)):
+            code += [(JMP | _JEQ | _K, 0, 1, 0), (JMP | _JA, 0, 0, "enosys")]
+        if token == _AUDIT_X86_64:
+            x64, x32 = tops.get(int(Arch.X86_64)), tops.get(int(Arch.X32))
+            if x64 is not None and x32 is not None:
+                code.append((JMP | _JSET | _K, 0, 3, _BIT30))
+                code += limit(x32) + limit(x64)
+            elif x64 is not None:
+                code += [(JMP | _JSET | _K, 0, 1, _BIT30), (JMP | _JA, 0, 0, "filter")]
+                code += limit(x64)
+            elif x32 is not None:
+                code += [(JMP | _JSET | _K, 1, 0, _BIT30), (JMP | _JA, 0, 0, "filter")]
+                code += limit(x32)
+        else:
+            code += limit(next(iter(tops.values())))
+    starts["enosys"] = len(code)
+    code.append((RET | _K, 0, 0, _ENOSYS_RET))
+    starts["filter"] = len(code)
+    out = []
+    for pc, (op, jt, jf, k) in enumerate(code):
+        if isinstance(k, int):
+            out.append(Insn(op, jt, jf, k & _U32))
+        else:
+            out.append(Insn(op, 0, 0, starts[k] - pc - 1))
+    return out
+
+
+__all__ = ["BpfError", "Insn", "action_name", "assemble", "disassemble", "enosys_stub", "evaluate",
            "guess_byteorder", "is_action", "parse", "seccomp_data", "validate"]

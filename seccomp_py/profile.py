@@ -291,8 +291,45 @@ class Compiled:
     rules: tuple[Rule, ...]
     skipped: tuple[Skipped, ...]
 
+    #: every syscall name of the entries that passed includes/excludes, rules
+    #: with the default action included (what runc's -ENOSYS stub looks at)
+    names: tuple[str, ...] = ()
+    default: Action | None = None
+
     def skipped_for(self, reason: str) -> list[Skipped]:
         return [s for s in self.skipped if s.reason == reason]
+
+    def enosys_maxima(self) -> dict[Arch, int]:
+        """Per arch of the filter, the largest syscall number the profile names
+        there (what runc's -ENOSYS stub compares with); arches with none are left out."""
+        out: dict[Arch, int] = {}
+        for a in self.arches:
+            numbers = [n for n in (_resolve_name(a, name) for name in self.names) if n >= 0]
+            if numbers:
+                out[a] = max(numbers)
+        return out
+
+    def enosys_stub(self) -> bytes:
+        """runc's -ENOSYS stub for this filter (empty when runc adds none: a
+        default action of ALLOW, LOG or TRACE).  See docs/profiles.md."""
+        from . import bpf
+
+        if self.default is not None and self.default.kind in (
+                ActionKind.ALLOW, ActionKind.LOG, ActionKind.TRACE):
+            return b""
+        return bpf.assemble(bpf.enosys_stub(self.enosys_maxima()))
+
+    def runc_program(self) -> bytes:
+        """The program runc would load: the -ENOSYS stub, then libseccomp's.
+
+        Only for a filter of the host's byte order; raises ProfileError otherwise.
+        """
+        import sys
+
+        if any(bool(a & 0x40000000) != (sys.byteorder == "little") for a in self.arches
+               if a is not Arch.X32):
+            raise ProfileError("", "runc_program() needs a filter of the host's byte order")
+        return self.enosys_stub() + check_export(self.filter.export_bpf(), self.arch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -449,13 +486,18 @@ class Profile:
             self._apply_flags(filt)
             rules: list[Rule] = []
             skipped: list[Skipped] = []
+            names: list[str] = []
             for i, entry in enumerate(self.syscalls):
+                if not _excluded(entry, short, cap_set, kver):
+                    names.extend(n for n in entry.names
+                                 if _resolve_name(native, n) != _NR_ERROR)
                 self._compile_entry(filt, i, entry, default, short, cap_set, kver, arches,
                                     unknown, rules, skipped)
         except BaseException:
             filt.close()
             raise
-        return Compiled(filt, target, arches, tuple(rules), tuple(skipped))
+        return Compiled(filt, target, arches, tuple(rules), tuple(skipped),
+                        tuple(dict.fromkeys(names)), default)
 
     def to_filter(self, arch: Arch | str | int | None = None, *,
                   caps: Iterable[str] | None = None,

@@ -3,14 +3,19 @@ reads libseccomp's programs."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import os
 import random
+import warnings
+from typing import Any
 
 import pytest
-from conftest import in_child
+from conftest import PROFILES, in_child
 from test_profile import raw_syscall
 
 from seccomp_py import Action, Arch, Arg, ArgCmp, Filter, Op, bpf
+from seccomp_py.profile import Profile, ProfileWarning
 from seccomp_py.syscall import resolve_name
 
 NATIVE = Arch.native()
@@ -132,3 +137,98 @@ def test_parse_validate_and_assemble() -> None:
     assert "ret A" in bpf.disassemble(prog)
     assert bpf.is_action(0x7FFF0000) and not bpf.is_action(0x0000FF7F)
     assert not bpf.is_action(0x00050000 | 5000)
+
+
+# -- runc's -ENOSYS stub -------------------------------------------------------------------------
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _load_raw(program: bytes) -> None:
+    """prctl(PR_SET_SECCOMP) with a raw program (test-only: the stub is not a Filter)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    n = len(program) // 8
+    buf = (_SockFilter * n).from_buffer_copy(program)
+    prog = _SockFprog(n, ctypes.cast(buf, ctypes.POINTER(_SockFilter)))
+    if libc.prctl(38, ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                  ctypes.c_ulong(0)) != 0:
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+    if libc.prctl(22, ctypes.c_ulong(2), ctypes.byref(prog), ctypes.c_ulong(0),
+                  ctypes.c_ulong(0)) != 0:
+        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+
+
+def _docker_compiled() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ProfileWarning)
+        return Profile.load(os.path.join(PROFILES, "docker-default.json")).compile(caps=())
+
+
+@pytest.mark.skipif(NATIVE != Arch.X86_64, reason="numbers below are x86_64's")
+def test_enosys_stub_evaluated() -> None:
+    c = _docker_compiled()
+    top = c.enosys_maxima()
+    assert top[Arch.X86_64] == max(resolve_name(n) for n in c.names)
+    program = c.runc_program()
+    plain = c.filter.export_bpf()
+    bpf.validate(bpf.parse(program))
+
+    def run(prog: bytes, nr: int, arch: Arch = Arch.X86_64) -> str:
+        return bpf.action_name(bpf.evaluate(prog, nr, int(arch)))
+
+    x64 = top[Arch.X86_64]
+    assert run(program, x64 + 1) == "ERRNO(38 ENOSYS)"
+    assert run(plain, x64 + 1) == "ERRNO(1 EPERM)"
+    assert run(program, 400) == "ERRNO(1 EPERM)"  # a hole below the maximum: unchanged
+    assert run(program, resolve_name("getpid")) == "ALLOW"
+    assert run(program, x64) == run(plain, x64)
+    assert run(program, top[Arch.X86] + 1, Arch.X86) == "ERRNO(38 ENOSYS)"
+    assert run(program, top[Arch.X32] + 1) == "ERRNO(38 ENOSYS)"  # x32: bit 30 set
+    assert run(program, resolve_name("read", Arch.X32)) == run(plain, resolve_name("read",
+                                                                                  Arch.X32))
+    assert run(program, 0, Arch.AARCH64) == "KILL_THREAD"  # other arches: libseccomp's filter
+    allow = Profile.from_dict({"defaultAction": "SCMP_ACT_LOG", "syscalls": []}).compile(caps=())
+    assert allow.enosys_stub() == b""
+
+
+def test_enosys_stub_s390_and_x32_only() -> None:
+    stub = bpf.enosys_stub({Arch.S390X: 400, Arch.X32: 0x40000000 | 300})
+    prog = [*stub, bpf.Insn(0x06, 0, 0, 0x7FFF0000)]
+    bpf.validate(prog)
+
+    def run(nr: int, arch: Arch) -> str:
+        return bpf.action_name(bpf.evaluate(prog, nr, int(arch)))
+
+    assert run(0, Arch.S390X) == "ERRNO(38 ENOSYS)"
+    assert run(401, Arch.S390X) == "ERRNO(38 ENOSYS)"
+    assert run(400, Arch.S390X) == "ALLOW"
+    assert run(0x40000000 | 301, Arch.X86_64) == "ERRNO(38 ENOSYS)"
+    assert run(5000, Arch.X86_64) == "ALLOW"  # no bit 30: x86_64, not in the stub's table
+
+
+@pytest.mark.skipif(NATIVE != Arch.X86_64, reason="numbers below are x86_64's")
+def test_enosys_stub_loaded_in_the_kernel() -> None:
+    c = _docker_compiled()
+    program = c.runc_program()
+    top = c.enosys_maxima()[Arch.X86_64]
+
+    def child() -> list[int]:
+        _load_raw(program)
+        libc = ctypes.CDLL(None, use_errno=True)
+        out = []
+        for nr in (top + 1, 1000, 400):
+            ctypes.set_errno(0)
+            libc.syscall(ctypes.c_long(nr))
+            out.append(ctypes.get_errno())
+        out.append(-raw_syscall("clone3", 0, 0))
+        return out
+
+    outcome = in_child(child)
+    assert outcome.exitcode == 0, outcome
+    assert outcome.value == [errno.ENOSYS, errno.ENOSYS, errno.EPERM, errno.ENOSYS]
