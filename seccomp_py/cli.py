@@ -58,8 +58,8 @@ def _err(text: str) -> None:
 
 
 def _add_target_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", help="compile for this arch (libseccomp name, e.g. x86_64, "
-                                  "aarch64; default: native)")
+    p.add_argument("--arch", help="compile for this arch (libseccomp name such as x86_64, "
+                                  "aarch64, or Docker's amd64, arm64; default: native)")
     caps = p.add_mutually_exclusive_group()
     caps.add_argument("--caps", metavar="CAP,...",
                       help="the capability set includes/excludes see, comma-separated "

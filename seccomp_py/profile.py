@@ -427,7 +427,7 @@ class Profile:
     def filter_arches(self, arch: Arch | str | int | None = None) -> tuple[Arch, ...]:
         """The arches a filter for ``arch`` covers: ``arch`` first, then
         ``architectures``, or the archMap entry of ``arch`` and its sub-arches."""
-        target = _arch.coerce(arch) if arch is not None else _arch.native()
+        target = target_arch(arch)
         names: list[tuple[str, str]] = []
         if self.architectures:
             names = [(f"architectures[{i}]", a) for i, a in enumerate(self.architectures)]
@@ -790,9 +790,22 @@ def check_export(data: bytes, arch: Arch | str | int) -> bytes:
     return data
 
 
+def target_arch(arch: Arch | str | int | None = None) -> Arch:
+    """An Arch from a libseccomp name, a Docker short name (``amd64``,
+    ``arm64``...), a token, or None (native).  Raises UnknownArchError."""
+    if arch is None:
+        return _arch.native()
+    if isinstance(arch, str):
+        key = arch.strip().lower()
+        for a, short in DOCKER_ARCHES.items():
+            if key == short and a.is_available():
+                return a
+    return _arch.coerce(arch)
+
+
 def docker_arch(arch: Arch | str | int | None = None) -> str:
     """The short name includes/excludes use for ``arch`` (default: native): ``amd64``..."""
-    a = _arch.coerce(arch) if arch is not None else _arch.native()
+    a = target_arch(arch)
     return DOCKER_ARCHES.get(a, a.name.lower())
 
 
@@ -1083,6 +1096,7 @@ __all__ = [
     "current_caps",
     "current_kernel",
     "docker_arch",
+    "target_arch",
     "from_dict",
     "load",
     "loads",

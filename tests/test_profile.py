@@ -355,6 +355,8 @@ def test_archmap_expands_only_the_target_entry(docker: Profile) -> None:
     assert docker.filter_arches("x86_64") == (Arch.X86_64, Arch.X86, Arch.X32)
     assert docker.filter_arches("aarch64") == (Arch.AARCH64, Arch.ARM)
     assert docker.filter_arches("s390x") == (Arch.S390X, Arch.S390)
+    assert docker.filter_arches("arm64") == docker.filter_arches("aarch64")  # Docker's names
+    assert docker.filter_arches("amd64") == docker.filter_arches(Arch.X86_64)
     p = mk([], architectures=["SCMP_ARCH_X86"])
     assert p.filter_arches("x86_64") == (Arch.X86_64, Arch.X86)
     assert mk([]).filter_arches("x86_64") == (Arch.X86_64,)
