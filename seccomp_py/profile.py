@@ -1096,10 +1096,10 @@ __all__ = [
     "current_caps",
     "current_kernel",
     "docker_arch",
-    "target_arch",
     "from_dict",
     "load",
     "loads",
     "normalize_caps",
     "parse_kernel",
+    "target_arch",
 ]
