@@ -149,12 +149,17 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    if args.runc and args.format != "bpf":
+        raise CliError("compile: --runc needs --format bpf")
     _, compiled = _compile(args)
     with compiled.filter as filt:
         if args.format == "pfc":
             data = filt.export_pfc().encode()
+        elif args.runc:
+            data = compiled.runc_program()
         else:
             data = check_export(filt.export_bpf(), compiled.arch)
+        if args.format == "bpf":
             count = len(data) // bpf.INSN_SIZE
             if count > BPF_MAXINSNS:
                 _err(f"warning: {count} BPF instructions: the kernel refuses more than "
@@ -259,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
     p.add_argument("--format", choices=("bpf", "pfc"), default="bpf",
                    help="bpf (binary, default) or pfc (text)")
+    p.add_argument("--runc", action="store_true",
+                   help="prepend runc's -ENOSYS stub, giving the program runc loads "
+                        "(see docs/profiles.md)")
     _add_target_options(p)
     p.set_defaults(func=cmd_compile)
 

@@ -119,6 +119,20 @@ def test_compile_for_another_arch_and_to_pfc(tmp_path: Any) -> None:
     assert "pseudo filter code" in text and "action ERRNO(1);" in text
 
 
+def test_compile_with_runcs_enosys_stub(tmp_path: Any) -> None:
+    out = tmp_path / "runc.bpf"
+    proc = cli("compile", DOCKER, "--caps", "", "--runc", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = out.read_bytes()
+    plain = _expected_bpf(DOCKER, ())
+    assert data.endswith(plain) and len(data) > len(plain)
+    if NATIVE == Arch.X86_64:
+        assert bpf.action_name(bpf.evaluate(data, 1000, int(NATIVE))) == "ERRNO(38 ENOSYS)"
+        assert bpf.action_name(bpf.evaluate(plain, 1000, int(NATIVE))) == "ERRNO(1 EPERM)"
+    assert "--runc needs --format bpf" in one_error_line(
+        cli("compile", DOCKER, "--runc", "--format", "pfc"))
+
+
 def test_compile_errors_name_the_json_path(tmp_path: Any) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
