@@ -463,8 +463,11 @@ class Profile:
         refused something), ``"ignore"`` (skip silently) or ``"error"``
         (raise ProfileError).
 
-        Raises ProfileError (naming the JSON path) for anything libseccomp
-        refuses, UnknownArchError for an unknown ``arch``.
+        Uses seccomp_init(3), seccomp_arch_add(3), seccomp_attr_set(3) and
+        seccomp_rule_add(3).  Raises ProfileError (naming the JSON path) for
+        anything libseccomp refuses, UnknownArchError for an unknown ``arch``,
+        ValueError for a bad ``kernel`` or ``unknown``, OSError when the
+        capabilities cannot be read from /proc/self/status.
         """
         if unknown not in ("warn", "ignore", "error"):
             raise ValueError(f"unknown must be 'warn', 'ignore' or 'error', not {unknown!r}")
@@ -627,7 +630,8 @@ class Profile:
     @classmethod
     def from_filter(cls, filt: Filter) -> Profile:
         """A profile with the same decisions as ``filt``: its default action,
-        arches, flag attributes and every rule added (Filter.rules).
+        arches, flag attributes (seccomp_attr_get(3)) and every rule added
+        (Filter.rules).  Raises ProfileError for a rule a profile cannot hold.
 
         What a profile cannot hold is lost: syscall priorities, and
         BAD_ARCH_ACTION (a warning says so when it is not the default).
