@@ -409,7 +409,7 @@ def test_docker_default_unprivileged(docker: Profile) -> None:
     assert results[3] == -errno.EPERM
     assert results[4] == -errno.ENOSYS
     assert results[5] == -errno.EPERM
-    assert results[6] == os.getpid() or results[6] > 0
+    assert results[6] > 0  # getpid: allowed
     assert results[7] >= 0
 
 
