@@ -14,7 +14,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Iterator
-from typing import IO, Any, Generic, TypeVar, Union, overload
+from typing import IO, Any, Generic, NamedTuple, Optional, TypeVar, Union, overload
 
 from . import arch as _arch
 from ._native import check, ffi, lib
@@ -70,6 +70,28 @@ class _Attr(Generic[T]):
         obj.set_attribute(self.attr, value)  # type: ignore[arg-type]
 
 
+class RuleRecord(NamedTuple):
+    """A rule as it was added to a Filter (see :attr:`Filter.rules`).
+
+    ``syscall`` is the name given, or the number as text when a number that
+    has no native name was given.
+    """
+
+    action: Action
+    syscall: str
+    comparisons: tuple[ArgCmp, ...]
+    exact: bool
+
+
+def _record_name(syscall: SyscallLike, name: str) -> str:
+    if isinstance(syscall, int) and not isinstance(syscall, bool):
+        try:
+            return resolve_number(syscall)
+        except (LookupError, ValueError):
+            return name
+    return name
+
+
 def _syscall_number(syscall: SyscallLike) -> tuple[int, str]:
     """The native number libseccomp wants in a rule, and a name for messages."""
     if isinstance(syscall, Syscall):
@@ -117,6 +139,7 @@ class Filter:
         self._loaded = False
         self._generation = 0
         self._bpf: tuple[int, bytes] | None = None
+        self._rules: list[RuleRecord] = []
         ctx = lib.seccomp_init(action.value)
         if ctx == ffi.NULL:
             detail = f"libseccomp refused default action {action!r}"
@@ -295,9 +318,18 @@ class Filter:
             elif rc == -errno.EINVAL and len({c.index for c in comparisons}) < count:
                 detail += " (two comparisons on the same argument are not allowed in one rule)"
             check(rc, func, detail)
+        self._rules.append(RuleRecord(act, _record_name(syscall, name), tuple(comparisons), exact))
         if comparisons and not exact and _permissiveness(act) > _permissiveness(
                 self.default_action):
             self._warn_if_widened(act, number, comparisons)
+
+    @property
+    def rules(self) -> tuple[RuleRecord, ...]:
+        """Every rule added so far, in order (what profile.Profile.from_filter() saves).
+
+        Cleared by reset(); merge() appends the other filter's rules.
+        """
+        return tuple(self._rules)
 
     def _warn_if_widened(self, act: Action, number: int,
                          comparisons: tuple[ArgCmp, ...]) -> None:
@@ -410,6 +442,7 @@ class Filter:
                 ffi.gc(other._ctx, None)
                 other._ctx = ffi.NULL
                 other._closed = "the filter was merged into another filter"
+                self._rules.extend(other._rules)
             finally:
                 other._lock.release()
 
@@ -423,6 +456,7 @@ class Filter:
         with self._use("seccomp_reset", change=True) as ctx:
             check(lib.seccomp_reset(ctx, action.value), "seccomp_reset", repr(action))
             self._loaded = False
+            self._rules.clear()
         self._set_raw(Attribute.RETURN_SYSTEM_RETURN_CODES, 1)
 
     @contextlib.contextmanager
@@ -436,11 +470,13 @@ class Filter:
                                    "transactions need libseccomp >= 2.6")
         with self._use("seccomp_transaction_start", change=True) as ctx:
             check(lib.spy_transaction_start(ctx), "seccomp_transaction_start")
+        recorded = len(self._rules)
         try:
             yield self
         except BaseException:
             with self._use("seccomp_transaction_reject", change=True) as ctx:
                 lib.spy_transaction_reject(ctx)
+            del self._rules[recorded:]
             raise
         with self._use("seccomp_transaction_commit", change=True) as ctx:
             check(lib.spy_transaction_commit(ctx), "seccomp_transaction_commit")
@@ -615,4 +651,4 @@ def _export_bpf(ctx: Any) -> bytes:
     return _export_via_memfd(ctx, lib.seccomp_export_bpf, "seccomp_export_bpf")
 
 
-__all__ = ["BPF_MAXINSNS", "Filter", "SeccompError"]
+__all__ = ["BPF_MAXINSNS", "Filter", "RuleRecord", "SeccompError"]

@@ -1,0 +1,559 @@
+"""Classic BPF seccomp programs: parse, disassemble, and evaluate.
+
+A seccomp filter is an array of ``struct sock_filter`` (8 bytes each, host
+byte order: ``u16 code, u8 jt, u8 jf, u32 k``) run over ``struct seccomp_data``
+(``nr`` at offset 0, ``arch`` at 4, ``instruction_pointer`` at 8, ``args[6]``
+at 16).  See seccomp(2) and the kernel's Documentation/networking/filter.rst.
+
+:func:`disassemble` gives a readable listing (``seccomp-py disasm``) with
+action names on ``ret`` lines and syscall names on comparisons with the
+syscall number; :func:`evaluate` runs a program in pure Python the way the
+kernel would, which lets tests check a filter compiled for another
+architecture without loading it.  Both raise :class:`BpfError` (a
+ValueError) on malformed programs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno as _errno
+import struct
+import sys
+from collections.abc import Mapping, Sequence
+
+from .arch import Arch
+from .errors import InvalidArgumentError
+
+INSN_SIZE = 8
+_INSN = {"little": struct.Struct("<HBBI"), "big": struct.Struct(">HBBI")}
+_U32 = 0xFFFFFFFF
+
+# instruction classes
+LD, LDX, ST, STX, ALU, JMP, RET, MISC = range(8)
+# sizes and modes (ld/ldx)
+_W, _H, _B = 0x00, 0x08, 0x10
+_IMM, _ABS, _IND, _MEM, _LEN, _MSH = 0x00, 0x20, 0x40, 0x60, 0x80, 0xA0
+# jump ops
+_JA, _JEQ, _JGT, _JGE, _JSET = 0x00, 0x10, 0x20, 0x30, 0x40
+# sources
+_K, _X = 0x00, 0x08
+_RET_A = 0x10
+
+_ALU_OPS = {0x00: "add", 0x10: "sub", 0x20: "mul", 0x30: "div", 0x40: "or", 0x50: "and",
+            0x60: "lsh", 0x70: "rsh", 0x80: "neg", 0x90: "mod", 0xA0: "xor"}
+_JMP_OPS = {_JEQ: "jeq", _JGT: "jgt", _JGE: "jge", _JSET: "jset"}
+
+SECCOMP_DATA_SIZE = 64
+
+# SECCOMP_RET_* (seccomp(2)); the action is the high 16 bits (full mask for KILL_PROCESS).
+_RET_NAMES = {
+    0x80000000: "KILL_PROCESS",
+    0x00000000: "KILL_THREAD",
+    0x00030000: "TRAP",
+    0x00050000: "ERRNO",
+    0x7FC00000: "NOTIFY",
+    0x7FF00000: "TRACE",
+    0x7FFC0000: "LOG",
+    0x7FFF0000: "ALLOW",
+}
+
+
+class BpfError(InvalidArgumentError):
+    """A malformed BPF program (bad size, opcode, jump or load offset)."""
+
+    def __init__(self, detail: str, func: str = "bpf") -> None:
+        super().__init__(_errno.EINVAL, func, detail)
+
+
+@dataclasses.dataclass(frozen=True)
+class Insn:
+    """One ``struct sock_filter``."""
+
+    code: int
+    jt: int
+    jf: int
+    k: int
+
+    @property
+    def cls(self) -> int:
+        return self.code & 0x07
+
+    def pack(self, byteorder: str = sys.byteorder) -> bytes:
+        return _INSN[byteorder].pack(self.code, self.jt, self.jf, self.k)
+
+
+def guess_byteorder(data: bytes | bytearray | memoryview) -> str:
+    """The byte order of a raw program: libseccomp writes a filter for a
+    big-endian arch (s390x, ppc64...) in big-endian.  Every classic BPF opcode
+    is below 0x100, so the order that reads the first opcode that way wins
+    (the host's when both do)."""
+    raw = bytes(data[:2])
+    if len(raw) < 2:
+        return sys.byteorder
+    if int.from_bytes(raw, sys.byteorder) < 0x100:
+        return sys.byteorder
+    return "big" if sys.byteorder == "little" else "little"
+
+
+def parse(data: bytes | bytearray | memoryview, byteorder: str | None = None) -> list[Insn]:
+    """Split raw BPF (as from Filter.export_bpf()) into instructions.
+
+    ``byteorder``: "little", "big", or None to guess (:func:`guess_byteorder`).
+    Raises BpfError when the size is not a non-zero multiple of 8.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"BPF must be bytes, not {type(data).__name__}")
+    raw = bytes(data)
+    if not raw:
+        raise BpfError("empty program", "bpf.parse")
+    if len(raw) % INSN_SIZE:
+        raise BpfError(f"{len(raw)} bytes is not a whole number of 8-byte instructions",
+                       "bpf.parse")
+    order = byteorder or guess_byteorder(raw)
+    if order not in _INSN:
+        raise ValueError(f"byteorder must be 'little' or 'big', not {order!r}")
+    fmt = _INSN[order]
+    return [Insn(*fmt.unpack_from(raw, off)) for off in range(0, len(raw), INSN_SIZE)]
+
+
+def assemble(program: Sequence[Insn], byteorder: str = sys.byteorder) -> bytes:
+    """The raw bytes of ``program`` (the inverse of :func:`parse`)."""
+    return b"".join(i.pack(byteorder) for i in program)
+
+
+def action_name(value: int) -> str:
+    """A readable name for a seccomp return value: ``ALLOW``, ``ERRNO(1)``..."""
+    value &= _U32
+    if value & 0x80000000 and value & 0xFFFF0000 == 0x80000000:
+        return "KILL_PROCESS"
+    base = value & 0xFFFF0000
+    data = value & 0xFFFF
+    name = _RET_NAMES.get(base)
+    if name is None:
+        return f"{value:#010x}"
+    if name == "ERRNO":
+        try:
+            sym = _errno.errorcode[data]
+        except KeyError:
+            return f"ERRNO({data})"
+        return f"ERRNO({data} {sym})"
+    if name == "TRACE":
+        return f"TRACE({data})"
+    return name if not data else f"{name}+{data:#x}"
+
+
+def is_action(value: int) -> bool:
+    """True when ``value`` is a return value the kernel knows (seccomp(2))."""
+    value &= _U32
+    if value == 0x80000000:
+        return True
+    base, data = value & 0xFFFF0000, value & 0xFFFF
+    if base not in _RET_NAMES or base == 0x80000000:
+        return False
+    if base == 0x00050000:
+        return data <= 4095
+    return base == 0x7FF00000 or data == 0
+
+
+def _field(offset: int, big: bool = False) -> str:
+    if offset == 0:
+        return "nr"
+    if offset == 4:
+        return "arch"
+    if offset == 8:
+        return "ip" + ("_hi" if big else "_lo")
+    if offset == 12:
+        return "ip" + ("_lo" if big else "_hi")
+    if 16 <= offset < 64 and offset % 4 == 0:
+        index, half = divmod(offset - 16, 8)
+        high = (half == 4) != big
+        return f"args[{index}]" + (".hi" if high else ".lo")
+    return f"data[{offset}]"
+
+
+def _arch_name(token: int) -> str | None:
+    try:
+        return Arch(token).name.lower()
+    except ValueError:
+        return None
+
+
+def _syscall_name(number: int, arch: int | None) -> str | None:
+    if arch is None:
+        return None
+    from .syscall import resolve_number
+
+    try:
+        a = Arch(arch)
+        if not a.is_available():
+            return None
+        return resolve_number(number, a)
+    except (ValueError, LookupError):
+        if arch == Arch.X86_64 and number & 0x40000000:
+            try:
+                return resolve_number(number, Arch.X32) + " (x32)"
+            except (ValueError, LookupError):
+                return None
+        return None
+
+
+@dataclasses.dataclass
+class _State:
+    field: str | None  # what A holds, when it is a plain load of seccomp_data
+    arch: int | None  # the arch value known on every path here
+
+
+def _merge(old: _State | None, new: _State) -> _State:
+    if old is None:
+        return dataclasses.replace(new)
+    return _State(old.field if old.field == new.field else None,
+                  old.arch if old.arch == new.arch else None)
+
+
+def _targets(program: Sequence[Insn], pc: int) -> list[int]:
+    ins = program[pc]
+    if ins.cls == RET:
+        return []
+    if ins.cls == JMP:
+        op = ins.code & 0xF0
+        if op == _JA:
+            return [pc + 1 + ins.k]
+        return [pc + 1 + ins.jt, pc + 1 + ins.jf]
+    return [pc + 1]
+
+
+def validate(program: Sequence[Insn]) -> None:
+    """Check what the kernel checks before running a program (sk_chk_filter).
+
+    Every opcode known, jumps forward and in range, loads of seccomp_data
+    aligned and within its 64 bytes, scratch memory indexes 0..15, and the
+    last instruction a ``ret``.  Raises BpfError naming the instruction.
+    """
+    if not program:
+        raise BpfError("empty program", "bpf.validate")
+    if len(program) > 4096:
+        raise BpfError(f"{len(program)} instructions; the kernel allows at most 4096",
+                       "bpf.validate")
+    n = len(program)
+    for pc, ins in enumerate(program):
+        where = f"instruction {pc} (code {ins.code:#06x})"
+        cls = ins.cls
+        if cls in (LD, LDX):
+            mode = ins.code & 0xE0
+            size = ins.code & 0x18
+            if cls == LD and mode == _ABS:
+                if size != _W or ins.k % 4 or ins.k >= SECCOMP_DATA_SIZE:
+                    raise BpfError(f"{where}: seccomp loads must be aligned 32-bit words "
+                                   f"inside seccomp_data, not offset {ins.k}", "bpf.validate")
+            elif mode == _MEM:
+                if ins.k >= 16:
+                    raise BpfError(f"{where}: scratch slot {ins.k} > 15", "bpf.validate")
+            elif mode not in (_IMM, _LEN) or size != _W:
+                raise BpfError(f"{where}: load mode not allowed in seccomp", "bpf.validate")
+        elif cls in (ST, STX):
+            if ins.k >= 16:
+                raise BpfError(f"{where}: scratch slot {ins.k} > 15", "bpf.validate")
+        elif cls == ALU:
+            op = ins.code & 0xF0
+            if op not in _ALU_OPS:
+                raise BpfError(f"{where}: unknown ALU operation", "bpf.validate")
+            if op in (0x30, 0x90) and ins.code & _X == 0 and ins.k == 0:
+                raise BpfError(f"{where}: division by constant zero", "bpf.validate")
+        elif cls == JMP:
+            op = ins.code & 0xF0
+            if op == _JA:
+                if pc + 1 + ins.k >= n:
+                    raise BpfError(f"{where}: jump past the end", "bpf.validate")
+            elif op in _JMP_OPS:
+                if pc + 1 + max(ins.jt, ins.jf) >= n:
+                    raise BpfError(f"{where}: jump past the end", "bpf.validate")
+            else:
+                raise BpfError(f"{where}: unknown jump", "bpf.validate")
+        elif cls == RET:
+            if ins.code & 0x18 not in (_K, _RET_A):
+                raise BpfError(f"{where}: unknown return source", "bpf.validate")
+        elif cls == MISC and ins.code & 0xF8 not in (0x00, 0x80):
+            raise BpfError(f"{where}: unknown misc operation", "bpf.validate")
+    if program[-1].cls != RET:
+        raise BpfError("the last instruction is not a ret", "bpf.validate")
+
+
+def _analyse(program: Sequence[Insn]) -> list[_State | None]:
+    states: list[_State | None] = [None] * len(program)
+    states[0] = _State(None, None)
+    for pc, ins in enumerate(program):
+        st = states[pc]
+        if st is None:
+            continue  # unreachable
+        out = dataclasses.replace(st)
+        cls = ins.cls
+        if cls == LD:
+            out.field = _field(ins.k) if ins.code & 0xE0 == _ABS else None
+        elif cls in (ALU, MISC) and not (cls == MISC and ins.code & 0xF8 == 0x00):
+            out.field = None
+        if cls == JMP and ins.code & 0xF0 == _JEQ and ins.code & _X == 0 and st.field == "arch":
+            t_state = _State(st.field, ins.k)
+            f_state = dataclasses.replace(out)
+            for target, s in ((pc + 1 + ins.jt, t_state), (pc + 1 + ins.jf, f_state)):
+                if target < len(program):
+                    states[target] = _merge(states[target], s)
+            continue
+        for target in _targets(program, pc):
+            if target < len(program):
+                states[target] = _merge(states[target], out)
+    return states
+
+
+def _format(pc: int, ins: Insn, st: _State | None) -> tuple[str, str]:
+    cls = ins.cls
+    note = ""
+    if cls == LD:
+        mode = ins.code & 0xE0
+        if mode == _ABS:
+            big = st is not None and st.arch is not None and not st.arch & 0x40000000
+            field = _field(ins.k, big)
+            return f"ld  [{ins.k}]", field
+        if mode == _IMM:
+            return f"ld  #{ins.k:#x}", ""
+        if mode == _MEM:
+            return f"ld  M[{ins.k}]", ""
+        if mode == _LEN:
+            return "ld  #len", ""
+        return f"ld? code={ins.code:#x} k={ins.k:#x}", ""
+    if cls == LDX:
+        mode = ins.code & 0xE0
+        if mode == _IMM:
+            return f"ldx #{ins.k:#x}", ""
+        if mode == _MEM:
+            return f"ldx M[{ins.k}]", ""
+        return f"ldx? code={ins.code:#x} k={ins.k:#x}", ""
+    if cls == ST:
+        return f"st  M[{ins.k}]", ""
+    if cls == STX:
+        return f"stx M[{ins.k}]", ""
+    if cls == ALU:
+        mnemonic = _ALU_OPS.get(ins.code & 0xF0, "alu?")
+        if mnemonic == "neg":
+            return "neg", ""
+        src = "x" if ins.code & _X else f"#{ins.k:#x}"
+        return f"{mnemonic} {src}", ""
+    if cls == JMP:
+        op = ins.code & 0xF0
+        if op == _JA:
+            return f"ja  {pc + 1 + ins.k}", ""
+        name = _JMP_OPS.get(op, "j?")
+        src = "x" if ins.code & _X else f"#{ins.k:#x}"
+        text = f"{name} {src:<12} jt {pc + 1 + ins.jt:<5} jf {pc + 1 + ins.jf}"
+        if st is not None and not ins.code & _X:
+            if st.field == "arch":
+                note = _arch_name(ins.k) or ""
+            elif st.field == "nr" and op in (_JEQ, _JGT, _JGE):
+                note = _syscall_name(ins.k, st.arch) or ""
+        return text, note
+    if cls == RET:
+        if ins.code & 0x18 == _RET_A:
+            return "ret A", ""
+        if ins.code & 0x18 == _X:
+            return "ret X", ""
+        return f"ret #{ins.k:#010x}", action_name(ins.k)
+    if cls == MISC:
+        return ("tax" if ins.code & 0xF8 == 0x00 else "txa"), ""
+    return f"? code={ins.code:#x}", note
+
+
+def disassemble(program: bytes | bytearray | memoryview | Sequence[Insn],
+                byteorder: str | None = None) -> str:
+    """A readable listing, one instruction a line.
+
+    Each line: index, the raw fields, the mnemonic (``ld [0]``, ``jeq #0x3b
+    jt 5 jf 6``, ``ret #0x7fff0000``), and a comment naming the loaded field,
+    the arch compared, the syscall compared (on the arch known at that point)
+    or the action returned.  Raises BpfError for a malformed program.
+    """
+    if isinstance(program, (bytes, bytearray, memoryview)):
+        prog = parse(program, byteorder)
+    else:
+        prog = list(program)
+    if not prog:
+        raise BpfError("empty program", "bpf.disassemble")
+    states = _analyse(prog)
+    width = len(str(len(prog) - 1))
+    lines = []
+    for pc, ins in enumerate(prog):
+        text, note = _format(pc, ins, states[pc])
+        line = f"{pc:>{width}}: {ins.code:04x} {ins.jt:3d} {ins.jf:3d} {ins.k:08x}  {text}"
+        if note:
+            line = f"{line:<64} ; {note}"
+        if states[pc] is None:
+            line += "  (unreachable)"
+        lines.append(line.rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def seccomp_data(nr: int, arch: int, args: Sequence[int] = (), ip: int = 0) -> bytes:
+    """Pack a ``struct seccomp_data`` as a process of ``arch`` presents it to
+    the kernel: in that arch's byte order (AUDIT_ARCH_LE set: little-endian)."""
+    full = list(args) + [0] * (6 - len(args))
+    if len(full) != 6:
+        raise BpfError("a syscall has at most 6 arguments", "bpf.seccomp_data")
+    order = "<" if arch & 0x40000000 else ">"
+    return struct.pack(order + "iIQ6Q", nr, arch & _U32, ip & (2**64 - 1),
+                       *(a & (2**64 - 1) for a in full))
+
+
+def evaluate(program: bytes | bytearray | memoryview | Sequence[Insn], nr: int, arch: int,
+             args: Sequence[int] = (), ip: int = 0) -> int:
+    """Run ``program`` on one syscall, as the kernel would; return the 32-bit result.
+
+    ``arch`` is an AUDIT_ARCH token (``int(Arch.X86_64)``); the data is laid
+    out in its byte order, and raw program bytes are read in the order
+    :func:`guess_byteorder` finds (libseccomp exports a big-endian arch's
+    filter big-endian).  The program is validated first.  Raises BpfError
+    for a malformed program.
+    """
+    prog = parse(program) if isinstance(program, (bytes, bytearray, memoryview)) else list(program)
+    validate(prog)
+    data = seccomp_data(nr, arch, args, ip)
+    word = "<I" if arch & 0x40000000 else ">I"
+    a = x = 0
+    mem = [0] * 16
+    pc = 0
+    while True:
+        ins = prog[pc]
+        cls = ins.cls
+        pc += 1
+        if cls == LD:
+            mode = ins.code & 0xE0
+            if mode == _ABS:
+                a = struct.unpack_from(word, data, ins.k)[0]
+            elif mode == _IMM:
+                a = ins.k
+            elif mode == _MEM:
+                a = mem[ins.k]
+            else:  # _LEN
+                a = SECCOMP_DATA_SIZE
+        elif cls == LDX:
+            mode = ins.code & 0xE0
+            x = mem[ins.k] if mode == _MEM else (SECCOMP_DATA_SIZE if mode == _LEN else ins.k)
+        elif cls == ST:
+            mem[ins.k] = a
+        elif cls == STX:
+            mem[ins.k] = x
+        elif cls == ALU:
+            op = ins.code & 0xF0
+            src = x if ins.code & _X else ins.k
+            if op == 0x00:
+                a = a + src
+            elif op == 0x10:
+                a = a - src
+            elif op == 0x20:
+                a = a * src
+            elif op == 0x30:
+                a = a // src if src else 0
+                if not src:
+                    return 0  # the kernel kills (returns 0) on division by zero
+            elif op == 0x40:
+                a = a | src
+            elif op == 0x50:
+                a = a & src
+            elif op == 0x60:
+                a = a << src if src < 32 else 0
+            elif op == 0x70:
+                a = a >> src if src < 32 else 0
+            elif op == 0x80:
+                a = -a
+            elif op == 0x90:
+                if not src:
+                    return 0
+                a = a % src
+            else:
+                a = a ^ src
+            a &= _U32
+        elif cls == JMP:
+            op = ins.code & 0xF0
+            if op == _JA:
+                pc += ins.k
+                continue
+            src = x if ins.code & _X else ins.k
+            if op == _JEQ:
+                cond = a == src
+            elif op == _JGT:
+                cond = a > src
+            elif op == _JGE:
+                cond = a >= src
+            else:
+                cond = bool(a & src)
+            pc += ins.jt if cond else ins.jf
+        elif cls == RET:
+            source = ins.code & 0x18
+            return (a if source == _RET_A else x if source == _X else ins.k) & _U32
+        else:  # MISC
+            if ins.code & 0xF8 == 0x00:
+                x = a
+            else:
+                a = x
+
+
+_AUDIT_X86_64 = 0xC000003E
+_BIT30 = 0x40000000
+_ENOSYS_RET = 0x00050000 | _errno.ENOSYS
+
+
+def enosys_stub(maxima: Mapping[Arch, int]) -> list[Insn]:
+    """runc's -ENOSYS stub, for prepending to a filter (see docs/profiles.md).
+
+    ``maxima`` maps an arch (an ``Arch``/AUDIT_ARCH token; ``Arch.X32`` for
+    x32) to the largest syscall number the profile names there.  The stub
+    returns ERRNO(ENOSYS) for a larger number on that arch (and for syscall 0
+    on s390/s390x, the multiplexer's "unknown"), and otherwise falls through
+    to the instruction after it: the real filter.  Every conditional jump is
+    to the next or next-but-one instruction, longer ones are ``ja``, so the
+    stub works whatever the sizes.
+    """
+    groups: dict[int, dict[int, int]] = {}
+    for arch, top in maxima.items():
+        token = _AUDIT_X86_64 if int(arch) == int(Arch.X32) else int(arch)
+        groups.setdefault(token, {})[int(arch)] = top
+    # (code, jt, jf, k) with k a label name for ja
+    code: list[tuple[int, int, int, object]] = [(LD | _W | _ABS, 0, 0, 4)]
+    for token in groups:
+        code += [(JMP | _JEQ | _K, 0, 1, token), (JMP | _JA, 0, 0, ("arch", token))]
+    code.append((JMP | _JA, 0, 0, "filter"))
+
+    def limit(top: int) -> list[tuple[int, int, int, object]]:
+        return [(JMP | _JGT | _K, 0, 1, top), (JMP | _JA, 0, 0, "enosys"),
+                (JMP | _JA, 0, 0, "filter")]
+
+    starts: dict[object, int] = {}
+    for token, tops in groups.items():
+        starts[("arch", token)] = len(code)
+        code.append((LD | _W | _ABS, 0, 0, 0))
+        if token in (int(Arch.S390), int(Arch.S390X)):
+            code += [(JMP | _JEQ | _K, 0, 1, 0), (JMP | _JA, 0, 0, "enosys")]
+        if token == _AUDIT_X86_64:
+            x64, x32 = tops.get(int(Arch.X86_64)), tops.get(int(Arch.X32))
+            if x64 is not None and x32 is not None:
+                code.append((JMP | _JSET | _K, 0, 3, _BIT30))
+                code += limit(x32) + limit(x64)
+            elif x64 is not None:
+                code += [(JMP | _JSET | _K, 0, 1, _BIT30), (JMP | _JA, 0, 0, "filter")]
+                code += limit(x64)
+            elif x32 is not None:
+                code += [(JMP | _JSET | _K, 1, 0, _BIT30), (JMP | _JA, 0, 0, "filter")]
+                code += limit(x32)
+        else:
+            code += limit(next(iter(tops.values())))
+    starts["enosys"] = len(code)
+    code.append((RET | _K, 0, 0, _ENOSYS_RET))
+    starts["filter"] = len(code)
+    out = []
+    for pc, (op, jt, jf, k) in enumerate(code):
+        if isinstance(k, int):
+            out.append(Insn(op, jt, jf, k & _U32))
+        else:
+            out.append(Insn(op, 0, 0, starts[k] - pc - 1))
+    return out
+
+
+__all__ = ["BpfError", "Insn", "action_name", "assemble", "disassemble", "enosys_stub", "evaluate",
+           "guess_byteorder", "is_action", "parse", "seccomp_data", "validate"]

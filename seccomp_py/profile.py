@@ -1,0 +1,1109 @@
+"""Container seccomp profiles: the OCI runtime-spec ``linux.seccomp`` object and
+Docker's / Podman's JSON files, to and from :class:`~seccomp_py.Filter`.
+
+>>> from seccomp_py.profile import Profile
+>>> p = Profile.load("/usr/share/containers/seccomp.json")      # doctest: +SKIP
+>>> f = p.to_filter(caps=set())          # as an unprivileged container sees it
+>>> Profile.from_filter(f).save("out.json")                      # doctest: +SKIP
+
+Loading validates everything and names the JSON path of the first problem
+(``syscalls[3].args[0].op: unknown operator 'SCMP_CMP_FOO'``, a
+:class:`ProfileError`).  Compiling follows moby (includes / excludes, archMap)
+and runc (actions, errnoRet defaults, argument conditions, unknown names):
+see docs/profiles.md for every rule and where it comes from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno as _errno
+import json
+import os
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
+
+from . import arch as _arch
+from .action import Action, ActionKind
+from .arch import Arch
+from .arg import MAX_ARGS, ArgCmp, Op
+from .errors import InvalidArgumentError, SeccompError, UnsupportedError
+from .filter import Filter, RuleRecord
+from .syscall import _NR_ERROR, _resolve_name
+
+# -- vocabulary -------------------------------------------------------------------------
+
+#: Action names of the runtime spec (and libseccomp).  SCMP_ACT_KILL is
+#: KILL_THREAD, as in libseccomp and runc.
+ACTIONS: dict[str, ActionKind] = {
+    "SCMP_ACT_KILL": ActionKind.KILL_THREAD,
+    "SCMP_ACT_KILL_THREAD": ActionKind.KILL_THREAD,
+    "SCMP_ACT_KILL_PROCESS": ActionKind.KILL_PROCESS,
+    "SCMP_ACT_TRAP": ActionKind.TRAP,
+    "SCMP_ACT_ERRNO": ActionKind.ERRNO,
+    "SCMP_ACT_TRACE": ActionKind.TRACE,
+    "SCMP_ACT_ALLOW": ActionKind.ALLOW,
+    "SCMP_ACT_LOG": ActionKind.LOG,
+    "SCMP_ACT_NOTIFY": ActionKind.NOTIFY,
+}
+_ACTION_NAMES = {
+    ActionKind.KILL_THREAD: "SCMP_ACT_KILL_THREAD",
+    ActionKind.KILL_PROCESS: "SCMP_ACT_KILL_PROCESS",
+    ActionKind.TRAP: "SCMP_ACT_TRAP",
+    ActionKind.ERRNO: "SCMP_ACT_ERRNO",
+    ActionKind.TRACE: "SCMP_ACT_TRACE",
+    ActionKind.ALLOW: "SCMP_ACT_ALLOW",
+    ActionKind.LOG: "SCMP_ACT_LOG",
+    ActionKind.NOTIFY: "SCMP_ACT_NOTIFY",
+}
+
+OPERATORS: dict[str, Op] = {
+    "SCMP_CMP_NE": Op.NE,
+    "SCMP_CMP_LT": Op.LT,
+    "SCMP_CMP_LE": Op.LE,
+    "SCMP_CMP_EQ": Op.EQ,
+    "SCMP_CMP_GE": Op.GE,
+    "SCMP_CMP_GT": Op.GT,
+    "SCMP_CMP_MASKED_EQ": Op.MASKED_EQ,
+}
+_OP_NAMES = {op: name for name, op in OPERATORS.items()}
+
+#: Filter flags of the runtime spec.
+FLAGS = (
+    "SECCOMP_FILTER_FLAG_TSYNC",
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+)
+
+#: The short arch names of includes/excludes "arches" (moby's names, from Go's GOARCH).
+DOCKER_ARCHES: dict[Arch, str] = {
+    Arch.X86: "x86",
+    Arch.X86_64: "amd64",
+    Arch.X32: "x32",
+    Arch.ARM: "arm",
+    Arch.AARCH64: "arm64",
+    Arch.MIPS: "mips",
+    Arch.MIPSEL: "mipsel",
+    Arch.MIPS64: "mips64",
+    Arch.MIPSEL64: "mipsel64",
+    Arch.MIPS64N32: "mips64n32",
+    Arch.MIPSEL64N32: "mips3l64n32",
+    Arch.PPC: "ppc",
+    Arch.PPC64: "ppc64",
+    Arch.PPC64LE: "ppc64le",
+    Arch.S390: "s390",
+    Arch.S390X: "s390x",
+    Arch.RISCV64: "riscv64",
+    Arch.LOONGARCH64: "loong64",
+    Arch.PARISC: "parisc",
+    Arch.PARISC64: "parisc64",
+    Arch.M68K: "m68k",
+    Arch.SH: "sh",
+    Arch.SHEB: "sheb",
+}
+
+#: Linux capability numbers (linux/capability.h), for reading /proc/self/status.
+CAPABILITIES: tuple[str, ...] = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+
+_ERRNO_BY_NAME: dict[str, int] = {name: num for num, name in _errno.errorcode.items()}
+_MIN_KERNEL = re.compile(r"^(\d+)\.(\d+)")
+_U64 = 2**64 - 1
+_EPERM = _errno.EPERM
+
+
+# -- errors and warnings ---------------------------------------------------------------
+
+
+class ProfileError(InvalidArgumentError):
+    """A profile is malformed or cannot be compiled.
+
+    ``path`` is the JSON path of the problem (``syscalls[3].args[0].op``) and
+    ``problem`` what is wrong; ``str(err)`` is ``"path: problem"``.  A
+    SeccompError (errno EINVAL) and a ValueError.
+    """
+
+    path: str
+    problem: str
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(_errno.EINVAL, "profile", f"{path}: {problem}" if path else problem)
+
+    def __str__(self) -> str:
+        return self.detail
+
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
+        return (type(self), (self.path, self.problem))
+
+
+class ProfileWarning(UserWarning):
+    """Something in a profile was ignored (an unknown key or syscall name)."""
+
+
+class WeakenedPolicyWarning(ProfileWarning):
+    """A rule that refuses something was dropped: the filter allows more than the profile says."""
+
+
+# -- the typed profile ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ArgSpec:
+    """One ``args[]`` condition: ``index``, ``value``, ``valueTwo``, ``op``.
+
+    For SCMP_CMP_MASKED_EQ the test is ``(arg & value) == valueTwo``;
+    other operators compare ``arg`` with ``value``.
+    """
+
+    index: int
+    value: int
+    op: str
+    value_two: int = 0
+
+    def comparison(self) -> ArgCmp:
+        """The ArgCmp libseccomp gets (valueTwo passed through, as runc does)."""
+        return ArgCmp(self.index, OPERATORS[self.op], self.value, self.value_two)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "value": self.value, "valueTwo": self.value_two,
+                "op": self.op}
+
+
+@dataclasses.dataclass(frozen=True)
+class Conditions:
+    """An ``includes`` / ``excludes`` object: ``caps``, ``arches``, ``minKernel``."""
+
+    caps: tuple[str, ...] = ()
+    arches: tuple[str, ...] = ()
+    min_kernel: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.caps or self.arches or self.min_kernel)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.caps:
+            out["caps"] = list(self.caps)
+        if self.arches:
+            out["arches"] = list(self.arches)
+        if self.min_kernel is not None:
+            out["minKernel"] = self.min_kernel
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class SyscallEntry:
+    """One ``syscalls[]`` entry.
+
+    ``names`` holds the names of ``names`` or of the old single ``name``
+    (``used_name`` remembers which).  ``errno_ret`` is None when absent
+    (EPERM is then used for ERRNO and TRACE, as runc does).
+    """
+
+    names: tuple[str, ...]
+    action: str
+    errno_ret: int | None = None
+    args: tuple[ArgSpec, ...] = ()
+    includes: Conditions = Conditions()
+    excludes: Conditions = Conditions()
+    comment: str = ""
+    used_name: bool = False
+
+    def resolved_action(self) -> Action:
+        """The Action this entry's rules get."""
+        return _make_action(self.action, self.errno_ret)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"names": list(self.names), "action": self.action}
+        if self.errno_ret is not None:
+            out["errnoRet"] = self.errno_ret
+        if self.args:
+            out["args"] = [a.to_dict() for a in self.args]
+        if self.comment:
+            out["comment"] = self.comment
+        if self.includes:
+            out["includes"] = self.includes.to_dict()
+        if self.excludes:
+            out["excludes"] = self.excludes.to_dict()
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchMapEntry:
+    """One ``archMap[]`` entry: an arch and the sub-arches it brings along."""
+
+    architecture: str
+    sub_architectures: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"architecture": self.architecture,
+                "subArchitectures": list(self.sub_architectures)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One libseccomp rule of a compiled profile, and the JSON path it came from."""
+
+    action: Action
+    syscall: str
+    comparisons: tuple[ArgCmp, ...] = ()
+    source: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    """Something of the profile that did not become a rule, and why.
+
+    ``reason``: ``"excluded"`` (includes/excludes), ``"default"`` (the
+    action equals the default one), ``"unknown"`` (libseccomp does not know
+    the name), ``"absent"`` (known, but on none of the filter's arches: it
+    compiles to nothing).  ``weakens`` is True when dropping it lets the
+    filter allow more than the profile says.
+    """
+
+    path: str
+    reason: str
+    detail: str
+    name: str = ""
+    weakens: bool = False
+
+
+@dataclasses.dataclass
+class Compiled:
+    """The result of :meth:`Profile.compile`: the Filter and what went into it."""
+
+    filter: Filter
+    arch: Arch
+    arches: tuple[Arch, ...]
+    rules: tuple[Rule, ...]
+    skipped: tuple[Skipped, ...]
+
+    #: every syscall name of the entries that passed includes/excludes, rules
+    #: with the default action included (what runc's -ENOSYS stub looks at)
+    names: tuple[str, ...] = ()
+    default: Action | None = None
+
+    def skipped_for(self, reason: str) -> list[Skipped]:
+        return [s for s in self.skipped if s.reason == reason]
+
+    def enosys_maxima(self) -> dict[Arch, int]:
+        """Per arch of the filter, the largest syscall number the profile names
+        there (what runc's -ENOSYS stub compares with); arches with none are left out."""
+        out: dict[Arch, int] = {}
+        for a in self.arches:
+            numbers = [n for n in (_resolve_name(a, name) for name in self.names) if n >= 0]
+            if numbers:
+                out[a] = max(numbers)
+        return out
+
+    def enosys_stub(self) -> bytes:
+        """runc's -ENOSYS stub for this filter (empty when runc adds none: a
+        default action of ALLOW, LOG or TRACE).  See docs/profiles.md."""
+        from . import bpf
+
+        if self.default is not None and self.default.kind in (
+                ActionKind.ALLOW, ActionKind.LOG, ActionKind.TRACE):
+            return b""
+        return bpf.assemble(bpf.enosys_stub(self.enosys_maxima()))
+
+    def runc_program(self) -> bytes:
+        """The program runc would load: the -ENOSYS stub, then libseccomp's.
+
+        Only for a filter of the host's byte order; raises ProfileError otherwise.
+        """
+        import sys
+
+        if any(bool(a & 0x40000000) != (sys.byteorder == "little") for a in self.arches
+               if a is not Arch.X32):
+            raise ProfileError("", "runc_program() needs a filter of the host's byte order")
+        return self.enosys_stub() + check_export(self.filter.export_bpf(), self.arch)
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """A seccomp profile (runtime-spec ``linux.seccomp`` plus Docker/Podman keys).
+
+    Build it with :meth:`load`, :meth:`loads`, :meth:`from_dict`,
+    :meth:`from_rules` or :meth:`from_filter`; turn it into a Filter with
+    :meth:`to_filter` / :meth:`compile`; save it with :meth:`to_dict`,
+    :meth:`dumps`, :meth:`save`.  Immutable.
+    """
+
+    default_action: str
+    default_errno_ret: int | None = None
+    architectures: tuple[str, ...] = ()
+    arch_map: tuple[ArchMapEntry, ...] = ()
+    flags: tuple[str, ...] = ()
+    listener_path: str | None = None
+    listener_metadata: str | None = None
+    syscalls: tuple[SyscallEntry, ...] = ()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, strict: bool = False) -> Profile:
+        """Validate a decoded profile.  Raises ProfileError naming the JSON path.
+
+        An OCI ``config.json`` (with ``linux.seccomp``) is accepted too.
+        Unknown keys are ignored with a ProfileWarning, or refused when
+        ``strict``.
+        """
+        return _Parser(strict).profile(data)
+
+    @classmethod
+    def loads(cls, text: str | bytes, *, strict: bool = False) -> Profile:
+        """Parse JSON text.  Raises ProfileError (bad JSON too, with line and column)."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ProfileError("", f"not valid JSON: {exc.msg} at line {exc.lineno} "
+                                   f"column {exc.colno}") from None
+        except (UnicodeDecodeError, TypeError) as exc:
+            raise ProfileError("", f"not valid JSON text: {exc}") from None
+        return cls.from_dict(data, strict=strict)
+
+    @classmethod
+    def load(cls, source: str | os.PathLike[str] | IO[str] | IO[bytes], *,
+             strict: bool = False) -> Profile:
+        """Read a profile from a path or an open file.
+
+        Raises ProfileError, or OSError when the file cannot be read.
+        """
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as fh:
+                return cls.loads(fh.read(), strict=strict)
+        if hasattr(source, "read"):
+            return cls.loads(source.read(), strict=strict)
+        raise TypeError(f"load() takes a path or a file, not {type(source).__name__}")
+
+    # -- saving ----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as JSON-ready data (Docker's key order; numbers for errnos)."""
+        out: dict[str, Any] = {"defaultAction": self.default_action}
+        if self.default_errno_ret is not None:
+            out["defaultErrnoRet"] = self.default_errno_ret
+        if self.architectures:
+            out["architectures"] = list(self.architectures)
+        if self.arch_map:
+            out["archMap"] = [a.to_dict() for a in self.arch_map]
+        if self.flags:
+            out["flags"] = list(self.flags)
+        if self.listener_path is not None:
+            out["listenerPath"] = self.listener_path
+        if self.listener_metadata is not None:
+            out["listenerMetadata"] = self.listener_metadata
+        out["syscalls"] = [s.to_dict() for s in self.syscalls]
+        return out
+
+    def dumps(self, indent: int | None = 2) -> str:
+        """The profile as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent) + "\n"
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the profile as JSON to ``path``."""
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(self.dumps())
+
+    # -- compiling ---------------------------------------------------------------------------
+
+    def default(self) -> Action:
+        """The default Action (defaultErrnoRet, else EPERM, for ERRNO / TRACE)."""
+        return _make_action(self.default_action, self.default_errno_ret)
+
+    def filter_arches(self, arch: Arch | str | int | None = None) -> tuple[Arch, ...]:
+        """The arches a filter for ``arch`` covers: ``arch`` first, then
+        ``architectures``, or the archMap entry of ``arch`` and its sub-arches."""
+        target = target_arch(arch)
+        names: list[tuple[str, str]] = []
+        if self.architectures:
+            names = [(f"architectures[{i}]", a) for i, a in enumerate(self.architectures)]
+        else:
+            for i, entry in enumerate(self.arch_map):
+                if _arch_token(entry.architecture, f"archMap[{i}].architecture") == target:
+                    names.append((f"archMap[{i}].architecture", entry.architecture))
+                    names.extend((f"archMap[{i}].subArchitectures[{j}]", sub)
+                                 for j, sub in enumerate(entry.sub_architectures))
+                    break
+        out = [target]
+        for path, name in names:
+            a = _arch_token(name, path)
+            if not a.is_available():
+                raise ProfileError(path, f"the linked libseccomp does not support {name}")
+            if a not in out:
+                out.append(a)
+        return tuple(out)
+
+    def compile(self, arch: Arch | str | int | None = None, *,
+                caps: Iterable[str] | None = None,
+                kernel: str | tuple[int, int] | None = None,
+                unknown: str = "warn") -> Compiled:
+        """Build the Filter this profile gives on ``arch`` for a process with
+        capability set ``caps`` on kernel ``kernel``.
+
+        Defaults: the native arch, the effective capabilities of this process
+        (/proc/self/status CapEff) and the running kernel (uname).  ``caps``
+        takes names (``"CAP_SYS_ADMIN"`` or ``"sys_admin"``); Docker matches
+        the container's bounding set.  ``unknown`` says what to do with a
+        syscall name libseccomp does not know: ``"warn"`` (skip it with a
+        ProfileWarning, as runc does; a WeakenedPolicyWarning when the rule
+        refused something), ``"ignore"`` (skip silently) or ``"error"``
+        (raise ProfileError).
+
+        Uses seccomp_init(3), seccomp_arch_add(3), seccomp_attr_set(3) and
+        seccomp_rule_add(3).  Raises ProfileError (naming the JSON path) for
+        anything libseccomp refuses, UnknownArchError for an unknown ``arch``,
+        ValueError for a bad ``kernel`` or ``unknown``, OSError when the
+        capabilities cannot be read from /proc/self/status.
+        """
+        if unknown not in ("warn", "ignore", "error"):
+            raise ValueError(f"unknown must be 'warn', 'ignore' or 'error', not {unknown!r}")
+        arches = self.filter_arches(arch)
+        target = arches[0]
+        cap_set = normalize_caps(caps) if caps is not None else current_caps()
+        kver = parse_kernel(kernel) if kernel is not None else current_kernel()
+        short = DOCKER_ARCHES.get(target, target.name.lower())
+        default = self.default()
+        native = _arch.native()
+
+        filt = Filter(default)
+        try:
+            if native not in arches:
+                # first, so that an arch of the other byte order can be added (EDOM otherwise)
+                filt.remove_arch(native)
+            for a in arches:
+                filt.add_arch(a)
+            self._apply_flags(filt)
+            rules: list[Rule] = []
+            skipped: list[Skipped] = []
+            names: list[str] = []
+            for i, entry in enumerate(self.syscalls):
+                if not _excluded(entry, short, cap_set, kver):
+                    names.extend(n for n in entry.names
+                                 if _resolve_name(native, n) != _NR_ERROR)
+                self._compile_entry(filt, i, entry, default, short, cap_set, kver, arches,
+                                    unknown, rules, skipped)
+        except BaseException:
+            filt.close()
+            raise
+        return Compiled(filt, target, arches, tuple(rules), tuple(skipped),
+                        tuple(dict.fromkeys(names)), default)
+
+    def to_filter(self, arch: Arch | str | int | None = None, *,
+                  caps: Iterable[str] | None = None,
+                  kernel: str | tuple[int, int] | None = None,
+                  unknown: str = "warn") -> Filter:
+        """The Filter of :meth:`compile` (same arguments and exceptions)."""
+        return self.compile(arch, caps=caps, kernel=kernel, unknown=unknown).filter
+
+    def _apply_flags(self, filt: Filter) -> None:
+        for i, flag in enumerate(self.flags):
+            path = f"flags[{i}]"
+            try:
+                if flag == "SECCOMP_FILTER_FLAG_TSYNC":
+                    filt.thread_sync = True
+                elif flag == "SECCOMP_FILTER_FLAG_LOG":
+                    filt.log = True
+                elif flag == "SECCOMP_FILTER_FLAG_SPEC_ALLOW":
+                    filt.disable_ssb = True
+                elif flag == "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV":
+                    filt.wait_kill = True
+            except UnsupportedError as exc:
+                raise ProfileError(path, f"{flag} is not available: {exc.detail}") from None
+            except SeccompError as exc:
+                raise ProfileError(path, f"libseccomp refused {flag}: {exc.strerror}") from None
+
+    def _compile_entry(self, filt: Filter, i: int, entry: SyscallEntry, default: Action,
+                       short: str, caps: frozenset[str], kver: tuple[int, int],
+                       arches: tuple[Arch, ...], unknown: str,
+                       rules: list[Rule], skipped: list[Skipped]) -> None:
+        path = f"syscalls[{i}]"
+        why = _excluded(entry, short, caps, kver)
+        if why:
+            skipped.append(Skipped(path, "excluded", why))
+            return
+        action = entry.resolved_action()
+        if action == default:
+            skipped.append(Skipped(path, "default", f"{action!r} is the default action"))
+            return
+        weakens = _refuses(action, default)
+        key = "name" if entry.used_name else "names"
+        for j, name in enumerate(entry.names):
+            npath = f"{path}.{key}" if entry.used_name else f"{path}.{key}[{j}]"
+            if _resolve_name(_arch.native(), name) == _NR_ERROR:
+                detail = f"libseccomp does not know syscall {name!r}"
+                if unknown == "error":
+                    raise ProfileError(npath, detail)
+                skipped.append(Skipped(npath, "unknown", detail, name, weakens))
+                if unknown == "warn":
+                    if weakens:
+                        warnings.warn(
+                            f"{npath}: SKIPPED A RULE THAT REFUSES {name!r} ({action!r}): "
+                            f"libseccomp does not know this syscall, so the filter lets "
+                            f"{name!r} through with the default action {default!r}",
+                            WeakenedPolicyWarning, stacklevel=4)
+                    else:
+                        warnings.warn(f"{npath}: unknown syscall {name!r} skipped",
+                                      ProfileWarning, stacklevel=4)
+                continue
+            if all(_resolve_name(a, name) < 0 for a in arches):
+                skipped.append(Skipped(npath, "absent",
+                                       f"{name!r} does not exist on "
+                                       + ", ".join(a.libseccomp_name for a in arches),
+                                       name, False))
+            conds = [a.comparison() for a in entry.args]
+            counts = [0] * MAX_ARGS
+            for c in conds:
+                counts[c.index] += 1
+            groups = [(c,) for c in conds] if max(counts) > 1 else [tuple(conds)]
+            for group in groups:
+                try:
+                    filt.add_rule(action, name, *group)
+                except SeccompError as exc:
+                    raise ProfileError(npath, f"libseccomp refused the rule {action!r} for "
+                                              f"{name!r}: {exc.strerror}") from None
+                rules.append(Rule(action, name, group, npath))
+
+    # -- from rules and filters ------------------------------------------------------------
+
+    @classmethod
+    def from_rules(cls, default_action: Action | int,
+                   rules: Iterable[Rule | RuleRecord | tuple[Any, ...]], *,
+                   architectures: Iterable[Arch | str | int] = (),
+                   flags: Iterable[str] = ()) -> Profile:
+        """A profile that compiles to exactly these rules, in this order.
+
+        ``rules`` holds Rule or Filter.rules records, or ``(action, syscall,
+        comparisons)`` tuples.  Consecutive rules with the same action and
+        comparisons share one entry.  Raises ProfileError for a rule a
+        profile cannot express (two comparisons on one argument, which runc
+        would turn into an OR; a syscall number without a name).
+        """
+        default = Action.coerce(default_action)
+        d_name, d_errno = _action_fields(default)
+        arch_names = []
+        for a in architectures:
+            token = _arch.coerce(a)
+            arch_names.append(f"SCMP_ARCH_{token.name}")
+        flag_list = list(flags)
+        for i, flag in enumerate(flag_list):
+            if flag not in FLAGS:
+                raise ProfileError(f"flags[{i}]", f"unknown flag {flag!r}")
+        entries: list[SyscallEntry] = []
+        for n, rule in enumerate(rules):
+            if isinstance(rule, (Rule, RuleRecord)):
+                act, name, comps = rule.action, rule.syscall, tuple(rule.comparisons)
+            else:
+                act, name, comps = rule[0], rule[1], tuple(rule[2]) if len(rule) > 2 else ()
+            act = Action.coerce(act)
+            where = f"rules[{n}]"
+            if not isinstance(name, str) or _resolve_name(_arch.native(), name) == _NR_ERROR:
+                raise ProfileError(where, f"syscall {name!r} has no name a profile can hold")
+            if len({c.index for c in comps}) < len(comps):
+                raise ProfileError(where, "two comparisons on the same argument cannot be "
+                                          "expressed (runc would make them separate rules)")
+            a_name, a_errno = _action_fields(act)
+            args = tuple(ArgSpec(c.index, c.a, _OP_NAMES[c.op], c.b) for c in comps)
+            last = entries[-1] if entries else None
+            if (last is not None and last.action == a_name and last.errno_ret == a_errno
+                    and last.args == args):
+                entries[-1] = dataclasses.replace(last, names=(*last.names, name))
+            else:
+                entries.append(SyscallEntry((name,), a_name, a_errno, args))
+        return cls(default_action=d_name, default_errno_ret=d_errno,
+                   architectures=tuple(arch_names), flags=tuple(flag_list),
+                   syscalls=tuple(entries))
+
+    @classmethod
+    def from_filter(cls, filt: Filter) -> Profile:
+        """A profile with the same decisions as ``filt``: its default action,
+        arches, flag attributes (seccomp_attr_get(3)) and every rule added
+        (Filter.rules).  Raises ProfileError for a rule a profile cannot hold.
+
+        What a profile cannot hold is lost: syscall priorities, and
+        BAD_ARCH_ACTION (a warning says so when it is not the default).
+        """
+        flags = []
+        if filt.thread_sync:
+            flags.append("SECCOMP_FILTER_FLAG_TSYNC")
+        if filt.log:
+            flags.append("SECCOMP_FILTER_FLAG_LOG")
+        if filt.disable_ssb:
+            flags.append("SECCOMP_FILTER_FLAG_SPEC_ALLOW")
+        try:
+            if filt.wait_kill:
+                flags.append("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
+        except UnsupportedError:
+            pass
+        if filt.bad_arch_action != Action.KILL_THREAD:
+            warnings.warn(f"a profile cannot hold BAD_ARCH_ACTION={filt.bad_arch_action!r}",
+                          ProfileWarning, stacklevel=2)
+        native = _arch.native()
+        arches = filt.arches
+        ordered = ([native] if native in arches else []) + [a for a in arches if a != native]
+        return cls.from_rules(filt.default_action, filt.rules, architectures=ordered,
+                              flags=flags)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _make_action(name: str, errno_ret: int | None) -> Action:
+    kind = ACTIONS[name]
+    if kind is ActionKind.ERRNO:
+        return Action.errno(_EPERM if errno_ret is None else errno_ret)
+    if kind is ActionKind.TRACE:
+        return Action.trace(_EPERM if errno_ret is None else errno_ret)
+    return Action(int(kind))
+
+
+def _action_fields(action: Action) -> tuple[str, int | None]:
+    name = _ACTION_NAMES[action.kind]
+    if action.kind in (ActionKind.ERRNO, ActionKind.TRACE):
+        return name, action.data
+    return name, None
+
+
+_PERMISSIVENESS = {
+    ActionKind.KILL_PROCESS: 0, ActionKind.KILL_THREAD: 0,
+    ActionKind.TRAP: 1, ActionKind.ERRNO: 1,
+    ActionKind.TRACE: 2, ActionKind.NOTIFY: 2,
+    ActionKind.LOG: 3, ActionKind.ALLOW: 3,
+}
+
+
+def _refuses(action: Action, default: Action) -> bool:
+    """Whether dropping a rule with ``action`` lets more through than it would."""
+    return _PERMISSIVENESS[default.kind] > _PERMISSIVENESS[action.kind]
+
+
+def _arch_token(name: str, path: str) -> Arch:
+    if not name.startswith("SCMP_ARCH_"):
+        raise ProfileError(path, f"unknown architecture {name!r} (expected SCMP_ARCH_...)")
+    key = name[len("SCMP_ARCH_"):]
+    if key == "NATIVE":
+        return _arch.native()
+    try:
+        return Arch[key]
+    except KeyError:
+        raise ProfileError(path, f"unknown architecture {name!r}") from None
+
+
+def _excluded(entry: SyscallEntry, short: str, caps: frozenset[str],
+              kver: tuple[int, int]) -> str:
+    """Why moby drops this entry, or "" when it stays."""
+    exc, inc = entry.excludes, entry.includes
+    if exc.arches and short in exc.arches:
+        return f"excludes.arches has {short}"
+    for c in exc.caps:
+        if c in caps:
+            return f"excludes.caps: the process has {c}"
+    if exc.min_kernel is not None and kver >= parse_kernel(exc.min_kernel):
+        return f"excludes.minKernel {exc.min_kernel}: the kernel is {kver[0]}.{kver[1]}"
+    if inc.arches and short not in inc.arches:
+        return f"includes.arches lacks {short}"
+    for c in inc.caps:
+        if c not in caps:
+            return f"includes.caps: the process lacks {c}"
+    if inc.min_kernel is not None and kver < parse_kernel(inc.min_kernel):
+        return f"includes.minKernel {inc.min_kernel}: the kernel is {kver[0]}.{kver[1]}"
+    return ""
+
+
+def normalize_caps(caps: Iterable[str]) -> frozenset[str]:
+    """``{"sys_admin", "CAP_BPF"}`` -> ``{"CAP_SYS_ADMIN", "CAP_BPF"}``."""
+    if isinstance(caps, str):
+        raise TypeError("caps must be a collection of names, not one string")
+    out = set()
+    for c in caps:
+        if not isinstance(c, str):
+            raise TypeError(f"a capability name must be a str, not {type(c).__name__}")
+        name = c.strip().upper()
+        if not name.startswith("CAP_"):
+            name = "CAP_" + name
+        out.add(name)
+    return frozenset(out)
+
+
+def caps_from_mask(mask: int) -> frozenset[str]:
+    """Capability names of a bit mask (as in /proc/PID/status CapEff)."""
+    return frozenset(name for bit, name in enumerate(CAPABILITIES) if mask >> bit & 1)
+
+
+def current_caps(field: str = "CapEff") -> frozenset[str]:
+    """This process's capabilities from /proc/self/status (``CapEff`` by
+    default; ``CapBnd`` is the bounding set Docker uses).  Raises OSError."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key == field:
+                return caps_from_mask(int(value.strip(), 16))
+    raise OSError(_errno.ENOENT, f"no {field} line in /proc/self/status")
+
+
+def parse_kernel(version: str | tuple[int, int]) -> tuple[int, int]:
+    """``"5.10.0-21-amd64"`` -> ``(5, 10)`` (moby compares major.minor only).
+
+    Raises ValueError for a string that does not start with ``N.N``.
+    """
+    if isinstance(version, tuple):
+        if len(version) != 2 or not all(isinstance(v, int) for v in version):
+            raise ValueError(f"a kernel version is (major, minor), not {version!r}")
+        return (version[0], version[1])
+    m = _MIN_KERNEL.match(version)
+    if not m:
+        raise ValueError(f"cannot read kernel version {version!r} (expected e.g. '5.10')")
+    return (int(m.group(1)), int(m.group(2)))
+
+
+def current_kernel() -> tuple[int, int]:
+    """The running kernel's major.minor (uname(2))."""
+    return parse_kernel(os.uname().release)
+
+
+def check_export(data: bytes, arch: Arch | str | int) -> bytes:
+    """Check a program exported for ``arch``; return it unchanged.
+
+    libseccomp 2.5 byte-swaps some shared ``ret`` instructions twice when it
+    exports a filter for an arch of the other byte order (s390x on x86_64),
+    giving return values the kernel does not know (it kills the process).
+    Raises ProfileError when a ``ret`` returns an unknown action.
+    """
+    from . import bpf
+
+    target = _arch.coerce(arch)
+    for pc, ins in enumerate(bpf.parse(data)):
+        if ins.cls == bpf.RET and ins.code & 0x18 == 0 and not bpf.is_action(ins.k):
+            raise ProfileError("", f"libseccomp exported a corrupt program for "
+                                   f"{target.libseccomp_name}: instruction {pc} returns "
+                                   f"{ins.k:#010x}, not a seccomp action (a known libseccomp "
+                                   f"bug when compiling for an arch of the other byte order)")
+    return data
+
+
+def target_arch(arch: Arch | str | int | None = None) -> Arch:
+    """An Arch from a libseccomp name, a Docker short name (``amd64``,
+    ``arm64``...), a token, or None (native).  Raises UnknownArchError."""
+    if arch is None:
+        return _arch.native()
+    if isinstance(arch, str):
+        key = arch.strip().lower()
+        for a, short in DOCKER_ARCHES.items():
+            if key == short and a.is_available():
+                return a
+    return _arch.coerce(arch)
+
+
+def docker_arch(arch: Arch | str | int | None = None) -> str:
+    """The short name includes/excludes use for ``arch`` (default: native): ``amd64``..."""
+    a = target_arch(arch)
+    return DOCKER_ARCHES.get(a, a.name.lower())
+
+
+# -- validation -----------------------------------------------------------------------------
+
+
+_TOP_KEYS = {"defaultAction", "defaultErrnoRet", "defaultErrno", "architectures", "archMap",
+             "syscalls", "flags", "listenerPath", "listenerMetadata"}
+_ENTRY_KEYS = {"names", "name", "action", "errnoRet", "errno", "args", "comment", "includes",
+               "excludes"}
+_ARG_KEYS = {"index", "value", "valueTwo", "op"}
+_COND_KEYS = {"caps", "arches", "minKernel"}
+_ARCHMAP_KEYS = {"architecture", "subArchitectures"}
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+class _Parser:
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+
+    def keys(self, obj: Mapping[str, Any], known: set[str], path: str) -> None:
+        for key in obj:
+            if key not in known:
+                where = f"{path}.{key}" if path else str(key)
+                if self.strict:
+                    raise ProfileError(where, "unknown key")
+                warnings.warn(f"{where}: unknown key ignored", ProfileWarning, stacklevel=5)
+
+    def obj(self, value: Any, path: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise ProfileError(path or "(top)", f"expected an object, got {_type_name(value)}")
+        return value
+
+    def array(self, value: Any, path: str) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, (list, tuple)):
+            raise ProfileError(path, f"expected an array, got {_type_name(value)}")
+        return list(value)
+
+    def string(self, value: Any, path: str) -> str:
+        if not isinstance(value, str):
+            raise ProfileError(path, f"expected a string, got {_type_name(value)}")
+        return value
+
+    def strings(self, value: Any, path: str) -> tuple[str, ...]:
+        return tuple(self.string(v, f"{path}[{i}]")
+                     for i, v in enumerate(self.array(value, path)))
+
+    def uint(self, value: Any, path: str, limit: int = _U64) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProfileError(path, f"expected an integer, got {_type_name(value)}")
+        if not 0 <= value <= limit:
+            raise ProfileError(path, f"{value} is outside 0..{limit}")
+        return value
+
+    def errno_value(self, value: Any, path: str) -> int:
+        if isinstance(value, str):
+            try:
+                return _ERRNO_BY_NAME[value.strip().upper()]
+            except KeyError:
+                raise ProfileError(path, f"unknown errno name {value!r}") from None
+        return self.uint(value, path, 4095)
+
+    def errno_pair(self, obj: Mapping[str, Any], num_key: str, name_key: str,
+                   path: str) -> int | None:
+        num = obj.get(num_key)
+        name = obj.get(name_key)
+        p = f"{path}.{num_key}" if path else num_key
+        q = f"{path}.{name_key}" if path else name_key
+        value = None if num is None else self.errno_value(num, p)
+        if name is not None and name != "":
+            by_name = self.errno_value(self.string(name, q), q)
+            if value is not None and value != by_name:
+                raise ProfileError(q, f"{name!r} is errno {by_name}, but {num_key} is {value}")
+            value = by_name
+        return value
+
+    def action(self, value: Any, path: str) -> str:
+        name = self.string(value, path)
+        if name not in ACTIONS:
+            raise ProfileError(path, f"unknown action {name!r}")
+        return name
+
+    def profile(self, data: Any) -> Profile:
+        top = self.obj(data, "")
+        prefix = ""
+        if "linux" in top and "defaultAction" not in top:  # an OCI config.json
+            linux = self.obj(top["linux"], "linux")
+            if "seccomp" not in linux:
+                raise ProfileError("linux", "no seccomp object")
+            top = self.obj(linux["seccomp"], "linux.seccomp")
+            prefix = "linux.seccomp."
+        try:
+            return self._profile(top)
+        except ProfileError as exc:
+            if prefix:
+                raise ProfileError(prefix + exc.path, exc.problem) from None
+            raise
+
+    def _profile(self, top: Mapping[str, Any]) -> Profile:
+        self.keys(top, _TOP_KEYS, "")
+        if "defaultAction" not in top:
+            raise ProfileError("defaultAction", "missing (it is required)")
+        default_action = self.action(top["defaultAction"], "defaultAction")
+        default_errno = self.errno_pair(top, "defaultErrnoRet", "defaultErrno", "")
+        if default_errno is not None and ACTIONS[default_action] not in (
+                ActionKind.ERRNO, ActionKind.TRACE):
+            warnings.warn(f"defaultErrnoRet: ignored with {default_action}",
+                          ProfileWarning, stacklevel=4)
+        architectures = self.strings(top.get("architectures"), "architectures")
+        for i, a in enumerate(architectures):
+            _arch_token(a, f"architectures[{i}]")
+        arch_map = []
+        for i, raw in enumerate(self.array(top.get("archMap"), "archMap")):
+            path = f"archMap[{i}]"
+            entry = self.obj(raw, path)
+            self.keys(entry, _ARCHMAP_KEYS, path)
+            if "architecture" not in entry:
+                raise ProfileError(f"{path}.architecture", "missing")
+            main = self.string(entry["architecture"], f"{path}.architecture")
+            _arch_token(main, f"{path}.architecture")
+            subs = self.strings(entry.get("subArchitectures"), f"{path}.subArchitectures")
+            for j, s in enumerate(subs):
+                _arch_token(s, f"{path}.subArchitectures[{j}]")
+            arch_map.append(ArchMapEntry(main, subs))
+        if architectures and arch_map:
+            raise ProfileError("archMap", "'architectures' and 'archMap' cannot both be "
+                                          "given (moby refuses it): use one")
+        flags = self.strings(top.get("flags"), "flags")
+        for i, flag in enumerate(flags):
+            if flag not in FLAGS:
+                raise ProfileError(f"flags[{i}]", f"unknown flag {flag!r} (known: "
+                                                  + ", ".join(FLAGS) + ")")
+        listener_path = top.get("listenerPath")
+        if listener_path is not None:
+            listener_path = self.string(listener_path, "listenerPath") or None
+        listener_meta = top.get("listenerMetadata")
+        if listener_meta is not None:
+            listener_meta = self.string(listener_meta, "listenerMetadata") or None
+        entries = tuple(self.entry(raw, f"syscalls[{i}]")
+                        for i, raw in enumerate(self.array(top.get("syscalls"), "syscalls")))
+        if default_action == "SCMP_ACT_NOTIFY":
+            raise ProfileError("defaultAction", "SCMP_ACT_NOTIFY cannot be the default action "
+                                                "(runc refuses it)")
+        return Profile(default_action, default_errno, architectures, tuple(arch_map), flags,
+                       listener_path, listener_meta, entries)
+
+    def entry(self, raw: Any, path: str) -> SyscallEntry:
+        obj = self.obj(raw, path)
+        self.keys(obj, _ENTRY_KEYS, path)
+        has_name = obj.get("name") not in (None, "")
+        names = self.strings(obj.get("names"), f"{path}.names")
+        if has_name and names:
+            raise ProfileError(path, "'name' and 'names' cannot both be given (moby refuses "
+                                     "it): use 'names'")
+        used_name = False
+        if has_name:
+            names = (self.string(obj["name"], f"{path}.name"),)
+            used_name = True
+        if not names:
+            raise ProfileError(f"{path}.names", "no syscall names")
+        for j, n in enumerate(names):
+            where = f"{path}.name" if used_name else f"{path}.names[{j}]"
+            if not n or not n.isprintable() or len(n) > 64 or n != n.strip():
+                raise ProfileError(where, f"bad syscall name {n!r}")
+        if "action" not in obj:
+            raise ProfileError(f"{path}.action", "missing (it is required)")
+        action = self.action(obj["action"], f"{path}.action")
+        errno_ret = self.errno_pair(obj, "errnoRet", "errno", path)
+        if errno_ret is not None and ACTIONS[action] not in (ActionKind.ERRNO, ActionKind.TRACE):
+            warnings.warn(f"{path}.errnoRet: ignored with {action}", ProfileWarning,
+                          stacklevel=5)
+        args = tuple(self.arg(a, f"{path}.args[{k}]")
+                     for k, a in enumerate(self.array(obj.get("args"), f"{path}.args")))
+        comment = obj.get("comment")
+        comment = "" if comment is None else self.string(comment, f"{path}.comment")
+        includes = self.conditions(obj.get("includes"), f"{path}.includes")
+        excludes = self.conditions(obj.get("excludes"), f"{path}.excludes")
+        if action == "SCMP_ACT_NOTIFY" and "write" in names:
+            raise ProfileError(f"{path}.action", "SCMP_ACT_NOTIFY cannot be used for write "
+                                                 "(runc refuses it: the supervisor could "
+                                                 "deadlock)")
+        return SyscallEntry(names, action, errno_ret, args, includes, excludes, comment,
+                            used_name)
+
+    def arg(self, raw: Any, path: str) -> ArgSpec:
+        obj = self.obj(raw, path)
+        self.keys(obj, _ARG_KEYS, path)
+        for key in ("index", "value", "op"):
+            if key not in obj:
+                raise ProfileError(f"{path}.{key}", "missing (it is required)")
+        index = self.uint(obj["index"], f"{path}.index", _U64)
+        if index >= MAX_ARGS:
+            raise ProfileError(f"{path}.index", f"{index} is outside 0..{MAX_ARGS - 1}")
+        value = self.uint(obj["value"], f"{path}.value")
+        two = obj.get("valueTwo")
+        value_two = 0 if two is None else self.uint(two, f"{path}.valueTwo")
+        op = self.string(obj["op"], f"{path}.op")
+        if op not in OPERATORS:
+            raise ProfileError(f"{path}.op", f"unknown operator {op!r}")
+        return ArgSpec(index, value, op, value_two)
+
+    def conditions(self, raw: Any, path: str) -> Conditions:
+        if raw is None:
+            return Conditions()
+        obj = self.obj(raw, path)
+        self.keys(obj, _COND_KEYS, path)
+        caps = self.strings(obj.get("caps"), f"{path}.caps")
+        for k, c in enumerate(caps):
+            if not re.fullmatch(r"CAP_[A-Z0-9_]+", c):
+                raise ProfileError(f"{path}.caps[{k}]", f"bad capability name {c!r} "
+                                                        "(expected e.g. CAP_SYS_ADMIN)")
+        arches = self.strings(obj.get("arches"), f"{path}.arches")
+        min_kernel = obj.get("minKernel")
+        if min_kernel is not None and min_kernel != "":
+            min_kernel = self.string(min_kernel, f"{path}.minKernel")
+            if not _MIN_KERNEL.match(min_kernel):
+                raise ProfileError(f"{path}.minKernel",
+                                   f"cannot read kernel version {min_kernel!r} "
+                                   "(expected e.g. '4.8')")
+        else:
+            min_kernel = None
+        return Conditions(caps, arches, min_kernel)
+
+
+# -- module-level shortcuts -------------------------------------------------------------------
+
+
+def load(source: str | os.PathLike[str] | IO[str] | IO[bytes], *,
+         strict: bool = False) -> Profile:
+    """:meth:`Profile.load`."""
+    return Profile.load(source, strict=strict)
+
+
+def loads(text: str | bytes, *, strict: bool = False) -> Profile:
+    """:meth:`Profile.loads`."""
+    return Profile.loads(text, strict=strict)
+
+
+def from_dict(data: Mapping[str, Any], *, strict: bool = False) -> Profile:
+    """:meth:`Profile.from_dict`."""
+    return Profile.from_dict(data, strict=strict)
+
+
+def check_errno_name(name: str) -> int:
+    """The number of errno ``name`` (``"EPERM"`` -> 1); raises ValueError."""
+    try:
+        return _ERRNO_BY_NAME[name.upper()]
+    except KeyError:
+        raise ValueError(f"unknown errno name {name!r}") from None
+
+
+__all__ = [
+    "ACTIONS",
+    "CAPABILITIES",
+    "DOCKER_ARCHES",
+    "FLAGS",
+    "OPERATORS",
+    "ArchMapEntry",
+    "ArgSpec",
+    "Compiled",
+    "Conditions",
+    "Profile",
+    "ProfileError",
+    "ProfileWarning",
+    "Rule",
+    "Skipped",
+    "SyscallEntry",
+    "WeakenedPolicyWarning",
+    "caps_from_mask",
+    "check_export",
+    "current_caps",
+    "current_kernel",
+    "docker_arch",
+    "from_dict",
+    "load",
+    "loads",
+    "normalize_caps",
+    "parse_kernel",
+    "target_arch",
+]
