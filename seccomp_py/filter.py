@@ -12,7 +12,7 @@ import errno
 import os
 import threading
 from collections.abc import Iterator
-from typing import IO, Any, Generic, Optional, TypeVar, Union, overload
+from typing import IO, TYPE_CHECKING, Any, Generic, Optional, TypeVar, Union, overload
 
 from . import arch as _arch
 from ._native import check, ffi, lib
@@ -30,6 +30,9 @@ from .errors import (
     UnsupportedError,
 )
 from .syscall import Syscall, SyscallLike, resolve_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .spawn import SeccompPopen
 
 BPF_MAXINSNS = int(lib.SPY_BPF_MAXINSNS)
 BPF_INSN_SIZE = 8
@@ -469,6 +472,12 @@ class Filter:
         with self._use("seccomp_load") as ctx:
             check(lib.seccomp_load(ctx), "seccomp_load")
             self._loaded = True
+
+    def spawn(self, args: Any, **popen_options: Any) -> SeccompPopen:
+        """Start ``args`` in a child confined by this filter (see seccomp_py.spawn.spawn)."""
+        from .spawn import spawn
+
+        return spawn(args, self, **popen_options)
 
 
 def _check_attribute(attr: object) -> Attribute:

@@ -73,6 +73,8 @@ struct spy_spawn_req {
     int close_fds;              /* close every fd >= 3 but keep_fds */
     const int *keep_fds;        /* sorted ascending, all >= 3 */
     int n_keep_fds;
+    const int *inherit_fds;     /* pass_fds: made inheritable (no FD_CLOEXEC) */
+    int n_inherit_fds;
     int restore_signals;        /* SIGPIPE, SIGXFSZ back to SIG_DFL */
     int new_session;            /* setsid() */
     int pgid;                   /* >= 0: setpgid(0, pgid) */
@@ -181,6 +183,9 @@ spy_child(struct spy_spawn_req *req, char *const *envp, const sigset_t *oldmask)
     /* 3. close_fds */
     if (req->close_fds && spy_child_close_fds(req) != 0)
         spy_child_fail(req, SPY_STEP_CLOSE_FDS, errno);
+    for (i = 0; i < req->n_inherit_fds; i++)
+        if (fcntl(req->inherit_fds[i], F_SETFD, 0) != 0)
+            spy_child_fail(req, SPY_STEP_CLOSE_FDS, errno);
 
     /* 4. cwd, session, process group, umask */
     if (req->cwd != NULL && chdir(req->cwd) != 0)
