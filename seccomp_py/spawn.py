@@ -390,7 +390,9 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
                     child_sock.close()
                     child_sock = socket.socket(fileno=moved)
                 req.notify_sock = child_sock.fileno()
+                req.notify_peer = parent_sock.fileno()
             else:
+                req.notify_peer = -1
                 req.notify_sock = -1
             keep_fds = sorted({fd for fd in pass_fds if fd >= 3}
                               | ({req.notify_sock} if req.notify_sock >= 3 else set()))

@@ -83,7 +83,8 @@ struct spy_spawn_req {
     unsigned int seccomp_flags; /* SECCOMP_FILTER_FLAG_* */
     const void *bpf;            /* struct sock_filter[] */
     unsigned int bpf_len;       /* number of instructions */
-    int notify_sock;            /* >= 0: send the listener fd over it */
+    int notify_sock;            /* >= 0: the child sends the listener fd over it */
+    int notify_peer;            /* the parent's end, where it is received */
     /* out */
     int err_step;
     int err_errno;
@@ -344,7 +345,7 @@ int spy_spawn(struct spy_spawn_req *req)
         return 0;
     }
     if (req->notify_sock >= 0) {
-        rc = spy_recv_listener(req->notify_sock);
+        rc = spy_recv_listener(req->notify_peer);
         if (rc < 0) {
             req->err_step = SPY_STEP_RECVMSG;
             req->err_errno = -rc;
