@@ -36,7 +36,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
@@ -45,7 +45,7 @@ from .errors import FilterClosedError, FilterTooLargeError, SeccompError, Unsupp
 from .filter import BPF_INSN_SIZE, BPF_MAXINSNS, Filter
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .notify import Listener
+    from .notify import Listener  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["ExecForbiddenError", "SeccompPopen", "spawn"]
 
@@ -132,7 +132,8 @@ class _Plan:
 
     def evaluate(self, nr: int, args: Sequence[int]) -> Action:
         """What the filter does to syscall ``nr`` with ``args`` (native arch)."""
-        values = ffi.new("uint64_t[6]", [a & 0xFFFFFFFFFFFFFFFF for a in args] + [0] * (6 - len(args)))
+        padded = [a & 0xFFFFFFFFFFFFFFFF for a in args] + [0] * (6 - len(args))
+        values = ffi.new("uint64_t[6]", padded)
         result = ffi.new("uint32_t *")
         check(lib.spy_bpf_eval(self.prog, self.count, nr, _NATIVE_ARCH, 0, values, result),
               "spy_bpf_eval", "the exported BPF program is malformed")
@@ -185,11 +186,13 @@ def _plan_for(filter: Filter) -> _Plan:
         missing = flags & ~int(kernel_flags())
         if missing:
             names = ", ".join(n for f, n in _FLAG_NAMES.items() if f & missing)
-            raise UnsupportedError("seccomp", f"this kernel does not accept the filter flag(s) {names}")
+            raise UnsupportedError("seccomp",
+                                   f"this kernel does not accept the filter flag(s) {names}")
         plan = _Plan(bpf, flags, bool(filter.no_new_privileges), has_notify)
         # This check reads the filter again: a change made meanwhile is caught.
         if filter.export_bpf() is not bpf:
-            raise SeccompError(_errno.EAGAIN, "spawn", "the filter changed while spawn() compiled it")
+            raise SeccompError(_errno.EAGAIN, "spawn",
+                               "the filter changed while spawn() compiled it")
         _plans[filter] = plan
         return plan
 
@@ -235,7 +238,7 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
 
     def __init__(self, args: Any, filter: Filter, **kwargs: Any) -> None:
         self.listener_fd = -1
-        self._listener: Optional[Listener] = None
+        self._listener: Listener | None = None
         self._spawn_plan = _plan_for(filter)
         self.filter = filter
         super().__init__(args, **kwargs)
@@ -256,10 +259,13 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         """
         if self._listener is None:
             fd = self.detach_listener()
-            from .notify import Listener as _Listener
+            from .notify import (  # type: ignore[import-not-found,unused-ignore]
+                Listener as _Listener,
+            )
 
+            listener_cls: Any = _Listener
             try:
-                self._listener = _Listener(fd)
+                self._listener = listener_cls(fd)
             except BaseException:
                 os.close(fd)
                 raise
@@ -294,11 +300,11 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         if fd >= 0:
             self.listener_fd = -1
             os.close(fd)
-        super().__del__(*args, **kwargs)  # type: ignore[misc]
+        super().__del__(*args, **kwargs)
 
     # -- starting the child ------------------------------------------------------
 
-    def _execute_child(self, *posargs: Any) -> None:  # noqa: C901 - one linear recipe
+    def _execute_child(self, *posargs: Any) -> None:
         p: dict[str, Any] = dict(zip(_EXEC_PARAMS, posargs))
         for name in _UNSUPPORTED:
             if p.get(name) is not None:
@@ -308,7 +314,7 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         args = p["args"]
         shell = p["shell"]
         executable = p["executable"]
-        env: Optional[Mapping[Any, Any]] = p["env"]
+        env: Mapping[Any, Any] | None = p["env"]
         cwd = p["cwd"]
         plan = self._spawn_plan
 
@@ -351,7 +357,7 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
             if not paths:
                 paths = [exe]
         argv = [_fsencode_arg(a, "args") for a in args]
-        envp: Optional[list[bytes]] = None
+        envp: list[bytes] | None = None
         if env is not None:
             envp = []
             for k, v in env.items():
@@ -378,9 +384,10 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         req.bpf = plan.prog
         req.bpf_len = plan.count
 
+        popen: Any = self  # Popen's private helpers are not in typeshed
         pass_fds = sorted({int(fd) for fd in p["pass_fds"]})
-        parent_sock: Optional[socket.socket] = None
-        child_sock: Optional[socket.socket] = None
+        parent_sock: socket.socket | None = None
+        child_sock: socket.socket | None = None
         try:
             if plan.has_notify:
                 parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -407,7 +414,7 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
 
             rc = lib.spy_spawn(req)
         finally:
-            self._close_pipe_fds(p["p2cread"], p["p2cwrite"], p["c2pread"], p["c2pwrite"],
+            popen._close_pipe_fds(p["p2cread"], p["p2cwrite"], p["c2pread"], p["c2pwrite"],
                                  p["errread"], p["errwrite"])
             if child_sock is not None:
                 child_sock.close()
@@ -415,7 +422,7 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
                 parent_sock.close()
         check(rc, "vfork")
         if rc == 0:
-            self._handle_exitstatus(int(req.status))
+            popen._handle_exitstatus(int(req.status))
             raise self._child_error(int(req.err_step), int(req.err_errno), plan,
                                     orig_executable, cwd)
         self.pid = rc
@@ -429,7 +436,9 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
 
     def _preflight(self, plan: _Plan, req: Any) -> None:
         """Refuse, with an explanation, a policy that stops the child before exec."""
-        ptr = lambda c: int(ffi.cast("uintptr_t", c))  # noqa: E731
+        def ptr(c: Any) -> int:
+            return int(ffi.cast("uintptr_t", c))
+
         action = plan.evaluate(_NR_EXECVE, [ptr(req.paths[0]), ptr(req.argv), ptr(req.envp)])
         if action.kind not in (ActionKind.ALLOW, ActionKind.LOG):
             why = {
@@ -476,7 +485,7 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         return OSError(err, f"{message} ({_STEPS.get(step, f'step {step}')} in the child)")
 
 
-def spawn(args: Union[str, bytes, os.PathLike[str], Sequence[Any]], filter: Filter,
+def spawn(args: str | bytes | os.PathLike[str] | Sequence[Any], filter: Filter,
           **popen_options: Any) -> SeccompPopen:
     """Start ``args`` in a child process confined by ``filter``.
 

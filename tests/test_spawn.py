@@ -160,7 +160,7 @@ def test_signals_and_context_manager() -> None:
 
 def _sig_ignored(proc: SeccompPopen) -> int:
     out, _ = run(proc)
-    line = [x for x in out.splitlines() if x.startswith(b"SigIgn:")][0]
+    line = next(x for x in out.splitlines() if x.startswith(b"SigIgn:"))
     return int(line.split()[1], 16)
 
 
