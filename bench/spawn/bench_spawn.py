@@ -5,7 +5,10 @@ Compares, in the same run and interleaved (so machine noise hits all alike):
 - ``subprocess``: ``subprocess.Popen(["/bin/true"]).wait()`` (the reference),
 - ``spawn``: ``seccomp_py.spawn.spawn(["/bin/true"], docker_filter).wait()``,
 - ``spawn-tree``: the same with the binary-tree optimizer (Optimize.BINARY_TREE),
-- ``posix_spawn``: ``os.posix_spawn`` + ``os.waitpid`` (a C-level floor, for context).
+- ``posix_spawn``: ``os.posix_spawn`` + ``os.waitpid``,
+- ``C``, ``C+filter``, ``C+filter-tree``: c_baseline.c (vfork + execve in a C loop; with
+  the filter: prctl(PR_SET_NO_NEW_PRIVS) + seccomp(2) in the child first): the floor of
+  what the kernel charges for loading this filter per child.  Skipped without gcc.
 
 Prints the median time per spawn of each and the ratio spawn / subprocess
 (goal: <= 1.2).  Usage::
@@ -23,9 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any, Callable
 
@@ -100,11 +105,35 @@ def docker_filter(optimize: int = 1) -> tuple[Filter, int]:
     return f, rules
 
 
-def _time(func: Callable[[], None], n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        func()
-    return (time.perf_counter() - start) / n
+def _timer(func: Callable[[], Any]) -> Callable[[int], float]:
+    def timed(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            func()
+        return (time.perf_counter() - start) / n
+    return timed
+
+
+def _c_baseline(tmp: str, filters: dict[str, Filter]) -> dict[str, Callable[[int], float]]:
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        return {}
+    exe = os.path.join(tmp, "c_baseline")
+    subprocess.run([gcc, "-O2", "-o", exe, os.path.join(HERE, "c_baseline.c")], check=True)
+    cases: dict[str, Callable[[int], float]] = {}
+
+    def case(*extra: str) -> Callable[[int], float]:
+        def timed(n: int) -> float:
+            out = subprocess.run([exe, str(n), *extra], check=True, capture_output=True)
+            return float(out.stdout) / 1e6
+        return timed
+
+    cases["C"] = case()
+    for name, f in filters.items():
+        path = os.path.join(tmp, name + ".bpf")
+        f.write(path)
+        cases["C+" + name] = case(path)
+    return cases
 
 
 def main() -> None:
@@ -129,25 +158,31 @@ def main() -> None:
         pid = os.posix_spawn(true[0], true, os.environ)
         os.waitpid(pid, 0)
 
-    cases: dict[str, Callable[[], None]] = {
-        "subprocess": lambda: subprocess.Popen(true).wait(),
-        "spawn": lambda: spawn(true, linear).wait(),
-        "spawn-tree": lambda: spawn(true, tree).wait(),
-        "posix_spawn": posix,
+    cases: dict[str, Callable[[int], float]] = {
+        "subprocess": _timer(lambda: subprocess.Popen(true).wait()),
+        "spawn": _timer(lambda: spawn(true, linear).wait()),
+        "spawn-tree": _timer(lambda: spawn(true, tree).wait()),
+        "posix_spawn": _timer(posix),
     }
-    samples: dict[str, list[float]] = {k: [] for k in cases}
-    for func in cases.values():  # warm up
-        _time(func, 5)
-    for _ in range(opts.rounds):
-        for name, func in cases.items():
-            samples[name].append(_time(func, opts.per_round))
+    tmp = tempfile.mkdtemp(prefix="seccomp_py-bench-")
+    try:
+        cases.update(_c_baseline(tmp, {"filter": linear, "filter-tree": tree}))
+        samples: dict[str, list[float]] = {k: [] for k in cases}
+        for timed in cases.values():  # warm up
+            timed(5)
+        for _ in range(opts.rounds):
+            for name, timed in cases.items():
+                samples[name].append(timed(opts.per_round))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
     med = {k: statistics.median(v) for k, v in samples.items()}
     print(f"Docker default profile: {rules} rules, {linear.instruction_count} BPF instructions "
           f"(binary tree: {tree.instruction_count}); {opts.rounds} rounds x {opts.per_round} "
           f"spawns of /bin/true, median per spawn:")
     for name, value in med.items():
-        print(f"  {name:12s} {value * 1e6:8.1f} us   x{value / med['subprocess']:.3f} vs subprocess")
+        print(f"  {name:16s} {value * 1e6:8.1f} us   x{value / med['subprocess']:.3f} vs subprocess"
+              f"   (min {min(samples[name]) * 1e6:8.1f} us)")
     ratio = med["spawn"] / med["subprocess"]
     print(f"ratio spawn / subprocess = {ratio:.3f} (goal <= 1.2): {'OK' if ratio <= 1.2 else 'MISSED'}")
     print(f"ratio spawn-tree / subprocess = {med['spawn-tree'] / med['subprocess']:.3f}")
