@@ -465,3 +465,432 @@ int spy_bpf_eval(const void *prog, unsigned int n, int nr, uint32_t arch,
     }
     return -EINVAL;
 }
+
+/* ---- spawn templates: a confined fork server ------------------------------
+ *
+ * Loading a large filter costs the kernel a BPF check and a JIT compile per
+ * child (about 0.25-0.7 ms for Docker's profile).  A template loads it once:
+ * spy_template_start() forks a process that loads the filter and then waits
+ * on a stream socket for requests; for each one it vfork()s (clone with
+ * CLONE_VM | CLONE_VFORK | CLONE_PARENT, so the child is the Python
+ * process's own child) a child that inherits the filter, sets up its fds
+ * and execve()s.  Only raw syscalls are made in the template and its
+ * children; the template's buffers are static (it is single-threaded). */
+
+#include <sched.h>
+
+#define SPY_TMPL_MAGIC 0x53505954u
+#define SPY_TMPL_MAX_FDS 64
+#define SPY_TMPL_BLOB (2u << 20)
+#define SPY_TMPL_MAX_STRINGS 65536
+
+struct spy_tmpl_header {
+    uint32_t magic;
+    uint32_t blob_len;          /* bytes after the header */
+    int32_t close_fds, restore_signals, new_session, pgid, umask;
+    int32_t n_paths, n_argv, n_envp;   /* strings in the blob, in this order */
+    int32_t n_fds;              /* fds attached: stdio (3), cwd, pass_fds */
+    int32_t stdio[3];           /* index into the fds, or -1: close it */
+    int32_t cwd;                /* index into the fds, or -1 */
+    int32_t n_pass;
+    int32_t pass_index[SPY_TMPL_MAX_FDS];
+    int32_t pass_target[SPY_TMPL_MAX_FDS];
+};
+
+struct spy_tmpl_reply {
+    int32_t pid;
+    int32_t err_step;
+    int32_t err_errno;
+};
+
+static const int SPY_TEMPLATE_MAX_FDS = SPY_TMPL_MAX_FDS;
+static const unsigned int SPY_TEMPLATE_BLOB = SPY_TMPL_BLOB;
+static const unsigned int SPY_TEMPLATE_MAGIC = SPY_TMPL_MAGIC;
+static const int SPY_TEMPLATE_MAX_STRINGS = SPY_TMPL_MAX_STRINGS;
+
+struct spy_tmpl_job {
+    struct spy_tmpl_header *h;
+    int *fds;
+    char **paths, **argv, **envp;
+    const sigset_t *mask;
+    int err_step, err_errno;
+};
+
+static struct spy_tmpl_header spy_tmpl_h;
+static char spy_tmpl_blob[SPY_TMPL_BLOB + 1];
+static char *spy_tmpl_strings[SPY_TMPL_MAX_STRINGS + 3];
+static int spy_tmpl_fds[SPY_TMPL_MAX_FDS + 8];
+static char spy_tmpl_stack[256 * 1024] __attribute__((aligned(64)));
+
+static int __attribute__((noreturn)) spy_tmpl_fail(struct spy_tmpl_job *job, int step, int err)
+{
+    job->err_errno = err;
+    job->err_step = step;
+    _exit(255);
+}
+
+/* The template's child: shares the template's memory until execve(). */
+static int spy_tmpl_child(void *arg)
+{
+    struct spy_tmpl_job *job = arg;
+    struct spy_tmpl_header *h = job->h;
+    int src[3 + SPY_TMPL_MAX_FDS];
+    int i, hi = 3, saved;
+    char **path;
+
+    if (h->restore_signals) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        sigaction(SIGPIPE, &sa, NULL);
+        sigaction(SIGXFSZ, &sa, NULL);
+    }
+    if (sigprocmask(SIG_SETMASK, job->mask, NULL) != 0)
+        spy_tmpl_fail(job, SPY_STEP_SIGNALS, errno);
+
+    /* Move every received fd above all targets, then dup2() onto them. */
+    for (i = 0; i < h->n_pass; i++)
+        if (h->pass_target[i] + 1 > hi)
+            hi = h->pass_target[i] + 1;
+    for (i = 0; i < 3 + h->n_pass; i++) {
+        int idx = i < 3 ? h->stdio[i] : h->pass_index[i - 3];
+        src[i] = idx >= 0 ? job->fds[idx] : -1;
+        if (src[i] >= 0 && src[i] < hi) {
+            src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, hi);
+            if (src[i] < 0)
+                spy_tmpl_fail(job, SPY_STEP_DUP, errno);
+        }
+    }
+    for (i = 0; i < 3; i++) {
+        if (src[i] < 0)
+            close(i);
+        else if (dup2(src[i], i) < 0)
+            spy_tmpl_fail(job, SPY_STEP_DUP, errno);
+    }
+    for (i = 0; i < h->n_pass; i++)
+        if (dup2(src[3 + i], h->pass_target[i]) < 0)
+            spy_tmpl_fail(job, SPY_STEP_DUP, errno);
+    if (h->close_fds) {
+        /* keep 0..2 and the pass_fds targets; everything else the template
+         * holds is O_CLOEXEC anyway. */
+        int keep[SPY_TMPL_MAX_FDS];
+        struct spy_spawn_req r;
+        int n = 0, j;
+        for (i = 0; i < h->n_pass; i++) {   /* insertion sort, small n */
+            int t = h->pass_target[i];
+            for (j = n; j > 0 && keep[j - 1] > t; j--)
+                keep[j] = keep[j - 1];
+            keep[j] = t;
+            n++;
+        }
+        memset(&r, 0, sizeof r);
+        r.keep_fds = keep;
+        r.n_keep_fds = n;
+        if (spy_child_close_fds(&r) != 0)
+            spy_tmpl_fail(job, SPY_STEP_CLOSE_FDS, errno);
+    }
+    if (h->cwd >= 0 && fchdir(job->fds[h->cwd]) != 0)
+        spy_tmpl_fail(job, SPY_STEP_CHDIR, errno);
+    if (h->new_session && setsid() < 0)
+        spy_tmpl_fail(job, SPY_STEP_SETSID, errno);
+    if (h->pgid >= 0 && setpgid(0, h->pgid) != 0)
+        spy_tmpl_fail(job, SPY_STEP_SETPGID, errno);
+    if (h->umask >= 0)
+        umask((mode_t)h->umask);
+
+    saved = 0;
+    for (path = job->paths; *path != NULL; path++) {
+        execve(*path, job->argv, job->envp);
+        if (errno != ENOENT && errno != ENOTDIR && saved == 0)
+            saved = errno;
+    }
+    spy_tmpl_fail(job, SPY_STEP_EXEC, saved ? saved : errno);
+}
+
+static int spy_tmpl_read_full(int fd, char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t got = read(fd, buf, len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;
+        buf += got;
+        len -= (size_t)got;
+    }
+    return 0;
+}
+
+static int spy_tmpl_write_full(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t put = send(fd, p, len, MSG_NOSIGNAL);
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put <= 0)
+            return -1;
+        p += put;
+        len -= (size_t)put;
+    }
+    return 0;
+}
+
+/* Split n NUL-terminated strings from *pos into out[0..n-1], NULL after. */
+static int spy_tmpl_split(char **pos, char *end, char **out, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        char *s = *pos, *z;
+        if (s >= end)
+            return -1;
+        z = memchr(s, '\0', (size_t)(end - s));
+        if (z == NULL)
+            return -1;
+        out[i] = s;
+        *pos = z + 1;
+    }
+    out[n] = NULL;
+    return 0;
+}
+
+static void __attribute__((noreturn))
+spy_tmpl_main(struct spy_spawn_req *req, int sock, pid_t parent, const sigset_t *mask)
+{
+    struct spy_tmpl_reply reply;
+    int sig, i;
+
+    /* Signals: default handlers (Python's must never run here), all blocked
+     * in the template itself; die with the parent. */
+    for (sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sigaction(sig, NULL, &sa) != 0 || sa.sa_handler == SIG_IGN || sa.sa_handler == SIG_DFL)
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        sigaction(sig, &sa, NULL);
+    }
+    memset(&reply, 0, sizeof reply);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
+        _exit(1);
+    {   /* close everything but stdio and the socket */
+        int keep[1];
+        struct spy_spawn_req r;
+        memset(&r, 0, sizeof r);
+        keep[0] = sock;
+        r.keep_fds = keep;
+        r.n_keep_fds = 1;
+        if (sock < 3 || spy_child_close_fds(&r) != 0) {
+            reply.err_step = SPY_STEP_CLOSE_FDS;
+            reply.err_errno = sock < 3 ? EBADF : errno;
+        }
+    }
+    if (!reply.err_step && req->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        reply.err_step = SPY_STEP_NO_NEW_PRIVS;
+        reply.err_errno = errno;
+    }
+    if (!reply.err_step) {
+        struct sock_fprog prog;
+        prog.len = (unsigned short)req->bpf_len;
+        prog.filter = (struct sock_filter *)req->bpf;
+        if (spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, req->seccomp_flags, &prog) != 0) {
+            reply.err_step = SPY_STEP_SECCOMP;
+            reply.err_errno = errno;
+        }
+    }
+    /* From here on the template is confined.  First message: ready or not. */
+    if (spy_tmpl_write_full(sock, &reply, sizeof reply) != 0 || reply.err_step)
+        _exit(1);
+
+    for (;;) {
+        struct msghdr msg;
+        struct iovec iov;
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * (SPY_TMPL_MAX_FDS + 8))];
+            struct cmsghdr align;
+        } control;
+        struct cmsghdr *cmsg;
+        struct spy_tmpl_job job;
+        ssize_t got;
+        int nfds = 0, bad = 0;
+        char *pos, *end;
+        pid_t pid;
+
+        memset(&msg, 0, sizeof msg);
+        memset(&control, 0, sizeof control);
+        memset(&spy_tmpl_h, 0, sizeof spy_tmpl_h);
+        iov.iov_base = &spy_tmpl_h;
+        iov.iov_len = sizeof spy_tmpl_h;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof control.buf;
+        do {
+            got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+        } while (got < 0 && errno == EINTR);
+        if (got <= 0)
+            _exit(0);   /* the parent closed the template */
+        for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+            size_t n, k;
+            int tmp[SPY_TMPL_MAX_FDS + 8];
+            if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+                continue;
+            n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            if (n > SPY_TMPL_MAX_FDS + 8)
+                n = SPY_TMPL_MAX_FDS + 8;
+            memcpy(tmp, CMSG_DATA(cmsg), n * sizeof(int));
+            for (k = 0; k < n; k++) {
+                if (nfds < SPY_TMPL_MAX_FDS + 8)
+                    spy_tmpl_fds[nfds++] = tmp[k];
+                else
+                    close(tmp[k]);
+            }
+        }
+        memset(&reply, 0, sizeof reply);
+        if ((size_t)got != sizeof spy_tmpl_h || spy_tmpl_h.magic != SPY_TMPL_MAGIC
+                || spy_tmpl_h.blob_len > SPY_TMPL_BLOB || (msg.msg_flags & MSG_CTRUNC))
+            _exit(2);   /* protocol error: the parent sees EOF */
+        if (spy_tmpl_read_full(sock, spy_tmpl_blob, spy_tmpl_h.blob_len) != 0)
+            _exit(2);
+        spy_tmpl_blob[spy_tmpl_h.blob_len] = '\0';
+
+        /* validate */
+        if (spy_tmpl_h.n_fds != nfds || spy_tmpl_h.n_pass < 0 || spy_tmpl_h.n_pass > SPY_TMPL_MAX_FDS
+                || spy_tmpl_h.n_paths < 1 || spy_tmpl_h.n_argv < 1 || spy_tmpl_h.n_envp < 0
+                || (long)spy_tmpl_h.n_paths + spy_tmpl_h.n_argv + spy_tmpl_h.n_envp > SPY_TMPL_MAX_STRINGS)
+            bad = 1;
+        for (i = 0; !bad && i < 3; i++)
+            if (spy_tmpl_h.stdio[i] >= nfds)
+                bad = 1;
+        if (spy_tmpl_h.cwd >= nfds)
+            bad = 1;
+        for (i = 0; !bad && i < spy_tmpl_h.n_pass; i++)
+            if (spy_tmpl_h.pass_index[i] < 0 || spy_tmpl_h.pass_index[i] >= nfds
+                    || spy_tmpl_h.pass_target[i] < 3)
+                bad = 1;
+        memset(&job, 0, sizeof job);
+        if (!bad) {
+            pos = spy_tmpl_blob;
+            end = spy_tmpl_blob + spy_tmpl_h.blob_len;
+            job.paths = spy_tmpl_strings;
+            job.argv = job.paths + spy_tmpl_h.n_paths + 1;
+            job.envp = job.argv + spy_tmpl_h.n_argv + 1;
+            if (spy_tmpl_split(&pos, end, job.paths, spy_tmpl_h.n_paths) != 0
+                    || spy_tmpl_split(&pos, end, job.argv, spy_tmpl_h.n_argv) != 0
+                    || spy_tmpl_split(&pos, end, job.envp, spy_tmpl_h.n_envp) != 0)
+                bad = 1;
+        }
+        if (bad) {
+            reply.err_step = SPY_STEP_RECVMSG;
+            reply.err_errno = EPROTO;
+        } else {
+            job.h = &spy_tmpl_h;
+            job.fds = spy_tmpl_fds;
+            job.mask = mask;
+            pid = clone(spy_tmpl_child, spy_tmpl_stack + sizeof spy_tmpl_stack,
+                        CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, &job);
+            __asm__ __volatile__("" ::: "memory");
+            if (pid < 0) {
+                reply.err_step = SPY_STEP_NONE;
+                reply.err_errno = errno;
+                reply.pid = -1;
+            } else {
+                reply.pid = pid;
+                reply.err_step = job.err_step;
+                reply.err_errno = job.err_errno;
+            }
+        }
+        for (i = 0; i < nfds; i++)
+            close(spy_tmpl_fds[i]);
+        if (spy_tmpl_write_full(sock, &reply, sizeof reply) != 0)
+            _exit(3);
+    }
+}
+
+/* Fork the template: it loads req's filter (no_new_privs, bpf, flags) and
+ * serves requests on `sock` (its end of a socketpair, >= 3).  Returns the
+ * template's pid, or -errno.  The caller then reads the ready reply. */
+int spy_template_start(struct spy_spawn_req *req, int sock)
+{
+    sigset_t all, old;
+    pid_t parent = getpid(), pid;
+    int saved;
+
+    sigfillset(&all);
+    if (pthread_sigmask(SIG_BLOCK, &all, &old) != 0)
+        return -EINVAL;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    pid = _Fork();
+#else
+    pid = fork();
+#endif
+    if (pid == 0)
+        spy_tmpl_main(req, sock, parent, &old);
+    saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return pid < 0 ? -saved : (int)pid;
+}
+
+/* Parent side: read a reply (the ready message or a spawn result). */
+int spy_template_reply(int sock, int *pid, int *err_step, int *err_errno)
+{
+    struct spy_tmpl_reply reply;
+    if (spy_tmpl_read_full(sock, (char *)&reply, sizeof reply) != 0)
+        return errno ? -errno : -EPIPE;
+    *pid = reply.pid;
+    *err_step = reply.err_step;
+    *err_errno = reply.err_errno;
+    return 0;
+}
+
+/* Parent side: send one request (header with fds attached, then the blob)
+ * and read the reply.  Returns 0 or -errno (the template is gone: -EPIPE). */
+int spy_template_spawn(int sock, const void *header, size_t header_len,
+                       const void *blob, size_t blob_len, const int *fds, int nfds,
+                       int *pid, int *err_step, int *err_errno)
+{
+    struct msghdr msg;
+    struct iovec iov[2];
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * (SPY_TMPL_MAX_FDS + 8))];
+        struct cmsghdr align;
+    } control;
+    struct cmsghdr *cmsg;
+    size_t total = header_len + blob_len, done;
+    ssize_t put;
+
+    if (header_len != sizeof(struct spy_tmpl_header) || nfds < 0 || nfds > SPY_TMPL_MAX_FDS + 8)
+        return -EINVAL;
+    memset(&msg, 0, sizeof msg);
+    memset(&control, 0, sizeof control);
+    iov[0].iov_base = (void *)header;
+    iov[0].iov_len = header_len;
+    iov[1].iov_base = (void *)blob;
+    iov[1].iov_len = blob_len;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    if (nfds > 0) {
+        msg.msg_control = control.buf;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+        cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
+    }
+    do {
+        put = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    } while (put < 0 && errno == EINTR);
+    if (put < 0)
+        return -errno;
+    done = (size_t)put;
+    if (done < header_len)
+        return -EPIPE;   /* the header carries the fds: it must go at once */
+    while (done < total) {
+        const char *p = (const char *)blob + (done - header_len);
+        if (spy_tmpl_write_full(sock, p, total - done) != 0)
+            return errno ? -errno : -EPIPE;
+        done = total;
+    }
+    return spy_template_reply(sock, pid, err_step, err_errno);
+}
