@@ -570,6 +570,8 @@ static int spy_tmpl_child(void *arg)
     for (i = 0; i < h->n_pass; i++)
         if (dup2(src[3 + i], h->pass_target[i]) < 0)
             spy_tmpl_fail(job, SPY_STEP_DUP, errno);
+    if (h->cwd >= 0 && fchdir(job->fds[h->cwd]) != 0)
+        spy_tmpl_fail(job, SPY_STEP_CHDIR, errno);
     if (h->close_fds) {
         /* keep 0..2 and the pass_fds targets; everything else the template
          * holds is O_CLOEXEC anyway. */
@@ -589,8 +591,6 @@ static int spy_tmpl_child(void *arg)
         if (spy_child_close_fds(&r) != 0)
             spy_tmpl_fail(job, SPY_STEP_CLOSE_FDS, errno);
     }
-    if (h->cwd >= 0 && fchdir(job->fds[h->cwd]) != 0)
-        spy_tmpl_fail(job, SPY_STEP_CHDIR, errno);
     if (h->new_session && setsid() < 0)
         spy_tmpl_fail(job, SPY_STEP_SETSID, errno);
     if (h->pgid >= 0 && setpgid(0, h->pgid) != 0)
