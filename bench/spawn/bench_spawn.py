@@ -5,6 +5,8 @@ Compares, in the same run and interleaved (so machine noise hits all alike):
 - ``subprocess``: ``subprocess.Popen(["/bin/true"]).wait()`` (the reference),
 - ``spawn``: ``seccomp_py.spawn.spawn(["/bin/true"], docker_filter).wait()``,
 - ``spawn-tree``: the same with the binary-tree optimizer (Optimize.BINARY_TREE),
+- ``template``: ``SpawnTemplate(docker_filter).spawn(["/bin/true"]).wait()``: the filter
+  is loaded once in a fork server and inherited by each child,
 - ``posix_spawn``: ``os.posix_spawn`` + ``os.waitpid``,
 - ``C``, ``C+filter``, ``C+filter-tree``: c_baseline.c (vfork + execve in a C loop; with
   the filter: prctl(PR_SET_NO_NEW_PRIVS) + seccomp(2) in the child first): the floor of
@@ -40,7 +42,7 @@ sys.path.insert(0, REPO)
 
 from seccomp_py import Action, Arch, Arg, Filter, Optimize, UnknownSyscallError  # noqa: E402
 from seccomp_py.attribute import Attribute  # noqa: E402
-from seccomp_py.spawn import spawn  # noqa: E402
+from seccomp_py.spawn import SpawnTemplate, spawn  # noqa: E402
 
 PROFILE = os.path.join(os.path.dirname(REPO), "shared", "profiles", "docker-default.json")
 DOCKER_CAPS = {
@@ -164,6 +166,9 @@ def main() -> None:
         "spawn-tree": _timer(lambda: spawn(true, tree).wait()),
         "posix_spawn": _timer(posix),
     }
+    template = SpawnTemplate(linear)
+    assert template.spawn(true).wait() == 0
+    cases["template"] = _timer(lambda: template.spawn(true).wait())
     tmp = tempfile.mkdtemp(prefix="seccomp_py-bench-")
     try:
         cases.update(_c_baseline(tmp, {"filter": linear, "filter-tree": tree}))
@@ -174,6 +179,7 @@ def main() -> None:
             for name, timed in cases.items():
                 samples[name].append(timed(opts.per_round))
     finally:
+        template.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
     med = {k: statistics.median(v) for k, v in samples.items()}
@@ -186,6 +192,10 @@ def main() -> None:
     ratio = med["spawn"] / med["subprocess"]
     print(f"ratio spawn / subprocess = {ratio:.3f} (goal <= 1.2): {'OK' if ratio <= 1.2 else 'MISSED'}")
     print(f"ratio spawn-tree / subprocess = {med['spawn-tree'] / med['subprocess']:.3f}")
+    ratio = med["template"] / med["subprocess"]
+    print(f"ratio template / subprocess = {ratio:.3f} (goal <= 1.2): "
+          f"{'OK' if ratio <= 1.2 else 'MISSED'}")
+    print(f"kernel floor of a per-child load: C+filter / C = {med.get('C+filter', 0) / med.get('C', 1):.3f}")
 
 
 if __name__ == "__main__":
