@@ -25,6 +25,7 @@ would kill the child or fail the call, instead of a mysterious SIGSYS.
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
 import fcntl
 import inspect
@@ -695,10 +696,8 @@ class SpawnTemplate:
         if sock is not None:
             sock.close()  # the template sees EOF and exits
         if pid > 0:
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
 
     def __enter__(self) -> SpawnTemplate:
         return self
