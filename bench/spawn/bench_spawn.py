@@ -191,7 +191,8 @@ def main() -> None:
         print(f"  {name:16s} {value * 1e6:8.1f} us   x{ratio:.3f} vs subprocess"
               f"   (min {min(samples[name]) * 1e6:8.1f} us)")
     ratio = med["spawn"] / med["subprocess"]
-    print(f"ratio spawn / subprocess = {ratio:.3f} (goal <= 1.2): {'OK' if ratio <= 1.2 else 'MISSED'}")
+    print(f"ratio spawn / subprocess = {ratio:.3f} (goal <= 1.2): "
+          f"{'OK' if ratio <= 1.2 else 'MISSED'}")
     print(f"ratio spawn-tree / subprocess = {med['spawn-tree'] / med['subprocess']:.3f}")
     ratio = med["template"] / med["subprocess"]
     print(f"ratio template / subprocess = {ratio:.3f} (goal <= 1.2): "
