@@ -92,6 +92,7 @@ _STEP_EXEC = int(lib.SPY_SPAWN_STEP_EXEC)
 _STEP_RECVMSG = int(lib.SPY_SPAWN_STEP_RECVMSG)
 _NR_EXECVE = int(lib.SPY_NR_EXECVE)
 _NR_SENDMSG = int(lib.SPY_NR_SENDMSG)
+_NR_EXIT_GROUP = int(lib.seccomp_syscall_resolve_name(b"exit_group"))
 _NATIVE_ARCH = int(lib.seccomp_arch_native())
 
 _UNSUPPORTED = ("preexec_fn", "uid", "gid", "gids")
@@ -470,6 +471,14 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
                 "in the child and then calls execve under it, so the policy must allow execve "
                 "(e.g. f.add_rule(Action.ALLOW, 'execve'))")
         if plan.has_notify:
+            action = plan.evaluate(_NR_EXIT_GROUP, [255])
+            if action.kind is ActionKind.NOTIFY:
+                raise ExecForbiddenError(
+                    "exit_group", action,
+                    "the filter's action for exit_group is NOTIFY: a child that fails before "
+                    "its program runs exits while the parent waits for it in vfork(), so "
+                    "nobody could answer (allow exit_group, e.g. "
+                    "f.add_rule(Action.ALLOW, 'exit_group'))")
             action = plan.evaluate(_NR_SENDMSG, [int(req.notify_sock), 0, _MSG_NOSIGNAL])
             if action.kind not in (ActionKind.ALLOW, ActionKind.LOG):
                 raise ExecForbiddenError(
@@ -555,6 +564,7 @@ class SpawnTemplate:
     def __init__(self, filter: Filter) -> None:
         self._sock: socket.socket | None = None
         self._pid = -1
+        self._owner = os.getpid()
         self._lock = threading.Lock()
         plan = _plan_for(filter)
         if plan.has_notify:
@@ -591,6 +601,7 @@ class SpawnTemplate:
             raise
         child.close()
         self._sock, self._pid = parent, pid
+        self._owner = os.getpid()
         out = ffi.new("int[3]")
         rc = lib.spy_template_reply(parent.fileno(), out, out + 1, out + 2)
         if rc < 0 or out[1]:
@@ -616,6 +627,9 @@ class SpawnTemplate:
         """Start ``args`` under the template's filter (options as for :func:`spawn`)."""
         if self._sock is None:
             raise ValueError("the SpawnTemplate is closed")
+        if os.getpid() != self._owner:
+            raise ValueError("a SpawnTemplate only serves the process that created it "
+                             "(its children are that process's children)")
         return SeccompPopen(args, self.filter, _template=self, **popen_options)
 
     def _run(self, p: dict[str, Any], paths: list[bytes], argv: list[bytes],
@@ -690,6 +704,10 @@ class SpawnTemplate:
 
     def close(self) -> None:
         """Stop the template process (children already started keep running)."""
+        if os.getpid() != self._owner:  # a forked copy: leave the creator's template alone
+            self._sock = None
+            self._pid = -1
+            return
         with self._lock:
             sock, self._sock = self._sock, None
             pid, self._pid = self._pid, -1

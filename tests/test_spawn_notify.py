@@ -158,6 +158,15 @@ def test_notify_policy_must_allow_sendmsg() -> None:
     assert info.value.syscall == "sendmsg"
 
 
+def test_notify_policy_must_not_notify_exit_group() -> None:
+    f = Filter(Action.NOTIFY)
+    for name in ("execve", "sendmsg"):
+        f.add_rule(Action.ALLOW, name)
+    with pytest.raises(ExecForbiddenError) as info:
+        spawn(["/bin/true"], f)
+    assert info.value.syscall == "exit_group"
+
+
 def test_listener_property_uses_notify_module() -> None:
     notify = pytest.importorskip("seccomp_py.notify")
     with spawn(["/bin/true"], notify_filter("acct")) as proc:
