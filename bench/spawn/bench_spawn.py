@@ -198,6 +198,9 @@ def main() -> None:
     print(f"ratio template / subprocess = {ratio:.3f} (goal <= 1.2): "
           f"{'OK' if ratio <= 1.2 else 'MISSED'}")
     if "C" in med:
+        print(f"spawn / C+filter = {med['spawn'] / med['C+filter']:.3f} (seccomp_py's per-child "
+              f"path vs the same work in C), spawn-tree / C+filter-tree = "
+              f"{med['spawn-tree'] / med['C+filter-tree']:.3f}")
         print(f"kernel cost of a per-child load: C+filter / C = {med['C+filter'] / med['C']:.3f}, "
               f"C+filter-tree / C = {med['C+filter-tree'] / med['C']:.3f}")
 
