@@ -353,3 +353,18 @@ def test_no_fd_leak_after_500_spawns() -> None:
             assert spawn(["/bin/true"], f, stdin=subprocess.DEVNULL).wait(timeout=TIMEOUT) == 0
     assert _open_fds() == before
 
+
+
+def test_compiled_plan_is_cached_per_generation() -> None:
+    from seccomp_py.spawn import _plan_for
+
+    f = allow_all()
+    f.add_rule(Action.errno(1), "acct")
+    first = _plan_for(f)
+    assert _plan_for(f) is first  # reused: no recompilation per spawn
+    f.add_rule(Action.errno(2), "syslog")
+    second = _plan_for(f)
+    assert second is not first and second.bpf != first.bpf
+    f.set_attribute(Attribute.LOG, True)
+    third = _plan_for(f)
+    assert third is not second and third.flags & 2  # SECCOMP_FILTER_FLAG_LOG
