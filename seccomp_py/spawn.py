@@ -557,8 +557,9 @@ class SpawnTemplate:
     Raises what :func:`spawn` raises; ExecForbiddenError when the policy
     forbids a syscall the template needs (listed in the message);
     UnsupportedError for a notify filter; SeccompError when the template
-    could not load the filter.  The template dies with this process
-    (PR_SET_PDEATHSIG); :meth:`close` (or the context manager) stops it.
+    could not load the filter.  The template exits when its socket closes:
+    on :meth:`close` (or the context manager), on garbage collection, or when
+    this process exits.
     """
 
     def __init__(self, filter: Filter) -> None:
@@ -725,7 +726,8 @@ class SpawnTemplate:
 
     def __del__(self) -> None:
         if getattr(self, "_sock", None) is not None:
-            self.close()
+            with contextlib.suppress(Exception):
+                self.close()
 
     def __repr__(self) -> str:
         return f"<SpawnTemplate pid={self._pid} {'closed' if self.closed else 'running'}>"

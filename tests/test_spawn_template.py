@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -124,3 +125,34 @@ def test_threads_share_a_template(template: SpawnTemplate) -> None:
     for t in threads:
         t.join(60)
     assert results == [0] * 40
+
+
+def test_template_outlives_the_thread_that_created_it() -> None:
+    made: list[SpawnTemplate] = []
+    t = threading.Thread(target=lambda: made.append(SpawnTemplate(mkdir_denied())))
+    t.start()
+    t.join(TIMEOUT)
+    with made[0] as template:
+        assert template.spawn(["/bin/true"]).wait(timeout=TIMEOUT) == 0
+
+
+def test_template_exits_when_parent_goes_away() -> None:
+    code = (f"import sys; sys.path[:0] = {sys.path!r}\n"
+            "from seccomp_py import Filter, Action\n"
+            "from seccomp_py.spawn import SpawnTemplate\n"
+            "t = SpawnTemplate(Filter(Action.ALLOW)); print(t.pid, flush=True)\n"
+            "import os; os._exit(0)")
+    out = subprocess.run([PY, "-c", code], capture_output=True, timeout=TIMEOUT,
+                         check=True).stdout
+    pid = int(out)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state == "Z":  # exited; reparented and awaiting its reaper
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"template {pid} still running after its parent exited")

@@ -671,7 +671,10 @@ spy_tmpl_main(struct spy_spawn_req *req, int sock, pid_t parent, const sigset_t 
         sigaction(sig, &sa, NULL);
     }
     memset(&reply, 0, sizeof reply);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
+    /* No PR_SET_PDEATHSIG: it fires when the creating *thread* exits.  The
+     * template exits when the parent's end of the socket closes instead,
+     * which also happens when the parent process dies. */
+    if (getppid() != parent)
         _exit(1);
     {   /* close everything but stdio and the socket */
         int keep[1];
