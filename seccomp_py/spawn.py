@@ -102,9 +102,10 @@ class ExecForbiddenError(SeccompError, PermissionError):
     """The filter would stop the child before its program starts.
 
     spawn() loads the filter in the child and then calls execve(), so execve
-    (and, for notify filters, the sendmsg() that hands the listener back) is
-    itself subject to the policy.  ``syscall`` names the call and ``action``
-    is what the filter would do to it.
+    (and, for notify filters, the sendmsg() that hands the listener back and
+    exit_group) is itself subject to the policy; a SpawnTemplate also needs
+    the syscalls of its server loop.  ``syscall`` names the call and
+    ``action`` is what the filter would do to it.
     """
 
     syscall: str

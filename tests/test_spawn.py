@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -219,6 +220,8 @@ def test_policy_forbids_execve(action: Action) -> None:
     assert exc.syscall == "execve"
     assert exc.action == action
     assert "allow execve" in str(exc)
+    again = pickle.loads(pickle.dumps(exc))
+    assert (again.syscall, again.action, again.errno) == ("execve", action, exc.errno)
 
 
 def test_default_deny_without_execve() -> None:
