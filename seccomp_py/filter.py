@@ -14,7 +14,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Iterator
-from typing import IO, Any, Generic, NamedTuple, Optional, TypeVar, Union, overload
+from typing import IO, TYPE_CHECKING, Any, Generic, NamedTuple, Optional, TypeVar, Union, overload
 
 from . import arch as _arch
 from ._native import check, ffi, lib
@@ -34,6 +34,9 @@ from .errors import (
 )
 from .features import kernel_actions
 from .syscall import Syscall, SyscallLike, libseccomp_number, resolve_number
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .spawn import SeccompPopen
 
 BPF_MAXINSNS = int(lib.SPY_BPF_MAXINSNS)
 BPF_INSN_SIZE = 8
@@ -573,6 +576,12 @@ class Filter:
                 if not raw[0]:
                     lib.seccomp_attr_set(ctx, attr, 0)
             self._loaded = True
+
+    def spawn(self, args: Any, **popen_options: Any) -> SeccompPopen:
+        """Start ``args`` in a child confined by this filter (see seccomp_py.spawn.spawn)."""
+        from .spawn import spawn
+
+        return spawn(args, self, **popen_options)
 
 
 # Every open Filter, so that a forked child can disown those another thread

@@ -1,0 +1,209 @@
+"""Benchmark: spawning /bin/true under Docker's default seccomp profile.
+
+Compares, in the same run and interleaved (so machine noise hits all alike):
+
+- ``subprocess``: ``subprocess.Popen(["/bin/true"]).wait()`` (the reference),
+- ``spawn``: ``seccomp_py.spawn.spawn(["/bin/true"], docker_filter).wait()``,
+- ``spawn-tree``: the same with the binary-tree optimizer (Optimize.BINARY_TREE),
+- ``template``: ``SpawnTemplate(docker_filter).spawn(["/bin/true"]).wait()``: the filter
+  is loaded once in a fork server and inherited by each child,
+- ``posix_spawn``: ``os.posix_spawn`` + ``os.waitpid``,
+- ``C``, ``C+filter``, ``C+filter-tree``: c_baseline.c (vfork + execve in a C loop; with
+  the filter: prctl(PR_SET_NO_NEW_PRIVS) + seccomp(2) in the child first): the floor of
+  what the kernel charges for loading this filter per child.  Skipped without gcc.
+
+Prints the median time per spawn of each and the ratio spawn / subprocess
+(goal: <= 1.2).  Usage::
+
+    .venv/bin/python bench/spawn/bench_spawn.py [--rounds 15] [--per-round 40]
+
+The profile is flattened here into Filter rules for x86_64 (with x86 and x32,
+as Docker's archMap says) with Docker's default capability set, until
+seccomp_py.profile lands: includes/excludes on arches and caps are honoured,
+minKernel is taken as satisfied, unknown syscall names are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Callable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, REPO)
+
+from seccomp_py import Action, Arch, Arg, Filter, Optimize, UnknownSyscallError  # noqa: E402
+from seccomp_py.attribute import Attribute  # noqa: E402
+from seccomp_py.spawn import SpawnTemplate, spawn  # noqa: E402
+
+PROFILE = os.path.join(os.path.dirname(REPO), "shared", "profiles", "docker-default.json")
+DOCKER_CAPS = {
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+ARCH = "amd64"
+
+
+def _action(name: str, errno_ret: int) -> Action:
+    if name == "SCMP_ACT_ERRNO":
+        return Action.errno(errno_ret)
+    return {"SCMP_ACT_ALLOW": Action.ALLOW, "SCMP_ACT_KILL": Action.KILL_THREAD,
+            "SCMP_ACT_KILL_PROCESS": Action.KILL_PROCESS, "SCMP_ACT_TRAP": Action.TRAP,
+            "SCMP_ACT_LOG": Action.LOG}[name]
+
+
+def _cmp(arg: dict[str, Any]) -> Any:
+    a = Arg(arg["index"])
+    op, v = arg["op"], arg["value"]
+    if op == "SCMP_CMP_MASKED_EQ":
+        return a.masked_eq(v, arg.get("valueTwo", 0))
+    return {"SCMP_CMP_EQ": a.__eq__, "SCMP_CMP_NE": a.__ne__, "SCMP_CMP_LT": a.__lt__,
+            "SCMP_CMP_LE": a.__le__, "SCMP_CMP_GT": a.__gt__, "SCMP_CMP_GE": a.__ge__}[op](v)
+
+
+def _applies(entry: dict[str, Any]) -> bool:
+    inc, exc = entry.get("includes") or {}, entry.get("excludes") or {}
+    if inc.get("arches") and ARCH not in inc["arches"]:
+        return False
+    if inc.get("caps") and not set(inc["caps"]) <= DOCKER_CAPS:
+        return False
+    if exc.get("arches") and ARCH in exc["arches"]:
+        return False
+    return not (exc.get("caps") and set(exc["caps"]) & DOCKER_CAPS)
+
+
+def docker_filter(optimize: int = 1) -> tuple[Filter, int]:
+    with open(PROFILE) as fh:
+        profile = json.load(fh)
+    default_errno = profile.get("defaultErrnoRet", 1)
+    default = _action(profile["defaultAction"], default_errno)
+    f = Filter(default)
+    f.set_attribute(Attribute.OPTIMIZE, optimize)
+    for arch in (Arch.X86, Arch.X32):
+        f.add_arch(arch)
+    rules = 0
+    for entry in profile["syscalls"]:
+        if not _applies(entry):
+            continue
+        action = _action(entry["action"], entry.get("errnoRet", default_errno))
+        if action == default:
+            continue
+        comparisons = [_cmp(a) for a in entry.get("args") or []]
+        for name in entry.get("names") or [entry["name"]]:
+            try:
+                f.add_rule(action, name, *comparisons)
+                rules += 1
+            except UnknownSyscallError:
+                pass
+    return f, rules
+
+
+def _timer(func: Callable[[], Any]) -> Callable[[int], float]:
+    def timed(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            func()
+        return (time.perf_counter() - start) / n
+    return timed
+
+
+def _c_baseline(tmp: str, filters: dict[str, Filter]) -> dict[str, Callable[[int], float]]:
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        return {}
+    exe = os.path.join(tmp, "c_baseline")
+    subprocess.run([gcc, "-O2", "-o", exe, os.path.join(HERE, "c_baseline.c")], check=True)
+    cases: dict[str, Callable[[int], float]] = {}
+
+    def case(*extra: str) -> Callable[[int], float]:
+        def timed(n: int) -> float:
+            out = subprocess.run([exe, str(n), *extra], check=True, capture_output=True)
+            return float(out.stdout) / 1e6
+        return timed
+
+    cases["C"] = case()
+    for name, f in filters.items():
+        path = os.path.join(tmp, name + ".bpf")
+        f.write(path)
+        cases["C+" + name] = case(path)
+    return cases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--per-round", type=int, default=40)
+    opts = parser.parse_args()
+
+    linear, rules = docker_filter(int(Optimize.PRIORITY))
+    tree, _ = docker_filter(int(Optimize.BINARY_TREE))
+    true = ["/bin/true"]
+    for f in (linear, tree):  # sanity: the policy runs /bin/true and is enforced
+        assert spawn(true, f).wait() == 0
+        probe = spawn([sys.executable, "-I", "-S", "-c",
+                       "import ctypes; libc = ctypes.CDLL(None, use_errno=True); "
+                       "print(libc.unshare(0), ctypes.get_errno())"],
+                      f, stdout=subprocess.PIPE)
+        out, _ = probe.communicate(timeout=30)
+        assert out.split() == [b"-1", b"1"], out  # unshare: EPERM from the profile
+
+    def posix() -> None:
+        pid = os.posix_spawn(true[0], true, os.environ)
+        os.waitpid(pid, 0)
+
+    cases: dict[str, Callable[[int], float]] = {
+        "subprocess": _timer(lambda: subprocess.Popen(true).wait()),
+        "spawn": _timer(lambda: spawn(true, linear).wait()),
+        "spawn-tree": _timer(lambda: spawn(true, tree).wait()),
+        "posix_spawn": _timer(posix),
+    }
+    template = SpawnTemplate(linear)
+    assert template.spawn(true).wait() == 0
+    cases["template"] = _timer(lambda: template.spawn(true).wait())
+    tmp = tempfile.mkdtemp(prefix="seccomp_py-bench-")
+    try:
+        cases.update(_c_baseline(tmp, {"filter": linear, "filter-tree": tree}))
+        samples: dict[str, list[float]] = {k: [] for k in cases}
+        for timed in cases.values():  # warm up
+            timed(5)
+        for _ in range(opts.rounds):
+            for name, timed in cases.items():
+                samples[name].append(timed(opts.per_round))
+    finally:
+        template.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    print(f"Docker default profile: {rules} rules, {linear.instruction_count} BPF instructions "
+          f"(binary tree: {tree.instruction_count}); {opts.rounds} rounds x {opts.per_round} "
+          f"spawns of /bin/true, median per spawn:")
+    for name, value in med.items():
+        ratio = value / med["subprocess"]
+        print(f"  {name:16s} {value * 1e6:8.1f} us   x{ratio:.3f} vs subprocess"
+              f"   (min {min(samples[name]) * 1e6:8.1f} us)")
+    ratio = med["spawn"] / med["subprocess"]
+    print(f"ratio spawn / subprocess = {ratio:.3f} (goal <= 1.2): "
+          f"{'OK' if ratio <= 1.2 else 'MISSED'}")
+    print(f"ratio spawn-tree / subprocess = {med['spawn-tree'] / med['subprocess']:.3f}")
+    ratio = med["template"] / med["subprocess"]
+    print(f"ratio template / subprocess = {ratio:.3f} (goal <= 1.2): "
+          f"{'OK' if ratio <= 1.2 else 'MISSED'}")
+    if "C" in med:
+        print(f"spawn / C+filter = {med['spawn'] / med['C+filter']:.3f} (seccomp_py's per-child "
+              f"path vs the same work in C), spawn-tree / C+filter-tree = "
+              f"{med['spawn-tree'] / med['C+filter-tree']:.3f}")
+        print(f"kernel cost of a per-child load: C+filter / C = {med['C+filter'] / med['C']:.3f}, "
+              f"C+filter-tree / C = {med['C+filter-tree'] / med['C']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
