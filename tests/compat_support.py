@@ -13,14 +13,14 @@ import re
 import sys
 import tempfile
 from types import ModuleType
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import pytest
 
 import seccomp_py.compat as compat
 
 
-def _load_official() -> Optional[ModuleType]:
+def _load_official() -> ModuleType | None:
     saved = sys.modules.get("seccomp")
     if saved is compat:
         del sys.modules["seccomp"]
