@@ -60,7 +60,7 @@ from .errors import (
     UnsupportedError,
 )
 from .filter import Filter
-from .syscall import resolve_number
+from .syscall import resolve_name, resolve_number
 
 __all__ = [
     "ALLOW",
@@ -692,20 +692,26 @@ class SyscallFilter:
 
     def _rule(self, exact: bool, action: int, syscall: str | int,
               args: tuple[Arg, ...]) -> None:
-        act = _action(action, "seccomp_rule_add")
+        # The official module's checks, in its order: Python-side types and count,
+        # then libseccomp's (syscall, action, action == default, arguments).
         target = _syscall(syscall)
         if len(args) > _MAX_ARGS:
             raise InvalidArgumentError(func="seccomp_rule_add",
                                        detail="Maximum number of arguments exceeded")
-        comparisons = []
         for arg in args:
             if not isinstance(arg, Arg):
                 raise TypeError(f"Cannot convert {type(arg).__name__} to seccomp.Arg")
-            comparisons.append(arg.to_cmp())
+        number = resolve_name(target) if isinstance(target, str) else target
+        act = _action(action, "seccomp_rule_add")
+        func = "seccomp_rule_add_exact_array" if exact else "seccomp_rule_add_array"
+        if act == self._filter.default_action:
+            raise LibraryError(errno.EACCES, func,
+                               f"{act!r} for {target}: the action equals the default action")
+        comparisons = [arg.to_cmp() for arg in args]
         if exact:
-            self._filter.add_rule_exact(act, target, *comparisons)
+            self._filter.add_rule_exact(act, number, *comparisons)
         else:
-            self._filter.add_rule(act, target, *comparisons)
+            self._filter.add_rule(act, number, *comparisons)
 
     @_library_errors
     def add_rule(self, action: int, syscall: str | int, *args: Arg) -> None:
