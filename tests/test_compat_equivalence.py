@@ -67,6 +67,7 @@ def argument_comparisons(m: ModuleType) -> Any:
     f.add_rule(m.ALLOW, "openat", m.Arg(2, m.MASKED_EQ, os.O_ACCMODE, os.O_RDONLY))
     f.add_rule(m.ALLOW, "mmap", m.Arg(2, m.MASKED_EQ, 0x4, 0), m.Arg(3, m.NE, 0x20),
                m.Arg(4, m.EQ, 2**64 - 1), m.Arg(5, m.LT, 2**63))
+    f.add_rule(m.ALLOW, "futex", *[m.Arg(i, m.NE, 2**i) for i in range(6)])
     f.add_rule(m.ALLOW, "ioctl", m.Arg(1, m.EQ, 0x5401))
     f.add_rule(m.ALLOW, "ioctl", m.Arg(1, m.EQ, 0x80000000))
     f.add_rule(m.ALLOW, "prctl", m.Arg(0, m.EQ, 38), m.Arg(1, m.EQ, 1), m.Arg(2, m.EQ, 0),
