@@ -234,8 +234,8 @@ def ERRNO(errno: int) -> int:
     """The action ERRNO(x): the syscall fails with errno ``x``.
 
     Same value as SCMP_ACT_ERRNO(x): only the low 16 bits of ``x`` are kept; a value
-    above 4095 is refused when the action is used (libseccomp and the kernel take
-    0..4095).  Raises TypeError for a non-integer.
+    libseccomp refuses (above 4094 with libseccomp 2.5) fails when the action is
+    used, as officially.  Raises TypeError for a non-integer.
     """
     value = _c_int(errno, "ERRNO", -(2**31), 2**31 - 1)
     return _s32(_ERRNO_BASE | (value & 0xFFFF))
