@@ -86,6 +86,7 @@ __all__ = [
     "NotificationResponse",
     "SyscallFilter",
     "c_str",
+    "errno",  # the official module's star-import exports its `errno` import too
     "get_api",
     "install",
     "resolve_syscall",
@@ -704,7 +705,7 @@ class SyscallFilter:
         number = resolve_name(target) if isinstance(target, str) else target
         act = _action(action, "seccomp_rule_add")
         func = "seccomp_rule_add_exact_array" if exact else "seccomp_rule_add_array"
-        if act == self._filter.default_action:
+        if act == self._defaction:
             raise LibraryError(errno.EACCES, func,
                                f"{act!r} for {target}: the action equals the default action")
         comparisons = [arg.to_cmp() for arg in args]

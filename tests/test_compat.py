@@ -45,6 +45,27 @@ def test_every_official_name_exists_with_the_same_value() -> None:
 
 
 @needs_official
+def test_star_import_gives_every_official_name() -> None:
+    official: dict[str, Any] = {}
+    mine: dict[str, Any] = {}
+    exec("from seccomp import *", {"__builtins__": __builtins__}, official)
+    code = "from seccomp_py.compat import *"
+    exec(code, {"__builtins__": __builtins__}, mine)
+    assert set(official) <= set(mine)
+    assert mine["errno"] is errno
+
+
+def test_set_api_roundtrip(child: Any) -> None:
+    def run() -> tuple[int, int]:
+        level = compat.get_api()
+        compat.set_api(level)
+        return level, compat.get_api()
+
+    level, again = child(run).value
+    assert level == again >= 1
+
+
+@needs_official
 @pytest.mark.parametrize("klass", ["SyscallFilter", "Notification", "NotificationResponse"])
 def test_every_official_method_and_property_exists(klass: str) -> None:
     missing = _public(getattr(OFFICIAL, klass)) - _public(getattr(compat, klass))
