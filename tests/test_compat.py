@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from compat_support import OFFICIAL, needs_official
-from conftest import REPO
+from conftest import REPO, errno_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -381,6 +381,44 @@ def test_notify_roundtrip_and_no_leaks(child: Any) -> None:
     seen, fd_delta, code = out.value
     assert seen == [compat.resolve_syscall(compat.Arch(), "getppid"), True, True]
     assert fd_delta == 0 and code == 0
+
+
+def test_supervisor_thread_and_continue(child: Any) -> None:
+    """A supervisor thread blocks in receive_notify (the GIL is released) while the
+    main thread's mkdir() waits in the kernel (os.mkdir releases the GIL too; a
+    call that keeps it, like os.getppid, would deadlock any Python supervisor
+    thread).  CONTINUE (flags=1) lets the first mkdir run; the second gets EROFS."""
+
+    def run() -> tuple[int, int, int]:
+        import threading
+
+        f = compat.SyscallFilter(compat.ALLOW)
+        f.add_rule(compat.NOTIFY, "mkdir")
+        f.add_rule(compat.NOTIFY, "mkdirat")
+        f.set_attr(compat.Attr.CTL_TSYNC, 1)
+        f.load()
+        seen: list[int] = []
+
+        def supervise() -> None:
+            for _ in range(2):
+                n = f.receive_notify()
+                seen.append(n.syscall)
+                if len(seen) == 1:
+                    response = compat.NotificationResponse(n, 0, 0, 1)  # CONTINUE
+                else:
+                    response = compat.NotificationResponse(n, 0, -errno.EROFS, 0)
+                f.respond_notify(response)
+
+        thread = threading.Thread(target=supervise, daemon=True)
+        thread.start()
+        first = errno_of(lambda: os.mkdir("/nonexistent-dir/a"))  # really run: ENOENT
+        second = errno_of(lambda: os.mkdir("/nonexistent-dir/b"))  # answered: EROFS
+        thread.join(10)
+        return first, second, len(seen)
+
+    out = child(run)
+    assert out.error is None, out
+    assert out.value == (errno.ENOENT, errno.EROFS, 2)
 
 
 def test_notify_errors_carry_the_real_errno(child: Any) -> None:
