@@ -88,7 +88,6 @@ __all__ = [
     "c_str",
     "errno",  # the official module's star-import exports its `errno` import too
     "get_api",
-    "install",
     "resolve_syscall",
     "set_api",
     "system_arch",
