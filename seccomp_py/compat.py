@@ -60,7 +60,7 @@ from .errors import (
     UnsupportedError,
 )
 from .filter import Filter
-from .syscall import resolve_name, resolve_number
+from .syscall import libseccomp_name
 
 __all__ = [
     "ALLOW",
@@ -311,7 +311,7 @@ def resolve_syscall(arch: int | Arch, syscall: str | int) -> int | bytes:
             return -1
         return int(lib.seccomp_syscall_resolve_name_rewrite(int(token), syscall.encode()))
     if isinstance(syscall, int):
-        return resolve_number(syscall, token).encode()
+        return libseccomp_name(syscall, token).encode()
     raise TypeError("Syscall must either be an int or str type")
 
 
@@ -701,7 +701,7 @@ class SyscallFilter:
         for arg in args:
             if not isinstance(arg, Arg):
                 raise TypeError(f"Cannot convert {type(arg).__name__} to seccomp.Arg")
-        number = resolve_name(target) if isinstance(target, str) else target
+        number = target  # a name goes to libseccomp as a name (its own numbering)
         act = _action(action, "seccomp_rule_add")
         func = "seccomp_rule_add_exact_array" if exact else "seccomp_rule_add_array"
         if act == self._defaction:

@@ -131,6 +131,23 @@ def resolve_number(number: int, arch: ArchLike = Arch.NATIVE) -> str:
     return name
 
 
+def libseccomp_name(number: int, arch: ArchLike = Arch.NATIVE) -> str:
+    """The name libseccomp's own lookup gives ``number`` on ``arch``.
+
+    Unlike :func:`resolve_number` this accepts the aliases libseccomp
+    tolerates (e.g. an x32 number without bit 30), as libseccomp's official
+    Python module does.  Raises UnknownSyscallError.
+    """
+    a = _arch.coerce(arch)
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise TypeError(f"a syscall number must be an int, not {type(number).__name__}")
+    name = _resolve_number(a, number) if -(2**31) <= number < 2**31 else None
+    if name is None:
+        raise UnknownSyscallError(str(number), a.libseccomp_name,
+                                  func="seccomp_syscall_resolve_num_arch")
+    return name
+
+
 class Syscall:
     """A system call on one architecture: its name and its number there.
 
