@@ -703,10 +703,6 @@ class SyscallFilter:
                 raise TypeError(f"Cannot convert {type(arg).__name__} to seccomp.Arg")
         number = target  # a name goes to libseccomp as a name (its own numbering)
         act = _action(action, "seccomp_rule_add")
-        func = "seccomp_rule_add_exact_array" if exact else "seccomp_rule_add_array"
-        if act == self._defaction:
-            raise LibraryError(errno.EACCES, func,
-                               f"{act!r} for {target}: the action equals the default action")
         comparisons = [arg.to_cmp() for arg in args]
         if exact:
             self._filter.add_rule_exact(act, number, *comparisons)
