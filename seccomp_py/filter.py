@@ -14,7 +14,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any, Generic, NamedTuple, Optional, TypeVar, Union, overload
+from typing import IO, TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, Union, overload
 
 from . import arch as _arch
 from ._native import check, ffi, lib
