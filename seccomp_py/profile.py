@@ -28,7 +28,7 @@ from . import arch as _arch
 from .action import Action, ActionKind
 from .arch import Arch
 from .arg import MAX_ARGS, ArgCmp, Op
-from .errors import InvalidArgumentError, SeccompError, UnsupportedError
+from .errors import InvalidArgumentError, SeccompError, UnsupportedError, WidenedRuleWarning
 from .filter import Filter, RuleRecord
 from .syscall import _NR_ERROR, _resolve_name
 
@@ -295,6 +295,11 @@ class Compiled:
     #: with the default action included (what runc's -ENOSYS stub looks at)
     names: tuple[str, ...] = ()
     default: Action | None = None
+    #: rules whose argument checks do not apply on some arch (libseccomp's
+    #: socketcall/ipc rewriting, see WidenedRuleWarning), as "path: message";
+    #: runc compiles them the same way, so profiles record them here instead
+    #: of warning once per rule
+    widened: tuple[str, ...] = ()
 
     def skipped_for(self, reason: str) -> list[Skipped]:
         return [s for s in self.skipped if s.reason == reason]
@@ -490,17 +495,25 @@ class Profile:
             rules: list[Rule] = []
             skipped: list[Skipped] = []
             names: list[str] = []
+            widened: list[str] = []
             for i, entry in enumerate(self.syscalls):
                 if not _excluded(entry, short, cap_set, kver):
                     names.extend(n for n in entry.names
                                  if _resolve_name(native, n) != _NR_ERROR)
-                self._compile_entry(filt, i, entry, default, short, cap_set, kver, arches,
-                                    unknown, rules, skipped)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", WidenedRuleWarning)
+                    self._compile_entry(filt, i, entry, default, short, cap_set, kver, arches,
+                                        unknown, rules, skipped)
+                for w in caught:
+                    if issubclass(w.category, WidenedRuleWarning):
+                        widened.append(f"syscalls[{i}]: {w.message}")
+                    else:
+                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         except BaseException:
             filt.close()
             raise
         return Compiled(filt, target, arches, tuple(rules), tuple(skipped),
-                        tuple(dict.fromkeys(names)), default)
+                        tuple(dict.fromkeys(names)), default, tuple(widened))
 
     def to_filter(self, arch: Arch | str | int | None = None, *,
                   caps: Iterable[str] | None = None,
