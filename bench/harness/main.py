@@ -14,7 +14,6 @@ machine noise hits all peers alike.
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
 import json
 import os
@@ -24,7 +23,7 @@ import struct
 import subprocess
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.dirname(HERE)
@@ -50,7 +49,7 @@ class Row:
     """One line of the table: a library in one case of one scenario."""
 
     def __init__(self, scenario: str, case: str, lib: str, unit: str,
-                 samples: Optional[list[float]] = None, status: str = "",
+                 samples: list[float] | None = None, status: str = "",
                  baseline: str = "", better: str = "lower", goal: str = "") -> None:
         self.scenario, self.case, self.lib, self.unit = scenario, case, lib, unit
         self.samples = samples or []
@@ -58,11 +57,11 @@ class Row:
         self.baseline = baseline      # lib name of the baseline row in the same case
         self.better = better
         self.goal = goal
-        self.ratio: Optional[float] = None
+        self.ratio: float | None = None
         self.verdict = ""
 
     @property
-    def median(self) -> Optional[float]:
+    def median(self) -> float | None:
         return statistics.median(self.samples) if self.samples else None
 
     def as_dict(self) -> dict[str, Any]:
@@ -309,8 +308,6 @@ def scenario6(ctx: dict[str, Any], runs: int) -> list[Row]:
     samples: dict[str, list[float]] = {}
     status: dict[str, str] = {}
     mods = [(p.name, p.module, p.available) for p in ctx["peers"]]
-    for _, _, avail in mods:
-        pass
     for r in range(runs):
         for name, mod, avail in mods:
             if avail:
@@ -392,7 +389,7 @@ def evaluate(rows: list[Row]) -> None:
             if row.samples and base.median:
                 row.ratio = row.median / base.median  # type: ignore[operator]
     # goals
-    for (scen, case), case_rows in by_case.items():
+    for (scen, _case), case_rows in by_case.items():
         named = {r.lib: r for r in case_rows}
         sp = named.get("seccomp_py")
         if scen == "1" and sp and sp.ratio is not None:
@@ -401,6 +398,15 @@ def evaluate(rows: list[Row]) -> None:
             ok = sp.ratio <= 1.15 and not slower
             sp.verdict = ("met" if ok else "MISSED") + f" ({sp.ratio:.2f}x C" + (
                 f"; not faster than {', '.join(slower)}" if slower else "") + ")"
+        if scen in ("3", "4") and sp and sp.ratio is not None:
+            if scen == "3":
+                ok = sp.ratio >= 0.8
+                sp.verdict = ("met" if ok else "MISSED") + f" ({sp.ratio:.2f}x {sp.baseline}, " \
+                    "goal >= 0.8x)"
+            else:
+                ok = sp.ratio <= 1.2
+                sp.verdict = ("met" if ok else "MISSED") + f" ({sp.ratio:.2f}x {sp.baseline}, " \
+                    "goal <= 1.2x)"
         if scen == "5" and "no filter" in named:
             nf = named["no filter"]
             fl = named.get(FLOOR)
@@ -416,7 +422,7 @@ def evaluate(rows: list[Row]) -> None:
                 r.verdict = extra
 
 
-def fmt(v: Optional[float]) -> str:
+def fmt(v: float | None) -> str:
     if v is None:
         return ""
     if v >= 100:
@@ -465,7 +471,7 @@ def render_md(tab: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def chart(rows: list[Row], path: str) -> Optional[str]:
+def chart(rows: list[Row], path: str) -> str | None:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -521,7 +527,7 @@ def profile_seccomp_py(ctx: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="seccomp_py benchmarks (see docs/benchmarks.md)")
     ap.add_argument("--runs", type=int, default=7, help="runs per measurement (median shown)")
     ap.add_argument("--quick", action="store_true", help="fewer runs and iterations")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 Rule = tuple[str, int, list[tuple[int, str, int, int]]]
 KIND_MASK = 0xFFFF0000
@@ -41,7 +41,7 @@ class Peer:
     layouts = (1, 2)
 
     def __init__(self) -> None:
-        self.available: Optional[str] = None
+        self.available: str | None = None
         try:
             self.setup()
         except Exception as exc:  # the peer is reported as unavailable, never dropped
