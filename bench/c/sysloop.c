@@ -9,7 +9,7 @@
  *     kernel's seccomp action cache skips the filter entirely;
  *   - personality(0xffffffff): a query that changes nothing, allowed by
  *     Docker's profile only through an argument comparison (the filter runs).
- * Each cost is the fastest of 20 batches (see loop()).
+ * Each cost is the fastest of 100 batches (see loop()).
  * Prints {"getppid": ns_per_call, "personality": ns_per_call}. */
 #include "common.h"
 #include <errno.h>
@@ -19,11 +19,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* ITERATIONS calls in 20 batches; the fastest batch is the cost (a batch hit by
+/* ITERATIONS calls in 100 batches; the fastest batch is the cost (a batch hit by
  * preemption on a shared machine is slower, never faster). */
 static double loop(long nr, unsigned long arg, long iters)
 {
-    const long batches = 20, per = iters / batches > 0 ? iters / batches : 1;
+    const long batches = 100, per = iters / batches > 0 ? iters / batches : 1;
     double best = 1e18;
     for (long i = 0; i < per; i++)  /* warm-up */
         syscall(nr, arg);
