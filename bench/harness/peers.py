@@ -39,11 +39,15 @@ class Peer:
     name = "?"
     module = "?"
     layouts = (1, 2)
+    #: True for a second way of building with the same library (scenario 1 only)
+    build_only = False
 
     def __init__(self) -> None:
         self.available: str | None = None
         try:
             self.setup()
+        except LookupError as exc:  # a feature the peer lacks
+            self.available = str(exc.args[0])
         except Exception as exc:  # the peer is reported as unavailable, never dropped
             self.available = f"not installable/importable here: {type(exc).__name__}: {exc}"
 
@@ -84,6 +88,38 @@ class SeccompPy(Peer):
     def resolver(self) -> Callable[[str], int]:
         Syscall = self.m.Syscall
         return lambda name: Syscall.from_name(name).number
+
+
+class SeccompPyBatch(SeccompPy):
+    """seccomp_py through a batch call, ``Filter.add_rules([(action, syscall, *cmps), ...])``.
+
+    Proposed in docs/benchmarks.md ("Proposals"); shown as n/a until the core
+    has it, then measured automatically.
+    """
+
+    name = "seccomp_py add_rules"
+    build_only = True
+
+    def setup(self) -> None:
+        super().setup()
+        if not hasattr(self.m.Filter, "add_rules"):
+            raise LookupError("n/a: Filter.add_rules not in this seccomp_py yet "
+                              "(proposed in docs/benchmarks.md)")
+
+    def build(self, default: int, rules: list[Rule], optimize: int) -> bytes:
+        m = self.m
+        ops = self.ops
+        ArgCmp = m.ArgCmp
+        actions: dict[int, Any] = {}
+        f = m.Filter(m.Action(default))
+        if optimize == 2:
+            f.set_attribute(m.Attribute.OPTIMIZE, m.Optimize.BINARY_TREE)
+        f.add_rules([(actions.get(act) or actions.setdefault(act, m.Action(act)), name,
+                      *[ArgCmp(i, ops[op], a, b) for i, op, a, b in args])
+                     for name, act, args in rules])
+        data: bytes = f.export_bpf()
+        f.close()
+        return data
 
 
 class Official(Peer):
@@ -194,7 +230,7 @@ class Seccompy(Peer):
         return self.m.syscall_nr
 
 
-ALL = (SeccompPy, Official, PySeccomp, Seccompy)
+ALL = (SeccompPy, SeccompPyBatch, Official, PySeccomp, Seccompy)
 
 
 def load_all() -> list[Peer]:
