@@ -5,9 +5,9 @@ seccomp_py/filter.py has the changes (see docs/benchmarks.md, "Proposals").
 
     bench/.venv/bin/python bench/harness/whatif_core.py
 
-Compares, interleaved over 7 runs (fastest of 30 builds per run, like
-scenario 1, plus the median):
-  - the C driver in its own process, and the same C loop inside this process;
+Compares, interleaved over 7 runs, each variant in a fresh process (fastest
+of 30 builds per run, like scenario 1; the median of the runs is shown):
+  - the C driver in its own process, and the same C loop inside a Python process;
   - seccomp_py as it is;
   - ``add_rule`` fast path: no contextlib.contextmanager per call (inline
     lock acquire/release), a plain dict for native name -> number;
@@ -127,17 +127,28 @@ def main() -> None:
 
         def add_rules(self, items):  # type: ignore[no-untyped-def]
             """Proposed batch API: [(action, syscall, *comparisons), ...] in one C call."""
-            quads = array.array("I")
+            flat: list[int] = []
             cmps = []
-            for action, syscall, *comparisons in items:
-                act = action if type(action) is m.Action else m.Action.coerce(action)
-                number = num(syscall) if type(syscall) is str else \
-                    fmod._syscall_number(syscall)[0]
-                quads.extend((act._value, number & 0xFFFFFFFF, len(comparisons), len(cmps)))
-                for c in comparisons:
-                    if not isinstance(c, m.ArgCmp):
-                        raise TypeError("comparisons must be ArgCmp")
-                    cmps.append((c.index, int(c.op), c.a, c.b))
+            add = flat.extend
+            get = native.get
+            action_t, argcmp_t = m.Action, m.ArgCmp
+            for item in items:
+                action, syscall = item[0], item[1]
+                if type(action) is not action_t:
+                    action = action_t.coerce(action)
+                number = get(syscall) if type(syscall) is str else None
+                if number is None:
+                    number = fmod._syscall_number(syscall)[0]
+                    if type(syscall) is str:
+                        native[syscall] = number
+                n = len(item) - 2
+                add((action._value, number & 0xFFFFFFFF, n, len(cmps)))
+                if n:
+                    for c in item[2:]:
+                        if type(c) is not argcmp_t:
+                            raise TypeError("comparisons must be ArgCmp")
+                        cmps.append((c.index, int(c.op), c.a, c.b))
+            quads = array.array("I", flat)
             carr = bffi.new("struct scmp_arg_cmp[]", cmps) if cmps else bffi.NULL
             failed = bffi.new("size_t *")
             ctxp = bffi.cast("void *", int(ffi.cast("uintptr_t", self._ctx)))
@@ -198,9 +209,18 @@ def main() -> None:
         data: bytes = official.build(default, rules, 1)
         return data
 
-    keys = ("C (own process)", "C loop inside this Python process", "seccomp_py now",
-            "seccomp_py + add_rule fast path", "seccomp_py + add_rules batch",
-            "official module (reference)")
+    variants = {"seccomp_py now": cur, "seccomp_py + add_rule fast path": fast,
+                "seccomp_py + add_rules batch": batch, "official module (reference)": off}
+    if len(sys.argv) > 2 and sys.argv[1] == "--variant":
+        fn = variants[sys.argv[2]]
+        xs = []
+        for _ in range(30):
+            t0 = time.perf_counter_ns()
+            fn()
+            xs.append(time.perf_counter_ns() - t0)
+        print(min(xs))
+        return
+    keys = ("C (own process)", "C loop inside a Python process", *variants)
     res: dict[str, list[int]] = {k: [] for k in keys}
     for _ in range(7):
         out = subprocess.run([os.path.join(OUT, "bin", "build_profile"),
@@ -208,13 +228,10 @@ def main() -> None:
                              capture_output=True, text=True, check=True).stdout
         res[keys[0]].append(min(json.loads(out)["ns"]))
         res[keys[1]].append(min(c_inproc()))
-        for key, fn in zip(keys[2:], (cur, fast, batch, off)):
-            xs = []
-            for _ in range(30):
-                t0 = time.perf_counter_ns()
-                fn()
-                xs.append(time.perf_counter_ns() - t0)
-            res[key].append(min(xs))
+        for key in variants:  # each variant in a fresh process, like scenario 1
+            out = subprocess.run([sys.executable, __file__, "--variant", key],
+                                 capture_output=True, text=True, check=True).stdout
+            res[key].append(int(out.split()[-1]))
     c = statistics.median(res[keys[0]])
     for k, v in res.items():
         med = statistics.median(v)
