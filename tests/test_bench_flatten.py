@@ -9,16 +9,28 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import importlib.util
 import json
 import os
 import platform
-import sys
+from types import ModuleType
 
 import pytest
 from conftest import PROFILES, REPO, in_child
 
-sys.path.insert(0, os.path.join(REPO, "bench", "harness"))
-import flatten
+
+def _load(module: str) -> ModuleType:
+    """Import bench/harness/MODULE.py under a unique name (the harness is not a package)."""
+    harness = os.path.join(REPO, "bench", "harness")
+    spec = importlib.util.spec_from_file_location(f"bench_harness_{module}",
+                                                  os.path.join(harness, f"{module}.py"))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+flatten = _load("flatten")
 
 DOCKER = os.path.join(PROFILES, "docker-default.json")
 pytestmark = [
