@@ -530,6 +530,21 @@ def profile_seccomp_py(ctx: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
+def _shown_args(argv: list[str] | None) -> list[str]:
+    """The user's arguments, without the --bindir/--out that run.sh adds."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    shown = []
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in ("--bindir", "--out"):
+            skip = True
+        elif not a.startswith(("--bindir=", "--out=")):
+            shown.append(a)
+    return shown
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="seccomp_py benchmarks (see docs/benchmarks.md)")
     ap.add_argument("--runs", type=int, default=7, help="runs per measurement (median shown)")
@@ -582,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     import seccomp_py.features as feat
     head = (f"# seccomp_py benchmarks\n\n"
-            f"Command: `bench/run.sh {' '.join(argv if argv is not None else sys.argv[1:])}`"
+            f"Command: `{' '.join(['bench/run.sh', *_shown_args(argv)])}`"
             f"  \nMachine: {platform.machine()}, Linux {platform.release()}, "
             f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; Python "
             f"{platform.python_version()}; libseccomp {feat.summary().get('libseccomp')}  \n"
