@@ -33,7 +33,7 @@ def _child(target: str, wfd: int) -> None:
     """In the forked child: load the filter, try the calls, report errnos."""
     from seccomp_py import Action, Filter
 
-    results = {}
+    results: dict[str, int] = {}
     try:
         with Filter(Action.ALLOW) as f:
             f.add_rule(Action.errno(errno.EACCES), "mkdir")
@@ -41,10 +41,9 @@ def _child(target: str, wfd: int) -> None:
             f.add_rule(Action.errno(errno.EXDEV), "rmdir")
             f.add_rule(Action.errno(errno.EXDEV), "unlinkat")
             f.load()
-        for name, call in (("mkdir", lambda: os.mkdir(target)),
-                           ("rmdir", lambda: os.rmdir(target))):
+        for name, call in (("mkdir", os.mkdir), ("rmdir", os.rmdir)):
             try:
-                call()
+                call(target)
                 results[name] = 0
             except OSError as exc:
                 results[name] = exc.errno or -1
@@ -97,16 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundled", action="store_true",
                         help="require the libseccomp inside the wheel (seccomp_py.libs/)")
     parser.add_argument("--expect-version", help="require this libseccomp version")
-    parser.add_argument("--source-tree", help="fail if seccomp_py is imported from here")
+    parser.add_argument("--source-tree", action="append", default=[],
+                        help="fail if seccomp_py is imported from here (repeatable)")
     args = parser.parse_args(argv)
 
     import seccomp_py
     from seccomp_py import features
 
-    failures = []
+    failures: list[str] = []
     module = os.path.realpath(os.path.dirname(seccomp_py.__file__))
-    if args.source_tree:
-        tree = os.path.realpath(args.source_tree)
+    for tree in map(os.path.realpath, args.source_tree):
         if module == tree or module.startswith(tree + os.sep):
             failures.append(f"seccomp_py imported from the source tree: {module}")
 
