@@ -10,6 +10,7 @@
 #   LIBSECCOMP_SHA256    sha256 of libseccomp-VERSION.tar.gz               (required)
 #   LIBSECCOMP_PREFIX    install prefix (default /usr/local; lib in PREFIX/lib)
 #   LIBSECCOMP_TARBALL   use this local tarball instead of downloading it
+#   LIBSECCOMP_LDCONFIG  1: register PREFIX/lib with ldconfig (containers only)
 #
 # The checksum is checked before anything is unpacked; a mismatch stops the build.
 # The tarball is the complete source of the libseccomp that ends up in the wheel
@@ -60,8 +61,10 @@ make -j"$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)" >"$work/make.log" 2>
     || { tail -n 30 "$work/make.log" >&2; exit 1; }
 make install >"$work/install.log" 2>&1 || { tail -n 30 "$work/install.log" >&2; exit 1; }
 
-# glibc: make the new library visible to the dynamic linker (and so to auditwheel).
-if command -v ldconfig >/dev/null 2>&1 && [ -d /etc/ld.so.conf.d ]; then
+# Optionally (a throw-away build container only: it changes the whole system) make the
+# new library visible to the dynamic linker; LD_LIBRARY_PATH=PREFIX/lib does it too.
+if [ "${LIBSECCOMP_LDCONFIG:-0}" = 1 ] && command -v ldconfig >/dev/null 2>&1 \
+        && [ -d /etc/ld.so.conf.d ]; then
     echo "$prefix/lib" >/etc/ld.so.conf.d/00-libseccomp-local.conf
     ldconfig
 fi
