@@ -75,6 +75,13 @@ def _venv(path: Path, *packages: str) -> Path:
     return python
 
 
+def _can_unshare() -> bool:
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
 def _smoke(python: Path, cwd: Path, *args: str) -> dict[str, Any]:
     proc = _run([str(python), str(REPO / "scripts" / "smoke_test.py"),
                  "--source-tree", str(REPO), *args], cwd=cwd, timeout=120, check=False)
@@ -159,6 +166,54 @@ def test_wheel_in_fresh_venv_enforces_a_filter_with_its_bundled_libseccomp(
     assert Path(os.path.normpath(resolved[1])) == lib, ldd
 
 
+def _whiteouts(upper: Path, names: list[str]) -> None:
+    """overlayfs whiteouts: character devices 0/0 hide these names of the lower dir."""
+    upper.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        os.mknod(upper / name, 0o600 | 0o020000, os.makedev(0, 0))
+
+
+def _hidden(lower: Path, upper: Path, work: Path) -> str:
+    work.mkdir(parents=True, exist_ok=True)
+    return (f"mount -t overlay overlay -o lowerdir={lower},upperdir={upper},workdir={work} "
+            f"{lower}")
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="needs root and unshare -m (mount namespace)")
+def test_wheel_works_where_no_libseccomp_is_installed(
+    built: dict[str, Path], tmp_path: Path,
+) -> None:
+    """A slim container has no libseccomp at all: hide every system libseccomp file
+    (overlay whiteouts in a private mount namespace) and the wheel still enforces."""
+    from seccomp_py import features
+
+    system = features.library_path()
+    if system is None or "seccomp_py.libs" in system:
+        pytest.skip("the tests do not run against a system libseccomp")
+    libdir = Path(system).parent
+    names = sorted(p.name for p in libdir.iterdir() if p.name.startswith("libseccomp"))
+    _whiteouts(tmp_path / "upper", names)
+    python = _venv(tmp_path / "venv-slim")
+    _run([str(python), "-m", "pip", "install", "-q", str(built["wheel"])], timeout=300)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    script = (
+        f"set -e; {_hidden(libdir, tmp_path / 'upper', tmp_path / 'work')}; "
+        f"! ls {libdir}/libseccomp* 2>/dev/null; "
+        f"cd {outside}; exec {python} {REPO / 'scripts' / 'smoke_test.py'} --bundled "
+        f"--source-tree {REPO}"
+    )
+    proc = _run(["unshare", "-m", "sh", "-c", script], timeout=120, check=False)
+    if proc.returncode != 0 and "mount:" in proc.stderr:
+        pytest.skip(f"overlay mount not permitted here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["child"]["mkdir"] == 13 and report["child"]["rmdir"] == 18, report
+    assert "seccomp_py.libs" in report["libseccomp_path"], report
+    # and outside the namespace, nothing changed
+    assert Path(system).exists()
+
+
 @pytest.fixture(scope="module")
 def build_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding only the build requirements (for --no-build-isolation)."""
@@ -216,29 +271,16 @@ def test_pip_install_against_too_old_libseccomp_says_so(
     _assert_one_clear_message(proc, "are version 2.4.4", "needs libseccomp 2.5.0 or later")
 
 
-def _can_hide_header() -> bool:
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        return False
-    if not Path("/usr/include/seccomp.h").exists():
-        return False
-    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=30)
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not _can_hide_header(), reason="needs root and unshare -m (mount namespace)")
+@pytest.mark.skipif(not _can_unshare() or not Path("/usr/include/seccomp.h").exists(),
+                    reason="needs root, unshare -m (mount namespace) and /usr/include/seccomp.h")
 def test_pip_install_on_a_machine_without_libseccomp_dev(
     source: Path, build_venv: Path, tmp_path: Path,
 ) -> None:
     """The real thing: in a private mount namespace, an overlay over /usr/include
     whites out seccomp.h (the machine's own file is untouched, for everyone else)."""
-    upper, work = tmp_path / "upper", tmp_path / "work"
-    upper.mkdir()
-    work.mkdir()
-    for name in ("seccomp.h", "seccomp-syscalls.h"):
-        os.mknod(upper / name, 0o600 | 0o020000, os.makedev(0, 0))  # overlayfs whiteout
+    _whiteouts(tmp_path / "upper", ["seccomp.h", "seccomp-syscalls.h"])
     script = (
-        "set -e; mount -t overlay overlay "
-        f"-o lowerdir=/usr/include,upperdir={upper},workdir={work} /usr/include; "
+        f"set -e; {_hidden(Path('/usr/include'), tmp_path / 'upper', tmp_path / 'work')}; "
         "test ! -e /usr/include/seccomp.h; "
         f"exec {build_venv} -m pip install --no-build-isolation {source}"
     )
