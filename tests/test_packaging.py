@@ -166,6 +166,57 @@ def test_wheel_in_fresh_venv_enforces_a_filter_with_its_bundled_libseccomp(
     assert Path(os.path.normpath(resolved[1])) == lib, ldd
 
 
+def _other_cpythons() -> list[Path]:
+    """Other CPython interpreters on this machine (>= 3.9), oldest and newest only:
+    ``SECCOMP_PY_ABI3_PYTHONS`` (colon-separated), else pyenv's and PATH's python3.X."""
+    if os.environ.get("SECCOMP_PY_ABI3_PYTHONS"):
+        candidates = [Path(p) for p in os.environ["SECCOMP_PY_ABI3_PYTHONS"].split(":") if p]
+    else:
+        candidates = sorted(Path("/root/.pyenv/versions").glob("3.*/bin/python3"))
+        candidates += [Path(p) for p in (shutil.which(f"python3.{m}") for m in range(9, 20)) if p]
+    by_version: dict[tuple[int, int], Path] = {}
+    mine = _version_of(Path(PYTHON))
+    for exe in candidates:
+        version = _version_of(exe)
+        if version and version >= (3, 9) and version != mine:
+            by_version.setdefault(version, exe)
+    if not by_version:
+        return []
+    ordered = sorted(by_version)
+    return [by_version[v] for v in dict.fromkeys([ordered[0], ordered[-1]])]
+
+
+def _version_of(exe: Path) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run([str(exe), "-c", "import sys, platform; print(*sys.version_info[:2], "
+                              "platform.python_implementation(), sys.flags.dev_mode)"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    fields = out.stdout.split()
+    if out.returncode != 0 or len(fields) < 3 or fields[2] != "CPython":
+        return None
+    return (int(fields[0]), int(fields[1]))
+
+
+@pytest.mark.parametrize("python", _other_cpythons() or [None],
+                         ids=lambda p: "none" if p is None else p.parent.parent.name)
+def test_the_one_abi3_wheel_serves_other_cpython_versions(
+    built: dict[str, Path], tmp_path: Path, python: Path | None,
+) -> None:
+    """The wheel was built by one CPython; install it into the oldest (the cp39 floor
+    of its tag) and newest other CPython here and run the same smoke test."""
+    if python is None:
+        pytest.skip("no other CPython >= 3.9 on this machine (set SECCOMP_PY_ABI3_PYTHONS)")
+    _run([str(python), "-m", "venv", str(tmp_path / "venv")], timeout=120)
+    venv_python = tmp_path / "venv" / "bin" / "python"
+    _run([str(venv_python), "-m", "pip", "install", "-q", str(built["wheel"])], timeout=300)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    report = _smoke(venv_python, outside, "--bundled")
+    assert report["child"]["mkdir"] == 13 and report["child"]["rmdir"] == 18, report
+
+
 def _whiteouts(upper: Path, names: list[str]) -> None:
     """overlayfs whiteouts: character devices 0/0 hide these names of the lower dir."""
     upper.mkdir(parents=True, exist_ok=True)
