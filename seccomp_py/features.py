@@ -4,13 +4,24 @@
 seccomp_api_get(3)); ``kernel_actions()`` and ``kernel_flags()`` probe the
 kernel with seccomp(2) (SECCOMP_GET_ACTION_AVAIL, and SET_MODE_FILTER with a
 NULL program, which fails with EFAULT for known flags and EINVAL otherwise).
+``library_path()`` names the libseccomp file actually mapped into the process
+(the copy inside a binary wheel, or the system's), and ``security_advisories()``
+lists the published libseccomp advisories that the loaded version predates.
 ``summary()`` gathers everything in one dict (``seccomp-py features``).
+
+Importing this module (so importing ``seccomp_py``) emits one
+:class:`LibseccompSecurityWarning` when the loaded libseccomp is older than the
+release that fixed the advisories below; silence it with
+``SECCOMP_PY_NO_ADVISORY_WARNING=1`` or a ``warnings`` filter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
+import os
+import warnings
 from typing import Any
 
 from ._native import lib
@@ -71,11 +82,94 @@ def kernel_flags() -> FilterFlag:
     return found
 
 
+def library_path() -> str | None:
+    """The path of the libseccomp shared object mapped into this process.
+
+    Read from /proc/self/maps (proc(5)) after the extension is loaded: in a
+    binary wheel it is the bundled copy (``.../seccomp_py.libs/libseccomp-*.so.2``),
+    otherwise the system's (e.g. ``/usr/lib/x86_64-linux-gnu/libseccomp.so.2.5.4``).
+    None when /proc is not mounted or no mapping names libseccomp.  Raises nothing.
+    """
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                fields = line.split(maxsplit=5)
+                if len(fields) == 6:
+                    path = fields[5].strip()
+                    if os.path.basename(path).startswith("libseccomp"):
+                        return path
+    except OSError:
+        return None
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Advisory:
+    """A published libseccomp security advisory and the release that fixed it."""
+
+    id: str
+    summary: str
+    fixed_in: tuple[int, int, int]
+
+
+#: libseccomp advisories published with the 2.6.1 release (GitHub security
+#: advisories of seccomp/libseccomp; rated "moderate" by downstream trackers).
+#: The affected range was not confirmed here: every release below 2.6.1 is
+#: reported as possibly affected.  A version check cannot see a distribution's
+#: backported fix: check your distribution's security tracker.
+ADVISORIES: tuple[Advisory, ...] = (
+    Advisory("GHSA-4q85-33p6-j5g6",
+             "incorrect merge of 64-bit argument comparisons can weaken a filter",
+             (2, 6, 1)),
+    Advisory("GHSA-46fr-jh49-xvhx", "an oversized filter can trigger a double free",
+             (2, 6, 1)),
+    Advisory("GHSA-2hqh-5c36-grrm", "an oversized filter can trigger heap corruption",
+             (2, 6, 1)),
+)
+
+
+class LibseccompSecurityWarning(UserWarning):
+    """The loaded libseccomp predates fixes for published security advisories."""
+
+
+def security_advisories(
+    version: tuple[int, int, int] | None = None,
+) -> tuple[Advisory, ...]:
+    """The advisories in :data:`ADVISORIES` fixed after ``version``.
+
+    ``version`` defaults to :func:`library_version` (the libseccomp in use).
+    Raises nothing.
+    """
+    current = library_version() if version is None else version
+    return tuple(a for a in ADVISORIES if current < a.fixed_in)
+
+
+def _warn_if_vulnerable() -> None:
+    if os.environ.get("SECCOMP_PY_NO_ADVISORY_WARNING"):
+        return
+    found = security_advisories()
+    if not found:
+        return
+    major, minor, micro = library_version()
+    fixed = ".".join(map(str, max(a.fixed_in for a in found)))
+    warnings.warn(
+        f"seccomp_py: the loaded libseccomp {major}.{minor}.{micro} ({library_path()}) "
+        f"is older than {fixed}, which fixed {', '.join(a.id for a in found)} "
+        "(see seccomp_py.features.security_advisories()); unless your distribution "
+        f"backported the fixes, upgrade libseccomp or install a seccomp_py wheel that "
+        f"bundles {fixed} or later.  Silence: SECCOMP_PY_NO_ADVISORY_WARNING=1.",
+        LibseccompSecurityWarning,
+        stacklevel=2,
+    )
+
+
 def summary() -> dict[str, Any]:
-    """Library version, API level, 2.6 features, kernel actions and flags."""
+    """Library version and path, advisories, API level, 2.6 features, kernel probes."""
     major, minor, micro = library_version()
     return {
         "libseccomp": f"{major}.{minor}.{micro}",
+        "libseccomp_path": library_path(),
+        "security_advisories": [a.id for a in security_advisories()],
         "api_level": api_level(),
         "export_bpf_mem": HAS_EXPORT_BPF_MEM,
         "transactions": HAS_TRANSACTIONS,
@@ -84,3 +178,6 @@ def summary() -> dict[str, Any]:
         "kernel_actions": sorted(k.name for k in kernel_actions()),
         "kernel_flags": sorted(f.name or "" for f in FilterFlag if f in kernel_flags()),
     }
+
+
+_warn_if_vulnerable()
