@@ -9,10 +9,11 @@ NULL program, which fails with EFAULT for known flags and EINVAL otherwise).
 lists the published libseccomp advisories that the loaded version predates.
 ``summary()`` gathers everything in one dict (``seccomp-py features``).
 
-Importing this module (so importing ``seccomp_py``) emits one
-:class:`LibseccompSecurityWarning` when the loaded libseccomp is older than the
-release that fixed the advisories below; silence it with
-``SECCOMP_PY_NO_ADVISORY_WARNING=1`` or a ``warnings`` filter.
+:func:`warn_if_vulnerable` emits one :class:`LibseccompSecurityWarning` when
+the loaded libseccomp is older than the release that fixed the advisories
+below (``seccomp-py features`` lists them too).  It is
+not called at import: on Debian 12 and 13 every import would print it, and a
+distribution may have backported the fixes, which a version check cannot see.
 """
 
 from __future__ import annotations
@@ -144,7 +145,11 @@ def security_advisories(
     return tuple(a for a in ADVISORIES if current < a.fixed_in)
 
 
-def _warn_if_vulnerable() -> None:
+def warn_if_vulnerable() -> None:
+    """Warn (LibseccompSecurityWarning) if the loaded libseccomp predates advisory fixes.
+
+    Does nothing when ``SECCOMP_PY_NO_ADVISORY_WARNING`` is set.  Raises nothing.
+    """
     if os.environ.get("SECCOMP_PY_NO_ADVISORY_WARNING"):
         return
     found = security_advisories()
@@ -179,5 +184,3 @@ def summary() -> dict[str, Any]:
         "kernel_flags": sorted(f.name or "" for f in FilterFlag if f in kernel_flags()),
     }
 
-
-_warn_if_vulnerable()

@@ -268,7 +268,7 @@ def test_wheel_works_where_no_libseccomp_is_installed(
 @pytest.fixture(scope="module")
 def build_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding only the build requirements (for --no-build-isolation)."""
-    return _venv(tmp_path_factory.mktemp("bv") / "venv", "setuptools>=61", "cffi>=1.15", "wheel")
+    return _venv(tmp_path_factory.mktemp("bv") / "venv", "setuptools>=77", "cffi>=1.15", "wheel")
 
 
 def test_sdist_builds_and_installs_in_a_fresh_venv(

@@ -18,6 +18,10 @@ WARN_PROBE = (
     "with warnings.catch_warnings(record=True) as caught:\n"
     "    warnings.simplefilter('always')\n"
     "    import seccomp_py\n"
+    "    import seccomp_py.features\n"
+    "    imported = len(caught)\n"
+    "    seccomp_py.features.warn_if_vulnerable()\n"
+    "assert imported == 0, 'importing must not warn'\n"
     "print(json.dumps([[w.category.__name__, str(w.message)] for w in caught]))\n"
 )
 
@@ -64,7 +68,7 @@ def test_advisories_by_version() -> None:
     assert features.security_advisories((3, 0, 0)) == ()
 
 
-def test_import_warns_when_the_loaded_libseccomp_predates_the_fixes() -> None:
+def test_warn_if_vulnerable_when_the_loaded_libseccomp_predates_the_fixes() -> None:
     caught = _import_warnings()
     ours = [m for cat, m in caught if cat == "LibseccompSecurityWarning"]
     if features.library_version() < (2, 6, 1):
