@@ -3,10 +3,16 @@
 # needs (as root, when missing), create .venv from the system Python (with system
 # site packages, so Debian's python3-seccomp is visible for the compat tests) and
 # install seccomp_py into it, editable, with the test extras.
+#   scripts/setup.sh           the library, its build needs and the test extras
+#   scripts/setup.sh --tests   also runc and busybox-static for the OCI agent tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libseccomp-dev pkg-config gcc python3-dev python3-venv python3-seccomp)
+if [ "${1:-}" = "--tests" ]; then
+    # what the test suite uses besides: runc and a static busybox for the OCI agent tests
+    packages+=(runc busybox-static libc6-dev)
+fi
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -24,6 +30,13 @@ fi
 if [ ! -x .venv/bin/python ]; then
     /usr/bin/python3 -m venv --system-site-packages .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -U pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+log=$(mktemp)
+if ! { .venv/bin/python -m pip install -q --disable-pip-version-check -U pip &&
+       .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "seccomp_py setup: pip install failed (output above)" >&2
+    exit 1
+fi
+rm -f "$log"
 echo "seccomp_py setup: ready ($(.venv/bin/python -c 'import seccomp_py.features as f; print("libseccomp", f.summary()["libseccomp"])'))"
