@@ -67,8 +67,12 @@ class NotificationGoneError(SeccompError, LookupError):
     answered, or it was never received on this listener.
     """
 
-    def __init__(self, func: str = "SECCOMP_IOCTL_NOTIF_SEND", detail: str = "") -> None:
-        super().__init__(errno.ENOENT, func, detail or "the notification is no longer pending")
+    def __init__(self, func: str = "SECCOMP_IOCTL_NOTIF_SEND", detail: str = "",
+                 errnum: int = errno.ENOENT) -> None:
+        super().__init__(errnum, func, detail or "the notification is no longer pending")
+
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[Any, ...]]:  # type: ignore[override]
+        return (type(self), (self.func, self.detail, self.errno))
 
 
 class HangupError(SeccompError, EOFError):
@@ -430,15 +434,17 @@ class Listener:
         answered.add(id)
 
     def _send_failed(self, rc: int, id: int, func: str = "SECCOMP_IOCTL_NOTIF_SEND") -> None:
+        if rc in (-errno.ENOENT, -errno.EINPROGRESS) and id in self._answered:
+            # The kernel says ENOENT, or EINPROGRESS while the target wakes up.
+            raise NotificationGoneError(func, f"notification {id} was already answered", -rc)
         if rc == -errno.ENOENT:
-            if id in self._answered:
-                raise NotificationGoneError(func, f"notification {id} was already answered")
             raise NotificationGoneError(
                 func, f"no pending notification {id} on this listener: the target was "
                       f"interrupted or killed, or the id is unknown")
         if rc == -errno.EINPROGRESS:
             raise InvalidArgumentError(errno.EINPROGRESS, func,
-                                       f"notification {id} was not received yet")
+                                       f"notification {id} was already answered or not "
+                                       f"received yet")
         check(rc, func, f"notification {id}")
 
     def id_valid(self, notification: Union[Notification, int]) -> bool:
@@ -1100,7 +1106,11 @@ def receive_listener(sock: socket.socket, *, allowed_uids: Optional[Iterable[int
             raise HandoffError(errno.EBADMSG, "recvmsg",
                                f"expected exactly one fd, got {len(fds)}")
         spid, name, metadata = decode_payload(data)
-        listener = Listener(fds[0])
+        try:
+            listener = Listener(fds[0])
+        except NotAListenerError:
+            raise HandoffError(errno.ENOTTY, "recvmsg",
+                               "the fd received is not a seccomp listener") from None
     except BaseException:
         _close_fds(fds)
         raise
