@@ -42,7 +42,7 @@ import socket
 import stat
 import struct
 import threading
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union, runtime_checkable
 
@@ -136,10 +136,11 @@ def notif_sizes() -> NotifSizes:
 # -- notifications and responses -----------------------------------------------------------
 
 _NOTIF = struct.Struct("=QIIiIQ6Q")
+_unpack = _NOTIF.unpack
 
 
 class Notification:
-    """One intercepted syscall (``struct seccomp_notif``).
+    """One intercepted syscall (``struct seccomp_notif``), read-only.
 
     ``id`` (the cookie to answer with), ``pid`` (the target's thread id in
     the monitor's pid namespace, 0 if it is not visible there), ``syscall``
@@ -148,45 +149,69 @@ class Notification:
     ``flags`` and the ``listener`` it came from.
     """
 
-    __slots__ = ("arch_token", "args", "flags", "id", "ip", "listener", "pid", "syscall")
+    __slots__ = ("_v", "listener")
 
-    id: int
-    pid: int
-    flags: int
-    syscall: int
-    arch_token: int
-    ip: int
-    args: tuple[int, ...]
+    _v: tuple[int, ...]
     listener: Optional[Listener]
 
     def __init__(self, id: int, pid: int, syscall: int, arch: int, ip: int,
                  args: Sequence[int], flags: int = 0,
                  listener: Optional[Listener] = None) -> None:
-        self.id = id
-        self.pid = pid
-        self.flags = flags
-        self.syscall = syscall
-        self.arch_token = int(arch)
-        self.ip = ip
-        self.args = tuple(args)
+        values = tuple(args)
+        if len(values) != 6:
+            raise InvalidArgumentError(func="Notification", detail="args must hold 6 values")
+        self._v = (id, pid, flags, syscall, int(arch), ip, *values)
         self.listener = listener
 
     @classmethod
     def _from_raw(cls, raw: bytes, listener: Optional[Listener]) -> Notification:
         n = cls.__new__(cls)
-        v = _NOTIF.unpack(raw)
-        n.id, n.pid, n.flags, n.syscall, n.arch_token, n.ip = v[:6]
-        n.args = v[6:]
+        n._v = _unpack(raw)
         n.listener = listener
         return n
+
+    @property
+    def id(self) -> int:
+        """The notification id (the cookie to answer with)."""
+        return self._v[0]
+
+    @property
+    def pid(self) -> int:
+        """The target thread's id in our pid namespace (0 if not visible)."""
+        return self._v[1]
+
+    @property
+    def flags(self) -> int:
+        """seccomp_notif.flags (0 today)."""
+        return self._v[2]
+
+    @property
+    def syscall(self) -> int:
+        """The syscall number on ``arch``."""
+        return self._v[3]
+
+    @property
+    def arch_token(self) -> int:
+        """The audit arch token, as an int."""
+        return self._v[4]
+
+    @property
+    def ip(self) -> int:
+        """The instruction pointer at the syscall."""
+        return self._v[5]
+
+    @property
+    def args(self) -> tuple[int, ...]:
+        """The six syscall arguments, as unsigned 64-bit ints."""
+        return self._v[6:12]
 
     @property
     def arch(self) -> Union[Arch, int]:
         """The audit arch as an :class:`Arch` (an int if unknown)."""
         try:
-            return Arch(self.arch_token)
+            return Arch(self._v[4])
         except ValueError:
-            return self.arch_token
+            return int(self._v[4])
 
     @property
     def syscall_name(self) -> str:
@@ -194,9 +219,21 @@ class Notification:
         from .syscall import resolve_number
 
         try:
-            return resolve_number(self.syscall, self.arch_token)
+            return resolve_number(self._v[3], self._v[4])
         except (SeccompError, ValueError):
             return ""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Notification):
+            return NotImplemented
+        return self._v == other._v
+
+    def __hash__(self) -> int:
+        return hash(self._v)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        v = self._v
+        return (Notification, (v[0], v[1], v[3], v[4], v[5], v[6:12], v[2]))
 
     def __repr__(self) -> str:
         name = self.syscall_name or str(self.syscall)
@@ -205,7 +242,7 @@ class Notification:
 
 
 class Response:
-    """How to answer a notification (``struct seccomp_notif_resp``).
+    """How to answer a notification (``struct seccomp_notif_resp``), immutable.
 
     ``Response.CONTINUE`` lets the syscall run (never a security decision: the
     target may change its memory between the check and the kernel's use);
@@ -214,25 +251,44 @@ class Response:
     handler already answered (e.g. ``add_fd(..., send=True)``).
     """
 
-    __slots__ = ("error", "flags", "sent", "val")
+    __slots__ = ("_c", "error", "flags", "sent", "val")
 
     CONTINUE: Response
     HANDLED: Response
+    val: int
+    error: int
+    flags: int
+    sent: bool
 
     def __init__(self, val: int = 0, error: int = 0, flags: int = 0, sent: bool = False) -> None:
-        self.val = val
-        self.error = error
-        self.flags = flags
-        self.sent = sent
+        if error and flags & FLAG_CONTINUE or val and (error or flags & FLAG_CONTINUE):
+            raise InvalidArgumentError(func="Response",
+                                       detail="CONTINUE needs error == val == 0, and an errno "
+                                              "answer needs val == 0")
+        c = ffi.new("struct spy_answer *")
+        c.val, c.error, c.flags = val, error, flags
+        object.__setattr__(self, "_c", c)
+        object.__setattr__(self, "val", val)
+        object.__setattr__(self, "error", error)
+        object.__setattr__(self, "flags", flags)
+        object.__setattr__(self, "sent", sent)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Response is immutable")
 
     @classmethod
     def errno(cls, errnum: int) -> Response:
         """Fail the syscall with ``errnum`` (1..4095).  Raises InvalidArgumentError."""
+        cached = _ERRNO_RESPONSES.get(errnum)
+        if cached is not None and not isinstance(errnum, bool):
+            return cached
         if isinstance(errnum, bool) or not isinstance(errnum, int) or not 0 < errnum <= _MAX_ERRNO:
             raise InvalidArgumentError(func="Response.errno",
                                        detail=f"errno must be an int in 1..{_MAX_ERRNO}, "
                                               f"not {errnum!r}")
-        return cls(0, -errnum)
+        response = cls(0, -errnum)
+        _ERRNO_RESPONSES[errnum] = response
+        return response
 
     @classmethod
     def value(cls, val: int) -> Response:
@@ -260,6 +316,11 @@ class Response:
     def __hash__(self) -> int:
         return hash((self.val, self.error, self.flags, self.sent))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Response, (self.val, self.error, self.flags, self.sent))
+
+
+_ERRNO_RESPONSES: dict[int, Response] = {}
 
 # CONTINUE requires error == val == 0 (seccomp_unotify(2)).
 Response.CONTINUE = Response(0, 0, FLAG_CONTINUE)
@@ -653,9 +714,33 @@ def _answer(listener: Listener, n: Notification, response: Optional[Response],
     return False
 
 
+def _static_rules(static: Optional[Mapping[SyscallLike, Response]]) -> tuple[Any, int]:
+    """Turn {syscall: Response} into the shim's rule array (native arch for names)."""
+    from .syscall import Syscall
+
+    if not static:
+        return ffi.NULL, 0
+    rules = ffi.new("struct spy_rule[]", len(static))
+    native = int(Arch.native())
+    for i, (sc, response) in enumerate(static.items()):
+        if not isinstance(response, Response) or response.sent:
+            raise InvalidArgumentError(func="serve",
+                                       detail=f"static answer for {sc!r} must be a Response "
+                                              f"that answers, not {response!r}")
+        s = Syscall.coerce(sc)
+        arch = int(s.arch) if s.arch is not Arch.NATIVE else native
+        rules[i].nr = s.number_on(arch)
+        rules[i].arch = arch
+        rules[i].val = response.val
+        rules[i].error = response.error
+        rules[i].flags = response.flags
+    return rules, len(static)
+
+
 def serve(listener: Listener, handler: Handler, *, on_error: Optional[Response] = None,
           report: Optional[Reporter] = None, stop_fd: int = -1,
-          timeout: Optional[float] = None) -> int:
+          timeout: Optional[float] = None,
+          static: Optional[Mapping[SyscallLike, Response]] = None) -> int:
     """Answer notifications with ``handler(notification) -> Response`` until hang-up.
 
     Blocks (without holding the GIL while waiting) until no task uses the
@@ -665,23 +750,34 @@ def serve(listener: Listener, handler: Handler, *, on_error: Optional[Response] 
     (default: logged to ``seccomp_py.notify``) and answered with
     ``on_error`` (default ``Response.errno(EPERM)``).  A handler returning
     None also gets ``on_error``.  ENOENT (target gone) and EINTR are
-    handled.  Returns the number of notifications handled.  Raises
-    ListenerClosedError, SeccompError for other kernel failures.
+    handled.
+
+    ``static`` maps syscalls (names resolve on the native arch, or Syscall
+    objects with an arch) to fixed answers given in C without calling the
+    handler: the fast path for bulk answers such as CONTINUE in a recorder.
+
+    Each round trip is one C call: answer, wait (poll first), receive.
+    Returns the number of notifications answered.  Raises
+    ListenerClosedError, InvalidArgumentError, SeccompError for other
+    kernel failures.
     """
     default = Response.errno(errno.EPERM) if on_error is None else on_error
     if not isinstance(default, Response) or default.sent:
         raise InvalidArgumentError(func="serve", detail="on_error must be a Response that answers")
     rep = report or _default_report
-    fd = listener._live("serve")
-    buf = listener._buf
-    raw = listener._raw
-    wait = lib.spy_notify_wait_recv
-    send = lib.spy_notify_send
+    rules, nrules = _static_rules(static)
+    loop = ffi.new("struct spy_loop *")
+    loop.fd = listener._live("serve")
+    loop.stopfd = stop_fd
+    loop.timeout_ms = _ms(timeout)
+    loop.rules = rules
+    loop.nrules = nrules
+    raw = ffi.buffer(ffi.addressof(loop, "notif"))
+    step = lib.spy_notify_loop_step
     make = Notification._from_raw
-    ms = _ms(timeout)
     handled = 0
+    rc = step(loop, ffi.NULL)
     while True:
-        rc = wait(fd, stop_fd, ms, buf)
         if rc == 1:
             n = make(raw[:], listener)
             handled += 1
@@ -691,17 +787,26 @@ def serve(listener: Listener, handler: Handler, *, on_error: Optional[Response] 
                 rep(exc, n)
                 r = default
             if r.__class__ is Response and not r.sent:
-                rc = send(fd, n.id, r.val, r.error, r.flags)
-                if rc != 0 and rc != -errno.ENOENT:
-                    _answer(listener, n, r, default, rep)
-            else:
-                _answer(listener, n, r, default, rep)
-            continue
-        if rc in (0, 2, -errno.EPIPE):
-            return handled
-        if rc == -errno.EINTR:
-            continue
-        check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
+                # The common case: answer and wait for the next one in one C call.
+                rc = step(loop, r._c)
+                if loop.send_rc:
+                    _send_error(listener, loop.send_rc, n, rep)
+                continue
+            _answer(listener, n, r, default, rep)
+        elif rc in (0, 2, -errno.EPIPE):
+            return handled + int(loop.answered)
+        elif rc != -errno.EINTR:
+            check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
+        rc = step(loop, ffi.NULL)
+
+
+def _send_error(listener: Listener, rc: int, n: Notification, rep: Reporter) -> None:
+    if rc == -errno.ENOENT:  # the target went away meanwhile: not an error
+        return
+    try:
+        listener._send_failed(rc, n.id)
+    except SeccompError as exc:
+        rep(exc, n)
 
 
 class Supervisor:

@@ -102,6 +102,17 @@ class Target:
             self.rfd = -1
 
 
+def close_other_fds(*keep: int) -> None:
+    """In a forked target: drop every fd inherited from the monitor (other
+    targets' listeners, the server socket) so that no target keeps another
+    one's listener -- or its own, queued in a socket -- alive."""
+    low = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+
+
 def start_target(notify: list[Any], body: Callable[[], Any], *,
                  default: Action = Action.ALLOW, allow: tuple[Any, ...] = (),
                  name: str = "target", sock: Optional[socket.socket] = None,
@@ -122,6 +133,12 @@ def start_target(notify: list[Any], body: Callable[[], Any], *,
             os.close(rfd)
             if own:
                 parent_sock.close()
+            keep = [wfd]
+            if own:
+                keep.append(child_sock.fileno())
+            elif sock is not None:
+                keep.append(sock.fileno())
+            close_other_fds(*keep)
             f = Filter(default)
             for rule in notify:
                 f.add_rule(Action.NOTIFY, rule)
@@ -499,6 +516,7 @@ def test_peer_with_wrong_uid_is_refused() -> None:
                     code = 0
                     try:
                         os.close(rfd)
+                        close_other_fds(wfd)
                         os.setgid(65534)
                         os.setuid(65534)
                         f = Filter(Action.ALLOW)
@@ -628,6 +646,7 @@ def test_handoff_needs_only_sendmsg_and_close() -> None:
         try:
             a.close()
             os.close(rfd)
+            close_other_fds(wfd, b.fileno())
             f = Filter(Action.KILL_PROCESS)
             f.add_rule(Action.NOTIFY, "getppid")
             for name in ("write", "exit_group", "exit"):
@@ -691,3 +710,23 @@ def test_server_accepts_many_sandboxes() -> None:
                 results = [t.result() for t in targets]
             assert results == [errno.ENOSPC] * 3
             assert sorted(names) == ["t0", "t1", "t2"]
+
+
+def test_serve_static_answers_in_c_and_hands_the_rest_to_python() -> None:
+    def body() -> Any:
+        return ([os.getppid() for _ in range(50)], _mkdir_errno())
+
+    seen: list[str] = []
+
+    def handler(n: Notification) -> Response:
+        seen.append(n.syscall_name)
+        return Response.errno(errno.ENAMETOOLONG)
+
+    target, handoff = start_target(["getppid", "mkdir"], body)
+    assert handoff is not None
+    with handoff.listener as listener:
+        count = serve(listener, handler, static={"getppid": Response.value(77)}, timeout=10)
+    assert target.result() == ([77] * 50, errno.ENAMETOOLONG)
+    assert seen == ["mkdir"] and count == 51
+    with pytest.raises(InvalidArgumentError):
+        serve(listener, handler, static={"getppid": Response.HANDLED})

@@ -422,3 +422,84 @@ int spy_install_and_send(const void *bpf, size_t bpf_len, unsigned int flags, in
         *stage = 2;
     return rc;
 }
+
+/* Answer one notification, then wait for and receive the next one: one call
+ * per round trip for the supervisor loop.  *send_rc gets the answer's
+ * result (0 or -errno; ENOENT = the target went away); the return value is
+ * that of spy_notify_wait_recv. */
+int spy_notify_respond_recv(int fd, uint64_t id, int64_t val, int32_t error, uint32_t flags,
+                            int *send_rc, int stopfd, int timeout_ms, struct spy_notif *out)
+{
+    *send_rc = spy_notify_send(fd, id, val, error, flags);
+    return spy_notify_wait_recv(fd, stopfd, timeout_ms, out);
+}
+
+/* A fixed answer for one syscall number on one arch, applied in C. */
+struct spy_rule {
+    int32_t nr;
+    uint32_t arch;
+    int64_t val;
+    int32_t error;
+    uint32_t flags;
+};
+
+/* The supervisor loop's one C call per Python handler call:
+ *   1. if has_resp, answer notification `id` (result in *send_rc),
+ *   2. wait for and receive notifications; those matching `rules` are
+ *      answered here without returning to Python (counted in *answered),
+ *   3. return 1 with the first other notification in *out, or 0 (timeout),
+ *      2 (stop fd readable), -EPIPE (hang-up), -EINTR, -errno.
+ * An answer in step 2 that fails with ENOENT (target gone) is not an error. */
+int spy_notify_serve_step(int fd, int has_resp, uint64_t id, int64_t val, int32_t error,
+                          uint32_t flags, int *send_rc, const struct spy_rule *rules,
+                          int nrules, uint64_t *answered, int stopfd, int timeout_ms,
+                          struct spy_notif *out)
+{
+    int rc, i;
+    *send_rc = has_resp ? spy_notify_send(fd, id, val, error, flags) : 0;
+    for (;;) {
+        rc = spy_notify_wait_recv(fd, stopfd, timeout_ms, out);
+        if (rc != 1)
+            return rc;
+        for (i = 0; i < nrules; i++)
+            if (rules[i].nr == out->nr && rules[i].arch == out->arch)
+                break;
+        if (i == nrules)
+            return 1;
+        rc = spy_notify_send(fd, out->id, rules[i].val, rules[i].error, rules[i].flags);
+        if (rc < 0 && rc != -ENOENT)
+            return rc;
+        (*answered)++;
+    }
+}
+
+/* Loop state for the Python supervisor, allocated once: each round trip is
+ * then spy_notify_loop_step(loop, answer) -- two pointer arguments. */
+struct spy_answer {
+    int64_t val;
+    int32_t error;
+    uint32_t flags;
+};
+struct spy_loop {
+    int fd;
+    int stopfd;
+    int timeout_ms;
+    int nrules;
+    const struct spy_rule *rules;
+    uint64_t answered;
+    int send_rc;
+    struct spy_notif notif;
+};
+
+/* Answer loop->notif (when `answer` is not NULL), then as
+ * spy_notify_serve_step: static rules answered here, the next other
+ * notification left in loop->notif (return 1). */
+int spy_notify_loop_step(struct spy_loop *l, const struct spy_answer *answer)
+{
+    if (answer == NULL)
+        return spy_notify_serve_step(l->fd, 0, 0, 0, 0, 0, &l->send_rc, l->rules, l->nrules,
+                                     &l->answered, l->stopfd, l->timeout_ms, &l->notif);
+    return spy_notify_serve_step(l->fd, 1, l->notif.id, answer->val, answer->error,
+                                 answer->flags, &l->send_rc, l->rules, l->nrules, &l->answered,
+                                 l->stopfd, l->timeout_ms, &l->notif);
+}
