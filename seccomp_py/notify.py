@@ -774,12 +774,15 @@ def serve(listener: Listener, handler: Handler, *, on_error: Optional[Response] 
     loop.nrules = nrules
     raw = ffi.buffer(ffi.addressof(loop, "notif"))
     step = lib.spy_notify_loop_step
-    make = Notification._from_raw
+    new = Notification.__new__
+    unpack_from = _NOTIF.unpack_from
     handled = 0
     rc = step(loop, ffi.NULL)
     while True:
         if rc == 1:
-            n = make(raw[:], listener)
+            n = new(Notification)
+            n._v = unpack_from(raw)
+            n.listener = listener
             handled += 1
             try:
                 r = handler(n)
@@ -789,10 +792,10 @@ def serve(listener: Listener, handler: Handler, *, on_error: Optional[Response] 
             if r.__class__ is Response and not r.sent:
                 # The common case: answer and wait for the next one in one C call.
                 rc = step(loop, r._c)
-                if loop.send_rc:
-                    _send_error(listener, loop.send_rc, n, rep)
                 continue
             _answer(listener, n, r, default, rep)
+        elif rc == 3:
+            _send_error(listener, loop.send_rc, n, rep)
         elif rc in (0, 2, -errno.EPIPE):
             return handled + int(loop.answered)
         elif rc != -errno.EINTR:

@@ -493,13 +493,17 @@ struct spy_loop {
 
 /* Answer loop->notif (when `answer` is not NULL), then as
  * spy_notify_serve_step: static rules answered here, the next other
- * notification left in loop->notif (return 1). */
+ * notification left in loop->notif (return 1).  Returns 3 at once, with
+ * loop->send_rc set, when the answer failed other than with ENOENT. */
 int spy_notify_loop_step(struct spy_loop *l, const struct spy_answer *answer)
 {
-    if (answer == NULL)
-        return spy_notify_serve_step(l->fd, 0, 0, 0, 0, 0, &l->send_rc, l->rules, l->nrules,
-                                     &l->answered, l->stopfd, l->timeout_ms, &l->notif);
-    return spy_notify_serve_step(l->fd, 1, l->notif.id, answer->val, answer->error,
-                                 answer->flags, &l->send_rc, l->rules, l->nrules, &l->answered,
-                                 l->stopfd, l->timeout_ms, &l->notif);
+    l->send_rc = 0;
+    if (answer != NULL) {
+        l->send_rc = spy_notify_send(l->fd, l->notif.id, answer->val, answer->error,
+                                     answer->flags);
+        if (l->send_rc < 0 && l->send_rc != -ENOENT)
+            return 3;   /* the answer failed: let Python report it (notif kept) */
+    }
+    return spy_notify_serve_step(l->fd, 0, 0, 0, 0, 0, &l->send_rc, l->rules, l->nrules,
+                                 &l->answered, l->stopfd, l->timeout_ms, &l->notif);
 }
