@@ -34,6 +34,7 @@ carrying the errno and the C function (or syscall) that failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import inspect
 import logging
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("seccomp_py.notify")
 
-# -- errors ------------------------------------------------------------------------------
+# -- errors --------------------------------------------------
 
 
 class NotificationGoneError(SeccompError, LookupError):
@@ -71,7 +72,7 @@ class NotificationGoneError(SeccompError, LookupError):
                  errnum: int = errno.ENOENT) -> None:
         super().__init__(errnum, func, detail or "the notification is no longer pending")
 
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[Any, ...]]:  # type: ignore[override]
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[Any, ...]]:
         return (type(self), (self.func, self.detail, self.errno))
 
 
@@ -104,7 +105,7 @@ class PeerRefusedError(HandoffError, PermissionError):
     """The peer's credentials (SO_PEERCRED) are not allowed."""
 
 
-# -- kernel facts ------------------------------------------------------------------------
+# -- kernel facts --------------------------------------------------
 
 FLAG_CONTINUE = int(lib.SPY_USER_NOTIF_FLAG_CONTINUE)
 ADDFD_FLAG_SETFD = int(lib.SPY_ADDFD_FLAG_SETFD)
@@ -133,7 +134,7 @@ def notif_sizes() -> NotifSizes:
     return NotifSizes(int(out.notif), int(out.resp), int(out.data))
 
 
-# -- notifications and responses -----------------------------------------------------------
+# -- notifications and responses --------------------------------------------------
 
 _NOTIF = struct.Struct("=QIIiIQ6Q")
 _unpack = _NOTIF.unpack
@@ -152,11 +153,11 @@ class Notification:
     __slots__ = ("_v", "listener")
 
     _v: tuple[int, ...]
-    listener: Optional[Listener]
+    listener: Listener | None
 
     def __init__(self, id: int, pid: int, syscall: int, arch: int, ip: int,
                  args: Sequence[int], flags: int = 0,
-                 listener: Optional[Listener] = None) -> None:
+                 listener: Listener | None = None) -> None:
         values = tuple(args)
         if len(values) != 6:
             raise InvalidArgumentError(func="Notification", detail="args must hold 6 values")
@@ -164,7 +165,7 @@ class Notification:
         self.listener = listener
 
     @classmethod
-    def _from_raw(cls, raw: bytes, listener: Optional[Listener]) -> Notification:
+    def _from_raw(cls, raw: bytes, listener: Listener | None) -> Notification:
         n = cls.__new__(cls)
         n._v = _unpack(raw)
         n.listener = listener
@@ -206,7 +207,7 @@ class Notification:
         return self._v[6:12]
 
     @property
-    def arch(self) -> Union[Arch, int]:
+    def arch(self) -> Arch | int:
         """The audit arch as an :class:`Arch` (an int if unknown)."""
         try:
             return Arch(self._v[4])
@@ -255,13 +256,14 @@ class Response:
 
     CONTINUE: Response
     HANDLED: Response
+    _c: Any
     val: int
     error: int
     flags: int
     sent: bool
 
     def __init__(self, val: int = 0, error: int = 0, flags: int = 0, sent: bool = False) -> None:
-        if error and flags & FLAG_CONTINUE or val and (error or flags & FLAG_CONTINUE):
+        if (error and flags & FLAG_CONTINUE) or (val and (error or flags & FLAG_CONTINUE)):
             raise InvalidArgumentError(func="Response",
                                        detail="CONTINUE needs error == val == 0, and an errno "
                                               "answer needs val == 0")
@@ -327,13 +329,13 @@ Response.CONTINUE = Response(0, 0, FLAG_CONTINUE)
 Response.HANDLED = Response(sent=True)
 
 
-# -- the listener ------------------------------------------------------------------------------
+# -- the listener --------------------------------------------------
 
 _INT32_MAX = 2**31 - 1
 _U64 = 2**64
 
 
-def _ms(timeout: Optional[float]) -> int:
+def _ms(timeout: float | None) -> int:
     if timeout is None:
         return -1
     if timeout < 0:
@@ -407,10 +409,8 @@ class Listener:
 
     def __del__(self) -> None:
         if getattr(self, "_fd", -1) >= 0:
-            try:
+            with contextlib.suppress(OSError):
                 self.close()
-            except OSError:
-                pass
 
     def __repr__(self) -> str:
         return f"<Listener fd={self._fd}>" if self._fd >= 0 else "<Listener closed>"
@@ -422,7 +422,7 @@ class Listener:
         return fd
 
     # -- receiving
-    def poll(self, timeout: Optional[float] = 0.0) -> bool:
+    def poll(self, timeout: float | None = 0.0) -> bool:
         """True when a notification is waiting (within ``timeout`` s, None = forever).
 
         Raises HangupError when no task uses the filter any more.
@@ -435,7 +435,7 @@ class Listener:
         check(rc, "poll")
         return bool(rc == 1)
 
-    def receive(self, timeout: Optional[float] = None) -> Notification:
+    def receive(self, timeout: float | None = None) -> Notification:
         """Wait for the next notification (SECCOMP_IOCTL_NOTIF_RECV).
 
         Polls first (a receive after the target exited could block forever),
@@ -459,7 +459,7 @@ class Listener:
             # EINTR: Python ran its signal handlers when we returned; go on (PEP 475).
 
     # -- answering
-    def respond(self, notification: Union[Notification, int], response: Response) -> None:
+    def respond(self, notification: Notification | int, response: Response) -> None:
         """Answer a notification (SECCOMP_IOCTL_NOTIF_SEND).
 
         Raises NotificationGoneError (the target was interrupted or killed,
@@ -476,15 +476,15 @@ class Listener:
             self._send_failed(rc, id)
         self._answered_add(id)
 
-    def respond_continue(self, notification: Union[Notification, int]) -> None:
+    def respond_continue(self, notification: Notification | int) -> None:
         """Let the syscall run as the target asked (not a security decision)."""
         self.respond(notification, Response.CONTINUE)
 
-    def respond_errno(self, notification: Union[Notification, int], errnum: int) -> None:
+    def respond_errno(self, notification: Notification | int, errnum: int) -> None:
         """Fail the syscall with ``errnum``."""
         self.respond(notification, Response.errno(errnum))
 
-    def respond_value(self, notification: Union[Notification, int], value: int) -> None:
+    def respond_value(self, notification: Notification | int, value: int) -> None:
         """Make the syscall return ``value`` without running it."""
         self.respond(notification, Response.value(value))
 
@@ -508,7 +508,7 @@ class Listener:
                                        f"received yet")
         check(rc, func, f"notification {id}")
 
-    def id_valid(self, notification: Union[Notification, int]) -> bool:
+    def id_valid(self, notification: Notification | int) -> bool:
         """True while the notification is pending (SECCOMP_IOCTL_NOTIF_ID_VALID)."""
         id = _check_id(notification)
         rc = lib.spy_notify_id_valid(self._live("SECCOMP_IOCTL_NOTIF_ID_VALID"), id)
@@ -521,8 +521,8 @@ class Listener:
         if not self.id_valid(id):
             raise NotificationGoneError(func, f"notification {id} is no longer pending")
 
-    def add_fd(self, notification: Union[Notification, int], fd: int, *,
-               target_fd: Optional[int] = None, cloexec: bool = True,
+    def add_fd(self, notification: Notification | int, fd: int, *,
+               target_fd: int | None = None, cloexec: bool = True,
                send: bool = False) -> int:
         """Install a copy of our ``fd`` in the target (SECCOMP_IOCTL_NOTIF_ADDFD).
 
@@ -670,7 +670,7 @@ def _kernel_at_least(major: int, minor: int) -> bool:
         return True
 
 
-def continue_all(listener: Listener, timeout: Optional[float] = None, limit: int = 0) -> int:
+def continue_all(listener: Listener, timeout: float | None = None, limit: int = 0) -> int:
     """Answer CONTINUE to every notification, in C, until hang-up or ``timeout``.
 
     For benchmarks and recording tools only (CONTINUE is never a security
@@ -682,18 +682,18 @@ def continue_all(listener: Listener, timeout: Optional[float] = None, limit: int
     return int(count[0])
 
 
-# -- supervisor loops ------------------------------------------------------------------------------
+# -- supervisor loops --------------------------------------------------
 
 Handler = Callable[[Notification], Optional[Response]]
 AsyncHandler = Callable[[Notification], Union[Optional[Response], Awaitable[Optional[Response]]]]
 Reporter = Callable[[BaseException, Optional[Notification]], None]
 
 
-def _default_report(exc: BaseException, notification: Optional[Notification]) -> None:
+def _default_report(exc: BaseException, notification: Notification | None) -> None:
     log.error("seccomp notify handler failed on %r", notification, exc_info=exc)
 
 
-def _answer(listener: Listener, n: Notification, response: Optional[Response],
+def _answer(listener: Listener, n: Notification, response: Response | None,
             on_error: Response, report: Reporter) -> bool:
     """Send the response; return False when it could not be sent."""
     if response is None or not isinstance(response, Response):
@@ -714,7 +714,7 @@ def _answer(listener: Listener, n: Notification, response: Optional[Response],
     return False
 
 
-def _static_rules(static: Optional[Mapping[SyscallLike, Response]]) -> tuple[Any, int]:
+def _static_rules(static: Mapping[SyscallLike, Response] | None) -> tuple[Any, int]:
     """Turn {syscall: Response} into the shim's rule array (native arch for names)."""
     from .syscall import Syscall
 
@@ -737,10 +737,10 @@ def _static_rules(static: Optional[Mapping[SyscallLike, Response]]) -> tuple[Any
     return rules, len(static)
 
 
-def serve(listener: Listener, handler: Handler, *, on_error: Optional[Response] = None,
-          report: Optional[Reporter] = None, stop_fd: int = -1,
-          timeout: Optional[float] = None,
-          static: Optional[Mapping[SyscallLike, Response]] = None) -> int:
+def serve(listener: Listener, handler: Handler, *, on_error: Response | None = None,
+          report: Reporter | None = None, stop_fd: int = -1,
+          timeout: float | None = None,
+          static: Mapping[SyscallLike, Response] | None = None) -> int:
     """Answer notifications with ``handler(notification) -> Response`` until hang-up.
 
     Blocks (without holding the GIL while waiting) until no task uses the
@@ -823,9 +823,9 @@ class Supervisor:
     Listeners that hang up are closed and dropped.
     """
 
-    def __init__(self, handler: Handler, *, on_error: Optional[Response] = None,
-                 report: Optional[Reporter] = None, server: Optional[ListenerServer] = None,
-                 on_handoff: Optional[Callable[[Handoff], Optional[bool]]] = None) -> None:
+    def __init__(self, handler: Handler, *, on_error: Response | None = None,
+                 report: Reporter | None = None, server: ListenerServer | None = None,
+                 on_handoff: Callable[[Handoff], bool | None] | None = None) -> None:
         import selectors
 
         self.handler = handler
@@ -840,7 +840,7 @@ class Supervisor:
         self._sel.register(self._stop_r, selectors.EVENT_READ, None)
         if server is not None:
             self._sel.register(server.fileno(), selectors.EVENT_READ, server)
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._pending: list[Listener] = []
 
@@ -904,7 +904,7 @@ class Supervisor:
         self._listeners[listener.fileno()] = listener
         self._sel.register(listener.fileno(), selectors.EVENT_READ, listener)
 
-    def run(self, timeout: Optional[float] = None) -> int:
+    def run(self, timeout: float | None = None) -> int:
         """Serve until stop(), or all listeners hung up (no server), or ``timeout`` s idle.
 
         Returns the number of notifications handled.
@@ -962,12 +962,10 @@ class Supervisor:
         except BaseException as exc:  # report, never die silently
             self.report(exc, None)
 
-    def stop(self, timeout: Optional[float] = None) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """Ask run() to return and wait for the thread (if started)."""
-        try:
+        with contextlib.suppress(OSError):
             os.write(self._stop_w, b"s")
-        except OSError:
-            pass
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
@@ -978,10 +976,8 @@ class Supervisor:
             self._drop(listener)
         self._sel.close()
         for fd in (self._stop_r, self._stop_w):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._stop_r = self._stop_w = -1
 
     def __enter__(self) -> Supervisor:
@@ -992,8 +988,8 @@ class Supervisor:
 
 
 def serve_in_thread(listener: Listener, handler: Handler, *,
-                    on_error: Optional[Response] = None,
-                    report: Optional[Reporter] = None) -> Supervisor:
+                    on_error: Response | None = None,
+                    report: Reporter | None = None) -> Supervisor:
     """Serve ``listener`` from a daemon thread; returns the started Supervisor.
 
     Call ``.stop()`` (or ``.close()``) on it to end; it also ends by itself
@@ -1006,8 +1002,8 @@ def serve_in_thread(listener: Listener, handler: Handler, *,
 
 
 async def serve_async(listener: Listener, handler: AsyncHandler, *,
-                      on_error: Optional[Response] = None,
-                      report: Optional[Reporter] = None) -> int:
+                      on_error: Response | None = None,
+                      report: Reporter | None = None) -> int:
     """Serve ``listener`` on the running asyncio loop until hang-up.
 
     The loop watches the fd (``loop.add_reader``); each notification is
@@ -1024,7 +1020,7 @@ async def serve_async(listener: Listener, handler: AsyncHandler, *,
     tasks: set[asyncio.Task[None]] = set()
     count = 0
 
-    async def run_one(n: Notification, pending: Awaitable[Optional[Response]]) -> None:
+    async def run_one(n: Notification, pending: Awaitable[Response | None]) -> None:
         try:
             r = await pending
         except Exception as exc:
@@ -1071,7 +1067,7 @@ async def serve_async(listener: Listener, handler: AsyncHandler, *,
     return count
 
 
-# -- the handoff: payload ----------------------------------------------------------------------------
+# -- the handoff: payload --------------------------------------------------
 
 PAYLOAD_MAGIC = b"SPYN"
 PAYLOAD_VERSION = 1
@@ -1124,7 +1120,7 @@ def decode_payload(data: bytes) -> tuple[int, str, bytes]:
     return pid, name, bytes(body[nlen:])
 
 
-# -- the handoff: monitor side ----------------------------------------------------------------------
+# -- the handoff: monitor side --------------------------------------------------
 
 @dataclass
 class Handoff:
@@ -1162,14 +1158,12 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
 
 def _close_fds(fds: Iterable[int]) -> None:
     for fd in fds:
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
 
-def receive_listener(sock: socket.socket, *, allowed_uids: Optional[Iterable[int]] = None,
-                     timeout: Optional[float] = 10.0) -> Handoff:
+def receive_listener(sock: socket.socket, *, allowed_uids: Iterable[int] | None = None,
+                     timeout: float | None = 10.0) -> Handoff:
     """Receive one listener fd and its payload from a connected Unix socket.
 
     Checks the peer with SO_PEERCRED first: its uid must be in
@@ -1234,9 +1228,9 @@ class ListenerServer:
     to serve many sandboxes.  Closing removes the socket file.
     """
 
-    def __init__(self, path: Union[str, os.PathLike[str]], *,
-                 allowed_uids: Optional[Iterable[int]] = None, mode: int = 0o600,
-                 backlog: int = 64, timeout: Optional[float] = 5.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *,
+                 allowed_uids: Iterable[int] | None = None, mode: int = 0o600,
+                 backlog: int = 64, timeout: float | None = 5.0) -> None:
         self.path = os.fspath(path)
         self.allowed_uids = None if allowed_uids is None else set(allowed_uids)
         self.timeout = timeout
@@ -1253,14 +1247,14 @@ class ListenerServer:
             sock.close()
             raise HandoffError(exc.errno or errno.EIO, "bind", f"{self.path}: {exc.strerror}") \
                 from None
-        self._sock: Optional[socket.socket] = sock
+        self._sock: socket.socket | None = sock
 
     def fileno(self) -> int:
         if self._sock is None:
             raise ListenerClosedError("ListenerServer.fileno", "the server is closed")
         return self._sock.fileno()
 
-    def accept(self, timeout: Optional[float] = None) -> Handoff:
+    def accept(self, timeout: float | None = None) -> Handoff:
         """Accept one sandbox and receive its listener (see receive_listener).
 
         Waits up to ``timeout`` s for a connection (None = forever), then up
@@ -1297,7 +1291,7 @@ class ListenerServer:
         self.close()
 
 
-# -- the handoff: sandbox side --------------------------------------------------------------------------
+# -- the handoff: sandbox side --------------------------------------------------
 
 ExemptRule = Union[SyscallLike, tuple[Any, ...]]
 
@@ -1323,7 +1317,7 @@ class Notifier(Protocol):
 
     def exempt(self) -> Sequence[ExemptRule]: ...
 
-    def prepare(self, timeout: Optional[float]) -> None: ...
+    def prepare(self, timeout: float | None) -> None: ...
 
     def handle(self, fd: int) -> None: ...
 
@@ -1344,8 +1338,8 @@ class UnixNotifier:
     InvalidArgumentError (payload too big).
     """
 
-    def __init__(self, path: Union[str, os.PathLike[str], None] = None, *,
-                 sock: Optional[socket.socket] = None, name: str = "",
+    def __init__(self, path: str | os.PathLike[str] | None = None, *,
+                 sock: socket.socket | None = None, name: str = "",
                  metadata: bytes = b"") -> None:
         if (path is None) == (sock is None):
             raise InvalidArgumentError(func="UnixNotifier",
@@ -1355,14 +1349,14 @@ class UnixNotifier:
         self.name = name
         self.metadata = bytes(metadata)
         encode_payload(os.getpid(), name, self.metadata)  # validate sizes now
-        self._payload: Optional[bytes] = None
+        self._payload: bytes | None = None
 
     def exempt(self) -> Sequence[ExemptRule]:
         if self._sock is not None:
             return [("sendmsg", Arg(0) == self._sock.fileno()), "close"]
         return ["sendmsg", "close"]
 
-    def prepare(self, timeout: Optional[float]) -> None:
+    def prepare(self, timeout: float | None) -> None:
         if self._sock is None:
             assert self.path is not None
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -1440,7 +1434,7 @@ def _add_exempt(filt: Filter, rules: Sequence[ExemptRule]) -> None:
                                f"with a rule of the filter?): {exc.strerror}") from None
 
 
-def load_with_notifier(filt: Filter, notifier: Notifier, timeout: Optional[float]) -> None:
+def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) -> None:
     """What ``Filter.load()`` does when a notifier is set (see :class:`Notifier`).
 
     The filter is installed with raw seccomp(2) (not seccomp_load(3)) from
@@ -1497,10 +1491,8 @@ def load_with_notifier(filt: Filter, notifier: Notifier, timeout: Optional[float
 def _abort(notifier: object) -> None:
     close = getattr(notifier, "close", None)
     if close is not None:
-        try:
+        with contextlib.suppress(OSError):
             close()
-        except OSError:
-            pass
 
 
 __all__ = [

@@ -9,6 +9,7 @@ target saw (errno, return value, data read) and is bounded in time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import pickle
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import pytest
 
@@ -54,7 +55,7 @@ class Target:
     def __init__(self, pid: int, rfd: int) -> None:
         self.pid = pid
         self.rfd = rfd
-        self.status: Optional[int] = None
+        self.status: int | None = None
 
     def result(self, timeout: float = 10.0) -> Any:
         """What body() returned (exceptions come back as ('error', text))."""
@@ -91,10 +92,8 @@ class Target:
         return self.status
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         if self.status is None:
             _, self.status = os.waitpid(self.pid, 0)
         if self.rfd >= 0:
@@ -115,8 +114,8 @@ def close_other_fds(*keep: int) -> None:
 
 def start_target(notify: list[Any], body: Callable[[], Any], *,
                  default: Action = Action.ALLOW, allow: tuple[Any, ...] = (),
-                 name: str = "target", sock: Optional[socket.socket] = None,
-                 notifier: Any = None) -> tuple[Target, Optional[Handoff]]:
+                 name: str = "target", sock: socket.socket | None = None,
+                 notifier: Any = None) -> tuple[Target, Handoff | None]:
     """Fork a child that loads a filter (NOTIFY for ``notify``), hands the
     listener over, then runs ``body()``.  Returns the Target and, when the
     test did not give its own socket/notifier, the received Handoff."""
@@ -523,10 +522,9 @@ def test_peer_with_wrong_uid_is_refused() -> None:
                         f.add_rule(Action.NOTIFY, "mkdir")
                         f.no_new_privileges = True
                         f.set_notifier(UnixNotifier(path, name="nobody"), timeout=5)
-                        try:
+                        # Refused before the send: EPIPE, but the filter is in force.
+                        with contextlib.suppress(HandoffError):
                             f.load()
-                        except HandoffError:
-                            pass  # refused before the send: EPIPE, the filter is in force
                         os.write(wfd, pickle.dumps((f.loaded, _mkdir_errno())))
                     except BaseException as exc:
                         os.write(wfd, pickle.dumps(repr(exc)))

@@ -98,7 +98,7 @@ def main() -> int:
                 rates[name].append(rate)
                 cpus[name].append(cpu)
     base_runs = rates["C (libseccomp)"]
-    base = statistics.median(base_runs)
+    statistics.median(base_runs)
     print(f"notify round trips/s, CONTINUE, {args.calls} calls x {args.rounds} rounds, "
           f"sync wake-up {'on' if args.sync else 'off'}"
           f"{', pinned to CPU ' + args.cpu if args.cpu else ''}, median:")

@@ -3,8 +3,10 @@
 Receives the listener fd from the socket given as argv[1], then answers
 every notification with CONTINUE until the target exits.  argv[2] picks the
 loop: "serve" (seccomp_py.notify.serve with a Python handler, the normal
-way), "static" (serve() with static={"getppid": CONTINUE}: answered in C),
-"minimal" (a bare cffi loop, the floor of any Python loop), "receive" (Listener.receive + respond_continue in a Python loop), or
+way), "static" (serve() with static={"getppid": CONTINUE}: answered in
+C),
+"minimal" (a bare cffi loop, the floor of any Python loop), "receive"
+(Listener.receive + respond_continue in a Python loop), or
 "c-loop" (seccomp_py.notify.continue_all, the C fast path).  argv[3] ==
 "sync" asks for synchronous wake-up first.
 """
