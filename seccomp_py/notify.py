@@ -39,6 +39,7 @@ import errno
 import inspect
 import logging
 import os
+import selectors
 import socket
 import stat
 import struct
@@ -826,8 +827,6 @@ class Supervisor:
     def __init__(self, handler: Handler, *, on_error: Response | None = None,
                  report: Reporter | None = None, server: ListenerServer | None = None,
                  on_handoff: Callable[[Handoff], bool | None] | None = None) -> None:
-        import selectors
-
         self.handler = handler
         self.on_error = Response.errno(errno.EPERM) if on_error is None else on_error
         self.report = report or _default_report
@@ -841,6 +840,7 @@ class Supervisor:
         if server is not None:
             self._sel.register(server.fileno(), selectors.EVENT_READ, server)
         self._thread: threading.Thread | None = None
+        self._served_any = False
         self._lock = threading.Lock()
         self._pending: list[Listener] = []
 
@@ -850,19 +850,14 @@ class Supervisor:
 
     def add(self, listener: Listener) -> None:
         """Supervise ``listener`` too (thread-safe; the supervisor closes it at hang-up)."""
-        import selectors
-
-        if threading.current_thread() is self._thread:
-            self._listeners[listener.fileno()] = listener
-            self._sel.register(listener.fileno(), selectors.EVENT_READ, listener)
+        if self._thread is None or threading.current_thread() is self._thread:
+            self.add_now(listener)
             return
         with self._lock:
             self._pending.append(listener)
         os.write(self._stop_w, b"a")
 
     def _drain_control(self) -> bool:
-        import selectors
-
         try:
             data = os.read(self._stop_r, 4096)
         except BlockingIOError:
@@ -870,8 +865,7 @@ class Supervisor:
         with self._lock:
             pending, self._pending = self._pending, []
         for listener in pending:
-            self._listeners[listener.fileno()] = listener
-            self._sel.register(listener.fileno(), selectors.EVENT_READ, listener)
+            self.add_now(listener)
         return b"s" in data
 
     def _drop(self, listener: Listener) -> None:
@@ -899,10 +893,10 @@ class Supervisor:
         self.add_now(handoff.listener)
 
     def add_now(self, listener: Listener) -> None:
-        import selectors
-
+        """Register ``listener`` at once: before start(), or from the supervising thread."""
         self._listeners[listener.fileno()] = listener
         self._sel.register(listener.fileno(), selectors.EVENT_READ, listener)
+        self._served_any = True
 
     def run(self, timeout: float | None = None) -> int:
         """Serve until stop(), or all listeners hung up (no server), or ``timeout`` s idle.
@@ -911,7 +905,7 @@ class Supervisor:
         """
         self._drain_control()
         while True:
-            if self.server is None and not self._listeners:
+            if self.server is None and not self._listeners and self._served_any:
                 with self._lock:
                     if not self._pending:
                         return self.handled
@@ -1434,6 +1428,143 @@ def _add_exempt(filt: Filter, rules: Sequence[ExemptRule]) -> None:
                                f"with a rule of the filter?): {exc.strerror}") from None
 
 
+_INSN = struct.Struct("=HBBI")
+_DATA = struct.Struct("=iIQ6Q")
+_RET_ACTION_FULL = 0xFFFF0000
+_RET_ALLOW = 0x7FFF0000
+_RET_LOG = 0x7FFC0000
+
+
+def bpf_run(bpf: bytes, nr: int, arch: int, args: Sequence[int] = (), ip: int = 0) -> int:
+    """Run a seccomp BPF program on one syscall and return its SECCOMP_RET_* value.
+
+    Classic BPF as the kernel accepts it for seccomp (seccomp(2),
+    Documentation/networking/filter.rst): loads from ``struct seccomp_data``,
+    ALU, jumps, scratch memory, return.  Used before load() to prove the
+    handoff's own syscalls will be allowed.  Raises InvalidArgumentError for
+    an instruction it does not know or a program that runs off its end.
+    """
+    full = (list(args) + [0] * 6)[:6]
+    data = _DATA.pack(nr, arch, ip & (_U64 - 1), *(a & (_U64 - 1) for a in full))
+    insns = [_INSN.unpack_from(bpf, off) for off in range(0, len(bpf), _INSN.size)]
+    a = x = 0
+    mem = [0] * 16
+    pc = 0
+    mask = 0xFFFFFFFF
+    while 0 <= pc < len(insns):
+        code, jt, jf, k = insns[pc]
+        pc += 1
+        cls = code & 0x07
+        if cls == 0x00:  # BPF_LD
+            mode = code & 0xE0
+            if mode == 0x20 and code & 0x18 == 0x00:  # W ABS
+                if k % 4 or k + 4 > len(data):
+                    raise InvalidArgumentError(func="bpf_run", detail=f"bad load offset {k}")
+                a = int.from_bytes(data[k:k + 4], "little" if _LITTLE else "big")
+            elif mode == 0x00:  # IMM
+                a = k
+            elif mode == 0x60:  # MEM
+                a = mem[k & 15]
+            elif mode == 0x80:  # LEN
+                a = len(data)
+            else:
+                raise InvalidArgumentError(func="bpf_run", detail=f"unknown load {code:#x}")
+        elif cls == 0x01:  # BPF_LDX
+            mode = code & 0xE0
+            if mode == 0x00:
+                x = k
+            elif mode == 0x60:
+                x = mem[k & 15]
+            elif mode == 0x80:
+                x = len(data)
+            else:
+                raise InvalidArgumentError(func="bpf_run", detail=f"unknown ldx {code:#x}")
+        elif cls == 0x02:  # BPF_ST
+            mem[k & 15] = a
+        elif cls == 0x03:  # BPF_STX
+            mem[k & 15] = x
+        elif cls == 0x04:  # BPF_ALU
+            op = code & 0xF0
+            v = x if code & 0x08 else k
+            if op == 0x00:
+                a = (a + v) & mask
+            elif op == 0x10:
+                a = (a - v) & mask
+            elif op == 0x20:
+                a = (a * v) & mask
+            elif op == 0x30:
+                a = a // v if v else 0
+            elif op == 0x40:
+                a |= v
+            elif op == 0x50:
+                a &= v
+            elif op == 0x60:
+                a = (a << v) & mask if v < 32 else 0
+            elif op == 0x70:
+                a = a >> v if v < 32 else 0
+            elif op == 0x80:
+                a = (-a) & mask
+            elif op == 0x90:
+                a = a % v if v else 0
+            elif op == 0xA0:
+                a ^= v
+            else:
+                raise InvalidArgumentError(func="bpf_run", detail=f"unknown alu {code:#x}")
+        elif cls == 0x05:  # BPF_JMP
+            op = code & 0xF0
+            v = x if code & 0x08 else k
+            if op == 0x00:
+                pc += k
+                continue
+            if op == 0x10:
+                taken = a == v
+            elif op == 0x20:
+                taken = a > v
+            elif op == 0x30:
+                taken = a >= v
+            elif op == 0x40:
+                taken = bool(a & v)
+            else:
+                raise InvalidArgumentError(func="bpf_run", detail=f"unknown jump {code:#x}")
+            pc += jt if taken else jf
+        elif cls == 0x06:  # BPF_RET
+            return a if code & 0x18 == 0x10 else k
+        elif code == 0x07:  # TAX
+            x = a
+        elif code == 0x87:  # TXA
+            a = x
+        else:
+            raise InvalidArgumentError(func="bpf_run", detail=f"unknown instruction {code:#x}")
+    raise InvalidArgumentError(func="bpf_run", detail="the program runs off its end")
+
+
+_LITTLE = struct.pack("=H", 1) == b"\x01\x00"
+
+
+def _lowest_free_fd() -> int:
+    fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    os.close(fd)
+    return fd
+
+
+def _check_handoff_allowed(bpf: bytes, calls: Sequence[tuple[str, Sequence[int]]]) -> None:
+    """Fail before install if the filter would not ALLOW one of the handoff's
+    syscalls (libseccomp silently keeps an earlier rule for the same syscall,
+    so an exempt rule may not take effect; NOTIFY there would deadlock)."""
+    from .syscall import resolve_name
+
+    native = int(Arch.native())
+    for name, args in calls:
+        nr = resolve_name(name)
+        ret = bpf_run(bpf, nr, native, args)
+        if ret & _RET_ACTION_FULL not in (_RET_ALLOW, _RET_LOG):
+            raise HandoffError(errno.EPERM, "Filter.load",
+                               f"the filter would not allow {name}{tuple(args)!r} "
+                               f"(action {ret:#010x}), which the handoff needs once the "
+                               f"filter is in force: a rule of yours for {name} takes "
+                               f"precedence over the exempt rule")
+
+
 def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) -> None:
     """What ``Filter.load()`` does when a notifier is set (see :class:`Notifier`).
 
@@ -1454,11 +1585,19 @@ def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) 
         bpf = filt.export_bpf()
         filt.check_size()
         flags, nnp = _filter_flags(filt)
+        if fast is not None:
+            sockfd, payload = fast()
+            # The listener will take the lowest free fd (unless another thread
+            # opens one meanwhile).
+            _check_handoff_allowed(bpf, [
+                ("sendmsg", (sockfd, 0, socket.MSG_NOSIGNAL)),
+                ("close", (_lowest_free_fd(),)),
+                ("close", (sockfd,)),
+            ])
     except BaseException:
         _abort(notifier)
         raise
     if fast is not None:
-        sockfd, payload = fast()
         stage = ffi.new("int *")
         with filt._use("seccomp(SECCOMP_SET_MODE_FILTER)"):
             rc = lib.spy_install_and_send(bpf, len(bpf), flags, int(nnp), sockfd, payload,
@@ -1529,4 +1668,5 @@ __all__ = [
     "serve",
     "serve_async",
     "serve_in_thread",
+    "bpf_run",
 ]

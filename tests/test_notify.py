@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import os
 import pickle
 import select
@@ -173,6 +174,7 @@ def start_target(notify: list[Any], body: Callable[[], Any], *,
 
 
 def fd_count() -> int:
+    gc.collect()  # objects left over by earlier tests must not close fds mid-test
     return len(os.listdir("/proc/self/fd"))
 
 
@@ -728,3 +730,168 @@ def test_serve_static_answers_in_c_and_hands_the_rest_to_python() -> None:
     assert seen == ["mkdir"] and count == 51
     with pytest.raises(InvalidArgumentError):
         serve(listener, handler, static={"getppid": Response.HANDLED})
+
+
+class RecordingNotifier:
+    """A notifier of the seed's protocol without the C fast path: handle(fd)
+    sends the fd from Python (socket.send_fds), then closes it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.calls: list[str] = []
+
+    def exempt(self) -> list[Any]:
+        self.calls.append("exempt")
+        return ["sendmsg", "close"]
+
+    def prepare(self, timeout: Optional[float]) -> None:
+        self.calls.append(f"prepare {timeout}")
+
+    def handle(self, fd: int) -> None:
+        self.calls.append("handle")
+        socket.send_fds(self.sock, [encode_payload(os.getpid(), "generic")], [fd])
+        os.close(fd)
+        self.sock.close()
+
+
+def test_generic_notifier_protocol() -> None:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            a.close()
+            os.close(rfd)
+            close_other_fds(wfd, b.fileno())
+            n = RecordingNotifier(b)
+            f = Filter(Action.ALLOW)
+            f.add_rule(Action.NOTIFY, "mkdir")
+            f.set_notifier(n, timeout=3.5)
+            f.load()
+            os.write(wfd, pickle.dumps((n.calls, f.loaded, _mkdir_errno())))
+        except BaseException as exc:
+            os.write(wfd, pickle.dumps(repr(exc)))
+            code = 3
+        finally:
+            os._exit(code)
+    b.close()
+    os.close(wfd)
+    target = Target(pid, rfd)
+    with a:
+        handoff = receive_listener(a, timeout=10)
+    assert handoff.name == "generic"
+    with handoff.listener as listener:
+        listener.respond_errno(listener.receive(timeout=10), errno.ELOOP)
+    assert target.result() == (["prepare 3.5", "exempt", "handle"], True, errno.ELOOP)
+
+
+def test_set_notifier_rejects_objects_without_the_protocol() -> None:
+    f = Filter(Action.ALLOW)
+    with pytest.raises(TypeError, match="exempt"):
+        f.set_notifier(object())
+    f.set_notifier(None)
+
+
+def test_exempt_conflict_is_a_clear_error_and_nothing_is_loaded() -> None:
+    # libseccomp keeps the first rule for a syscall and silently ignores a
+    # second one with another action: the exempt ALLOW for close() would not
+    # take effect, and sendmsg under NOTIFY would deadlock.  load() checks the
+    # compiled BPF and refuses before installing anything.
+    def body(first: Action, name: str) -> Any:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        f = Filter(Action.errno(errno.ENOSYS))
+        f.add_rule(first, name)
+        f.add_rule(Action.NOTIFY, "mkdir")
+        f.set_notifier(UnixNotifier(sock=b))
+        try:
+            f.load()
+        except HandoffError as exc:
+            return (name in str(exc), f.loaded, _mkdir_errno())
+        return "loaded"
+
+    from tests.conftest import in_child
+
+    for first, name in [(Action.errno(errno.EPERM), "close"), (Action.NOTIFY, "sendmsg"),
+                        (Action.KILL_PROCESS, "sendmsg")]:
+        out = in_child(body, first, name)
+        assert out.value == (True, False, errno.ENOENT), (name, out)
+
+
+def test_bpf_run_matches_the_rules() -> None:
+    from seccomp_py import Arch, Arg
+    from seccomp_py.notify import bpf_run
+    from seccomp_py.syscall import resolve_name
+
+    f = Filter(Action.KILL_PROCESS)
+    f.add_rule(Action.ALLOW, "read")
+    f.add_rule(Action.errno(errno.EPERM), "write", Arg(0) > 2)
+    f.add_rule(Action.ALLOW, "write", Arg(0) <= 2)
+    f.add_rule(Action.NOTIFY, "openat", Arg(2).masked_eq(3, 1))
+    bpf = f.export_bpf()
+    native = int(Arch.native())
+    nr = resolve_name
+    assert bpf_run(bpf, nr("read"), native) == 0x7FFF0000
+    assert bpf_run(bpf, nr("write"), native, [1]) == 0x7FFF0000
+    assert bpf_run(bpf, nr("write"), native, [5]) == 0x00050000 | errno.EPERM
+    assert bpf_run(bpf, nr("write"), native, [2**40]) == 0x00050000 | errno.EPERM
+    assert bpf_run(bpf, nr("openat"), native, [0, 0, 1]) == 0x7FC00000
+    assert bpf_run(bpf, nr("openat"), native, [0, 0, 2]) == 0x80000000
+    assert bpf_run(bpf, nr("getpid"), native) == 0x80000000
+    assert bpf_run(bpf, nr("read"), int(Arch.AARCH64)) == 0  # bad arch: KILL_THREAD
+
+
+def test_libseccomp_notify_fd_is_process_wide() -> None:
+    # A plain load(): libseccomp creates the listener and keeps it; a second
+    # filter with NOTIFY rules reuses it (seccomp_notify_fd(3)).
+    def body() -> Any:
+        f = Filter(Action.ALLOW)
+        f.add_rule(Action.NOTIFY, "mkdir")
+        f.load()
+        fd = f.notify_fd()
+        g = Filter(Action.ALLOW)
+        g.add_rule(Action.NOTIFY, "rmdir")
+        g.load()
+        listener = Listener(os.dup(fd))
+        is_listener = listener.fileno() >= 0
+        listener.close()
+        return (fd >= 0, g.notify_fd() == fd, is_listener)
+
+    from tests.conftest import in_child
+
+    out = in_child(body)
+    assert out.value == (True, True, True), out
+
+
+def test_supervisor_add_from_another_thread_and_stop() -> None:
+    with Supervisor(lambda n: Response.errno(errno.ETXTBSY)) as sup:
+        sup.start()
+        target, handoff = start_target(["mkdir"], _mkdir_errno)
+        assert handoff is not None
+        sup.add(handoff.listener)
+        assert target.result() == errno.ETXTBSY
+        deadline = time.monotonic() + 5
+        while sup.listeners and time.monotonic() < deadline:  # dropped at hang-up
+            time.sleep(0.01)
+        assert sup.listeners == [] and sup.handled == 1
+        sup.stop(5)
+        assert sup._thread is not None and not sup._thread.is_alive()
+
+
+def test_listener_is_pollable_and_closes() -> None:
+    target, handoff = start_target(["mkdir"], _mkdir_errno)
+    assert handoff is not None
+    listener = handoff.listener
+    poller = select.poll()
+    poller.register(listener.fileno(), select.POLLIN)
+    assert poller.poll(10000)
+    assert listener.poll(0)
+    listener.respond_errno(listener.receive(timeout=0), errno.EISDIR)
+    assert target.result() == errno.EISDIR
+    listener.close()
+    listener.close()
+    assert listener.closed
+    with pytest.raises(SeccompError):
+        listener.fileno()
+    with pytest.raises(SeccompError):
+        listener.respond_continue(1)
