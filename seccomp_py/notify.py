@@ -1658,6 +1658,7 @@ __all__ = [
     "Response",
     "Supervisor",
     "UnixNotifier",
+    "bpf_run",
     "continue_all",
     "decode_payload",
     "encode_payload",
@@ -1668,5 +1669,4 @@ __all__ = [
     "serve",
     "serve_async",
     "serve_in_thread",
-    "bpf_run",
 ]

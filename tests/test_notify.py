@@ -744,7 +744,7 @@ class RecordingNotifier:
         self.calls.append("exempt")
         return ["sendmsg", "close"]
 
-    def prepare(self, timeout: Optional[float]) -> None:
+    def prepare(self, timeout: float | None) -> None:
         self.calls.append(f"prepare {timeout}")
 
     def handle(self, fd: int) -> None:
@@ -799,7 +799,7 @@ def test_exempt_conflict_is_a_clear_error_and_nothing_is_loaded() -> None:
     # take effect, and sendmsg under NOTIFY would deadlock.  load() checks the
     # compiled BPF and refuses before installing anything.
     def body(first: Action, name: str) -> Any:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        _a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         f = Filter(Action.errno(errno.ENOSYS))
         f.add_rule(first, name)
         f.add_rule(Action.NOTIFY, "mkdir")
