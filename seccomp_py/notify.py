@@ -368,6 +368,15 @@ class Listener:
         if isinstance(fd, bool) or not isinstance(fd, int):
             raise TypeError(f"Listener() takes an fd (int), not {type(fd).__name__}")
         self._fd = -1
+        try:
+            kind = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError as exc:
+            if exc.errno == errno.ENOENT and os.path.isdir("/proc/self/fd"):
+                raise ListenerClosedError("Listener", f"fd {fd} is not open") from None
+            kind = ""  # no /proc: rely on the ioctl below
+        if kind and kind != "anon_inode:seccomp notify":
+            # Never send a seccomp ioctl to some other driver's fd.
+            raise NotAListenerError(fd, "Listener")
         rc = lib.spy_notify_is_listener(fd)
         if rc == -errno.EBADF:
             raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_ID_VALID", f"fd {fd} is not open")

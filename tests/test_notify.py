@@ -350,6 +350,25 @@ def test_supervisor_gone_target_gets_enosys() -> None:
     assert target.result(timeout=10) == (errno.ENOSYS, True)
 
 
+def test_monitor_process_dies_target_gets_enosys() -> None:
+    # The monitor is a separate process that takes the listener and dies
+    # without answering: the pending syscall fails with ENOSYS, no hang.
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    target, _ = start_target(["mkdir"], lambda: (_mkdir_errno(), _mkdir_errno()), sock=b)
+    b.close()
+    monitor = os.fork()
+    if monitor == 0:
+        try:
+            handoff = receive_listener(a, timeout=10)
+            handoff.listener.receive(timeout=10)  # the first mkdir is now pending
+        finally:
+            os._exit(0)
+    a.close()
+    _, status = os.waitpid(monitor, 0)
+    assert os.WIFEXITED(status)
+    assert target.result() == (errno.ENOSYS, errno.ENOSYS)
+
+
 def test_hangup_when_all_targets_exit() -> None:
     target, handoff = start_target(["mkdir"], lambda: 0)
     assert handoff is not None
