@@ -25,6 +25,8 @@ import time
 from typing import Any, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seccomp_py import Action, Filter, InvalidArgumentError, SeccompError
 from seccomp_py.notify import (
@@ -914,3 +916,42 @@ def test_listener_is_pollable_and_closes() -> None:
         listener.fileno()
     with pytest.raises(SeccompError):
         listener.respond_continue(1)
+
+
+@given(st.binary(max_size=MAX_PAYLOAD + 20))
+@settings(max_examples=300, deadline=None)
+def test_decode_payload_never_crashes(data: bytes) -> None:
+    from seccomp_py.notify import decode_payload
+
+    try:
+        _pid, name, metadata = decode_payload(data)
+    except HandoffError as exc:
+        assert exc.errno in (errno.EBADMSG, errno.EPROTO)
+    else:
+        assert isinstance(name, str) and len(metadata) <= 4096
+
+
+@given(st.integers(0, 2**32 - 1), st.text(max_size=60), st.binary(max_size=4096))
+@settings(max_examples=100, deadline=None)
+def test_payload_round_trip(pid: int, name: str, metadata: bytes) -> None:
+    from seccomp_py.notify import decode_payload
+
+    if len(name.encode()) > 255:
+        return
+    assert decode_payload(encode_payload(pid, name, metadata)) == (pid, name, metadata)
+
+
+def test_server_refuses_a_handoff_the_caller_rejects() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "sock")
+        with ListenerServer(path) as server, \
+                Supervisor(lambda n: Response.CONTINUE, server=server,
+                           on_handoff=lambda h: h.name != "evil") as sup:
+            sup.start()
+            evil, _ = start_target(["mkdir"], _mkdir_errno,
+                                   notifier=UnixNotifier(path, name="evil"))
+            good, _ = start_target(["mkdir"], _mkdir_errno,
+                                   notifier=UnixNotifier(path, name="good"))
+            # Refused: its listener was closed, so its mkdir fails with ENOSYS.
+            assert evil.result() == errno.ENOSYS
+            assert good.result() == errno.ENOENT  # CONTINUE: the real mkdir ran
