@@ -44,6 +44,7 @@ import socket
 import stat
 import struct
 import threading
+import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union, runtime_checkable
@@ -846,6 +847,7 @@ class Supervisor:
         self._listeners: dict[int, Listener] = {}
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._sel.register(self._stop_r, selectors.EVENT_READ, None)
+        self._conns: dict[int, tuple[socket.socket, float]] = {}
         if server is not None:
             self._sel.register(server.fileno(), selectors.EVENT_READ, server)
         self._thread: threading.Thread | None = None
@@ -885,12 +887,38 @@ class Supervisor:
         listener.close()
 
     def _accept(self) -> None:
+        # Accept without blocking; the handoff is read when the connection
+        # becomes readable, so a slow peer never stalls the other targets.
+        assert self.server is not None and self.server._sock is not None
+        self.server._sock.setblocking(False)
+        try:
+            conn, _ = self.server._sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.report(HandoffError(exc.errno or errno.EIO, "accept", str(exc.strerror)), None)
+            return
+        conn.setblocking(False)
+        wait = self.server.timeout if self.server.timeout is not None else 5.0
+        self._conns[conn.fileno()] = (conn, time.monotonic() + wait)
+        self._sel.register(conn, selectors.EVENT_READ, conn)
+
+    def _close_conn(self, conn: socket.socket) -> None:
+        self._conns.pop(conn.fileno(), None)
+        self._sel.unregister(conn)
+        conn.close()
+
+    def _handoff(self, conn: socket.socket) -> None:
         assert self.server is not None
         try:
-            handoff = self.server.accept()
+            handoff = receive_listener(conn, allowed_uids=self.server.allowed_uids, timeout=0.0)
+        except TimeoutError:
+            return  # spurious wake-up: keep waiting until the deadline
         except (SeccompError, OSError) as exc:
+            self._close_conn(conn)
             self.report(exc, None)
             return
+        self._close_conn(conn)
         try:
             keep = True if self.on_handoff is None else self.on_handoff(handoff)
         except Exception as exc:
@@ -900,6 +928,20 @@ class Supervisor:
             handoff.listener.close()
             return
         self.add_now(handoff.listener)
+
+    def _expire(self) -> float | None:
+        """Drop connections past their deadline; seconds until the next one."""
+        if not self._conns:
+            return None
+        now = time.monotonic()
+        for conn, deadline in list(self._conns.values()):
+            if deadline <= now:
+                self._close_conn(conn)
+                self.report(TimeoutError(errno.ETIMEDOUT, "a sandbox connected but sent "
+                                                          "no handoff in time"), None)
+        if not self._conns:
+            return None
+        return max(0.0, min(d for _, d in self._conns.values()) - now)
 
     def add_now(self, listener: Listener) -> None:
         """Register ``listener`` at once: before start(), or from the supervising thread."""
@@ -913,21 +955,34 @@ class Supervisor:
         Returns the number of notifications handled.
         """
         self._drain_control()
+        idle_until = None if timeout is None else time.monotonic() + timeout
         while True:
             if self.server is None and not self._listeners and self._served_any:
                 with self._lock:
                     if not self._pending:
                         return self.handled
-            events = self._sel.select(timeout)
+            wait = self._expire()
+            if idle_until is not None:
+                left = max(0.0, idle_until - time.monotonic())
+                wait = left if wait is None else min(wait, left)
+            events = self._sel.select(wait)
             if not events:
-                return self.handled
+                if idle_until is not None and time.monotonic() >= idle_until:
+                    return self.handled
+                continue
+            if timeout is not None:
+                idle_until = time.monotonic() + timeout
             for key, _ in events:
                 obj = key.data
                 if obj is None:
                     if self._drain_control():
                         return self.handled
                 elif isinstance(obj, Listener):
-                    self._one(obj)
+                    if obj._fd >= 0:
+                        self._one(obj)
+                elif isinstance(obj, socket.socket):
+                    if obj.fileno() in self._conns:
+                        self._handoff(obj)
                 else:
                     self._accept()
 
@@ -977,6 +1032,8 @@ class Supervisor:
         self.stop(5.0)
         for listener in list(self._listeners.values()):
             self._drop(listener)
+        for conn, _ in list(self._conns.values()):
+            self._close_conn(conn)
         self._sel.close()
         for fd in (self._stop_r, self._stop_w):
             with contextlib.suppress(OSError):
@@ -1186,7 +1243,7 @@ def receive_listener(sock: socket.socket, *, allowed_uids: Iterable[int] | None 
     try:
         data, anc, flags, _ = sock.recvmsg(MAX_PAYLOAD + 1, socket.CMSG_SPACE(16 * 4),
                                            socket.MSG_CMSG_CLOEXEC)
-    except socket.timeout:
+    except (socket.timeout, BlockingIOError):
         raise TimeoutError(errno.ETIMEDOUT, f"no handoff from pid {pid} within {timeout}s") \
             from None
     except OSError as exc:

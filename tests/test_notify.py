@@ -955,3 +955,32 @@ def test_server_refuses_a_handoff_the_caller_rejects() -> None:
             # Refused: its listener was closed, so its mkdir fails with ENOSYS.
             assert evil.result() == errno.ENOSYS
             assert good.result() == errno.ENOENT  # CONTINUE: the real mkdir ran
+
+
+def test_server_is_not_stalled_by_a_silent_peer() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "sock")
+        reported: list[BaseException] = []
+        with ListenerServer(path, timeout=60) as server, \
+                Supervisor(lambda n: Response.errno(errno.EROFS), server=server,
+                           report=lambda e, n: reported.append(e)) as sup:
+            sup.start()
+            silent = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            silent.connect(path)  # connects, never sends: pending for 60 s
+            try:
+                target, _ = start_target(["mkdir"], _mkdir_errno,
+                                         notifier=UnixNotifier(path, name="t"))
+                # Served while the silent connection is still pending.
+                assert target.result(timeout=20) == errno.EROFS
+                assert reported == []
+                # A silent connection is dropped at the server's deadline.
+                server.timeout = 0.1
+                late = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                late.connect(path)
+                deadline = time.monotonic() + 10
+                while not reported and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                late.close()
+                assert [type(e) for e in reported] == [TimeoutError]
+            finally:
+                silent.close()
