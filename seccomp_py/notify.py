@@ -751,7 +751,8 @@ def _static_rules(static: Mapping[SyscallLike, Response] | None) -> tuple[Any, i
 def serve(listener: Listener, handler: Handler, *, on_error: Response | None = None,
           report: Reporter | None = None, stop_fd: int = -1,
           timeout: float | None = None,
-          static: Mapping[SyscallLike, Response] | None = None) -> int:
+          static: Mapping[SyscallLike, Response] | None = None,
+          sync_wakeup: bool = True) -> int:
     """Answer notifications with ``handler(notification) -> Response`` until hang-up.
 
     Blocks (without holding the GIL while waiting) until no task uses the
@@ -768,6 +769,9 @@ def serve(listener: Listener, handler: Handler, *, on_error: Response | None = N
     handler: the fast path for bulk answers such as CONTINUE in a recorder.
 
     Each round trip is one C call: answer, wait (poll first), receive.
+    ``sync_wakeup`` (default on) asks the kernel for synchronous wake-up
+    (Linux 6.6+, ignored before), which suits a loop that answers each
+    notification before taking the next; it stays set on the listener.
     Returns the number of notifications answered.  Raises
     ListenerClosedError, InvalidArgumentError, SeccompError for other
     kernel failures.
@@ -777,6 +781,8 @@ def serve(listener: Listener, handler: Handler, *, on_error: Response | None = N
         raise InvalidArgumentError(func="serve", detail="on_error must be a Response that answers")
     rep = report or _default_report
     rules, nrules = _static_rules(static)
+    if sync_wakeup:
+        listener.set_sync_wakeup()
     loop = ffi.new("struct spy_loop *")
     loop.fd = listener._live("serve")
     loop.stopfd = stop_fd

@@ -26,15 +26,17 @@ def main() -> int:
     _, fds, _, _ = socket.recv_fds(sock, 1, 1, socket.MSG_CMSG_CLOEXEC)
     sock.close()
     listener = Listener(fds[0])
-    if len(sys.argv) > 3 and sys.argv[3] == "sync":
+    sync = len(sys.argv) > 3 and sys.argv[3] == "sync"
+    if sync:
         listener.set_sync_wakeup()
     count = 0
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     cont = Response.CONTINUE
     if mode == "serve":
-        count = serve(listener, lambda n: cont)
+        count = serve(listener, lambda n: cont, sync_wakeup=sync)
     elif mode == "static":
-        count = serve(listener, lambda n: cont, static={"getppid": Response.CONTINUE})
+        count = serve(listener, lambda n: cont, static={"getppid": Response.CONTINUE},
+                      sync_wakeup=sync)
     elif mode == "receive":
         try:
             while True:
