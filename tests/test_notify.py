@@ -583,8 +583,8 @@ def _send_raw(sock: socket.socket, payload: bytes, fds: list[int]) -> None:
 
 
 def test_oversized_and_malformed_handoffs_are_refused_without_leaks() -> None:
-    with pytest.raises(InvalidArgumentError):
-        UnixNotifier(sock=socket.socket(socket.AF_UNIX), name="x" * 300)
+    with socket.socket(socket.AF_UNIX) as unused, pytest.raises(InvalidArgumentError):
+        UnixNotifier(sock=unused, name="x" * 300)
     with pytest.raises(InvalidArgumentError):
         encode_payload(1, "n", b"m" * 5000)
     target, handoff = start_target(["mkdir"], _mkdir_errno)
