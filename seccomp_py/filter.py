@@ -502,10 +502,11 @@ class Filter:
         it).  The fd stays owned by libseccomp.  Raises SeccompError if there is none.
         """
         with self._use("seccomp_notify_fd") as ctx:
-            fd = check(lib.spy_notify_fd(ctx), "seccomp_notify_fd")
-        if fd < 0 or fd == 2**32 - 1:
-            raise SeccompError(errno.ENOENT, "seccomp_notify_fd", "no listener fd was created")
-        return fd
+            rc = lib.spy_notify_fd(ctx)
+        if rc in (-1, -errno.EFAULT):  # libseccomp's "no listener yet" (2.5 says -EFAULT)
+            raise SeccompError(errno.ENOENT, "seccomp_notify_fd",
+                               "no listener: load a filter with NOTIFY rules first")
+        return check(rc, "seccomp_notify_fd")
 
 
 def _check_attribute(attr: object) -> Attribute:

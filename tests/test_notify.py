@@ -883,6 +883,15 @@ def test_libseccomp_notify_fd_is_process_wide() -> None:
     out = in_child(body)
     assert out.value == (True, True, True), out
 
+    def none_yet() -> Any:
+        try:
+            Filter(Action.ALLOW).notify_fd()
+        except SeccompError as exc:
+            return exc.errno
+        return None
+
+    assert in_child(none_yet).value == errno.ENOENT
+
 
 def test_supervisor_add_from_another_thread_and_stop() -> None:
     with Supervisor(lambda n: Response.errno(errno.ETXTBSY)) as sup:
