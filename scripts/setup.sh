@@ -32,6 +32,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 log=$(mktemp)
 if ! { .venv/bin/python -m pip install -q --disable-pip-version-check -U pip &&
+       .venv/bin/python -m pip install -q --disable-pip-version-check 'setuptools>=77' 'cffi>=1.15' &&
        .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'; } >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"
