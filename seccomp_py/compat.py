@@ -33,12 +33,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import functools
 import importlib.util
 import operator
 import os
-import struct
 import sys
 from types import ModuleType
 from typing import IO, Any, Callable, TypeVar, cast
@@ -881,10 +879,10 @@ class _Rejected(Exception):
 # ----------------------------------------------------------------------------------
 # Notifications (seccomp_unotify(2), seccomp_notify_alloc(3)).
 #
-# This section talks to libseccomp's seccomp_notify_* directly through _native;
-# it is meant to be routed through seccomp_py.notify once that module lands.
-# Unlike the official module it frees every buffer it allocates (on every path),
-# retries on EINTR, and reports the real errno instead of ECANCELED.
+# This section uses the notify shim (seccomp_py/_shim/notify.c, as notify.py
+# does): every receive buffer is zeroed and sized by the kernel, nothing is
+# allocated on the heap per call (the official module leaks here), EINTR is
+# retried and the real errno is reported instead of ECANCELED.
 # ----------------------------------------------------------------------------------
 
 
@@ -1070,75 +1068,31 @@ class NotificationAddfd:
         self._newfd_flags = _c_int(value, "newfd_flags", 0, _U32)
 
 
-def _notify_errno(rc: int) -> int:
-    """libseccomp 2.5 masks ioctl failures as -ECANCELED: take the real errno."""
-    if rc == -errno.ECANCELED:
-        real = int(ffi.errno)
-        if real > 0:
-            return -real
-    return rc
-
-
 def _notify_receive(fd: int) -> Notification:
-    box = ffi.new("struct seccomp_notif **")
-    check(lib.seccomp_notify_alloc(box, ffi.NULL), "seccomp_notify_alloc")
-    req = box[0]
-    try:
-        while True:
-            # seccomp_notify_alloc zeroes the buffer; the kernel wants it zeroed.
-            ffi.errno = 0
-            rc = _notify_errno(int(lib.seccomp_notify_receive(fd, req)))
-            if rc == -errno.EINTR:
-                continue
-            check(rc, "seccomp_notify_receive", f"fd {fd}")
+    # The notify shim zeroes a buffer of the kernel's size before every
+    # SECCOMP_IOCTL_NOTIF_RECV and returns the real errno (libseccomp 2.5 masks it).
+    out = ffi.new("struct spy_notif *")
+    while True:
+        rc = int(lib.spy_notify_recv(fd, out))
+        if rc != -errno.EINTR:
             break
-        ffi.errno = 0
-        check(_notify_errno(int(lib.seccomp_notify_id_valid(fd, req.id))),
-              "seccomp_notify_id_valid", f"notification {int(req.id)}")
-        data = req.data
-        return Notification(int(req.id), int(req.pid), int(req.flags), int(data.nr),
-                            int(data.arch), int(data.instruction_pointer),
-                            [int(data.args[i]) for i in range(6)])
-    finally:
-        lib.seccomp_notify_free(req, ffi.NULL)
+    check(rc, "seccomp_notify_receive", f"fd {fd}")
+    check(int(lib.spy_notify_id_valid(fd, out.id)), "seccomp_notify_id_valid",
+          f"notification {int(out.id)}")
+    return Notification(int(out.id), int(out.pid), int(out.flags), int(out.nr),
+                        int(out.arch), int(out.ip), [int(out.args[i]) for i in range(6)])
 
 
 def _notify_respond(fd: int, response: NotificationResponse) -> None:
-    box = ffi.new("struct seccomp_notif_resp **")
-    check(lib.seccomp_notify_alloc(ffi.NULL, box), "seccomp_notify_alloc")
-    resp = box[0]
-    try:
-        resp.id = response.id
-        resp.val = response.val
-        resp.error = response.error
-        resp.flags = response.flags
-        while True:
-            ffi.errno = 0
-            rc = _notify_errno(int(lib.seccomp_notify_respond(fd, resp)))
-            if rc != -errno.EINTR:
-                break
-        check(rc, "seccomp_notify_respond", f"notification {response.id}")
-    finally:
-        lib.seccomp_notify_free(ffi.NULL, resp)
-
-
-# struct seccomp_notif_addfd { __u64 id; __u32 flags, srcfd, newfd, newfd_flags; }
-_ADDFD = struct.Struct("=QIIII")
-# SECCOMP_IOW(3, struct seccomp_notif_addfd) = _IOW('!', 3, 24)
-_IOCTL_NOTIF_ADDFD = (1 << 30) | (_ADDFD.size << 16) | (ord("!") << 8) | 3
+    rc = int(lib.spy_notify_send(fd, response.id, response.val, response.error,
+                                 response.flags))
+    check(rc, "seccomp_notify_respond", f"notification {response.id}")
 
 
 def _notify_addfd(fd: int, addfd: NotificationAddfd) -> int:
-    buf = bytearray(_ADDFD.pack(addfd.id, addfd.flags, addfd.srcfd, addfd.newfd,
-                                addfd.newfd_flags))
-    while True:
-        try:
-            return int(fcntl.ioctl(fd, _IOCTL_NOTIF_ADDFD, buf, True))
-        except InterruptedError:
-            continue
-        except OSError as exc:
-            raise _library_error(exc.errno or errno.EIO, "ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)",
-                                 f"notification {addfd.id}") from None
+    rc = int(lib.spy_notify_addfd(fd, addfd.id, addfd.srcfd, addfd.newfd,
+                                  addfd.newfd_flags, addfd.flags))
+    return check(rc, "ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)", f"notification {addfd.id}")
 
 
 # ----------------------------------------------------------------------------------
