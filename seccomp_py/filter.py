@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
-import threading
 import warnings
 import weakref
-from collections.abc import Iterator
+from _thread import allocate_lock as _allocate_lock
+from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, Union, overload
 
 from . import arch as _arch
@@ -26,14 +27,16 @@ from .errors import (
     AlreadyLoadedError,
     ConcurrentUseError,
     FilterClosedError,
+    FilterFailedError,
     FilterTooLargeError,
     InvalidArgumentError,
     SeccompError,
     UnsupportedError,
     WidenedRuleWarning,
+    error_for,
 )
 from .features import kernel_actions
-from .syscall import Syscall, SyscallLike, libseccomp_number, resolve_number
+from .syscall import _NATIVE_NUMBERS, Syscall, SyscallLike, libseccomp_number, resolve_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from .spawn import SeccompPopen
@@ -45,6 +48,11 @@ _LIBSECCOMP_MAX_ERRNO = 4094
 _HAS_EXPORT_MEM = bool(lib.SPY_HAS_EXPORT_BPF_MEM)
 _HAS_TRANSACTIONS = bool(lib.SPY_HAS_TRANSACTIONS)
 _HAS_PRECOMPUTE = bool(lib.SPY_HAS_PRECOMPUTE)
+#: Automatic layout: above this many rules a filter whose OPTIMIZE attribute
+#: the user never set is compiled as a binary tree (runc's threshold).
+AUTO_BINARY_TREE_RULES = 32
+_OPTIMIZE = int(Attribute.OPTIMIZE)
+_SYSRAWRC = int(Attribute.RETURN_SYSTEM_RETURN_CODES)
 
 AttrValue = Union[bool, int, Action]
 PathOrFile = Union[str, "os.PathLike[str]", int, IO[bytes]]
@@ -137,12 +145,22 @@ class Filter:
 
     def __init__(self, default_action: Action | int) -> None:
         action = Action.coerce(default_action)
-        self._lock = threading.Lock()
+        self._lock = _allocate_lock()
         self._closed: str | None = "the filter failed to initialize"
+        self._failed: str | None = None
         self._loaded = False
         self._generation = 0
-        self._bpf: tuple[int, bytes] | None = None
+        # (generation, BPF, binary tree chosen automatically)
+        self._bpf: tuple[int, bytes, bool] | None = None
         self._rules: list[RuleRecord] = []
+        # caches of libseccomp state, kept in step by every method that changes it
+        self._default = action
+        self._arch_set: set[Arch] = {_arch.native()}
+        self._mux = _arch.native() in _mux_arches()
+        # True once the user set OPTIMIZE (then no automatic layout)
+        self._optimize_set = False
+        # False for filters that must compile exactly like libseccomp (compat)
+        self._auto_layout = True
         ctx = lib.seccomp_init(action.value)
         if ctx == ffi.NULL:
             detail = f"libseccomp refused default action {action!r}"
@@ -159,18 +177,26 @@ class Filter:
     # -- plumbing ----------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _use(self, func: str, *, change: bool = False) -> Iterator[Any]:
-        """Hold the filter for one operation: not closed, not used by another thread."""
-        if not self._lock.acquire(blocking=False):
+    def _use(self, func: str, *, change: bool = False,
+             failed_ok: bool = False) -> Iterator[Any]:
+        """Hold the filter for one operation: not closed, not failed (see
+        add_rules), not used by another thread."""
+        if not self._lock.acquire(False):
             raise ConcurrentUseError(func)
         try:
             if self._closed is not None:
                 raise FilterClosedError(func, self._closed)
+            if self._failed is not None and not failed_ok:
+                raise FilterFailedError(func, self._failed)
             yield self._ctx
         finally:
             if change:
                 self._generation += 1
             self._lock.release()
+
+    def _arches_changed(self, arches: set[Arch]) -> None:
+        self._arch_set = arches
+        self._mux = not arches.isdisjoint(_mux_arches())
 
     def _set_raw(self, attr: Attribute, value: int) -> None:
         with self._use("seccomp_attr_set", change=True) as ctx:
@@ -186,6 +212,12 @@ class Filter:
                 ffi.release(self._ctx)
                 self._closed = "the filter is closed"
             self._ctx = ffi.NULL
+
+    @property
+    def failed(self) -> bool:
+        """True after an add_rules() batch failed midway on libseccomp < 2.6:
+        every use then raises FilterFailedError until reset()."""
+        return self._failed is not None
 
     @property
     def closed(self) -> bool:
@@ -206,7 +238,7 @@ class Filter:
     def __repr__(self) -> str:
         if self._closed is not None:
             return "<Filter closed>"
-        return f"<Filter default={self.default_action!r} loaded={self._loaded}>"
+        return f"<Filter default={self._default!r} loaded={self._loaded}>"
 
     def __getstate__(self) -> None:
         raise TypeError("a Filter cannot be pickled; export_bpf() or a profile can be")
@@ -261,13 +293,17 @@ class Filter:
                                            detail=f"{attr.name} takes a bool, not {value}")
             raw = int(value)
         self._set_raw(attr, raw)
+        if attr is Attribute.OPTIMIZE:
+            self._optimize_set = True
 
     @property
     def default_action(self) -> Action:
-        """The action for syscalls no rule matches."""
-        value = self.get_attribute(Attribute.DEFAULT_ACTION)
-        assert isinstance(value, Action)
-        return value
+        """The action for syscalls no rule matches.  Raises FilterClosedError."""
+        if self._closed is not None:
+            raise FilterClosedError("seccomp_attr_get", self._closed)
+        if self._failed is not None:
+            raise FilterFailedError("seccomp_attr_get", self._failed)
+        return self._default
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -290,41 +326,177 @@ class Filter:
 
     def _add(self, action: Action | int, syscall: SyscallLike,
              comparisons: tuple[ArgCmp, ...], exact: bool) -> None:
-        act = Action.coerce(action)
-        number, name = _syscall_number(syscall)
-        for cmp in comparisons:
-            if not isinstance(cmp, ArgCmp):
-                raise TypeError(
-                    f"comparisons must be ArgCmp (e.g. Arg(0) == 1), not {type(cmp).__name__}")
+        # The hot path of every filter build: no contextmanager, no repeated
+        # validation of what is cached (see docs/benchmarks.md).
+        act = action if type(action) is Action else Action.coerce(action)
+        number: int | None
+        if type(syscall) is str:
+            number = _NATIVE_NUMBERS.get(syscall)
+            if number is None:
+                number = libseccomp_number(syscall)
+            name = record = syscall
+        else:
+            number, name = _syscall_number(syscall)
+            record = _record_name(syscall, name)
         count = len(comparisons)
-        array = ffi.new("struct scmp_arg_cmp[]", count) if count else ffi.NULL
-        for i, cmp in enumerate(comparisons):
-            array[i].arg = cmp.index
-            array[i].op = int(cmp.op)
-            array[i].datum_a = cmp.a
-            array[i].datum_b = cmp.b
-        func = "seccomp_rule_add_exact_array" if exact else "seccomp_rule_add_array"
-        call = lib.seccomp_rule_add_exact_array if exact else lib.seccomp_rule_add_array
-        with self._use(func, change=True) as ctx:
-            rc = call(ctx, act.value, number, count, array)
+        if count:
+            for cmp in comparisons:
+                if type(cmp) is not ArgCmp and not isinstance(cmp, ArgCmp):
+                    raise TypeError("comparisons must be ArgCmp (e.g. Arg(0) == 1), "
+                                    f"not {type(cmp).__name__}")
+            array = ffi.new("struct scmp_arg_cmp[]",
+                            [(c.index, c.op, c.a, c.b) for c in comparisons])
+        else:
+            array = ffi.NULL
+        if exact:
+            func = "seccomp_rule_add_exact_array"
+            call = lib.seccomp_rule_add_exact_array
+        else:
+            func = "seccomp_rule_add_array"
+            call = lib.seccomp_rule_add_array
+        if not self._lock.acquire(False):
+            raise ConcurrentUseError(func)
+        try:
+            if self._closed is not None:
+                raise FilterClosedError(func, self._closed)
+            if self._failed is not None:
+                raise FilterFailedError(func, self._failed)
+            rc = call(self._ctx, act._value, number, count, array)
+        finally:
+            self._generation += 1
+            self._lock.release()
         if rc < 0:
-            detail = f"{act!r} for {name}"
-            if comparisons:
-                detail += " with " + ", ".join(map(repr, comparisons))
-            if rc == -errno.EACCES:
-                raise InvalidArgumentError(
-                    errno.EACCES, func,
-                    detail + " (the action equals the filter's default action)")
-            elif (rc == -errno.EINVAL and act.kind is ActionKind.ERRNO
-                  and act.data > _LIBSECCOMP_MAX_ERRNO):
-                detail += f" (libseccomp accepts errno values up to {_LIBSECCOMP_MAX_ERRNO})"
-            elif rc == -errno.EINVAL and len({c.index for c in comparisons}) < count:
-                detail += " (two comparisons on the same argument are not allowed in one rule)"
-            check(rc, func, detail)
-        self._rules.append(RuleRecord(act, _record_name(syscall, name), tuple(comparisons), exact))
-        if comparisons and not exact and _permissiveness(act) > _permissiveness(
-                self.default_action):
-            self._warn_if_widened(act, number, comparisons)
+            raise _rule_error(rc, func, act, name, comparisons)
+        self._rules.append(RuleRecord(act, record, comparisons, exact))
+        if (count and self._mux and not exact
+                and _permissiveness(act) > _permissiveness(self._default)):
+            message = self._widened_message(act, number, comparisons)
+            if message:
+                warnings.warn(message, WidenedRuleWarning, stacklevel=4)
+
+    def add_rules(self, rules: Iterable[tuple[Any, ...]]) -> None:
+        """Add many rules at once: each item is ``(action, syscall, *comparisons)``,
+        as the arguments of :meth:`add_rule`.
+
+        Every rule is validated first (same exceptions as add_rule); then all go
+        to libseccomp in one C call (seccomp_rule_add(3) per rule).  A
+        SeccompError raised for one rule has ``rule_index`` set to its position.
+        All or nothing with libseccomp 2.6 (one transaction).  With libseccomp
+        2.5 a rule refused midway leaves the ones before it in the filter, so
+        the filter is marked failed (:attr:`failed`): every later use raises
+        FilterFailedError until :meth:`reset`, because a deny list cut short
+        would allow more than asked.  Raises UnknownSyscallError,
+        InvalidArgumentError, SeccompError, TypeError.
+        """
+        for message in self._add_many(rules, widened=True):
+            warnings.warn(message, WidenedRuleWarning, stacklevel=2)
+
+    def _add_many(self, rules: Iterable[tuple[Any, ...]], *,
+                  widened: bool) -> list[str]:
+        """add_rules(); returns the widened-rule messages (if ``widened``), in order."""
+        func = "seccomp_rule_add_array"
+        default = self._default
+        records: list[RuleRecord] = []
+        actions: list[int] = []
+        numbers: list[int] = []
+        counts: list[int] = []
+        cmps: list[tuple[int, int, int, int]] = []
+        check_later: list[int] = []
+        for pos, rule in enumerate(rules):
+            if type(rule) is not tuple:
+                if not isinstance(rule, (tuple, list)):
+                    raise TypeError(f"add_rules: rule {pos} must be a tuple (action, syscall, "
+                                    f"*comparisons), not {type(rule).__name__}")
+                rule = tuple(rule)
+            if len(rule) < 2:
+                raise TypeError(f"add_rules: rule {pos} must be (action, syscall, "
+                                f"*comparisons), not {rule!r}")
+            action, syscall = rule[0], rule[1]
+            comparisons = rule[2:]
+            try:
+                act = action if type(action) is Action else Action.coerce(action)
+                number: int | None
+                if type(syscall) is str:
+                    number = _NATIVE_NUMBERS.get(syscall)
+                    if number is None:
+                        number = libseccomp_number(syscall)
+                    name = record = syscall
+                else:
+                    number, name = _syscall_number(syscall)
+                    record = _record_name(syscall, name)
+                count = len(comparisons)
+                if count:
+                    for cmp in comparisons:
+                        if type(cmp) is not ArgCmp and not isinstance(cmp, ArgCmp):
+                            raise TypeError("comparisons must be ArgCmp (e.g. Arg(0) == 1), "
+                                            f"not {type(cmp).__name__}")
+                    cmps.extend([(c.index, c.op, c.a, c.b) for c in comparisons])
+                    if widened and _permissiveness(act) > _permissiveness(default):
+                        check_later.append(pos)
+                # what libseccomp would refuse, refused before any rule is added
+                if act._value == default._value:
+                    raise _rule_error(-errno.EACCES, func, act, name, comparisons)
+                if act.kind is ActionKind.ERRNO and act.data > _LIBSECCOMP_MAX_ERRNO:
+                    raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
+                if count > 1 and len({c.index for c in comparisons}) < count:
+                    raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
+            except SeccompError as exc:
+                exc.rule_index = pos
+                raise
+            except TypeError as exc:
+                raise TypeError(f"add_rules: rule {pos}: {exc}") from None
+            actions.append(act._value)
+            numbers.append(number)
+            counts.append(count)
+            records.append(RuleRecord(act, record, comparisons, False))
+        n = len(records)
+        if not n:
+            return []
+        c_cmps = ffi.new("struct scmp_arg_cmp[]", cmps) if cmps else ffi.NULL
+        c_actions = ffi.new("uint32_t[]", actions)
+        c_numbers = ffi.new("int[]", numbers)
+        c_counts = ffi.new("unsigned int[]", counts)
+        failed_at = ffi.new("size_t *")
+        if not self._lock.acquire(False):
+            raise ConcurrentUseError(func)
+        try:
+            if self._closed is not None:
+                raise FilterClosedError(func, self._closed)
+            if self._failed is not None:
+                raise FilterFailedError(func, self._failed)
+            rc = lib.spy_rule_add_many(self._ctx, n, c_actions, c_numbers, c_counts, c_cmps,
+                                       failed_at)
+            if rc < 0:
+                at = int(failed_at[0])
+                if at > n:  # the transaction did not start: nothing changed
+                    raise error_for(-rc, "seccomp_transaction_start")
+                if at == n:  # the commit failed: the filter's state is unknown
+                    self._failed = ("add_rules() could not commit its transaction; "
+                                    "reset() the filter")
+                    raise error_for(-rc, "seccomp_transaction_commit")
+                r = records[at]
+                error = _rule_error(rc, func, r.action, r.syscall, r.comparisons)
+                error.rule_index = at
+                if at and not _HAS_TRANSACTIONS:
+                    # libseccomp < 2.6 kept the rules before the failing one
+                    self._rules.extend(records[:at])
+                    self._failed = (f"add_rules() failed at rule {at} after adding the "
+                                    f"{at} before it (libseccomp < 2.6 has no "
+                                    "transactions): the filter holds part of the batch "
+                                    "and would allow more than asked; reset() it")
+                raise error
+            self._rules.extend(records)
+        finally:
+            self._generation += 1
+            self._lock.release()
+        messages = []
+        if check_later and self._mux:
+            for pos in check_later:
+                r = records[pos]
+                message = self._widened_message(r.action, numbers[pos], r.comparisons)
+                if message:
+                    messages.append(message)
+        return messages
 
     @property
     def rules(self) -> tuple[RuleRecord, ...]:
@@ -334,15 +506,17 @@ class Filter:
         """
         return tuple(self._rules)
 
-    def _warn_if_widened(self, act: Action, number: int,
-                         comparisons: tuple[ArgCmp, ...]) -> None:
-        """Warn when libseccomp dropped this rule's comparisons on a multiplexing arch."""
+    def _widened_message(self, act: Action, number: int,
+                         comparisons: tuple[ArgCmp, ...]) -> str | None:
+        """The warning when libseccomp drops this rule's comparisons on a multiplexing arch."""
         try:
             name = resolve_number(number)
         except SeccompError:
-            return
+            return None
         widened = []
-        for a in self.arches:
+        for a in Arch.available():
+            if a not in self._arch_set:
+                continue
             try:
                 nr = libseccomp_number(name, a)
             except SeccompError:
@@ -351,14 +525,13 @@ class Filter:
             lo_i, hi_i = _IPC_PSEUDO
             if lo_s <= nr <= hi_s or lo_i <= nr <= hi_i:
                 widened.append(a.libseccomp_name)
-        if widened:
-            via = "socketcall(2)" if _is_socket_family(name) else "ipc(2)"
-            warnings.warn(
-                f"{act!r} for {name} with {', '.join(map(repr, comparisons))}: on "
+        if not widened:
+            return None
+        via = "socketcall(2)" if _is_socket_family(name) else "ipc(2)"
+        return (f"{act!r} for {name} with {', '.join(map(repr, comparisons))}: on "
                 f"{', '.join(widened)} the call can also be made through {via}, whose "
                 f"arguments seccomp cannot see, so there the rule matches every {name} call "
-                f"(use add_rule_exact to refuse, or deny {via.split('(')[0]})",
-                WidenedRuleWarning, stacklevel=4)
+                f"(use add_rule_exact to refuse, or deny {via.split('(')[0]})")
 
     def set_priority(self, syscall: SyscallLike, priority: int) -> None:
         """Hint that ``syscall`` should be checked early (0..255, higher first).
@@ -390,6 +563,7 @@ class Filter:
                 f"{a.libseccomp_name}: a filter holds arches of one byte order only "
                 "(build another Filter for the other endianness)")
         check(rc, "seccomp_arch_add", a.libseccomp_name)
+        self._arches_changed(self._arch_set | {a})
         return True
 
     def remove_arch(self, arch: ArchLike) -> bool:
@@ -400,6 +574,7 @@ class Filter:
         if rc == -errno.EEXIST:
             return False
         check(rc, "seccomp_arch_remove", a.libseccomp_name)
+        self._arches_changed(self._arch_set - {a})
         return True
 
     def has_arch(self, arch: ArchLike) -> bool:
@@ -446,6 +621,7 @@ class Filter:
                 other._ctx = ffi.NULL
                 other._closed = "the filter was merged into another filter"
                 self._rules.extend(other._rules)
+                self._arches_changed(self._arch_set | other._arch_set)
             finally:
                 other._lock.release()
 
@@ -455,11 +631,15 @@ class Filter:
         The default action is kept unless a new one is given (unlike
         libseccomp's own Python module, which loses it).
         """
-        action = self.default_action if default_action is None else Action.coerce(default_action)
-        with self._use("seccomp_reset", change=True) as ctx:
+        action = self._default if default_action is None else Action.coerce(default_action)
+        with self._use("seccomp_reset", change=True, failed_ok=True) as ctx:
             check(lib.seccomp_reset(ctx, action.value), "seccomp_reset", repr(action))
             self._loaded = False
+            self._failed = None
             self._rules.clear()
+            self._default = action
+            self._optimize_set = False
+            self._arches_changed({_arch.native()})
         self._set_raw(Attribute.RETURN_SYSTEM_RETURN_CODES, 1)
 
     @contextlib.contextmanager
@@ -480,6 +660,7 @@ class Filter:
             with self._use("seccomp_transaction_reject", change=True) as ctx:
                 lib.spy_transaction_reject(ctx)
             del self._rules[recorded:]
+            self._arches_changed({a for a in Arch.available() if self.has_arch(a)})
             raise
         with self._use("seccomp_transaction_commit", change=True) as ctx:
             check(lib.spy_transaction_commit(ctx), "seccomp_transaction_commit")
@@ -488,7 +669,9 @@ class Filter:
         """Build the BPF now so load() is quick (libseccomp 2.6+, a no-op before)."""
         with self._use("seccomp_precompute") as ctx:
             if _HAS_PRECOMPUTE:
-                check(lib.spy_precompute(ctx), "seccomp_precompute")
+                tree = self._export_locked(ctx)[1]
+                with _optimize(ctx, tree):
+                    check(lib.spy_precompute(ctx), "seccomp_precompute")
 
     # -- export ----------------------------------------------------------------------------
 
@@ -503,15 +686,50 @@ class Filter:
         if cached is not None and cached[0] == self._generation:
             return cached[1]
         with self._use("seccomp_export_bpf") as ctx:
-            generation = self._generation
+            return self._export_locked(ctx)[0]
+
+    def _export_locked(self, ctx: Any) -> tuple[bytes, bool]:
+        """The BPF and whether the automatic layout chose the binary tree (cached
+        per generation); the caller holds the lock."""
+        cached = self._bpf
+        generation = self._generation
+        if cached is not None and cached[0] == generation:
+            return cached[1], cached[2]
+        data = None
+        tree = (self._auto_layout and not self._optimize_set
+                and len(self._rules) > AUTO_BINARY_TREE_RULES)
+        if tree:
+            with _optimize(ctx, True):
+                data = _export_bpf(ctx)
+            if len(data) // BPF_INSN_SIZE > BPF_MAXINSNS:
+                data, tree = None, False  # too big as a tree: libseccomp's default layout
+        if data is None:
             data = _export_bpf(ctx)
-        self._bpf = (generation, data)
-        return data
+        self._bpf = (generation, data, tree)
+        return data, tree
+
+    @property
+    def layout(self) -> Optimize:
+        """The layout export_bpf(), load() and spawn() use: the OPTIMIZE attribute
+        when set, else the automatic choice (BINARY_TREE above
+        AUTO_BINARY_TREE_RULES rules when it fits in 4096 instructions)."""
+        with self._use("seccomp_export_bpf") as ctx:
+            tree = self._export_locked(ctx)[1]
+            if not tree:
+                value = ffi.new("uint32_t *")
+                check(lib.seccomp_attr_get(ctx, _OPTIMIZE, value), "seccomp_attr_get",
+                      "OPTIMIZE")
+                tree = int(value[0]) == Optimize.BINARY_TREE
+        return Optimize.BINARY_TREE if tree else Optimize.PRIORITY
 
     def export_pfc(self) -> str:
-        """The filter as libseccomp's pseudo filter code (seccomp_export_pfc(3))."""
+        """The filter as libseccomp's pseudo filter code (seccomp_export_pfc(3)),
+        in the layout export_bpf() uses."""
         with self._use("seccomp_export_pfc") as ctx:
-            return _export_via_memfd(ctx, lib.seccomp_export_pfc, "seccomp_export_pfc").decode()
+            tree = self._export_locked(ctx)[1]
+            with _optimize(ctx, tree):
+                data = _export_via_memfd(ctx, lib.seccomp_export_pfc, "seccomp_export_pfc")
+            return data.decode()
 
     @property
     def instruction_count(self) -> int:
@@ -561,17 +779,22 @@ class Filter:
             raise AlreadyLoadedError()
         self.check_size()
         with self._use("seccomp_load") as ctx:
+            data, tree = self._export_locked(ctx)
+            count = len(data) // BPF_INSN_SIZE
+            if count > BPF_MAXINSNS:
+                raise FilterTooLargeError(count, BPF_MAXINSNS)
             # RETURN_SYSTEM_RETURN_CODES only changes how a failure is reported:
             # force it on so the kernel's errno is never masked as ECANCELED.
             raw = ffi.new("uint32_t *")
-            attr = int(Attribute.RETURN_SYSTEM_RETURN_CODES)
+            attr = _SYSRAWRC
             check(lib.seccomp_attr_get(ctx, attr, raw), "seccomp_attr_get",
                   "RETURN_SYSTEM_RETURN_CODES")
             if not raw[0]:
                 check(lib.seccomp_attr_set(ctx, attr, 1), "seccomp_attr_set",
                       "RETURN_SYSTEM_RETURN_CODES = 1")
             try:
-                check(lib.seccomp_load(ctx), "seccomp_load")
+                with _optimize(ctx, tree):
+                    check(lib.seccomp_load(ctx), "seccomp_load")
             finally:
                 if not raw[0]:
                     lib.seccomp_attr_set(ctx, attr, 0)
@@ -593,7 +816,7 @@ _LIVE: weakref.WeakSet[Filter] = weakref.WeakSet()
 def _after_fork_in_child() -> None:
     for flt in list(_LIVE):
         if flt._lock.locked():
-            flt._lock = threading.Lock()
+            flt._lock = _allocate_lock()
             if flt._closed is None:
                 # never free a context another thread was changing: leak it in the child
                 ffi.gc(flt._ctx, None)
@@ -608,6 +831,40 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 # and ipc(2) (__PNR_socket.. and __PNR_semop.. in seccomp-syscalls.h).
 _SOCKET_PSEUDO = (-120, -101)
 _IPC_PSEUDO = (-224, -201)
+
+
+def _rule_error(rc: int, func: str, act: Action, name: str,
+                comparisons: tuple[ArgCmp, ...]) -> SeccompError:
+    """The exception for libseccomp's ``rc`` refusing a rule (add_rule, add_rules)."""
+    detail = f"{act!r} for {name}"
+    if comparisons:
+        detail += " with " + ", ".join(map(repr, comparisons))
+    if rc == -errno.EACCES:
+        return InvalidArgumentError(
+            errno.EACCES, func, detail + " (the action equals the filter's default action)")
+    if (rc == -errno.EINVAL and act.kind is ActionKind.ERRNO
+            and act.data > _LIBSECCOMP_MAX_ERRNO):
+        detail += f" (libseccomp accepts errno values up to {_LIBSECCOMP_MAX_ERRNO})"
+    elif rc == -errno.EINVAL and len({c.index for c in comparisons}) < len(comparisons):
+        detail += " (two comparisons on the same argument are not allowed in one rule)"
+    return error_for(-rc, func, detail)
+
+
+@functools.cache
+def _mux_arches() -> frozenset[Arch]:
+    """The arches where libseccomp rewrites socket or ipc calls (socketcall(2),
+    ipc(2)): x86, s390, s390x, ppc, ppc64, mips o32... asked of libseccomp."""
+    found = set()
+    for a in Arch.available():
+        for probe in ("socket", "semop"):
+            try:
+                nr = libseccomp_number(probe, a)
+            except SeccompError:
+                continue
+            if _SOCKET_PSEUDO[0] <= nr <= _SOCKET_PSEUDO[1] or \
+                    _IPC_PSEUDO[0] <= nr <= _IPC_PSEUDO[1]:
+                found.add(a)
+    return frozenset(found)
 
 
 def _is_socket_family(name: str) -> bool:
@@ -635,6 +892,23 @@ def _check_attribute(attr: object, func: str) -> Attribute:
         raise UnsupportedError(func, "WAIT_KILL needs libseccomp >= 2.6")
     assert isinstance(attr, Attribute)
     return attr
+
+
+@contextlib.contextmanager
+def _optimize(ctx: Any, tree: bool) -> Iterator[None]:
+    """Compile with the binary tree inside the block when ``tree`` (the automatic
+    layout), then put the OPTIMIZE attribute back as the user left it."""
+    if not tree:
+        yield
+        return
+    old = ffi.new("uint32_t *")
+    check(lib.seccomp_attr_get(ctx, _OPTIMIZE, old), "seccomp_attr_get", "OPTIMIZE")
+    check(lib.seccomp_attr_set(ctx, _OPTIMIZE, int(Optimize.BINARY_TREE)), "seccomp_attr_set",
+          "OPTIMIZE = 2")
+    try:
+        yield
+    finally:
+        lib.seccomp_attr_set(ctx, _OPTIMIZE, int(old[0]))
 
 
 def _export_via_memfd(ctx: Any, func: Any, name: str) -> bytes:

@@ -5,7 +5,6 @@ Resolution is cached: a name or number is asked of libseccomp once per arch.
 
 from __future__ import annotations
 
-import difflib
 import functools
 from typing import Union
 
@@ -14,7 +13,14 @@ from ._native import ffi, lib
 from .arch import Arch, ArchLike
 from .errors import InvalidArgumentError, UnknownSyscallError
 
+# Native name -> libseccomp number, filled by libseccomp_number(): the fast
+# path of Filter.add_rule and Syscall.from_name (a plain dict lookup).
+_NATIVE_NUMBERS: dict[str, int] = {}
+# (name, arch as given) -> Syscall, filled by Syscall.from_name.
+_SYSCALLS: dict[tuple[str, object], Syscall] = {}
+
 _NR_ERROR = int(lib.__NR_SCMP_ERROR)
+_NATIVE = _arch.native()
 _NAME_BUF = 128
 
 # Where each ABI's syscall numbers start, and how far past it to look when
@@ -89,13 +95,27 @@ def libseccomp_number(name: str, arch: ArchLike = Arch.NATIVE) -> int:
     calls, where libseccomp answers with a negative pseudo-syscall number.
     This is the number filter rules use.  Raises UnknownSyscallError.
     """
+    if type(name) is str and (arch is Arch.NATIVE or arch is _NATIVE):
+        found = _NATIVE_NUMBERS.get(name)
+        if found is not None:
+            return found
     a = _arch.coerce(arch)
     _check_name(name)
     number = _resolve_name(a, name)
     if number == _NR_ERROR:
+        import difflib  # only for the "did you mean" of the error
+
         close = difflib.get_close_matches(name, names(a), n=3, cutoff=0.6)
         raise UnknownSyscallError(name, a.libseccomp_name, close)
+    if a is _NATIVE and type(name) is str:
+        _NATIVE_NUMBERS[name] = number
     return number
+
+
+def native_number(name: str) -> int:
+    """libseccomp_number(name) on the native arch, from a dict when seen before."""
+    found = _NATIVE_NUMBERS.get(name) if type(name) is str else None
+    return libseccomp_number(name) if found is None else found
 
 
 def resolve_name(name: str, arch: ArchLike = Arch.NATIVE) -> int:
@@ -169,9 +189,18 @@ class Syscall:
 
     @classmethod
     def from_name(cls, name: str, arch: ArchLike = Arch.NATIVE) -> Syscall:
-        """Resolve ``name`` on ``arch`` (default: native)."""
+        """Resolve ``name`` on ``arch`` (default: native).  Cached per (name, arch)."""
+        cacheable = cls is Syscall and type(name) is str and (
+            type(arch) is Arch or type(arch) is str)
+        if cacheable:
+            found = _SYSCALLS.get((name, arch))
+            if found is not None:
+                return found
         a = _arch.coerce(arch)
-        return cls(name, resolve_name(name, a), a)
+        made = cls(name, resolve_name(name, a), a)
+        if cacheable and len(_SYSCALLS) < 65536:
+            _SYSCALLS[(name, arch)] = made
+        return made
 
     @classmethod
     def from_number(cls, number: int, arch: ArchLike = Arch.NATIVE) -> Syscall:
