@@ -388,12 +388,12 @@ class Filter:
         would allow more than asked.  Raises UnknownSyscallError,
         InvalidArgumentError, SeccompError, TypeError.
         """
-        for message in self._add_many(rules, widened=True):
+        for _pos, message in self._add_many(rules, widened=True):
             warnings.warn(message, WidenedRuleWarning, stacklevel=2)
 
     def _add_many(self, rules: Iterable[tuple[Any, ...]], *,
-                  widened: bool) -> list[str]:
-        """add_rules(); returns the widened-rule messages (if ``widened``), in order."""
+                  widened: bool) -> list[tuple[int, str]]:
+        """add_rules(); returns (position, message) of the widened rules (if ``widened``)."""
         func = "seccomp_rule_add_array"
         default = self._default
         records: list[RuleRecord] = []
@@ -495,7 +495,7 @@ class Filter:
                 r = records[pos]
                 message = self._widened_message(r.action, numbers[pos], r.comparisons)
                 if message:
-                    messages.append(message)
+                    messages.append((pos, message))
         return messages
 
     @property
