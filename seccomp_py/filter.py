@@ -14,6 +14,7 @@ import os
 import warnings
 import weakref
 from _thread import allocate_lock as _allocate_lock
+from array import array as _array
 from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, Union, overload
 
@@ -52,6 +53,7 @@ _HAS_PRECOMPUTE = bool(lib.SPY_HAS_PRECOMPUTE)
 #: the user never set is compiled as a binary tree (runc's threshold).
 AUTO_BINARY_TREE_RULES = 32
 _OPTIMIZE = int(Attribute.OPTIMIZE)
+_ERRNO_KIND = int(ActionKind.ERRNO)
 _SYSRAWRC = int(Attribute.RETURN_SYSTEM_RETURN_CODES)
 
 AttrValue = Union[bool, int, Action]
@@ -152,7 +154,9 @@ class Filter:
         self._generation = 0
         # (generation, BPF, binary tree chosen automatically)
         self._bpf: tuple[int, bytes, bool] | None = None
-        self._rules: list[RuleRecord] = []
+        # RuleRecords, or the (Action, name) tuples add_rules() was given for
+        # rules without comparisons (made RuleRecords when read: see rules)
+        self._rules: list[RuleRecord | tuple[Action, str]] = []
         # caches of libseccomp state, kept in step by every method that changes it
         self._default = action
         self._arch_set: set[Arch] = {_arch.native()}
@@ -396,66 +400,50 @@ class Filter:
         """add_rules(); returns (position, message) of the widened rules (if ``widened``)."""
         func = "seccomp_rule_add_array"
         default = self._default
-        records: list[RuleRecord] = []
+        default_value = default._value
+        records: list[RuleRecord | tuple[Action, str]] = []
         actions: list[int] = []
         numbers: list[int] = []
         counts: list[int] = []
         cmps: list[tuple[int, int, int, int]] = []
         check_later: list[int] = []
+        native_get = _NATIVE_NUMBERS.get
+        actions_append, numbers_append = actions.append, numbers.append
+        counts_append, records_append = counts.append, records.append
         for pos, rule in enumerate(rules):
-            if type(rule) is not tuple:
-                if not isinstance(rule, (tuple, list)):
-                    raise TypeError(f"add_rules: rule {pos} must be a tuple (action, syscall, "
-                                    f"*comparisons), not {type(rule).__name__}")
-                rule = tuple(rule)
-            if len(rule) < 2:
-                raise TypeError(f"add_rules: rule {pos} must be (action, syscall, "
-                                f"*comparisons), not {rule!r}")
-            action, syscall = rule[0], rule[1]
-            comparisons = rule[2:]
-            try:
-                act = action if type(action) is Action else Action.coerce(action)
-                number: int | None
-                if type(syscall) is str:
-                    number = _NATIVE_NUMBERS.get(syscall)
-                    if number is None:
-                        number = libseccomp_number(syscall)
-                    name = record = syscall
-                else:
-                    number, name = _syscall_number(syscall)
-                    record = _record_name(syscall, name)
-                count = len(comparisons)
-                if count:
-                    for cmp in comparisons:
-                        if type(cmp) is not ArgCmp and not isinstance(cmp, ArgCmp):
-                            raise TypeError("comparisons must be ArgCmp (e.g. Arg(0) == 1), "
-                                            f"not {type(cmp).__name__}")
-                    cmps.extend([(c.index, c.op, c.a, c.b) for c in comparisons])
-                    if widened and _permissiveness(act) > _permissiveness(default):
-                        check_later.append(pos)
-                # what libseccomp would refuse, refused before any rule is added
-                if act._value == default._value:
-                    raise _rule_error(-errno.EACCES, func, act, name, comparisons)
-                if act.kind is ActionKind.ERRNO and act.data > _LIBSECCOMP_MAX_ERRNO:
-                    raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
-                if count > 1 and len({c.index for c in comparisons}) < count:
-                    raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
-            except SeccompError as exc:
-                exc.rule_index = pos
-                raise
-            except TypeError as exc:
-                raise TypeError(f"add_rules: rule {pos}: {exc}") from None
-            actions.append(act._value)
-            numbers.append(number)
-            counts.append(count)
-            records.append(RuleRecord(act, record, comparisons, False))
+            # fast path: (Action, known name), nothing libseccomp would refuse
+            if type(rule) is tuple and len(rule) == 2:
+                act, syscall = rule
+                if type(act) is Action and type(syscall) is str:
+                    number = native_get(syscall)
+                    value = act._value
+                    if (number is not None and value != default_value
+                            and (value & 0xFFFF0000 != _ERRNO_KIND
+                                 or value & 0xFFFF <= _LIBSECCOMP_MAX_ERRNO)):
+                        actions_append(value)
+                        numbers_append(number)
+                        counts_append(0)
+                        records_append(rule)
+                        continue
+            full, number = _prepare_rule(pos, rule, default, widened, cmps, check_later)
+            actions_append(full.action._value)
+            numbers_append(number)
+            counts_append(len(full.comparisons))
+            records_append(full)
         n = len(records)
         if not n:
             return []
-        c_cmps = ffi.new("struct scmp_arg_cmp[]", cmps) if cmps else ffi.NULL
-        c_actions = ffi.new("uint32_t[]", actions)
-        c_numbers = ffi.new("int[]", numbers)
-        c_counts = ffi.new("unsigned int[]", counts)
+        # array.array + from_buffer: a C array from a list without a Python loop
+        actions_buf = _array("I", actions)
+        numbers_buf = _array("i", numbers)
+        c_actions = ffi.from_buffer("uint32_t[]", actions_buf)
+        c_numbers = ffi.from_buffer("int[]", numbers_buf)
+        if cmps:
+            counts_buf = _array("I", counts)
+            c_counts = ffi.from_buffer("unsigned int[]", counts_buf)
+            c_cmps = ffi.new("struct scmp_arg_cmp[]", cmps)
+        else:
+            c_counts = c_cmps = ffi.NULL
         failed_at = ffi.new("size_t *")
         if not self._lock.acquire(False):
             raise ConcurrentUseError(func)
@@ -474,7 +462,7 @@ class Filter:
                     self._failed = ("add_rules() could not commit its transaction; "
                                     "reset() the filter")
                     raise error_for(-rc, "seccomp_transaction_commit")
-                r = records[at]
+                r = _record(records[at])
                 error = _rule_error(rc, func, r.action, r.syscall, r.comparisons)
                 error.rule_index = at
                 if at and not _HAS_TRANSACTIONS:
@@ -492,7 +480,7 @@ class Filter:
         messages = []
         if check_later and self._mux:
             for pos in check_later:
-                r = records[pos]
+                r = _record(records[pos])
                 message = self._widened_message(r.action, numbers[pos], r.comparisons)
                 if message:
                     messages.append((pos, message))
@@ -504,7 +492,7 @@ class Filter:
 
         Cleared by reset(); merge() appends the other filter's rules.
         """
-        return tuple(self._rules)
+        return tuple(map(_record, self._rules))
 
     def _widened_message(self, act: Action, number: int,
                          comparisons: tuple[ArgCmp, ...]) -> str | None:
@@ -831,6 +819,65 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 # and ipc(2) (__PNR_socket.. and __PNR_semop.. in seccomp-syscalls.h).
 _SOCKET_PSEUDO = (-120, -101)
 _IPC_PSEUDO = (-224, -201)
+
+
+_new_tuple = tuple.__new__
+
+
+def _record(rule: RuleRecord | tuple[Action, str]) -> RuleRecord:
+    if len(rule) == 4:
+        return rule
+    return _new_tuple(RuleRecord, (rule[0], rule[1], (), False))
+
+
+def _prepare_rule(pos: int, rule: Any, default: Action, widened: bool,
+                  cmps: list[tuple[int, int, int, int]],
+                  check_later: list[int]) -> tuple[RuleRecord, int]:
+    """Validate rule ``pos`` of add_rules() as add_rule does; append its
+    comparisons to ``cmps`` (and ``pos`` to ``check_later`` when it may be
+    widened); return its record and native number."""
+    func = "seccomp_rule_add_array"
+    if type(rule) is not tuple:
+        if not isinstance(rule, (tuple, list)):
+            raise TypeError(f"add_rules: rule {pos} must be a tuple (action, syscall, "
+                            f"*comparisons), not {type(rule).__name__}")
+        rule = tuple(rule)
+    if len(rule) < 2:
+        raise TypeError(f"add_rules: rule {pos} must be (action, syscall, "
+                        f"*comparisons), not {rule!r}")
+    action, syscall = rule[0], rule[1]
+    comparisons = rule[2:]
+    try:
+        act = action if type(action) is Action else Action.coerce(action)
+        if type(syscall) is str:
+            number = libseccomp_number(syscall)
+            name = record = syscall
+        else:
+            number, name = _syscall_number(syscall)
+            record = _record_name(syscall, name)
+        count = len(comparisons)
+        for cmp in comparisons:
+            if type(cmp) is not ArgCmp and not isinstance(cmp, ArgCmp):
+                raise TypeError("comparisons must be ArgCmp (e.g. Arg(0) == 1), "
+                                f"not {type(cmp).__name__}")
+        # what libseccomp would refuse, refused before any rule is added
+        value = act._value
+        if value == default._value:
+            raise _rule_error(-errno.EACCES, func, act, name, comparisons)
+        if value & 0xFFFF0000 == _ERRNO_KIND and value & 0xFFFF > _LIBSECCOMP_MAX_ERRNO:
+            raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
+        if count > 1 and len({c.index for c in comparisons}) < count:
+            raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
+    except SeccompError as exc:
+        exc.rule_index = pos
+        raise
+    except TypeError as exc:
+        raise TypeError(f"add_rules: rule {pos}: {exc}") from None
+    if count:
+        cmps.extend([(c.index, c.op, c.a, c.b) for c in comparisons])
+        if widened and _permissiveness(act) > _permissiveness(default):
+            check_later.append(pos)
+    return _new_tuple(RuleRecord, (act, record, comparisons, False)), number
 
 
 def _rule_error(rc: int, func: str, act: Action, name: str,

@@ -114,7 +114,8 @@ int spy_flag_avail(unsigned int flag)
 
 /* Add n rules in one call (Filter.add_rules).  Rule i is actions[i] for
  * syscalls[i] with the counts[i] comparisons that follow those of rule i-1 in
- * cmps.  Stops at the first failure and returns its -errno; *failed_at is
+ * cmps (counts may be NULL: no comparisons at all).  Stops at the first
+ * failure and returns its -errno; *failed_at is
  * the failing rule's index, n when the transaction commit failed, n + 1 when
  * the transaction could not start (nothing changed).
  *
@@ -136,8 +137,10 @@ int spy_rule_add_many(scmp_filter_ctx ctx, size_t n, const uint32_t *actions,
 #endif
     *failed_at = n;
     for (i = 0; i < n; i++) {
-        rc = seccomp_rule_add_array(ctx, actions[i], syscalls[i], counts[i],
-                                    counts[i] ? cmps + first : NULL);
+        unsigned int count = counts ? counts[i] : 0;
+
+        rc = seccomp_rule_add_array(ctx, actions[i], syscalls[i], count,
+                                    count ? cmps + first : NULL);
         if (rc < 0) {
             *failed_at = i;
 #if SPY_HAVE_2_6
@@ -145,7 +148,7 @@ int spy_rule_add_many(scmp_filter_ctx ctx, size_t n, const uint32_t *actions,
 #endif
             return rc;
         }
-        first += counts[i];
+        first += count;
     }
 #if SPY_HAVE_2_6
     /* a failed commit leaves the transaction's state unknown: the Python
