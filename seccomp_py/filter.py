@@ -203,9 +203,19 @@ class Filter:
         self._mux = not arches.isdisjoint(_mux_arches())
 
     def _set_raw(self, attr: Attribute, value: int) -> None:
-        with self._use("seccomp_attr_set", change=True) as ctx:
-            check(lib.seccomp_attr_set(ctx, int(attr), value), "seccomp_attr_set",
-                  f"{attr.name} = {value}")
+        if not self._lock.acquire(False):
+            raise ConcurrentUseError("seccomp_attr_set")
+        try:
+            if self._closed is not None:
+                raise FilterClosedError("seccomp_attr_set", self._closed)
+            if self._failed is not None:
+                raise FilterFailedError("seccomp_attr_set", self._failed)
+            rc = lib.seccomp_attr_set(self._ctx, int(attr), value)
+        finally:
+            self._generation += 1
+            self._lock.release()
+        if rc < 0:
+            check(rc, "seccomp_attr_set", f"{attr.name} = {value}")
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -410,7 +420,7 @@ class Filter:
         native_get = _NATIVE_NUMBERS.get
         actions_append, numbers_append = actions.append, numbers.append
         counts_append, records_append = counts.append, records.append
-        for pos, rule in enumerate(rules):
+        for rule in rules:
             # fast path: (Action, known name), nothing libseccomp would refuse
             if type(rule) is tuple and len(rule) == 2:
                 act, syscall = rule
@@ -425,7 +435,25 @@ class Filter:
                         counts_append(0)
                         records_append(rule)
                         continue
-            full, number = _prepare_rule(pos, rule, default, widened, cmps, check_later)
+            elif (type(rule) is tuple and len(rule) == 3 and type(rule[0]) is Action
+                    and type(rule[1]) is str and type(rule[2]) is ArgCmp):
+                # fast path: one comparison
+                act, syscall, cmp = rule
+                number = native_get(syscall)
+                value = act._value
+                if (number is not None and value != default_value
+                        and (value & 0xFFFF0000 != _ERRNO_KIND
+                             or value & 0xFFFF <= _LIBSECCOMP_MAX_ERRNO)):
+                    cmps.append((cmp.index, cmp.op, cmp.a, cmp.b))
+                    if widened and _permissiveness(act) > _permissiveness(default):
+                        check_later.append(len(records))
+                    actions_append(value)
+                    numbers_append(number)
+                    counts_append(1)
+                    records_append(_new_tuple(RuleRecord, (act, syscall, (cmp,), False)))
+                    continue
+            full, number = _prepare_rule(len(records), rule, default, widened, cmps,
+                                         check_later)
             actions_append(full.action._value)
             numbers_append(number)
             counts_append(len(full.comparisons))
