@@ -6,10 +6,13 @@ See seccomp_rule_add(3) and seccomp(2), section "Filter return values".
 from __future__ import annotations
 
 import enum
-from typing import ClassVar
 
 from ._native import lib
 from .errors import InvalidArgumentError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 _ERRNO_BASE: int = int(lib.SPY_ACT_ERRNO_BASE)
 _TRACE_BASE: int = int(lib.SPY_ACT_TRACE_BASE)

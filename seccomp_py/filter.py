@@ -15,13 +15,12 @@ import warnings
 import weakref
 from _thread import allocate_lock as _allocate_lock
 from array import array as _array
-from collections.abc import Iterable, Iterator
-from typing import IO, TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, Union, overload
+from collections import namedtuple
 
 from . import arch as _arch
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
-from .arch import Arch, ArchLike
+from .arch import Arch
 from .arg import ArgCmp
 from .attribute import ACTION_ATTRIBUTES, HAS_WAIT_KILL, Attribute, Optimize
 from .errors import (
@@ -37,10 +36,30 @@ from .errors import (
     error_for,
 )
 from .features import kernel_actions
-from .syscall import _NATIVE_NUMBERS, Syscall, SyscallLike, libseccomp_number, resolve_number
+from .syscall import _NATIVE_NUMBERS, Syscall, libseccomp_number, resolve_number
 
+# typing is not imported at run time: it (and the re module it pulls in) was
+# the largest part of `import seccomp_py` (docs/benchmarks.md, scenario 6)
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable, Iterator
+    from typing import IO, Any, Generic, NamedTuple, TypeVar, Union, overload
+
+    from .arch import ArchLike
     from .spawn import SeccompPopen
+    from .syscall import SyscallLike
+
+    AttrValue = Union[bool, int, Action]
+    PathOrFile = Union[str, "os.PathLike[str]", int, IO[bytes]]
+    T = TypeVar("T")
+else:
+    T = None
+
+    class Generic:
+        """Stand-in for typing.Generic: ``_Attr[bool]`` is ``_Attr`` at run time."""
+
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
 
 BPF_MAXINSNS = int(lib.SPY_BPF_MAXINSNS)
 BPF_INSN_SIZE = 8
@@ -56,11 +75,6 @@ _OPTIMIZE = int(Attribute.OPTIMIZE)
 _ERRNO_KIND = int(ActionKind.ERRNO)
 _SYSRAWRC = int(Attribute.RETURN_SYSTEM_RETURN_CODES)
 
-AttrValue = Union[bool, int, Action]
-PathOrFile = Union[str, "os.PathLike[str]", int, IO[bytes]]
-T = TypeVar("T")
-
-
 class _Attr(Generic[T]):
     """A typed property over one attribute (``f.no_new_privileges = False``)."""
 
@@ -70,10 +84,12 @@ class _Attr(Generic[T]):
     def __set_name__(self, owner: type, name: str) -> None:
         self.__doc__ = f"Attribute.{self.attr.name} (see seccomp_attr_set(3))."
 
-    @overload
-    def __get__(self, obj: None, owner: type) -> _Attr[T]: ...
-    @overload
-    def __get__(self, obj: Filter, owner: type) -> T: ...
+    if TYPE_CHECKING:
+        @overload
+        def __get__(self, obj: None, owner: type) -> _Attr[T]: ...
+        @overload
+        def __get__(self, obj: Filter, owner: type) -> T: ...
+
     def __get__(self, obj: Filter | None, owner: type) -> Any:
         if obj is None:
             return self
@@ -83,17 +99,24 @@ class _Attr(Generic[T]):
         obj.set_attribute(self.attr, value)  # type: ignore[arg-type]
 
 
-class RuleRecord(NamedTuple):
-    """A rule as it was added to a Filter (see :attr:`Filter.rules`).
+_RULE_RECORD_DOC = """A rule as it was added to a Filter (see :attr:`Filter.rules`).
 
     ``syscall`` is the name given, or the number as text when a number that
     has no native name was given.
     """
 
-    action: Action
-    syscall: str
-    comparisons: tuple[ArgCmp, ...]
-    exact: bool
+if TYPE_CHECKING:
+    class RuleRecord(NamedTuple):
+        """A rule as it was added to a Filter (see _RULE_RECORD_DOC)."""
+
+        action: Action
+        syscall: str
+        comparisons: tuple[ArgCmp, ...]
+        exact: bool
+else:
+    RuleRecord = namedtuple("RuleRecord", ("action", "syscall", "comparisons", "exact"),
+                            module=__name__)
+    RuleRecord.__doc__ = _RULE_RECORD_DOC
 
 
 def _record_name(syscall: SyscallLike, name: str) -> str:

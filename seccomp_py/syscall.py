@@ -6,12 +6,15 @@ Resolution is cached: a name or number is asked of libseccomp once per arch.
 from __future__ import annotations
 
 import functools
-from typing import Union
 
 from . import arch as _arch
 from ._native import ffi, lib
-from .arch import Arch, ArchLike
+from .arch import Arch
 from .errors import InvalidArgumentError, UnknownSyscallError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .arch import ArchLike
 
 # Native name -> libseccomp number, filled by libseccomp_number(): the fast
 # path of Filter.add_rule and Syscall.from_name (a plain dict lookup).
@@ -274,4 +277,15 @@ class Syscall:
         return self._name
 
 
-SyscallLike = Union[Syscall, str, int]
+if TYPE_CHECKING:
+    from typing import Union
+
+    SyscallLike = Union[Syscall, str, int]
+else:
+    def __getattr__(name: str) -> object:
+        if name == "SyscallLike":  # made on first use (typing is not imported before)
+            from typing import Union
+
+            alias = globals()["SyscallLike"] = Union[Syscall, str, int]
+            return alias
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
