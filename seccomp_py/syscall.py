@@ -21,9 +21,12 @@ if TYPE_CHECKING:
 _NATIVE_NUMBERS: dict[str, int] = {}
 # (name, arch as given) -> Syscall, filled by Syscall.from_name.
 _SYSCALLS: dict[tuple[str, object], Syscall] = {}
+# name -> Syscall on Arch.NATIVE (the common case of from_name)
+_NATIVE_SYSCALLS: dict[str, Syscall] = {}
 
 _NR_ERROR = int(lib.__NR_SCMP_ERROR)
 _NATIVE = _arch.native()
+_NATIVE_TOKEN = Arch.NATIVE
 _NAME_BUF = 128
 
 # Where each ABI's syscall numbers start, and how far past it to look when
@@ -98,11 +101,14 @@ def libseccomp_number(name: str, arch: ArchLike = Arch.NATIVE) -> int:
     calls, where libseccomp answers with a negative pseudo-syscall number.
     This is the number filter rules use.  Raises UnknownSyscallError.
     """
-    if type(name) is str and (arch is Arch.NATIVE or arch is _NATIVE):
-        found = _NATIVE_NUMBERS.get(name)
-        if found is not None:
-            return found
-    a = _arch.coerce(arch)
+    if arch is _NATIVE_TOKEN or arch is _NATIVE:
+        if type(name) is str:
+            found = _NATIVE_NUMBERS.get(name)
+            if found is not None:
+                return found
+        a = _NATIVE
+    else:
+        a = _arch.coerce(arch)
     _check_name(name)
     number = _resolve_name(a, name)
     if number == _NR_ERROR:
@@ -129,7 +135,7 @@ def resolve_name(name: str, arch: ArchLike = Arch.NATIVE) -> int:
     libseccomp's negative pseudo-syscall number.  Raises UnknownSyscallError
     (a LookupError and ValueError) with close matches.
     """
-    a = _arch.coerce(arch)
+    a = _NATIVE if arch is _NATIVE_TOKEN or arch is _NATIVE else _arch.coerce(arch)
     number = libseccomp_number(name, a)
     if number < 0:
         return _table(a).get(name, number)
@@ -186,23 +192,31 @@ class Syscall:
     _arch: Arch
 
     def __init__(self, name: str, number: int, arch: Arch) -> None:
-        object.__setattr__(self, "_name", name)
-        object.__setattr__(self, "_number", number)
-        object.__setattr__(self, "_arch", arch)
+        _set_name(self, name)
+        _set_number(self, number)
+        _set_arch(self, arch)
 
     @classmethod
     def from_name(cls, name: str, arch: ArchLike = Arch.NATIVE) -> Syscall:
         """Resolve ``name`` on ``arch`` (default: native).  Cached per (name, arch)."""
+        if arch is _NATIVE_TOKEN and type(name) is str and cls is Syscall:
+            # the common case first: a plain dict keyed by the name (hashing
+            # an Arch member runs Enum.__hash__ in Python)
+            found = _NATIVE_SYSCALLS.get(name)
+            if found is not None:
+                return found
         cacheable = cls is Syscall and type(name) is str and (
             type(arch) is Arch or type(arch) is str)
         if cacheable:
             found = _SYSCALLS.get((name, arch))
             if found is not None:
                 return found
-        a = _arch.coerce(arch)
+        a = _NATIVE if arch is _NATIVE_TOKEN or arch is _NATIVE else _arch.coerce(arch)
         made = cls(name, resolve_name(name, a), a)
         if cacheable and len(_SYSCALLS) < 65536:
             _SYSCALLS[(name, arch)] = made
+            if arch is _NATIVE_TOKEN:
+                _NATIVE_SYSCALLS[name] = made
         return made
 
     @classmethod
@@ -276,6 +290,11 @@ class Syscall:
     def __str__(self) -> str:
         return self._name
 
+
+# the slots' own setters (Syscall.__setattr__ refuses every change)
+_set_name = vars(Syscall)["_name"].__set__
+_set_number = vars(Syscall)["_number"].__set__
+_set_arch = vars(Syscall)["_arch"].__set__
 
 if TYPE_CHECKING:
     from typing import Union

@@ -210,6 +210,7 @@ def test_any_text_resolves_or_raises_cleanly(text: str) -> None:
 def test_resolution_is_cached() -> None:
     syscall_mod._resolve_name.cache_clear()
     syscall_mod._SYSCALLS.clear()
+    syscall_mod._NATIVE_SYSCALLS.clear()
     syscall_mod._NATIVE_NUMBERS.clear()
     found = [Syscall.from_name("read") for _ in range(3)]
     info = syscall_mod._resolve_name.cache_info()
