@@ -353,6 +353,26 @@ class Filter:
         UnknownSyscallError, InvalidArgumentError (errno EACCES when the action
         equals the default action, EINVAL otherwise), TypeError.
         """
+        if not comparisons and type(action) is Action and type(syscall) is str:
+            # the hot path of a filter build, inline: a cached name, no comparison
+            number = _NATIVE_NUMBERS.get(syscall)
+            if number is not None:
+                if not self._lock.acquire(False):
+                    raise ConcurrentUseError("seccomp_rule_add_array")
+                try:
+                    if self._closed is not None:
+                        raise FilterClosedError("seccomp_rule_add_array", self._closed)
+                    if self._failed is not None:
+                        raise FilterFailedError("seccomp_rule_add_array", self._failed)
+                    rc = lib.seccomp_rule_add_array(self._ctx, action._value, number, 0,
+                                                    ffi.NULL)
+                finally:
+                    self._generation += 1
+                    self._lock.release()
+                if rc < 0:
+                    raise _rule_error(rc, "seccomp_rule_add_array", action, syscall, ())
+                self._rules.append((action, syscall))
+                return
         self._add(action, syscall, comparisons, exact=False)
 
     def add_rule_exact(self, action: Action | int, syscall: SyscallLike,
@@ -404,7 +424,7 @@ class Filter:
             self._lock.release()
         if rc < 0:
             raise _rule_error(rc, func, act, name, comparisons)
-        self._rules.append(RuleRecord(act, record, comparisons, exact))
+        self._rules.append(_new_tuple(RuleRecord, (act, record, comparisons, exact)))
         if (count and self._mux and not exact
                 and _permissiveness(act) > _permissiveness(self._default)):
             message = self._widened_message(act, number, comparisons)
