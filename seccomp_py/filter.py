@@ -16,6 +16,10 @@ import weakref
 from _thread import allocate_lock as _allocate_lock
 from array import array as _array
 from collections import namedtuple
+from itertools import compress as _compress
+from itertools import repeat as _repeat
+from operator import attrgetter, itemgetter
+from operator import sub as _sub
 
 from . import arch as _arch
 from ._native import check, ffi, lib
@@ -50,6 +54,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .syscall import SyscallLike
 
     AttrValue = Union[bool, int, Action]
+    # _add_many's input for C: records, action values, native numbers,
+    # comparison counts (None: no comparisons), comparisons, positions of the
+    # rules to check for widening
+    _Prepared = tuple[list[Any], list[int], list[int], Union[list[int], None],
+                      list[tuple[int, int, int, int]], list[int]]
     PathOrFile = Union[str, "os.PathLike[str]", int, IO[bytes]]
     T = TypeVar("T")
 else:
@@ -453,6 +462,72 @@ class Filter:
         """add_rules(); returns (position, message) of the widened rules (if ``widened``)."""
         func = "seccomp_rule_add_array"
         default = self._default
+        if type(rules) is not list:
+            rules = list(rules)
+        prepared = _prepare_fast(rules, default, widened)
+        if prepared is None:
+            prepared = self._prepare_slow(rules, widened)
+        records, actions, numbers, counts, cmps, check_later = prepared
+        n = len(records)
+        if not n:
+            return []
+        # array.array + from_buffer: a C array from a list without a Python loop
+        actions_buf = _array("I", actions)
+        numbers_buf = _array("i", numbers)
+        c_actions = ffi.from_buffer("uint32_t[]", actions_buf)
+        c_numbers = ffi.from_buffer("int[]", numbers_buf)
+        if cmps:
+            assert counts is not None
+            counts_buf = _array("I", counts)
+            c_counts = ffi.from_buffer("unsigned int[]", counts_buf)
+            c_cmps = ffi.new("struct scmp_arg_cmp[]", cmps)
+        else:
+            c_counts = c_cmps = ffi.NULL
+        failed_at = ffi.new("size_t *")
+        if not self._lock.acquire(False):
+            raise ConcurrentUseError(func)
+        try:
+            if self._closed is not None:
+                raise FilterClosedError(func, self._closed)
+            if self._failed is not None:
+                raise FilterFailedError(func, self._failed)
+            rc = lib.spy_rule_add_many(self._ctx, n, c_actions, c_numbers, c_counts, c_cmps,
+                                       failed_at)
+            if rc < 0:
+                at = int(failed_at[0])
+                if at > n:  # the transaction did not start: nothing changed
+                    raise error_for(-rc, "seccomp_transaction_start")
+                if at == n:  # the commit failed: the filter's state is unknown
+                    self._failed = ("add_rules() could not commit its transaction; "
+                                    "reset() the filter")
+                    raise error_for(-rc, "seccomp_transaction_commit")
+                r = _record(records[at])
+                error = _rule_error(rc, func, r.action, r.syscall, r.comparisons)
+                error.rule_index = at
+                if at and not _HAS_TRANSACTIONS:
+                    # libseccomp < 2.6 kept the rules before the failing one
+                    self._rules.extend(records[:at])
+                    self._failed = (f"add_rules() failed at rule {at} after adding the "
+                                    f"{at} before it (libseccomp < 2.6 has no "
+                                    "transactions): the filter holds part of the batch "
+                                    "and would allow more than asked; reset() it")
+                raise error
+            self._rules.extend(records)
+        finally:
+            self._generation += 1
+            self._lock.release()
+        messages = []
+        if check_later and self._mux:
+            for pos in check_later:
+                r = _record(records[pos])
+                message = self._widened_message(r.action, numbers[pos], r.comparisons)
+                if message:
+                    messages.append((pos, message))
+        return messages
+
+    def _prepare_slow(self, rules: list[Any], widened: bool) -> _Prepared:
+        """_add_many's preparation, rule by rule (any input; the exact errors)."""
+        default = self._default
         default_value = default._value
         records: list[RuleRecord | tuple[Action, str]] = []
         actions: list[int] = []
@@ -501,61 +576,7 @@ class Filter:
             numbers_append(number)
             counts_append(len(full.comparisons))
             records_append(full)
-        n = len(records)
-        if not n:
-            return []
-        # array.array + from_buffer: a C array from a list without a Python loop
-        actions_buf = _array("I", actions)
-        numbers_buf = _array("i", numbers)
-        c_actions = ffi.from_buffer("uint32_t[]", actions_buf)
-        c_numbers = ffi.from_buffer("int[]", numbers_buf)
-        if cmps:
-            counts_buf = _array("I", counts)
-            c_counts = ffi.from_buffer("unsigned int[]", counts_buf)
-            c_cmps = ffi.new("struct scmp_arg_cmp[]", cmps)
-        else:
-            c_counts = c_cmps = ffi.NULL
-        failed_at = ffi.new("size_t *")
-        if not self._lock.acquire(False):
-            raise ConcurrentUseError(func)
-        try:
-            if self._closed is not None:
-                raise FilterClosedError(func, self._closed)
-            if self._failed is not None:
-                raise FilterFailedError(func, self._failed)
-            rc = lib.spy_rule_add_many(self._ctx, n, c_actions, c_numbers, c_counts, c_cmps,
-                                       failed_at)
-            if rc < 0:
-                at = int(failed_at[0])
-                if at > n:  # the transaction did not start: nothing changed
-                    raise error_for(-rc, "seccomp_transaction_start")
-                if at == n:  # the commit failed: the filter's state is unknown
-                    self._failed = ("add_rules() could not commit its transaction; "
-                                    "reset() the filter")
-                    raise error_for(-rc, "seccomp_transaction_commit")
-                r = _record(records[at])
-                error = _rule_error(rc, func, r.action, r.syscall, r.comparisons)
-                error.rule_index = at
-                if at and not _HAS_TRANSACTIONS:
-                    # libseccomp < 2.6 kept the rules before the failing one
-                    self._rules.extend(records[:at])
-                    self._failed = (f"add_rules() failed at rule {at} after adding the "
-                                    f"{at} before it (libseccomp < 2.6 has no "
-                                    "transactions): the filter holds part of the batch "
-                                    "and would allow more than asked; reset() it")
-                raise error
-            self._rules.extend(records)
-        finally:
-            self._generation += 1
-            self._lock.release()
-        messages = []
-        if check_later and self._mux:
-            for pos in check_later:
-                r = _record(records[pos])
-                message = self._widened_message(r.action, numbers[pos], r.comparisons)
-                if message:
-                    messages.append((pos, message))
-        return messages
+        return records, actions, numbers, counts, cmps, check_later
 
     @property
     def rules(self) -> tuple[RuleRecord, ...]:
@@ -893,12 +914,66 @@ _IPC_PSEUDO = (-224, -201)
 
 
 _new_tuple = tuple.__new__
+_first = itemgetter(0)
+_second = itemgetter(1)
+_value_of = attrgetter("_value")
+
+
+def _prepare_fast(rules: list[Any], default: Action, widened: bool) -> _Prepared | None:
+    """_add_many's preparation with C-level map() over the whole batch, for
+    the common input: tuples of (Action, a name seen before, ArgCmp...) that
+    libseccomp will accept.  None for anything else (the slow path then
+    validates rule by rule and raises the exact error)."""
+    if set(map(type, rules)) != _ONLY_TUPLE:
+        return None
+    try:
+        acts = list(map(_first, rules))
+        names = list(map(_second, rules))
+    except IndexError:
+        return None
+    if set(map(type, acts)) != _ONLY_ACTION or set(map(type, names)) != _ONLY_STR:
+        return None
+    found = list(map(_NATIVE_NUMBERS.get, names))
+    if None in found:
+        return None
+    numbers: list[int] = found  # type: ignore[assignment]
+    values: list[int] = list(map(_value_of, acts))
+    if default._value in values:
+        return None
+    for value in set(values):
+        if value & 0xFFFF0000 == _ERRNO_KIND and value & 0xFFFF > _LIBSECCOMP_MAX_ERRNO:
+            return None
+    counts = list(map(_sub, map(len, rules), _repeat(2)))
+    if not any(counts):
+        return rules, values, numbers, None, [], []
+    records: list[Any] = list(rules)
+    cmps: list[tuple[int, int, int, int]] = []
+    check_later: list[int] = []
+    default_level = _permissiveness(default)
+    for i in _compress(range(len(counts)), counts):
+        rule = records[i]
+        comparisons = rule[2:]
+        for c in comparisons:
+            if type(c) is not ArgCmp:
+                return None
+        if len(comparisons) > 1 and len({c.index for c in comparisons}) < len(comparisons):
+            return None
+        cmps.extend([(c.index, c.op, c.a, c.b) for c in comparisons])
+        records[i] = _new_tuple(RuleRecord, (rule[0], rule[1], comparisons, False))
+        if widened and _permissiveness(rule[0]) > default_level:
+            check_later.append(i)
+    return records, values, numbers, counts, cmps, check_later
+
+
+_ONLY_TUPLE = {tuple}
+_ONLY_ACTION = {Action}
+_ONLY_STR = {str}
 
 
 def _record(rule: RuleRecord | tuple[Action, str]) -> RuleRecord:
-    if len(rule) == 4:
-        return rule
-    return _new_tuple(RuleRecord, (rule[0], rule[1], (), False))
+    if len(rule) == 2:  # an (Action, name) tuple add_rules() was given
+        return _new_tuple(RuleRecord, (rule[0], rule[1], (), False))
+    return rule
 
 
 def _prepare_rule(pos: int, rule: Any, default: Action, widened: bool,
