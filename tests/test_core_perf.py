@@ -348,3 +348,34 @@ def test_profile_compiles_through_one_batch_like_rule_by_rule() -> None:
         path = text.split(":")[0]
         assert path.startswith("syscalls[") and "socketcall" in text
         assert profile.syscalls[int(path[9:-1])].args  # the entry with the comparison
+
+
+def test_add_rules_fast_and_slow_preparation_agree() -> None:
+    """The common input (Action, known name, ArgCmp...) is prepared with map()
+    over the batch; anything else rule by rule.  Same filter, same records."""
+    rules: list[tuple[object, ...]] = [
+        (Action.ALLOW, "read"), (Action.ALLOW, "write", Arg(0) == 1, Arg(1) > 2),
+        (Action.errno(errno.EPERM), "close"), (Action.TRAP, "dup", Arg(0) >= 100),
+    ]
+    for name in ("read", "write", "close", "dup"):
+        Syscall.from_name(name)  # known names: the fast path applies
+    reference = Filter(Action.KILL_PROCESS)
+    for rule in rules:
+        reference.add_rule(*rule)  # type: ignore[arg-type]
+    for given in (rules, tuple(rules), iter(rules), [list(r) for r in rules]):
+        f = Filter(Action.KILL_PROCESS)
+        f.add_rules(given)  # type: ignore[arg-type]
+        assert f.export_bpf() == reference.export_bpf()
+        assert f.rules == reference.rules
+        assert all(len(r) == 4 and r.exact is False for r in f.rules)
+    # a bad rule at the end: the fast path gives up, the slow one names it
+    f = Filter(Action.KILL_PROCESS)
+    with pytest.raises(UnknownSyscallError) as info:
+        f.add_rules([*rules, (Action.ALLOW, "not_a_syscall")])  # type: ignore[list-item]
+    assert info.value.rule_index == len(rules) and f.rules == ()
+    with pytest.raises(InvalidArgumentError) as info2:
+        f.add_rules([*rules, (Action.KILL_PROCESS, "read")])  # type: ignore[list-item]
+    assert info2.value.errno == errno.EACCES and info2.value.rule_index == len(rules)
+    with pytest.raises(TypeError, match="rule 1"):
+        f.add_rules([(Action.ALLOW, "read"), (Action.ALLOW, "write", "Arg(0) == 1")])
+    assert f.rules == () and f.export_bpf() == Filter(Action.KILL_PROCESS).export_bpf()
