@@ -379,3 +379,23 @@ def test_add_rules_fast_and_slow_preparation_agree() -> None:
     with pytest.raises(TypeError, match="rule 1"):
         f.add_rules([(Action.ALLOW, "read"), (Action.ALLOW, "write", "Arg(0) == 1")])
     assert f.rules == () and f.export_bpf() == Filter(Action.KILL_PROCESS).export_bpf()
+
+
+def test_spawn_runs_the_automatic_layout(tmp_path: object) -> None:
+    """spawn() loads export_bpf(): the binary tree chosen automatically, which
+    the kernel enforces like the default layout (mkdir refused, true runs)."""
+    import shutil
+
+    f = Filter(Action.ALLOW)
+    f.add_rules([(Action.errno(errno.EPERM), n) for n in _admin_names(AUTO_BINARY_TREE_RULES)]
+                + [(Action.errno(errno.EROFS), "mkdir"), (Action.errno(errno.EROFS), "mkdirat")])
+    assert f.layout is Optimize.BINARY_TREE
+    target = os.path.join(str(tmp_path), "made")
+    mkdir = shutil.which("mkdir") or "/bin/mkdir"
+    with f.spawn([mkdir, target], stderr=subprocess.PIPE,
+                 env={**os.environ, "LC_ALL": "C"}) as p:
+        _, err = p.communicate(timeout=20)
+    assert p.returncode != 0 and not os.path.exists(target)
+    assert b"Read-only file system" in err
+    with f.spawn(["/bin/true"]) as p:
+        assert p.wait(timeout=20) == 0
