@@ -692,6 +692,8 @@ class Filter:
             try:
                 if other._closed is not None:
                     raise FilterClosedError("seccomp_merge", f"the other filter: {other._closed}")
+                if other._failed is not None:
+                    raise FilterFailedError("seccomp_merge", f"the other filter: {other._failed}")
                 rc = lib.seccomp_merge(ctx, other._ctx)
                 if rc < 0:
                     detail = "the filters must share attribute values and have no arch in common"

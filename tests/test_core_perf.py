@@ -126,6 +126,11 @@ def test_add_rules_failing_midway_fails_closed() -> None:
         with pytest.raises(FilterFailedError, match="reset"):
             use()
     assert issubclass(FilterFailedError, FilterClosedError)
+    host = Filter(Action.KILL_PROCESS)
+    host.remove_arch(NATIVE)
+    host.add_arch(Arch.X86 if NATIVE is Arch.X86_64 else NATIVE)
+    with pytest.raises(FilterFailedError, match="other filter"):
+        host.merge(f)  # never moves a half-built filter into another
     f.reset()
     assert not f.failed and f.rules == () and f.export_bpf() == clean
 
