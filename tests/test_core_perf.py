@@ -404,3 +404,24 @@ def test_spawn_runs_the_automatic_layout(tmp_path: object) -> None:
     assert b"Read-only file system" in err
     with f.spawn(["/bin/true"]) as p:
         assert p.wait(timeout=20) == 0
+
+
+def test_profile_error_names_the_refused_rule() -> None:
+    """A rule libseccomp refuses inside the one add_rules() batch of
+    Profile.compile is reported with its JSON path (EEXIST: the same
+    condition with two actions)."""
+    from seccomp_py.profile import Profile, ProfileError
+
+    cond = [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]
+    profile = Profile.from_dict({
+        "defaultAction": "SCMP_ACT_KILL_PROCESS",
+        "syscalls": [
+            {"names": ["write"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["close", "read"], "action": "SCMP_ACT_ALLOW", "args": cond},
+            {"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": cond},
+        ],
+    })
+    with pytest.raises(ProfileError) as info:
+        profile.compile(caps=(), kernel="6.1")
+    assert info.value.path == "syscalls[2].names[0]"
+    assert "read" in info.value.problem and "File exists" in info.value.problem
