@@ -484,7 +484,12 @@ class Profile:
         default = self.default()
         native = _arch.native()
 
-        filt = Filter(default)
+        try:
+            filt = Filter(default)
+        except SeccompError as exc:  # e.g. ERRNO(4095): libseccomp accepts up to 4094
+            where = "defaultErrnoRet" if self.default_errno_ret is not None else "defaultAction"
+            raise ProfileError(where, f"libseccomp refused the default action {default!r}: "
+                                      f"{exc.detail or exc.strerror}") from None
         try:
             if native not in arches:
                 # first, so that an arch of the other byte order can be added (EDOM otherwise)

@@ -183,13 +183,19 @@ class Syscall:
     Build with :meth:`from_name` or :meth:`from_number`; :meth:`with_arch`
     gives the same call on another arch.  Immutable and hashable.
     Raises UnknownSyscallError for names or numbers libseccomp does not know.
+
+    Attributes (read-only): ``name``, the syscall's name; ``number``, its
+    number on ``arch`` (negative for libseccomp pseudo-syscalls); ``arch``,
+    the architecture the number belongs to.
     """
 
-    __slots__ = ("_arch", "_name", "_number")
+    # plain slots, not properties: reading ``number`` is the hot path of warm
+    # resolution (docs/benchmarks.md, scenario 2); __setattr__ refuses changes
+    __slots__ = ("arch", "name", "number")
 
-    _name: str
-    _number: int
-    _arch: Arch
+    name: str
+    number: int
+    arch: Arch
 
     def __init__(self, name: str, number: int, arch: Arch) -> None:
         _set_name(self, name)
@@ -238,63 +244,48 @@ class Syscall:
 
     def with_arch(self, arch: ArchLike) -> Syscall:
         """The same syscall (by name) on another architecture."""
-        return Syscall.from_name(self._name, arch)
-
-    @property
-    def name(self) -> str:
-        """The syscall's name."""
-        return self._name
-
-    @property
-    def number(self) -> int:
-        """The number on :attr:`arch` (negative for libseccomp pseudo-syscalls)."""
-        return self._number
-
-    @property
-    def arch(self) -> Arch:
-        """The architecture the number belongs to."""
-        return self._arch
+        return Syscall.from_name(self.name, arch)
 
     @property
     def native_number(self) -> int:
         """The number libseccomp expects in rules: libseccomp's native resolution
         of the name (negative for a pseudo-syscall)."""
-        return libseccomp_number(self._name, Arch.NATIVE)
+        return libseccomp_number(self.name, Arch.NATIVE)
 
     def name_on(self, arch: ArchLike) -> str:
         """The name that this syscall's *number* has on ``arch``."""
-        return resolve_number(self._number, arch)
+        return resolve_number(self.number, arch)
 
     def number_on(self, arch: ArchLike) -> int:
         """This syscall's number (by name) on ``arch``."""
-        return resolve_name(self._name, arch)
+        return resolve_name(self.name, arch)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Syscall):
-            return (self._name, self._number, self._arch) == (
-                other._name, other._number, other._arch)
+            return (self.name, self.number, self.arch) == (
+                other.name, other.number, other.arch)
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self._name, self._number, self._arch))
+        return hash((self.name, self.number, self.arch))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Syscall is immutable")
 
     def __reduce__(self) -> tuple[type[Syscall], tuple[str, int, Arch]]:
-        return (Syscall, (self._name, self._number, self._arch))
+        return (Syscall, (self.name, self.number, self.arch))
 
     def __repr__(self) -> str:
-        return f"Syscall({self._name!r}, {self._number}, {self._arch.name})"
+        return f"Syscall({self.name!r}, {self.number}, {self.arch.name})"
 
     def __str__(self) -> str:
-        return self._name
+        return self.name
 
 
 # the slots' own setters (Syscall.__setattr__ refuses every change)
-_set_name = vars(Syscall)["_name"].__set__
-_set_number = vars(Syscall)["_number"].__set__
-_set_arch = vars(Syscall)["_arch"].__set__
+_set_name = vars(Syscall)["name"].__set__
+_set_number = vars(Syscall)["number"].__set__
+_set_arch = vars(Syscall)["arch"].__set__
 
 if TYPE_CHECKING:
     from typing import Union

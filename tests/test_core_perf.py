@@ -425,3 +425,19 @@ def test_profile_error_names_the_refused_rule() -> None:
         profile.compile(caps=(), kernel="6.1")
     assert info.value.path == "syscalls[2].names[0]"
     assert "read" in info.value.problem and "File exists" in info.value.problem
+
+
+def test_profile_errno_4095_is_a_profile_error() -> None:
+    """libseccomp refuses ERRNO(4095) (the kernel takes it): a ProfileError
+    naming the field, for the default action and for a rule."""
+    from seccomp_py.profile import Profile, ProfileError
+
+    with pytest.raises(ProfileError) as info:
+        Profile.from_dict({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 4095}).compile(
+            caps=(), kernel="6.1")
+    assert info.value.path == "defaultErrnoRet" and "4094" in info.value.problem
+    with pytest.raises(ProfileError) as info:
+        Profile.from_dict({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 4095}]}).compile(
+            caps=(), kernel="6.1")
+    assert info.value.path == "syscalls[0].names[0]"
