@@ -27,6 +27,7 @@ _NATIVE_SYSCALLS: dict[str, Syscall] = {}
 _NR_ERROR = int(lib.__NR_SCMP_ERROR)
 _NATIVE = _arch.native()
 _NATIVE_TOKEN = Arch.NATIVE
+_NATIVE_INT = int(_NATIVE)
 _NAME_BUF = 128
 
 # Where each ABI's syscall numbers start, and how far past it to look when
@@ -110,7 +111,11 @@ def libseccomp_number(name: str, arch: ArchLike = Arch.NATIVE) -> int:
     else:
         a = _arch.coerce(arch)
     _check_name(name)
-    number = _resolve_name(a, name)
+    if a is _NATIVE:
+        # kept in _NATIVE_NUMBERS below: no need for _resolve_name's lru_cache
+        number = int(lib.seccomp_syscall_resolve_name_arch(_NATIVE_INT, name.encode()))
+    else:
+        number = _resolve_name(a, name)
     if number == _NR_ERROR:
         import difflib  # only for the "did you mean" of the error
 
@@ -211,6 +216,10 @@ class Syscall:
             found = _NATIVE_SYSCALLS.get(name)
             if found is not None:
                 return found
+            made = cls(name, resolve_name(name, _NATIVE), _NATIVE)
+            if len(_NATIVE_SYSCALLS) < 65536:
+                _NATIVE_SYSCALLS[name] = made
+            return made
         cacheable = cls is Syscall and type(name) is str and (
             type(arch) is Arch or type(arch) is str)
         if cacheable:
@@ -221,8 +230,6 @@ class Syscall:
         made = cls(name, resolve_name(name, a), a)
         if cacheable and len(_SYSCALLS) < 65536:
             _SYSCALLS[(name, arch)] = made
-            if arch is _NATIVE_TOKEN:
-                _NATIVE_SYSCALLS[name] = made
         return made
 
     @classmethod
