@@ -40,7 +40,13 @@ from .errors import (
     error_for,
 )
 from .features import kernel_actions
-from .syscall import _NATIVE_NUMBERS, Syscall, libseccomp_number, resolve_number
+from .syscall import (
+    _NATIVE_NUMBERS,
+    Syscall,
+    _resolve_name,
+    libseccomp_number,
+    resolve_number,
+)
 
 # typing is not imported at run time: it (and the re module it pulls in) was
 # the largest part of `import seccomp_py` (docs/benchmarks.md, scenario 6)
@@ -1052,10 +1058,8 @@ def _mux_arches() -> frozenset[Arch]:
     found = set()
     for a in Arch.available():
         for probe in ("socket", "semop"):
-            try:
-                nr = libseccomp_number(probe, a)
-            except SeccompError:
-                continue
+            # the raw lookup: an unknown name is __NR_SCMP_ERROR (-1), no exception
+            nr = _resolve_name(a, probe)
             if _SOCKET_PSEUDO[0] <= nr <= _SOCKET_PSEUDO[1] or \
                     _IPC_PSEUDO[0] <= nr <= _IPC_PSEUDO[1]:
                 found.add(a)
