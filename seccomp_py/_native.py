@@ -7,9 +7,11 @@ matching :class:`~seccomp_py.errors.SeccompError` subclass.
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
-
 from .errors import error_for
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 try:
     from ._seccomp import ffi as _ffi

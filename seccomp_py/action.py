@@ -6,10 +6,13 @@ See seccomp_rule_add(3) and seccomp(2), section "Filter return values".
 from __future__ import annotations
 
 import enum
-from typing import ClassVar
 
 from ._native import lib
 from .errors import InvalidArgumentError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 _ERRNO_BASE: int = int(lib.SPY_ACT_ERRNO_BASE)
 _TRACE_BASE: int = int(lib.SPY_ACT_TRACE_BASE)
@@ -57,18 +60,16 @@ class Action:
     _value: int
 
     def __init__(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
+        if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
             raise TypeError(f"an action value must be an int, not {type(value).__name__}")
         if not 0 <= value <= 0xFFFFFFFF:
             raise InvalidArgumentError(func="Action",
                                        detail=f"action value {value:#x} is not 32-bit")
         kind = value & _ACTION_MASK
-        try:
-            ActionKind(kind)
-        except ValueError:
+        if kind not in _KINDS:
             raise InvalidArgumentError(
                 func="Action", detail=f"unknown action value {value:#010x}"
-            ) from None
+            )
         data = value & _DATA_MASK
         if kind == _ERRNO_BASE and data > MAX_ERRNO:
             raise InvalidArgumentError(
@@ -78,7 +79,7 @@ class Action:
             raise InvalidArgumentError(
                 func="Action", detail=f"action {ActionKind(kind).name} takes no data ({data})"
             )
-        object.__setattr__(self, "_value", value)
+        _set_value(self, int(value))
 
     @classmethod
     def errno(cls, errnum: int) -> Action:
@@ -154,6 +155,9 @@ class Action:
             return f"Action.trace({self.data})"
         return f"Action.{kind.name}"
 
+
+_set_value = vars(Action)["_value"].__set__
+_KINDS = frozenset(int(k) for k in ActionKind)
 
 Action.KILL_PROCESS = Action(ActionKind.KILL_PROCESS)
 Action.KILL_THREAD = Action(ActionKind.KILL_THREAD)

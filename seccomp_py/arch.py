@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import enum
 import functools
-from typing import Union
 
 from ._native import lib
 from .errors import UnknownArchError
+
+# typing is not imported at run time (import time): see docs/benchmarks.md
+TYPE_CHECKING = False
 
 
 class Arch(enum.IntEnum):
@@ -73,7 +75,18 @@ class Arch(enum.IntEnum):
         return self is Arch.NATIVE or self in _available()
 
 
-ArchLike = Union[Arch, str, int]
+if TYPE_CHECKING:
+    from typing import Union
+
+    ArchLike = Union[Arch, str, int]
+else:
+    def __getattr__(name: str) -> object:
+        if name == "ArchLike":  # made on first use, so that typing is not imported before
+            from typing import Union
+
+            alias = globals()["ArchLike"] = Union[Arch, str, int]
+            return alias
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @functools.cache

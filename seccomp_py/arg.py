@@ -56,23 +56,30 @@ class ArgCmp:
     bits: int
 
     def __init__(self, index: int, op: Op, a: int, b: int = 0, bits: int = 64) -> None:
-        if isinstance(index, bool) or not isinstance(index, int):
+        if type(index) is not int and (isinstance(index, bool) or not isinstance(index, int)):
             raise TypeError(f"an argument index must be an int, not {type(index).__name__}")
         if not 0 <= index < MAX_ARGS:
             raise InvalidArgumentError(
                 func="Arg", detail=f"argument index {index} is outside 0..{MAX_ARGS - 1}"
             )
-        if bits not in (32, 64):
+        if bits != 64 and bits != 32:
             raise InvalidArgumentError(func="Arg", detail=f"bits must be 32 or 64, not {bits}")
-        try:
-            op = Op(op)
-        except ValueError:
-            raise InvalidArgumentError(func="Arg", detail=f"unknown operator {op!r}") from None
-        object.__setattr__(self, "index", index)
-        object.__setattr__(self, "op", op)
-        object.__setattr__(self, "bits", bits)
-        object.__setattr__(self, "a", _datum(a, bits, "mask" if op is Op.MASKED_EQ else "value"))
-        object.__setattr__(self, "b", _datum(b, bits, "value"))
+        if type(op) is not Op:
+            try:
+                op = Op(op)
+            except ValueError:
+                raise InvalidArgumentError(func="Arg", detail=f"unknown operator {op!r}") from None
+        limit = _LIMIT_64 if bits == 64 else _LIMIT_32
+        # plain non-negative ints in range are stored as they are (the common case)
+        if not (type(a) is int and 0 <= a < limit):
+            a = _datum(a, bits, "mask" if op is Op.MASKED_EQ else "value")
+        if not (type(b) is int and 0 <= b < limit):
+            b = _datum(b, bits, "value")
+        _set_index(self, index)
+        _set_op(self, op)
+        _set_bits(self, bits)
+        _set_a(self, a)
+        _set_b(self, b)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("ArgCmp is immutable")
@@ -97,6 +104,16 @@ class ArgCmp:
             return f"Arg({self.index}{width}).masked_eq({self.a:#x}, {self.b:#x})"
         sym = {Op.NE: "!=", Op.LT: "<", Op.LE: "<=", Op.EQ: "==", Op.GE: ">=", Op.GT: ">"}
         return f"Arg({self.index}{width}) {sym[self.op]} {self.a:#x}"
+
+
+# the slots' own setters (ArgCmp.__setattr__ refuses every change)
+_set_index = vars(ArgCmp)["index"].__set__
+_set_op = vars(ArgCmp)["op"].__set__
+_set_bits = vars(ArgCmp)["bits"].__set__
+_set_a = vars(ArgCmp)["a"].__set__
+_set_b = vars(ArgCmp)["b"].__set__
+_LIMIT_64 = 1 << 64
+_LIMIT_32 = 1 << 32
 
 
 class Arg:

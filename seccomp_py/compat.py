@@ -518,6 +518,14 @@ def _syscall(syscall: object) -> str | int:
     raise TypeError("Syscall must either be an int or str type")
 
 
+def _new_filter(action: Action) -> Filter:
+    """A Filter that compiles exactly like libseccomp (and the official module):
+    no automatic binary-tree layout."""
+    flt = Filter(action)
+    flt._auto_layout = False
+    return flt
+
+
 class SyscallFilter:
     """A seccomp filter, as the official ``seccomp.SyscallFilter``.
 
@@ -531,7 +539,7 @@ class SyscallFilter:
     @_library_errors
     def __init__(self, defaction: int) -> None:
         self._defaction = _action(defaction, "seccomp_init")
-        self._filter = Filter(self._defaction)
+        self._filter = _new_filter(self._defaction)
         self._sysrawrc = False
         self._transactions: list[Any] = []
 
@@ -577,7 +585,7 @@ class SyscallFilter:
             raise InvalidArgumentError(func="seccomp_merge",
                                        detail="the filters have different API_SYSRAWRC values")
         self._filter.merge(filter._filter)
-        filter._filter = Filter(filter._defaction)
+        filter._filter = _new_filter(filter._defaction)
         filter._sysrawrc = False
         filter._transactions = []
 

@@ -21,6 +21,8 @@ class SeccompError(OSError):
 
     func: str
     detail: str
+    #: set by :meth:`Filter.add_rules`: the position of the rule that failed
+    rule_index: int | None = None
 
     def __init__(self, errnum: int, func: str, detail: str = "") -> None:
         message = os.strerror(errnum)
@@ -85,6 +87,21 @@ class FilterClosedError(SeccompError, ValueError):
 
     def __init__(self, func: str = "", detail: str = "the filter is closed") -> None:
         super().__init__(_errno.EBADF, func, detail)
+
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
+        return (type(self), (self.func, self.detail))
+
+
+class FilterFailedError(FilterClosedError):
+    """A :meth:`Filter.add_rules` batch failed midway on libseccomp < 2.6.
+
+    Without transactions the rules before the failing one stay in the filter,
+    which would then allow more than asked (a deny list cut short): the filter
+    refuses every use until :meth:`Filter.reset` (or ``close()``).
+    """
+
+    def __init__(self, func: str = "", detail: str = "") -> None:
+        super().__init__(func, detail or "an add_rules() batch failed midway; reset() the filter")
 
 
 class AlreadyLoadedError(SeccompError):

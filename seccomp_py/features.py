@@ -23,10 +23,13 @@ import enum
 import functools
 import os
 import warnings
-from typing import Any
 
 from ._native import lib
 from .action import Action, ActionKind
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: libseccomp 2.6 functions, gated at build time in the shim.
 HAS_EXPORT_BPF_MEM = bool(lib.SPY_HAS_EXPORT_BPF_MEM)

@@ -9,34 +9,72 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
-import threading
 import warnings
 import weakref
-from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, Union, overload
+from _thread import allocate_lock as _allocate_lock
+from array import array as _array
+from collections import namedtuple
+from itertools import compress as _compress
+from itertools import repeat as _repeat
+from operator import attrgetter, itemgetter
+from operator import sub as _sub
 
 from . import arch as _arch
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
-from .arch import Arch, ArchLike
+from .arch import Arch
 from .arg import ArgCmp
 from .attribute import ACTION_ATTRIBUTES, HAS_WAIT_KILL, Attribute, Optimize
 from .errors import (
     AlreadyLoadedError,
     ConcurrentUseError,
     FilterClosedError,
+    FilterFailedError,
     FilterTooLargeError,
     InvalidArgumentError,
     SeccompError,
     UnsupportedError,
     WidenedRuleWarning,
+    error_for,
 )
 from .features import kernel_actions
-from .syscall import Syscall, SyscallLike, libseccomp_number, resolve_number
+from .syscall import (
+    _NATIVE_NUMBERS,
+    Syscall,
+    _resolve_name,
+    libseccomp_number,
+    resolve_number,
+)
 
+# typing is not imported at run time: it (and the re module it pulls in) was
+# the largest part of `import seccomp_py` (docs/benchmarks.md, scenario 6)
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable, Iterator
+    from typing import IO, Any, Generic, NamedTuple, TypeVar, Union, overload
+
+    from .arch import ArchLike
     from .spawn import SeccompPopen
+    from .syscall import SyscallLike
+
+    AttrValue = Union[bool, int, Action]
+    # _add_many's input for C: records, action values, native numbers,
+    # comparison counts (None: no comparisons), comparisons, positions of the
+    # rules to check for widening
+    _Prepared = tuple[list[Any], list[int], list[int], Union[list[int], None],
+                      list[tuple[int, int, int, int]], list[int]]
+    PathOrFile = Union[str, "os.PathLike[str]", int, IO[bytes]]
+    T = TypeVar("T")
+else:
+    T = None
+
+    class Generic:
+        """Stand-in for typing.Generic: ``_Attr[bool]`` is ``_Attr`` at run time."""
+
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
 
 BPF_MAXINSNS = int(lib.SPY_BPF_MAXINSNS)
 BPF_INSN_SIZE = 8
@@ -45,11 +83,12 @@ _LIBSECCOMP_MAX_ERRNO = 4094
 _HAS_EXPORT_MEM = bool(lib.SPY_HAS_EXPORT_BPF_MEM)
 _HAS_TRANSACTIONS = bool(lib.SPY_HAS_TRANSACTIONS)
 _HAS_PRECOMPUTE = bool(lib.SPY_HAS_PRECOMPUTE)
-
-AttrValue = Union[bool, int, Action]
-PathOrFile = Union[str, "os.PathLike[str]", int, IO[bytes]]
-T = TypeVar("T")
-
+#: Automatic layout: above this many rules a filter whose OPTIMIZE attribute
+#: the user never set is compiled as a binary tree (runc's threshold).
+AUTO_BINARY_TREE_RULES = 32
+_OPTIMIZE = int(Attribute.OPTIMIZE)
+_ERRNO_KIND = int(ActionKind.ERRNO)
+_SYSRAWRC = int(Attribute.RETURN_SYSTEM_RETURN_CODES)
 
 class _Attr(Generic[T]):
     """A typed property over one attribute (``f.no_new_privileges = False``)."""
@@ -60,10 +99,12 @@ class _Attr(Generic[T]):
     def __set_name__(self, owner: type, name: str) -> None:
         self.__doc__ = f"Attribute.{self.attr.name} (see seccomp_attr_set(3))."
 
-    @overload
-    def __get__(self, obj: None, owner: type) -> _Attr[T]: ...
-    @overload
-    def __get__(self, obj: Filter, owner: type) -> T: ...
+    if TYPE_CHECKING:
+        @overload
+        def __get__(self, obj: None, owner: type) -> _Attr[T]: ...
+        @overload
+        def __get__(self, obj: Filter, owner: type) -> T: ...
+
     def __get__(self, obj: Filter | None, owner: type) -> Any:
         if obj is None:
             return self
@@ -73,17 +114,24 @@ class _Attr(Generic[T]):
         obj.set_attribute(self.attr, value)  # type: ignore[arg-type]
 
 
-class RuleRecord(NamedTuple):
-    """A rule as it was added to a Filter (see :attr:`Filter.rules`).
+_RULE_RECORD_DOC = """A rule as it was added to a Filter (see :attr:`Filter.rules`).
 
     ``syscall`` is the name given, or the number as text when a number that
     has no native name was given.
     """
 
-    action: Action
-    syscall: str
-    comparisons: tuple[ArgCmp, ...]
-    exact: bool
+if TYPE_CHECKING:
+    class RuleRecord(NamedTuple):
+        """A rule as it was added to a Filter (see _RULE_RECORD_DOC)."""
+
+        action: Action
+        syscall: str
+        comparisons: tuple[ArgCmp, ...]
+        exact: bool
+else:
+    RuleRecord = namedtuple("RuleRecord", ("action", "syscall", "comparisons", "exact"),
+                            module=__name__)
+    RuleRecord.__doc__ = _RULE_RECORD_DOC
 
 
 def _record_name(syscall: SyscallLike, name: str) -> str:
@@ -137,12 +185,24 @@ class Filter:
 
     def __init__(self, default_action: Action | int) -> None:
         action = Action.coerce(default_action)
-        self._lock = threading.Lock()
+        self._lock = _allocate_lock()
         self._closed: str | None = "the filter failed to initialize"
+        self._failed: str | None = None
         self._loaded = False
         self._generation = 0
-        self._bpf: tuple[int, bytes] | None = None
-        self._rules: list[RuleRecord] = []
+        # (generation, BPF, binary tree chosen automatically)
+        self._bpf: tuple[int, bytes, bool] | None = None
+        # RuleRecords, or the (Action, name) tuples add_rules() was given for
+        # rules without comparisons (made RuleRecords when read: see rules)
+        self._rules: list[RuleRecord | tuple[Action, str]] = []
+        # caches of libseccomp state, kept in step by every method that changes it
+        self._default = action
+        self._arch_set: set[Arch] = {_arch.native()}
+        self._mux = _arch.native() in _mux_arches()
+        # True once the user set OPTIMIZE (then no automatic layout)
+        self._optimize_set = False
+        # False for filters that must compile exactly like libseccomp (compat)
+        self._auto_layout = True
         self._notifier: Any = None
         self._notifier_timeout: float | None = None
         ctx = lib.seccomp_init(action.value)
@@ -161,23 +221,41 @@ class Filter:
     # -- plumbing ----------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _use(self, func: str, *, change: bool = False) -> Iterator[Any]:
-        """Hold the filter for one operation: not closed, not used by another thread."""
-        if not self._lock.acquire(blocking=False):
+    def _use(self, func: str, *, change: bool = False,
+             failed_ok: bool = False) -> Iterator[Any]:
+        """Hold the filter for one operation: not closed, not failed (see
+        add_rules), not used by another thread."""
+        if not self._lock.acquire(False):
             raise ConcurrentUseError(func)
         try:
             if self._closed is not None:
                 raise FilterClosedError(func, self._closed)
+            if self._failed is not None and not failed_ok:
+                raise FilterFailedError(func, self._failed)
             yield self._ctx
         finally:
             if change:
                 self._generation += 1
             self._lock.release()
 
+    def _arches_changed(self, arches: set[Arch]) -> None:
+        self._arch_set = arches
+        self._mux = not arches.isdisjoint(_mux_arches())
+
     def _set_raw(self, attr: Attribute, value: int) -> None:
-        with self._use("seccomp_attr_set", change=True) as ctx:
-            check(lib.seccomp_attr_set(ctx, int(attr), value), "seccomp_attr_set",
-                  f"{attr.name} = {value}")
+        if not self._lock.acquire(False):
+            raise ConcurrentUseError("seccomp_attr_set")
+        try:
+            if self._closed is not None:
+                raise FilterClosedError("seccomp_attr_set", self._closed)
+            if self._failed is not None:
+                raise FilterFailedError("seccomp_attr_set", self._failed)
+            rc = lib.seccomp_attr_set(self._ctx, int(attr), value)
+        finally:
+            self._generation += 1
+            self._lock.release()
+        if rc < 0:
+            check(rc, "seccomp_attr_set", f"{attr.name} = {value}")
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -188,6 +266,12 @@ class Filter:
                 ffi.release(self._ctx)
                 self._closed = "the filter is closed"
             self._ctx = ffi.NULL
+
+    @property
+    def failed(self) -> bool:
+        """True after an add_rules() batch failed midway on libseccomp < 2.6:
+        every use then raises FilterFailedError until reset()."""
+        return self._failed is not None
 
     @property
     def closed(self) -> bool:
@@ -208,7 +292,7 @@ class Filter:
     def __repr__(self) -> str:
         if self._closed is not None:
             return "<Filter closed>"
-        return f"<Filter default={self.default_action!r} loaded={self._loaded}>"
+        return f"<Filter default={self._default!r} loaded={self._loaded}>"
 
     def __getstate__(self) -> None:
         raise TypeError("a Filter cannot be pickled; export_bpf() or a profile can be")
@@ -263,13 +347,17 @@ class Filter:
                                            detail=f"{attr.name} takes a bool, not {value}")
             raw = int(value)
         self._set_raw(attr, raw)
+        if attr is Attribute.OPTIMIZE:
+            self._optimize_set = True
 
     @property
     def default_action(self) -> Action:
-        """The action for syscalls no rule matches."""
-        value = self.get_attribute(Attribute.DEFAULT_ACTION)
-        assert isinstance(value, Action)
-        return value
+        """The action for syscalls no rule matches.  Raises FilterClosedError."""
+        if self._closed is not None:
+            raise FilterClosedError("seccomp_attr_get", self._closed)
+        if self._failed is not None:
+            raise FilterFailedError("seccomp_attr_get", self._failed)
+        return self._default
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -282,6 +370,26 @@ class Filter:
         UnknownSyscallError, InvalidArgumentError (errno EACCES when the action
         equals the default action, EINVAL otherwise), TypeError.
         """
+        if not comparisons and type(action) is Action and type(syscall) is str:
+            # the hot path of a filter build, inline: a cached name, no comparison
+            number = _NATIVE_NUMBERS.get(syscall)
+            if number is not None:
+                if not self._lock.acquire(False):
+                    raise ConcurrentUseError("seccomp_rule_add_array")
+                try:
+                    if self._closed is not None:
+                        raise FilterClosedError("seccomp_rule_add_array", self._closed)
+                    if self._failed is not None:
+                        raise FilterFailedError("seccomp_rule_add_array", self._failed)
+                    rc = lib.seccomp_rule_add_array(self._ctx, action._value, number, 0,
+                                                    ffi.NULL)
+                finally:
+                    self._generation += 1
+                    self._lock.release()
+                if rc < 0:
+                    raise _rule_error(rc, "seccomp_rule_add_array", action, syscall, ())
+                self._rules.append((action, syscall))
+                return
         self._add(action, syscall, comparisons, exact=False)
 
     def add_rule_exact(self, action: Action | int, syscall: SyscallLike,
@@ -292,41 +400,191 @@ class Filter:
 
     def _add(self, action: Action | int, syscall: SyscallLike,
              comparisons: tuple[ArgCmp, ...], exact: bool) -> None:
-        act = Action.coerce(action)
-        number, name = _syscall_number(syscall)
-        for cmp in comparisons:
-            if not isinstance(cmp, ArgCmp):
-                raise TypeError(
-                    f"comparisons must be ArgCmp (e.g. Arg(0) == 1), not {type(cmp).__name__}")
+        # The hot path of every filter build: no contextmanager, no repeated
+        # validation of what is cached (see docs/benchmarks.md).
+        act = action if type(action) is Action else Action.coerce(action)
+        number: int | None
+        if type(syscall) is str:
+            number = _NATIVE_NUMBERS.get(syscall)
+            if number is None:
+                number = libseccomp_number(syscall)
+            name = record = syscall
+        else:
+            number, name = _syscall_number(syscall)
+            record = _record_name(syscall, name)
         count = len(comparisons)
-        array = ffi.new("struct scmp_arg_cmp[]", count) if count else ffi.NULL
-        for i, cmp in enumerate(comparisons):
-            array[i].arg = cmp.index
-            array[i].op = int(cmp.op)
-            array[i].datum_a = cmp.a
-            array[i].datum_b = cmp.b
-        func = "seccomp_rule_add_exact_array" if exact else "seccomp_rule_add_array"
-        call = lib.seccomp_rule_add_exact_array if exact else lib.seccomp_rule_add_array
-        with self._use(func, change=True) as ctx:
-            rc = call(ctx, act.value, number, count, array)
+        if count:
+            for cmp in comparisons:
+                if type(cmp) is not ArgCmp and not isinstance(cmp, ArgCmp):
+                    raise TypeError("comparisons must be ArgCmp (e.g. Arg(0) == 1), "
+                                    f"not {type(cmp).__name__}")
+            array = ffi.new("struct scmp_arg_cmp[]",
+                            [(c.index, c.op, c.a, c.b) for c in comparisons])
+        else:
+            array = ffi.NULL
+        if exact:
+            func = "seccomp_rule_add_exact_array"
+            call = lib.seccomp_rule_add_exact_array
+        else:
+            func = "seccomp_rule_add_array"
+            call = lib.seccomp_rule_add_array
+        if not self._lock.acquire(False):
+            raise ConcurrentUseError(func)
+        try:
+            if self._closed is not None:
+                raise FilterClosedError(func, self._closed)
+            if self._failed is not None:
+                raise FilterFailedError(func, self._failed)
+            rc = call(self._ctx, act._value, number, count, array)
+        finally:
+            self._generation += 1
+            self._lock.release()
         if rc < 0:
-            detail = f"{act!r} for {name}"
-            if comparisons:
-                detail += " with " + ", ".join(map(repr, comparisons))
-            if rc == -errno.EACCES:
-                raise InvalidArgumentError(
-                    errno.EACCES, func,
-                    detail + " (the action equals the filter's default action)")
-            elif (rc == -errno.EINVAL and act.kind is ActionKind.ERRNO
-                  and act.data > _LIBSECCOMP_MAX_ERRNO):
-                detail += f" (libseccomp accepts errno values up to {_LIBSECCOMP_MAX_ERRNO})"
-            elif rc == -errno.EINVAL and len({c.index for c in comparisons}) < count:
-                detail += " (two comparisons on the same argument are not allowed in one rule)"
-            check(rc, func, detail)
-        self._rules.append(RuleRecord(act, _record_name(syscall, name), tuple(comparisons), exact))
-        if comparisons and not exact and _permissiveness(act) > _permissiveness(
-                self.default_action):
-            self._warn_if_widened(act, number, comparisons)
+            raise _rule_error(rc, func, act, name, comparisons)
+        self._rules.append(_new_tuple(RuleRecord, (act, record, comparisons, exact)))
+        if (count and self._mux and not exact
+                and _permissiveness(act) > _permissiveness(self._default)):
+            message = self._widened_message(act, number, comparisons)
+            if message:
+                warnings.warn(message, WidenedRuleWarning, stacklevel=4)
+
+    def add_rules(self, rules: Iterable[tuple[Any, ...]]) -> None:
+        """Add many rules at once: each item is ``(action, syscall, *comparisons)``,
+        as the arguments of :meth:`add_rule`.
+
+        Every rule is validated first (same exceptions as add_rule); then all go
+        to libseccomp in one C call (seccomp_rule_add(3) per rule).  A
+        SeccompError raised for one rule has ``rule_index`` set to its position.
+        All or nothing with libseccomp 2.6 (one transaction).  With libseccomp
+        2.5 a rule refused midway leaves the ones before it in the filter, so
+        the filter is marked failed (:attr:`failed`): every later use raises
+        FilterFailedError until :meth:`reset`, because a deny list cut short
+        would allow more than asked.  Raises UnknownSyscallError,
+        InvalidArgumentError, SeccompError, TypeError.
+        """
+        for _pos, message in self._add_many(rules, widened=True):
+            warnings.warn(message, WidenedRuleWarning, stacklevel=2)
+
+    def _add_many(self, rules: Iterable[tuple[Any, ...]], *,
+                  widened: bool) -> list[tuple[int, str]]:
+        """add_rules(); returns (position, message) of the widened rules (if ``widened``)."""
+        func = "seccomp_rule_add_array"
+        default = self._default
+        if type(rules) is not list:
+            rules = list(rules)
+        prepared = _prepare_fast(rules, default, widened)
+        if prepared is None:
+            prepared = self._prepare_slow(rules, widened)
+        records, actions, numbers, counts, cmps, check_later = prepared
+        n = len(records)
+        if not n:
+            return []
+        # array.array + from_buffer: a C array from a list without a Python loop
+        actions_buf = _array("I", actions)
+        numbers_buf = _array("i", numbers)
+        c_actions = ffi.from_buffer("uint32_t[]", actions_buf)
+        c_numbers = ffi.from_buffer("int[]", numbers_buf)
+        if cmps:
+            assert counts is not None
+            counts_buf = _array("I", counts)
+            c_counts = ffi.from_buffer("unsigned int[]", counts_buf)
+            c_cmps = ffi.new("struct scmp_arg_cmp[]", cmps)
+        else:
+            c_counts = c_cmps = ffi.NULL
+        failed_at = ffi.new("size_t *")
+        if not self._lock.acquire(False):
+            raise ConcurrentUseError(func)
+        try:
+            if self._closed is not None:
+                raise FilterClosedError(func, self._closed)
+            if self._failed is not None:
+                raise FilterFailedError(func, self._failed)
+            rc = lib.spy_rule_add_many(self._ctx, n, c_actions, c_numbers, c_counts, c_cmps,
+                                       failed_at)
+            if rc < 0:
+                at = int(failed_at[0])
+                if at > n:  # the transaction did not start: nothing changed
+                    raise error_for(-rc, "seccomp_transaction_start")
+                if at == n:  # the commit failed: the filter's state is unknown
+                    self._failed = ("add_rules() could not commit its transaction; "
+                                    "reset() the filter")
+                    raise error_for(-rc, "seccomp_transaction_commit")
+                r = _record(records[at])
+                error = _rule_error(rc, func, r.action, r.syscall, r.comparisons)
+                error.rule_index = at
+                if at and not _HAS_TRANSACTIONS:
+                    # libseccomp < 2.6 kept the rules before the failing one
+                    self._rules.extend(records[:at])
+                    self._failed = (f"add_rules() failed at rule {at} after adding the "
+                                    f"{at} before it (libseccomp < 2.6 has no "
+                                    "transactions): the filter holds part of the batch "
+                                    "and would allow more than asked; reset() it")
+                raise error
+            self._rules.extend(records)
+        finally:
+            self._generation += 1
+            self._lock.release()
+        messages = []
+        if check_later and self._mux:
+            for pos in check_later:
+                r = _record(records[pos])
+                message = self._widened_message(r.action, numbers[pos], r.comparisons)
+                if message:
+                    messages.append((pos, message))
+        return messages
+
+    def _prepare_slow(self, rules: list[Any], widened: bool) -> _Prepared:
+        """_add_many's preparation, rule by rule (any input; the exact errors)."""
+        default = self._default
+        default_value = default._value
+        records: list[RuleRecord | tuple[Action, str]] = []
+        actions: list[int] = []
+        numbers: list[int] = []
+        counts: list[int] = []
+        cmps: list[tuple[int, int, int, int]] = []
+        check_later: list[int] = []
+        native_get = _NATIVE_NUMBERS.get
+        actions_append, numbers_append = actions.append, numbers.append
+        counts_append, records_append = counts.append, records.append
+        for rule in rules:
+            # fast path: (Action, known name), nothing libseccomp would refuse
+            if type(rule) is tuple and len(rule) == 2:
+                act, syscall = rule
+                if type(act) is Action and type(syscall) is str:
+                    number = native_get(syscall)
+                    value = act._value
+                    if (number is not None and value != default_value
+                            and (value & 0xFFFF0000 != _ERRNO_KIND
+                                 or value & 0xFFFF <= _LIBSECCOMP_MAX_ERRNO)):
+                        actions_append(value)
+                        numbers_append(number)
+                        counts_append(0)
+                        records_append(rule)
+                        continue
+            elif (type(rule) is tuple and len(rule) == 3 and type(rule[0]) is Action
+                    and type(rule[1]) is str and type(rule[2]) is ArgCmp):
+                # fast path: one comparison
+                act, syscall, cmp = rule
+                number = native_get(syscall)
+                value = act._value
+                if (number is not None and value != default_value
+                        and (value & 0xFFFF0000 != _ERRNO_KIND
+                             or value & 0xFFFF <= _LIBSECCOMP_MAX_ERRNO)):
+                    cmps.append((cmp.index, cmp.op, cmp.a, cmp.b))
+                    if widened and _permissiveness(act) > _permissiveness(default):
+                        check_later.append(len(records))
+                    actions_append(value)
+                    numbers_append(number)
+                    counts_append(1)
+                    records_append(_new_tuple(RuleRecord, (act, syscall, (cmp,), False)))
+                    continue
+            full, number = _prepare_rule(len(records), rule, default, widened, cmps,
+                                         check_later)
+            actions_append(full.action._value)
+            numbers_append(number)
+            counts_append(len(full.comparisons))
+            records_append(full)
+        return records, actions, numbers, counts, cmps, check_later
 
     @property
     def rules(self) -> tuple[RuleRecord, ...]:
@@ -334,17 +592,19 @@ class Filter:
 
         Cleared by reset(); merge() appends the other filter's rules.
         """
-        return tuple(self._rules)
+        return tuple(map(_record, self._rules))
 
-    def _warn_if_widened(self, act: Action, number: int,
-                         comparisons: tuple[ArgCmp, ...]) -> None:
-        """Warn when libseccomp dropped this rule's comparisons on a multiplexing arch."""
+    def _widened_message(self, act: Action, number: int,
+                         comparisons: tuple[ArgCmp, ...]) -> str | None:
+        """The warning when libseccomp drops this rule's comparisons on a multiplexing arch."""
         try:
             name = resolve_number(number)
         except SeccompError:
-            return
+            return None
         widened = []
-        for a in self.arches:
+        for a in Arch.available():
+            if a not in self._arch_set:
+                continue
             try:
                 nr = libseccomp_number(name, a)
             except SeccompError:
@@ -353,14 +613,13 @@ class Filter:
             lo_i, hi_i = _IPC_PSEUDO
             if lo_s <= nr <= hi_s or lo_i <= nr <= hi_i:
                 widened.append(a.libseccomp_name)
-        if widened:
-            via = "socketcall(2)" if _is_socket_family(name) else "ipc(2)"
-            warnings.warn(
-                f"{act!r} for {name} with {', '.join(map(repr, comparisons))}: on "
+        if not widened:
+            return None
+        via = "socketcall(2)" if _is_socket_family(name) else "ipc(2)"
+        return (f"{act!r} for {name} with {', '.join(map(repr, comparisons))}: on "
                 f"{', '.join(widened)} the call can also be made through {via}, whose "
                 f"arguments seccomp cannot see, so there the rule matches every {name} call "
-                f"(use add_rule_exact to refuse, or deny {via.split('(')[0]})",
-                WidenedRuleWarning, stacklevel=4)
+                f"(use add_rule_exact to refuse, or deny {via.split('(')[0]})")
 
     def set_priority(self, syscall: SyscallLike, priority: int) -> None:
         """Hint that ``syscall`` should be checked early (0..255, higher first).
@@ -392,6 +651,7 @@ class Filter:
                 f"{a.libseccomp_name}: a filter holds arches of one byte order only "
                 "(build another Filter for the other endianness)")
         check(rc, "seccomp_arch_add", a.libseccomp_name)
+        self._arches_changed(self._arch_set | {a})
         return True
 
     def remove_arch(self, arch: ArchLike) -> bool:
@@ -402,6 +662,7 @@ class Filter:
         if rc == -errno.EEXIST:
             return False
         check(rc, "seccomp_arch_remove", a.libseccomp_name)
+        self._arches_changed(self._arch_set - {a})
         return True
 
     def has_arch(self, arch: ArchLike) -> bool:
@@ -439,6 +700,8 @@ class Filter:
             try:
                 if other._closed is not None:
                     raise FilterClosedError("seccomp_merge", f"the other filter: {other._closed}")
+                if other._failed is not None:
+                    raise FilterFailedError("seccomp_merge", f"the other filter: {other._failed}")
                 rc = lib.seccomp_merge(ctx, other._ctx)
                 if rc < 0:
                     detail = "the filters must share attribute values and have no arch in common"
@@ -448,6 +711,7 @@ class Filter:
                 other._ctx = ffi.NULL
                 other._closed = "the filter was merged into another filter"
                 self._rules.extend(other._rules)
+                self._arches_changed(self._arch_set | other._arch_set)
             finally:
                 other._lock.release()
 
@@ -457,11 +721,15 @@ class Filter:
         The default action is kept unless a new one is given (unlike
         libseccomp's own Python module, which loses it).
         """
-        action = self.default_action if default_action is None else Action.coerce(default_action)
-        with self._use("seccomp_reset", change=True) as ctx:
+        action = self._default if default_action is None else Action.coerce(default_action)
+        with self._use("seccomp_reset", change=True, failed_ok=True) as ctx:
             check(lib.seccomp_reset(ctx, action.value), "seccomp_reset", repr(action))
             self._loaded = False
+            self._failed = None
             self._rules.clear()
+            self._default = action
+            self._optimize_set = False
+            self._arches_changed({_arch.native()})
         self._set_raw(Attribute.RETURN_SYSTEM_RETURN_CODES, 1)
 
     @contextlib.contextmanager
@@ -482,6 +750,7 @@ class Filter:
             with self._use("seccomp_transaction_reject", change=True) as ctx:
                 lib.spy_transaction_reject(ctx)
             del self._rules[recorded:]
+            self._arches_changed({a for a in Arch.available() if self.has_arch(a)})
             raise
         with self._use("seccomp_transaction_commit", change=True) as ctx:
             check(lib.spy_transaction_commit(ctx), "seccomp_transaction_commit")
@@ -490,7 +759,9 @@ class Filter:
         """Build the BPF now so load() is quick (libseccomp 2.6+, a no-op before)."""
         with self._use("seccomp_precompute") as ctx:
             if _HAS_PRECOMPUTE:
-                check(lib.spy_precompute(ctx), "seccomp_precompute")
+                tree = self._export_locked(ctx)[1]
+                with _optimize(ctx, tree):
+                    check(lib.spy_precompute(ctx), "seccomp_precompute")
 
     # -- export ----------------------------------------------------------------------------
 
@@ -505,15 +776,50 @@ class Filter:
         if cached is not None and cached[0] == self._generation:
             return cached[1]
         with self._use("seccomp_export_bpf") as ctx:
-            generation = self._generation
+            return self._export_locked(ctx)[0]
+
+    def _export_locked(self, ctx: Any) -> tuple[bytes, bool]:
+        """The BPF and whether the automatic layout chose the binary tree (cached
+        per generation); the caller holds the lock."""
+        cached = self._bpf
+        generation = self._generation
+        if cached is not None and cached[0] == generation:
+            return cached[1], cached[2]
+        data = None
+        tree = (self._auto_layout and not self._optimize_set
+                and len(self._rules) > AUTO_BINARY_TREE_RULES)
+        if tree:
+            with _optimize(ctx, True):
+                data = _export_bpf(ctx)
+            if len(data) // BPF_INSN_SIZE > BPF_MAXINSNS:
+                data, tree = None, False  # too big as a tree: libseccomp's default layout
+        if data is None:
             data = _export_bpf(ctx)
-        self._bpf = (generation, data)
-        return data
+        self._bpf = (generation, data, tree)
+        return data, tree
+
+    @property
+    def layout(self) -> Optimize:
+        """The layout export_bpf(), load() and spawn() use: the OPTIMIZE attribute
+        when set, else the automatic choice (BINARY_TREE above
+        AUTO_BINARY_TREE_RULES rules when it fits in 4096 instructions)."""
+        with self._use("seccomp_export_bpf") as ctx:
+            tree = self._export_locked(ctx)[1]
+            if not tree:
+                value = ffi.new("uint32_t *")
+                check(lib.seccomp_attr_get(ctx, _OPTIMIZE, value), "seccomp_attr_get",
+                      "OPTIMIZE")
+                tree = int(value[0]) == Optimize.BINARY_TREE
+        return Optimize.BINARY_TREE if tree else Optimize.PRIORITY
 
     def export_pfc(self) -> str:
-        """The filter as libseccomp's pseudo filter code (seccomp_export_pfc(3))."""
+        """The filter as libseccomp's pseudo filter code (seccomp_export_pfc(3)),
+        in the layout export_bpf() uses."""
         with self._use("seccomp_export_pfc") as ctx:
-            return _export_via_memfd(ctx, lib.seccomp_export_pfc, "seccomp_export_pfc").decode()
+            tree = self._export_locked(ctx)[1]
+            with _optimize(ctx, tree):
+                data = _export_via_memfd(ctx, lib.seccomp_export_pfc, "seccomp_export_pfc")
+            return data.decode()
 
     @property
     def instruction_count(self) -> int:
@@ -568,17 +874,22 @@ class Filter:
             return
         self.check_size()
         with self._use("seccomp_load") as ctx:
+            data, tree = self._export_locked(ctx)
+            count = len(data) // BPF_INSN_SIZE
+            if count > BPF_MAXINSNS:
+                raise FilterTooLargeError(count, BPF_MAXINSNS)
             # RETURN_SYSTEM_RETURN_CODES only changes how a failure is reported:
             # force it on so the kernel's errno is never masked as ECANCELED.
             raw = ffi.new("uint32_t *")
-            attr = int(Attribute.RETURN_SYSTEM_RETURN_CODES)
+            attr = _SYSRAWRC
             check(lib.seccomp_attr_get(ctx, attr, raw), "seccomp_attr_get",
                   "RETURN_SYSTEM_RETURN_CODES")
             if not raw[0]:
                 check(lib.seccomp_attr_set(ctx, attr, 1), "seccomp_attr_set",
                       "RETURN_SYSTEM_RETURN_CODES = 1")
             try:
-                check(lib.seccomp_load(ctx), "seccomp_load")
+                with _optimize(ctx, tree):
+                    check(lib.seccomp_load(ctx), "seccomp_load")
             finally:
                 if not raw[0]:
                     lib.seccomp_attr_set(ctx, attr, 0)
@@ -631,7 +942,7 @@ _LIVE: weakref.WeakSet[Filter] = weakref.WeakSet()
 def _after_fork_in_child() -> None:
     for flt in list(_LIVE):
         if flt._lock.locked():
-            flt._lock = threading.Lock()
+            flt._lock = _allocate_lock()
             if flt._closed is None:
                 # never free a context another thread was changing: leak it in the child
                 ffi.gc(flt._ctx, None)
@@ -646,6 +957,151 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 # and ipc(2) (__PNR_socket.. and __PNR_semop.. in seccomp-syscalls.h).
 _SOCKET_PSEUDO = (-120, -101)
 _IPC_PSEUDO = (-224, -201)
+
+
+_new_tuple = tuple.__new__
+_first = itemgetter(0)
+_second = itemgetter(1)
+_value_of = attrgetter("_value")
+
+
+def _prepare_fast(rules: list[Any], default: Action, widened: bool) -> _Prepared | None:
+    """_add_many's preparation with C-level map() over the whole batch, for
+    the common input: tuples of (Action, a name seen before, ArgCmp...) that
+    libseccomp will accept.  None for anything else (the slow path then
+    validates rule by rule and raises the exact error)."""
+    if set(map(type, rules)) != _ONLY_TUPLE:
+        return None
+    try:
+        acts = list(map(_first, rules))
+        names = list(map(_second, rules))
+    except IndexError:
+        return None
+    if set(map(type, acts)) != _ONLY_ACTION or set(map(type, names)) != _ONLY_STR:
+        return None
+    found = list(map(_NATIVE_NUMBERS.get, names))
+    if None in found:
+        return None
+    numbers: list[int] = found  # type: ignore[assignment]
+    values: list[int] = list(map(_value_of, acts))
+    if default._value in values:
+        return None
+    for value in set(values):
+        if value & 0xFFFF0000 == _ERRNO_KIND and value & 0xFFFF > _LIBSECCOMP_MAX_ERRNO:
+            return None
+    counts = list(map(_sub, map(len, rules), _repeat(2)))
+    if not any(counts):
+        return rules, values, numbers, None, [], []
+    records: list[Any] = list(rules)
+    cmps: list[tuple[int, int, int, int]] = []
+    check_later: list[int] = []
+    default_level = _permissiveness(default)
+    for i in _compress(range(len(counts)), counts):
+        rule = records[i]
+        comparisons = rule[2:]
+        for c in comparisons:
+            if type(c) is not ArgCmp:
+                return None
+        if len(comparisons) > 1 and len({c.index for c in comparisons}) < len(comparisons):
+            return None
+        cmps.extend([(c.index, c.op, c.a, c.b) for c in comparisons])
+        records[i] = _new_tuple(RuleRecord, (rule[0], rule[1], comparisons, False))
+        if widened and _permissiveness(rule[0]) > default_level:
+            check_later.append(i)
+    return records, values, numbers, counts, cmps, check_later
+
+
+_ONLY_TUPLE = {tuple}
+_ONLY_ACTION = {Action}
+_ONLY_STR = {str}
+
+
+def _record(rule: RuleRecord | tuple[Action, str]) -> RuleRecord:
+    if len(rule) == 2:  # an (Action, name) tuple add_rules() was given
+        return _new_tuple(RuleRecord, (rule[0], rule[1], (), False))
+    return rule
+
+
+def _prepare_rule(pos: int, rule: Any, default: Action, widened: bool,
+                  cmps: list[tuple[int, int, int, int]],
+                  check_later: list[int]) -> tuple[RuleRecord, int]:
+    """Validate rule ``pos`` of add_rules() as add_rule does; append its
+    comparisons to ``cmps`` (and ``pos`` to ``check_later`` when it may be
+    widened); return its record and native number."""
+    func = "seccomp_rule_add_array"
+    if type(rule) is not tuple:
+        if not isinstance(rule, (tuple, list)):
+            raise TypeError(f"add_rules: rule {pos} must be a tuple (action, syscall, "
+                            f"*comparisons), not {type(rule).__name__}")
+        rule = tuple(rule)
+    if len(rule) < 2:
+        raise TypeError(f"add_rules: rule {pos} must be (action, syscall, "
+                        f"*comparisons), not {rule!r}")
+    action, syscall = rule[0], rule[1]
+    comparisons = rule[2:]
+    try:
+        act = action if type(action) is Action else Action.coerce(action)
+        if type(syscall) is str:
+            number = libseccomp_number(syscall)
+            name = record = syscall
+        else:
+            number, name = _syscall_number(syscall)
+            record = _record_name(syscall, name)
+        count = len(comparisons)
+        for cmp in comparisons:
+            if type(cmp) is not ArgCmp and not isinstance(cmp, ArgCmp):
+                raise TypeError("comparisons must be ArgCmp (e.g. Arg(0) == 1), "
+                                f"not {type(cmp).__name__}")
+        # what libseccomp would refuse, refused before any rule is added
+        value = act._value
+        if value == default._value:
+            raise _rule_error(-errno.EACCES, func, act, name, comparisons)
+        if value & 0xFFFF0000 == _ERRNO_KIND and value & 0xFFFF > _LIBSECCOMP_MAX_ERRNO:
+            raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
+        if count > 1 and len({c.index for c in comparisons}) < count:
+            raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
+    except SeccompError as exc:
+        exc.rule_index = pos
+        raise
+    except TypeError as exc:
+        raise TypeError(f"add_rules: rule {pos}: {exc}") from None
+    if count:
+        cmps.extend([(c.index, c.op, c.a, c.b) for c in comparisons])
+        if widened and _permissiveness(act) > _permissiveness(default):
+            check_later.append(pos)
+    return _new_tuple(RuleRecord, (act, record, comparisons, False)), number
+
+
+def _rule_error(rc: int, func: str, act: Action, name: str,
+                comparisons: tuple[ArgCmp, ...]) -> SeccompError:
+    """The exception for libseccomp's ``rc`` refusing a rule (add_rule, add_rules)."""
+    detail = f"{act!r} for {name}"
+    if comparisons:
+        detail += " with " + ", ".join(map(repr, comparisons))
+    if rc == -errno.EACCES:
+        return InvalidArgumentError(
+            errno.EACCES, func, detail + " (the action equals the filter's default action)")
+    if (rc == -errno.EINVAL and act.kind is ActionKind.ERRNO
+            and act.data > _LIBSECCOMP_MAX_ERRNO):
+        detail += f" (libseccomp accepts errno values up to {_LIBSECCOMP_MAX_ERRNO})"
+    elif rc == -errno.EINVAL and len({c.index for c in comparisons}) < len(comparisons):
+        detail += " (two comparisons on the same argument are not allowed in one rule)"
+    return error_for(-rc, func, detail)
+
+
+@functools.cache
+def _mux_arches() -> frozenset[Arch]:
+    """The arches where libseccomp rewrites socket or ipc calls (socketcall(2),
+    ipc(2)): x86, s390, s390x, ppc, ppc64, mips o32... asked of libseccomp."""
+    found = set()
+    for a in Arch.available():
+        for probe in ("socket", "semop"):
+            # the raw lookup: an unknown name is __NR_SCMP_ERROR (-1), no exception
+            nr = _resolve_name(a, probe)
+            if _SOCKET_PSEUDO[0] <= nr <= _SOCKET_PSEUDO[1] or \
+                    _IPC_PSEUDO[0] <= nr <= _IPC_PSEUDO[1]:
+                found.add(a)
+    return frozenset(found)
 
 
 def _is_socket_family(name: str) -> bool:
@@ -673,6 +1129,23 @@ def _check_attribute(attr: object, func: str) -> Attribute:
         raise UnsupportedError(func, "WAIT_KILL needs libseccomp >= 2.6")
     assert isinstance(attr, Attribute)
     return attr
+
+
+@contextlib.contextmanager
+def _optimize(ctx: Any, tree: bool) -> Iterator[None]:
+    """Compile with the binary tree inside the block when ``tree`` (the automatic
+    layout), then put the OPTIMIZE attribute back as the user left it."""
+    if not tree:
+        yield
+        return
+    old = ffi.new("uint32_t *")
+    check(lib.seccomp_attr_get(ctx, _OPTIMIZE, old), "seccomp_attr_get", "OPTIMIZE")
+    check(lib.seccomp_attr_set(ctx, _OPTIMIZE, int(Optimize.BINARY_TREE)), "seccomp_attr_set",
+          "OPTIMIZE = 2")
+    try:
+        yield
+    finally:
+        lib.seccomp_attr_set(ctx, _OPTIMIZE, int(old[0]))
 
 
 def _export_via_memfd(ctx: Any, func: Any, name: str) -> bytes:

@@ -28,7 +28,7 @@ from . import arch as _arch
 from .action import Action, ActionKind
 from .arch import Arch
 from .arg import MAX_ARGS, ArgCmp, Op
-from .errors import InvalidArgumentError, SeccompError, UnsupportedError, WidenedRuleWarning
+from .errors import InvalidArgumentError, SeccompError, UnsupportedError
 from .filter import Filter, RuleRecord
 from .syscall import _NR_ERROR, _resolve_name
 
@@ -484,7 +484,12 @@ class Profile:
         default = self.default()
         native = _arch.native()
 
-        filt = Filter(default)
+        try:
+            filt = Filter(default)
+        except SeccompError as exc:  # e.g. ERRNO(4095): libseccomp accepts up to 4094
+            where = "defaultErrnoRet" if self.default_errno_ret is not None else "defaultAction"
+            raise ProfileError(where, f"libseccomp refused the default action {default!r}: "
+                                      f"{exc.detail or exc.strerror}") from None
         try:
             if native not in arches:
                 # first, so that an arch of the other byte order can be added (EDOM otherwise)
@@ -500,15 +505,23 @@ class Profile:
                 if not _excluded(entry, short, cap_set, kver):
                     names.extend(n for n in entry.names
                                  if _resolve_name(native, n) != _NR_ERROR)
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", WidenedRuleWarning)
-                    self._compile_entry(filt, i, entry, default, short, cap_set, kver, arches,
-                                        unknown, rules, skipped)
-                for w in caught:
-                    if issubclass(w.category, WidenedRuleWarning):
-                        widened.append(f"syscalls[{i}]: {w.message}")
-                    else:
-                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                self._compile_entry(i, entry, default, short, cap_set, kver, arches,
+                                    unknown, rules, skipped)
+            # every rule in one call (Filter.add_rules: one transaction on 2.6;
+            # on 2.5 a refused rule leaves the filter failed, and it is closed below)
+            try:
+                found = filt._add_many([(r.action, r.syscall, *r.comparisons) for r in rules],
+                                       widened=True)
+            except SeccompError as exc:
+                at = exc.rule_index
+                if at is None:
+                    raise ProfileError("syscalls", f"libseccomp refused the rules: "
+                                                   f"{exc.strerror}") from None
+                r = rules[at]
+                raise ProfileError(r.source, f"libseccomp refused the rule {r.action!r} for "
+                                             f"{r.syscall!r}: {exc.strerror}") from None
+            for at, message in found:
+                widened.append(f"{rules[at].source.split('.')[0]}: {message}")
         except BaseException:
             filt.close()
             raise
@@ -539,7 +552,7 @@ class Profile:
             except SeccompError as exc:
                 raise ProfileError(path, f"libseccomp refused {flag}: {exc.strerror}") from None
 
-    def _compile_entry(self, filt: Filter, i: int, entry: SyscallEntry, default: Action,
+    def _compile_entry(self, i: int, entry: SyscallEntry, default: Action,
                        short: str, caps: frozenset[str], kver: tuple[int, int],
                        arches: tuple[Arch, ...], unknown: str,
                        rules: list[Rule], skipped: list[Skipped]) -> None:
@@ -583,11 +596,6 @@ class Profile:
                 counts[c.index] += 1
             groups = [(c,) for c in conds] if max(counts) > 1 else [tuple(conds)]
             for group in groups:
-                try:
-                    filt.add_rule(action, name, *group)
-                except SeccompError as exc:
-                    raise ProfileError(npath, f"libseccomp refused the rule {action!r} for "
-                                              f"{name!r}: {exc.strerror}") from None
                 rules.append(Rule(action, name, group, npath))
 
     # -- from rules and filters ------------------------------------------------------------

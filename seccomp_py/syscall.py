@@ -5,16 +5,29 @@ Resolution is cached: a name or number is asked of libseccomp once per arch.
 
 from __future__ import annotations
 
-import difflib
 import functools
-from typing import Union
 
 from . import arch as _arch
 from ._native import ffi, lib
-from .arch import Arch, ArchLike
+from .arch import Arch
 from .errors import InvalidArgumentError, UnknownSyscallError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .arch import ArchLike
+
+# Native name -> libseccomp number, filled by libseccomp_number(): the fast
+# path of Filter.add_rule and Syscall.from_name (a plain dict lookup).
+_NATIVE_NUMBERS: dict[str, int] = {}
+# (name, arch as given) -> Syscall, filled by Syscall.from_name.
+_SYSCALLS: dict[tuple[str, object], Syscall] = {}
+# name -> Syscall on Arch.NATIVE (the common case of from_name)
+_NATIVE_SYSCALLS: dict[str, Syscall] = {}
+
 _NR_ERROR = int(lib.__NR_SCMP_ERROR)
+_NATIVE = _arch.native()
+_NATIVE_TOKEN = Arch.NATIVE
+_NATIVE_INT = int(_NATIVE)
 _NAME_BUF = 128
 
 # Where each ABI's syscall numbers start, and how far past it to look when
@@ -89,13 +102,34 @@ def libseccomp_number(name: str, arch: ArchLike = Arch.NATIVE) -> int:
     calls, where libseccomp answers with a negative pseudo-syscall number.
     This is the number filter rules use.  Raises UnknownSyscallError.
     """
-    a = _arch.coerce(arch)
+    if arch is _NATIVE_TOKEN or arch is _NATIVE:
+        if type(name) is str:
+            found = _NATIVE_NUMBERS.get(name)
+            if found is not None:
+                return found
+        a = _NATIVE
+    else:
+        a = _arch.coerce(arch)
     _check_name(name)
-    number = _resolve_name(a, name)
+    if a is _NATIVE:
+        # kept in _NATIVE_NUMBERS below: no need for _resolve_name's lru_cache
+        number = int(lib.seccomp_syscall_resolve_name_arch(_NATIVE_INT, name.encode()))
+    else:
+        number = _resolve_name(a, name)
     if number == _NR_ERROR:
+        import difflib  # only for the "did you mean" of the error
+
         close = difflib.get_close_matches(name, names(a), n=3, cutoff=0.6)
         raise UnknownSyscallError(name, a.libseccomp_name, close)
+    if a is _NATIVE and type(name) is str:
+        _NATIVE_NUMBERS[name] = number
     return number
+
+
+def native_number(name: str) -> int:
+    """libseccomp_number(name) on the native arch, from a dict when seen before."""
+    found = _NATIVE_NUMBERS.get(name) if type(name) is str else None
+    return libseccomp_number(name) if found is None else found
 
 
 def resolve_name(name: str, arch: ArchLike = Arch.NATIVE) -> int:
@@ -106,7 +140,7 @@ def resolve_name(name: str, arch: ArchLike = Arch.NATIVE) -> int:
     libseccomp's negative pseudo-syscall number.  Raises UnknownSyscallError
     (a LookupError and ValueError) with close matches.
     """
-    a = _arch.coerce(arch)
+    a = _NATIVE if arch is _NATIVE_TOKEN or arch is _NATIVE else _arch.coerce(arch)
     number = libseccomp_number(name, a)
     if number < 0:
         return _table(a).get(name, number)
@@ -154,24 +188,49 @@ class Syscall:
     Build with :meth:`from_name` or :meth:`from_number`; :meth:`with_arch`
     gives the same call on another arch.  Immutable and hashable.
     Raises UnknownSyscallError for names or numbers libseccomp does not know.
+
+    Attributes (read-only): ``name``, the syscall's name; ``number``, its
+    number on ``arch`` (negative for libseccomp pseudo-syscalls); ``arch``,
+    the architecture the number belongs to.
     """
 
-    __slots__ = ("_arch", "_name", "_number")
+    # plain slots, not properties: reading ``number`` is the hot path of warm
+    # resolution (docs/benchmarks.md, scenario 2); __setattr__ refuses changes
+    __slots__ = ("arch", "name", "number")
 
-    _name: str
-    _number: int
-    _arch: Arch
+    name: str
+    number: int
+    arch: Arch
 
     def __init__(self, name: str, number: int, arch: Arch) -> None:
-        object.__setattr__(self, "_name", name)
-        object.__setattr__(self, "_number", number)
-        object.__setattr__(self, "_arch", arch)
+        _set_name(self, name)
+        _set_number(self, number)
+        _set_arch(self, arch)
 
     @classmethod
     def from_name(cls, name: str, arch: ArchLike = Arch.NATIVE) -> Syscall:
-        """Resolve ``name`` on ``arch`` (default: native)."""
-        a = _arch.coerce(arch)
-        return cls(name, resolve_name(name, a), a)
+        """Resolve ``name`` on ``arch`` (default: native).  Cached per (name, arch)."""
+        if arch is _NATIVE_TOKEN and type(name) is str and cls is Syscall:
+            # the common case first: a plain dict keyed by the name (hashing
+            # an Arch member runs Enum.__hash__ in Python)
+            found = _NATIVE_SYSCALLS.get(name)
+            if found is not None:
+                return found
+            made = cls(name, resolve_name(name, _NATIVE), _NATIVE)
+            if len(_NATIVE_SYSCALLS) < 65536:
+                _NATIVE_SYSCALLS[name] = made
+            return made
+        cacheable = cls is Syscall and type(name) is str and (
+            type(arch) is Arch or type(arch) is str)
+        if cacheable:
+            found = _SYSCALLS.get((name, arch))
+            if found is not None:
+                return found
+        a = _NATIVE if arch is _NATIVE_TOKEN or arch is _NATIVE else _arch.coerce(arch)
+        made = cls(name, resolve_name(name, a), a)
+        if cacheable and len(_SYSCALLS) < 65536:
+            _SYSCALLS[(name, arch)] = made
+        return made
 
     @classmethod
     def from_number(cls, number: int, arch: ArchLike = Arch.NATIVE) -> Syscall:
@@ -192,57 +251,58 @@ class Syscall:
 
     def with_arch(self, arch: ArchLike) -> Syscall:
         """The same syscall (by name) on another architecture."""
-        return Syscall.from_name(self._name, arch)
-
-    @property
-    def name(self) -> str:
-        """The syscall's name."""
-        return self._name
-
-    @property
-    def number(self) -> int:
-        """The number on :attr:`arch` (negative for libseccomp pseudo-syscalls)."""
-        return self._number
-
-    @property
-    def arch(self) -> Arch:
-        """The architecture the number belongs to."""
-        return self._arch
+        return Syscall.from_name(self.name, arch)
 
     @property
     def native_number(self) -> int:
         """The number libseccomp expects in rules: libseccomp's native resolution
         of the name (negative for a pseudo-syscall)."""
-        return libseccomp_number(self._name, Arch.NATIVE)
+        return libseccomp_number(self.name, Arch.NATIVE)
 
     def name_on(self, arch: ArchLike) -> str:
         """The name that this syscall's *number* has on ``arch``."""
-        return resolve_number(self._number, arch)
+        return resolve_number(self.number, arch)
 
     def number_on(self, arch: ArchLike) -> int:
         """This syscall's number (by name) on ``arch``."""
-        return resolve_name(self._name, arch)
+        return resolve_name(self.name, arch)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Syscall):
-            return (self._name, self._number, self._arch) == (
-                other._name, other._number, other._arch)
+            return (self.name, self.number, self.arch) == (
+                other.name, other.number, other.arch)
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self._name, self._number, self._arch))
+        return hash((self.name, self.number, self.arch))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Syscall is immutable")
 
     def __reduce__(self) -> tuple[type[Syscall], tuple[str, int, Arch]]:
-        return (Syscall, (self._name, self._number, self._arch))
+        return (Syscall, (self.name, self.number, self.arch))
 
     def __repr__(self) -> str:
-        return f"Syscall({self._name!r}, {self._number}, {self._arch.name})"
+        return f"Syscall({self.name!r}, {self.number}, {self.arch.name})"
 
     def __str__(self) -> str:
-        return self._name
+        return self.name
 
 
-SyscallLike = Union[Syscall, str, int]
+# the slots' own setters (Syscall.__setattr__ refuses every change)
+_set_name = vars(Syscall)["name"].__set__
+_set_number = vars(Syscall)["number"].__set__
+_set_arch = vars(Syscall)["arch"].__set__
+
+if TYPE_CHECKING:
+    from typing import Union
+
+    SyscallLike = Union[Syscall, str, int]
+else:
+    def __getattr__(name: str) -> object:
+        if name == "SyscallLike":  # made on first use (typing is not imported before)
+            from typing import Union
+
+            alias = globals()["SyscallLike"] = Union[Syscall, str, int]
+            return alias
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -76,8 +76,9 @@ class SeccompPy(Peer):
         ArgCmp = m.ArgCmp
         actions: dict[int, Any] = {}
         f = m.Filter(m.Action(default))
-        if optimize == 2:
-            f.set_attribute(m.Attribute.OPTIMIZE, m.Optimize.BINARY_TREE)
+        # explicit in both layouts: seccomp_py picks the binary tree by itself
+        # above 32 rules when OPTIMIZE was never set (docs/api.md)
+        f.set_attribute(m.Attribute.OPTIMIZE, m.Optimize(optimize))
         for name, act, args in rules:
             action = actions.get(act) or actions.setdefault(act, m.Action(act))
             f.add_rule(action, name, *[ArgCmp(i, ops[op], a, b) for i, op, a, b in args])
@@ -112,8 +113,9 @@ class SeccompPyBatch(SeccompPy):
         ArgCmp = m.ArgCmp
         actions: dict[int, Any] = {}
         f = m.Filter(m.Action(default))
-        if optimize == 2:
-            f.set_attribute(m.Attribute.OPTIMIZE, m.Optimize.BINARY_TREE)
+        # explicit in both layouts: seccomp_py picks the binary tree by itself
+        # above 32 rules when OPTIMIZE was never set (docs/api.md)
+        f.set_attribute(m.Attribute.OPTIMIZE, m.Optimize(optimize))
         f.add_rules([(actions.get(act) or actions.setdefault(act, m.Action(act)), name,
                       *[ArgCmp(i, ops[op], a, b) for i, op, a, b in args])
                      for name, act, args in rules])

@@ -111,3 +111,51 @@ int spy_flag_avail(unsigned int flag)
         return 0;   /* cannot happen with a NULL program */
     return errno == EFAULT ? 0 : -errno;
 }
+
+/* Add n rules in one call (Filter.add_rules).  Rule i is actions[i] for
+ * syscalls[i] with the counts[i] comparisons that follow those of rule i-1 in
+ * cmps (counts may be NULL: no comparisons at all).  Stops at the first
+ * failure and returns its -errno; *failed_at is
+ * the failing rule's index, n when the transaction commit failed, n + 1 when
+ * the transaction could not start (nothing changed).
+ *
+ * With libseccomp 2.6 the whole batch is one transaction: on failure nothing
+ * is kept.  Before 2.6 each rule is atomic but the rules before the failing
+ * one stay in the filter; the Python layer then marks the filter failed. */
+int spy_rule_add_many(scmp_filter_ctx ctx, size_t n, const uint32_t *actions,
+                      const int *syscalls, const unsigned int *counts,
+                      const struct scmp_arg_cmp *cmps, size_t *failed_at)
+{
+    size_t i, first = 0;
+    int rc;
+
+    *failed_at = n + 1;
+#if SPY_HAVE_2_6
+    rc = seccomp_transaction_start(ctx);
+    if (rc < 0)
+        return rc;
+#endif
+    *failed_at = n;
+    for (i = 0; i < n; i++) {
+        unsigned int count = counts ? counts[i] : 0;
+
+        rc = seccomp_rule_add_array(ctx, actions[i], syscalls[i], count,
+                                    count ? cmps + first : NULL);
+        if (rc < 0) {
+            *failed_at = i;
+#if SPY_HAVE_2_6
+            seccomp_transaction_reject(ctx);
+#endif
+            return rc;
+        }
+        first += count;
+    }
+#if SPY_HAVE_2_6
+    /* a failed commit leaves the transaction's state unknown: the Python
+     * layer marks the filter failed (*failed_at == n) */
+    rc = seccomp_transaction_commit(ctx);
+    if (rc < 0)
+        return rc;
+#endif
+    return 0;
+}
