@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Long run of the model-based differential test (tests/test_model_core.py).
+
+Generates N random policies with hypothesis (no shrinking, to keep going after
+a mismatch), builds each with seccomp_py, loads it in a forked child, makes the
+probe calls and compares with tests/model.py.  Prints every mismatch (policy,
+calls, what the kernel did) and a summary: cases, calls checked, refusals,
+ambiguous decisions, mismatches.  Exit status 1 when any mismatch was found.
+
+    .venv/bin/python scripts/model_long.py [-n 10000] [--seed S] [--quiet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
+
+from helpers import failclosed_kernel as K  # noqa: E402
+from helpers.failclosed_strategies import cases  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=10_000, help="number of policies (default 10000)")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--quiet", action="store_true", help="only the summary")
+    opts = ap.parse_args()
+    reason = K.supported()
+    if reason:
+        print(f"skipped: {reason}")
+        return 0
+    stats = {"cases": 0, "calls": 0, "refusals": 0, "ambiguous": 0, "mismatching_cases": 0,
+             "mismatches": 0, "errors": 0}
+    start = time.monotonic()
+
+    @settings(max_examples=opts.n, deadline=None, database=None,
+              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(cases())
+    def run(case: tuple) -> None:  # type: ignore[type-arg]
+        policy, calls = case
+        stats["cases"] += 1
+        try:
+            r = K.run_policy(policy, calls)
+        except Exception as exc:  # a crash of the harness or the library: count and show
+            stats["errors"] += 1
+            print(f"ERROR {type(exc).__name__}: {exc}\n{policy.describe()}\n{calls!r}\n")
+            return
+        stats["calls"] += r.checked
+        stats["refusals"] += r.refusals
+        stats["ambiguous"] += r.ambiguous
+        if r.mismatches:
+            stats["mismatching_cases"] += 1
+            stats["mismatches"] += len(r.mismatches)
+            print(r.report() + "\n", flush=True)
+        if not opts.quiet and stats["cases"] % 1000 == 0:
+            print(f"... {stats['cases']} cases, {stats['mismatches']} mismatches "
+                  f"({time.monotonic() - start:.0f}s)", file=sys.stderr, flush=True)
+
+    if opts.seed is not None:
+        run = seed(opts.seed)(run)
+    run()
+    elapsed = time.monotonic() - start
+    print(f"model_long: {stats['cases']} cases, {stats['calls']} calls checked against the "
+          f"kernel, {stats['refusals']} refusals, {stats['ambiguous']} ambiguous decisions, "
+          f"{stats['mismatches']} mismatches in {stats['mismatching_cases']} cases, "
+          f"{stats['errors']} errors, {elapsed:.1f}s")
+    return 1 if stats["mismatches"] or stats["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
