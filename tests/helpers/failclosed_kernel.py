@@ -56,6 +56,45 @@ _RECORD = struct.Struct("<iqii")  # call index, return value, errno, trapped
 _LOAD_FAILED = -1
 
 
+#: libseccomp bugs found by this harness (see docs/failclosed.md and the
+#: xfail(strict=True) tests in tests/test_model_core.py).  ``known_bug(policy)``
+#: says whether a policy has the shape that triggers one, so the CI property
+#: test can steer around them and scripts/model_long.py can count them apart.
+KNOWN_BUGS = {
+    "LSC-X32-PHANTOM": "libseccomp 2.5.4: with the x32 arch in the filter, a priority on a "
+                       "syscall that has no rule makes the generated BPF skip loading the "
+                       "syscall number: every rule is ignored and every syscall gets the "
+                       "default action (an ALLOW default then allows what rules deny)",
+    "LSC-RANGE-MERGE": "libseccomp 2.5.4: conditional rules with different actions for one "
+                       "syscall that use a range comparison (GT/GE/LT/LE) on the same "
+                       "argument are merged into a tree where one rule's sub-conditions are "
+                       "grafted under the other's branch: a rule's action is taken for "
+                       "arguments it does not match (can be ALLOW under a deny default)",
+}
+
+_RANGE_OPS = frozenset({"GT", "GE", "LT", "LE"})
+
+
+def known_bug(policy: M.MPolicy) -> Optional[str]:
+    """The id of a known libseccomp bug this policy's shape can trigger, or None."""
+    ruled = {r.syscall for r in policy.rules}
+    if "x32" in policy.arches and any(name not in ruled for name, _ in policy.priorities):
+        return "LSC-X32-PHANTOM"
+    by_syscall: dict[str, list[M.MRule]] = {}
+    for r in policy.rules:
+        by_syscall.setdefault(r.syscall, []).append(r)
+    for rules in by_syscall.values():
+        for i, a in enumerate(rules):
+            for b in rules[i + 1:]:
+                if a.action == b.action or not a.cmps or not b.cmps:
+                    continue
+                a_idx = {c.index for c in a.cmps}
+                shared = a_idx & {c.index for c in b.cmps}
+                if any(c.op in _RANGE_OPS for c in (*a.cmps, *b.cmps) if c.index in shared):
+                    return "LSC-RANGE-MERGE"
+    return None
+
+
 def supported() -> Optional[str]:
     """None when this machine can run the model tests, else the reason."""
     if Arch.native() is not Arch.X86_64:

@@ -11,7 +11,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import model as M  # noqa: E402
-from helpers.failclosed_kernel import EXTRA_ARCHES, PROBES, Call  # noqa: E402
+from helpers.failclosed_kernel import EXTRA_ARCHES, PROBES, Call, known_bug  # noqa: E402
 
 PROBE_NAMES = tuple(PROBES)
 
@@ -88,9 +88,18 @@ def _related(cmps: list[M.MCmp]) -> list[int]:
 
 
 @st.composite
-def cases(draw: st.DrawFn, max_calls: int = 4) -> tuple[M.MPolicy, tuple[Call, ...]]:
-    """A policy and the calls that probe it."""
-    policy = draw(policies())
+def cases(draw: st.DrawFn, max_calls: int = 4, avoid_known_bugs: bool = True,
+          ) -> tuple[M.MPolicy, tuple[Call, ...]]:
+    """A policy and the calls that probe it.
+
+    With ``avoid_known_bugs`` the policy never has the shape of a known
+    libseccomp bug (failclosed_kernel.KNOWN_BUGS): those are pinned by xfail
+    tests instead, and counted apart by scripts/model_long.py.
+    """
+    pol = policies()
+    if avoid_known_bugs:
+        pol = pol.filter(lambda p: known_bug(p) is None)
+    policy = draw(pol)
     names = sorted({r.syscall for r in policy.rules} | {PROBE_NAMES[0]})
     pool = sorted(set(_related([c for r in policy.rules for c in r.cmps])) | {0, 1})
     value = st.one_of(st.sampled_from(pool), st.sampled_from(EDGES),
