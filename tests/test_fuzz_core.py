@@ -57,6 +57,9 @@ actions_ok = st.one_of(
     st.integers(0, 4095).map(Action.errno),
     st.integers(0, 65535).map(Action.trace),
 )
+#: libseccomp refuses ERRNO(4095) (its MAX_ERRNO check is exclusive), so a
+#: filter default drawn from here stays within what seccomp_init() accepts.
+defaults_ok = actions_ok.filter(lambda a: a != Action.errno(4095))
 cmps_ok = st.builds(ArgCmp, st.integers(0, 5), st.sampled_from(list(Op)),
                     st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1),
                     st.sampled_from([64]))
@@ -195,7 +198,7 @@ def _apply(f: Filter, op: tuple[Any, ...]) -> None:
 
 
 @FUZZ
-@given(actions_ok, st.lists(ops, min_size=1, max_size=8))
+@given(defaults_ok, st.lists(ops, min_size=1, max_size=8))
 def test_refused_operations_change_nothing(default: Action, sequence: list[Any]) -> None:
     with Filter(default) as f:
         for op in sequence:
