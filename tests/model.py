@@ -58,7 +58,6 @@ from __future__ import annotations
 import dataclasses
 import errno as _errno
 from collections.abc import Iterable
-from typing import Optional
 
 MASK64 = (1 << 64) - 1
 MASK32 = (1 << 32) - 1
@@ -95,11 +94,11 @@ KILL_PROCESS = MAction("KILL_PROCESS")
 KILL_THREAD = MAction("KILL_THREAD")
 
 
-def ERRNO(n: int) -> MAction:  # noqa: N802 - reads like the libseccomp macro
+def ERRNO(n: int) -> MAction:
     return MAction("ERRNO", n)
 
 
-def TRACE(n: int) -> MAction:  # noqa: N802
+def TRACE(n: int) -> MAction:
     return MAction("TRACE", n)
 
 
@@ -192,8 +191,8 @@ class MPolicy:
     rules: tuple[MRule, ...] = ()
     priorities: tuple[tuple[str, int], ...] = ()
     arches: tuple[str, ...] = ()  # extra arches, libseccomp names ("x86", "x32", ...)
-    optimize: Optional[int] = None  # None: leave libseccomp's default (1)
-    bad_arch: Optional[MAction] = None  # None: libseccomp's default, KILL_THREAD
+    optimize: int | None = None  # None: leave libseccomp's default (1)
+    bad_arch: MAction | None = None  # None: libseccomp's default, KILL_THREAD
 
     def describe(self) -> str:
         lines = [f"Filter({self.default!r})"]
@@ -284,10 +283,10 @@ class Seen:
     of syscall(2)), ``err`` (errno when ret == -1, else 0) and ``trapped``.
     """
 
-    ret: Optional[int] = None
+    ret: int | None = None
     err: int = 0
     trapped: bool = False
-    signal: Optional[int] = None
+    signal: int | None = None
 
     def __repr__(self) -> str:
         if self.signal is not None:

@@ -217,7 +217,7 @@ def test_duplicate_argument_in_one_rule_is_refused_not_merged(name: str,
                                                                cmps: list[ArgCmp]) -> None:
     with Filter(Action.ALLOW) as f:
         before = f.export_bpf()
-        dup = cmps + [cmps[0]]
+        dup = [*cmps, cmps[0]]
         exc = documented_only(lambda: f.add_rule(Action.errno(1), name, *dup))
         assert exc is not None, "two comparisons on one argument were accepted"
         assert f.export_bpf() == before

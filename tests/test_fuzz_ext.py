@@ -28,7 +28,7 @@ import socket
 import sys
 import warnings
 from types import ModuleType
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -43,7 +43,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None,
 DOCUMENTED = (SeccompError, TypeError)
 
 
-def _module(name: str) -> Optional[ModuleType]:
+def _module(name: str) -> ModuleType | None:
     try:
         return importlib.import_module(name)
     except ImportError:
@@ -167,7 +167,7 @@ def test_profile_loads_arbitrary_text(text: Any) -> None:
 @FUZZ
 @given(st.one_of(st.binary(max_size=400), st.binary(max_size=50).map(lambda b: b * 8)),
        st.sampled_from([None, "little", "big"]))
-def test_bpf_parse_and_disassemble_arbitrary_bytes(data: bytes, order: Optional[str]) -> None:
+def test_bpf_parse_and_disassemble_arbitrary_bytes(data: bytes, order: str | None) -> None:
     assert bpf_mod is not None
     try:
         prog = bpf_mod.parse(data, order)

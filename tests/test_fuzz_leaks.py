@@ -1,5 +1,6 @@
-"""Leak checks: filter lifecycles (success and refusal paths) leave RSS and
-the open-fd count flat; the measurement itself catches a planted leak.
+"""Leak checks: filter lifecycles (success and refusal paths) leave malloc'd
+memory, Python objects and the open-fd count flat; the measurement itself
+catches a planted leak of each kind.
 
 scripts/leaks_long.py runs 100,000 lifecycles (and notify round trips and
 spawns once merged) and prints the figures.
@@ -10,26 +11,25 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from helpers.failclosed_leaks import PER_ITERATION_BOUND, lifecycle, measure
+import pytest
+from helpers.failclosed_leaks import _mallinfo2, lifecycle, measure
+
 from seccomp_py import Action, Filter
 
 N = int(os.environ.get("SECCOMP_PY_LEAK_ITERATIONS", "2000"))
+needs_mallinfo = pytest.mark.skipif(_mallinfo2 is None, reason="needs glibc >= 2.33 mallinfo2")
 
 
-def _per_iteration(result: tuple[int, int, int, int], n: int) -> tuple[float, int]:
-    rss0, rss1, fd0, fd1 = result
-    return (rss1 - rss0) / n, fd1 - fd0
-
-
+@needs_mallinfo
 def test_filter_lifecycles_do_not_leak() -> None:
-    per, fds = _per_iteration(measure(lifecycle, N), N)
-    assert fds == 0, f"{fds} fds leaked over {N} lifecycles"
-    assert per <= PER_ITERATION_BOUND, f"RSS grows {per:.1f} bytes per lifecycle"
+    growth = measure(lifecycle, N)
+    assert not growth.leaked, str(growth)
 
 
+@needs_mallinfo
 def test_the_bound_catches_a_leaked_filter() -> None:
-    # The measurement can fail: keeping every Filter (a leaked libseccomp
-    # context per iteration) is far above the bound.
+    # The measurement can fail: keeping every Filter (a libseccomp context
+    # per iteration) is far above the bound, whatever the heap held before.
     kept: list[Any] = []
 
     def leaky(i: int) -> None:
@@ -37,22 +37,38 @@ def test_the_bound_catches_a_leaked_filter() -> None:
         f.add_rule(Action.ALLOW, "read")
         kept.append(f)
 
-    n = 2000
-    per, _ = _per_iteration(measure(leaky, n, warmup=10), n)
-    for f in kept:
-        f.close()
-    assert per > PER_ITERATION_BOUND, f"a leaked filter per iteration measured {per:.1f} B"
+    try:
+        growth = measure(leaky, 500, warmup=10)
+    finally:
+        for f in kept:
+            f.close()
+    assert growth.leaked and growth.malloc_per_iteration > 100, str(growth)
+
+
+@needs_mallinfo
+def test_the_bound_catches_a_small_c_leak() -> None:
+    # 32 bytes of malloc per iteration, never freed: above the bound.
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    ptrs: list[int] = []
+    try:
+        growth = measure(lambda i: ptrs.append(libc.malloc(32)), 2000, warmup=10)
+    finally:
+        for p in ptrs:
+            libc.free(p)
+    assert growth.leaked, str(growth)
 
 
 def test_the_fd_count_catches_a_leaked_fd() -> None:
     opened: list[int] = []
-
-    def leaky(i: int) -> None:
-        opened.append(os.open("/dev/null", os.O_RDONLY))
-
     try:
-        _, fds = _per_iteration(measure(leaky, 50, warmup=0), 50)
+        growth = measure(lambda i: opened.append(os.open("/dev/null", os.O_RDONLY)), 50,
+                         warmup=0)
     finally:
         for fd in opened:
             os.close(fd)
-    assert fds == 50
+    assert growth.fds == 50 and growth.leaked

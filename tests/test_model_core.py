@@ -15,12 +15,11 @@ from __future__ import annotations
 import errno
 import os
 
-import pytest
-from hypothesis import HealthCheck, given, settings
-
 import model as M
+import pytest
 from helpers import failclosed_kernel as K
 from helpers.failclosed_strategies import cases
+from hypothesis import HealthCheck, given, settings
 
 pytestmark = pytest.mark.skipif(K.supported() is not None, reason=str(K.supported()))
 

@@ -25,12 +25,13 @@ import signal
 import struct
 import sys
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/, for `import model`
 
 import model as M  # noqa: E402
+
 from seccomp_py import Action, Arch, Arg, Filter, InvalidArgumentError, SeccompError  # noqa: E402
 from seccomp_py.arg import ArgCmp, Op  # noqa: E402
 
@@ -75,7 +76,7 @@ KNOWN_BUGS = {
 _RANGE_OPS = frozenset({"GT", "GE", "LT", "LE"})
 
 
-def known_bug(policy: M.MPolicy) -> Optional[str]:
+def known_bug(policy: M.MPolicy) -> str | None:
     """The id of a known libseccomp bug this policy's shape can trigger, or None."""
     ruled = {r.syscall for r in policy.rules}
     if "x32" in policy.arches and any(name not in ruled for name, _ in policy.priorities):
@@ -95,7 +96,7 @@ def known_bug(policy: M.MPolicy) -> Optional[str]:
     return None
 
 
-def supported() -> Optional[str]:
+def supported() -> str | None:
     """None when this machine can run the model tests, else the reason."""
     if Arch.native() is not Arch.X86_64:
         return f"probe syscall numbers are for x86_64, this is {Arch.native().name}"

@@ -1,26 +1,59 @@
 """Leak measurement shared by tests/test_fuzz_leaks.py and scripts/leaks_long.py.
 
-RSS is read from /proc/self/statm (resident pages) and open fds from
-/proc/self/fd, around a loop of ``fn(i)`` after a warm-up (so caches such as
-syscall resolution and the allocator's arenas are filled first).
+Around a loop of ``fn(i)`` (after a warm-up, so caches such as syscall
+resolution are filled first) it reads:
+
+* the bytes malloc has handed out and not got back (glibc mallinfo2():
+  uordblks + hblkhd): where libseccomp's and cffi's allocations live.  Unlike
+  RSS it does not depend on how much freed memory the heap had lying around,
+  so a leak shows from the first iteration;
+* the number of blocks Python's own allocator holds (sys.getallocatedblocks());
+* RSS (/proc/self/statm) and open fds (/proc/self/fd), for the report.
 """
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
 import errno
 import gc
 import os
+import sys
 from typing import Callable
 
 from seccomp_py import Action, Arg, Filter, SeccompError
 
-#: A per-iteration growth above this is a leak.  libseccomp's smallest
-#: allocation for a rule is a few hundred bytes and a context several KiB, so
-#: leaking either is far above it; allocator noise over thousands of
+#: A per-iteration growth of malloc'd bytes above this is a leak.
+#: libseccomp's smallest allocation for a rule is tens of bytes and a context
+#: hundreds, so leaking either is above it; noise averaged over thousands of
 #: iterations stays far below.
-PER_ITERATION_BOUND = 64
+PER_ITERATION_BOUND = 16
+#: Python allocator blocks per iteration above this is a leak (a kept object).
+BLOCKS_BOUND = 0.05
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+try:
+    _mallinfo2 = ctypes.CDLL(None).mallinfo2
+    _mallinfo2.restype = _MallInfo2
+    _mallinfo2.argtypes = []
+except AttributeError:  # not glibc >= 2.33
+    _mallinfo2 = None
+
+
+def malloc_in_use() -> int:
+    """Bytes handed out by malloc and not freed (0 when unknown)."""
+    if _mallinfo2 is None:
+        return 0
+    info = _mallinfo2()
+    return int(info.uordblks + info.hblkhd)
 
 
 def rss() -> int:
@@ -56,22 +89,59 @@ def lifecycle(i: int) -> None:
         del f  # freed by the cffi destructor
 
 
-def measure(fn: Callable[[int], None], n: int, warmup: int = 500) -> tuple[int, int, int, int]:
-    """(rss before, rss after, fds before, fds after) around n calls of fn."""
+@dataclasses.dataclass
+class Growth:
+    """What n iterations added."""
+
+    n: int
+    malloc: int  # bytes
+    blocks: int  # Python allocator blocks
+    rss: int  # bytes
+    fds: int
+    rss_before: int
+    fds_before: int
+
+    @property
+    def malloc_per_iteration(self) -> float:
+        return self.malloc / self.n
+
+    @property
+    def blocks_per_iteration(self) -> float:
+        return self.blocks / self.n
+
+    @property
+    def leaked(self) -> bool:
+        return (self.malloc_per_iteration > PER_ITERATION_BOUND
+                or self.blocks_per_iteration > BLOCKS_BOUND or self.fds > 0)
+
+    def __str__(self) -> str:
+        return (f"{self.n} iterations: malloc {self.malloc:+d} B "
+                f"({self.malloc_per_iteration:+.2f} B/iteration), Python blocks "
+                f"{self.blocks:+d} ({self.blocks_per_iteration:+.3f}/iteration), RSS "
+                f"{self.rss_before // 1024} KiB -> {(self.rss_before + self.rss) // 1024} KiB, "
+                f"open fds {self.fds_before} -> {self.fds_before + self.fds}")
+
+
+def _snapshot() -> tuple[int, int, int, int]:
+    gc.collect()
+    return malloc_in_use(), sys.getallocatedblocks(), rss(), fd_count()
+
+
+def measure(fn: Callable[[int], None], n: int, warmup: int = 500) -> Growth:
+    """What n calls of fn(i) leave behind, after ``warmup`` calls."""
     for i in range(warmup):
         fn(i)
-    gc.collect()
-    rss0, fd0 = rss(), fd_count()
+    m0, b0, r0, f0 = _snapshot()
     for i in range(n):
         fn(i)
-    gc.collect()
-    return rss0, rss(), fd0, fd_count()
+    m1, b1, r1, f1 = _snapshot()
+    return Growth(n, m1 - m0, b1 - b0, r1 - r0, f1 - f0, r0, f0)
 
 
 # -- extension points: filled in once notify and spawn are merged -----------------------
 
 
-def notify_round_trips(n: int) -> tuple[int, int, int, int]:
+def notify_round_trips(n: int) -> Growth:
     """n notify round trips (target syscall -> receive -> respond).
 
     Extension point: needs seccomp_py.notify and seccomp_py.spawn (a target
@@ -80,7 +150,7 @@ def notify_round_trips(n: int) -> tuple[int, int, int, int]:
     raise NotImplementedError("notify round trips are measured after the notify merge")
 
 
-def spawns(n: int) -> tuple[int, int, int, int]:
+def spawns(n: int) -> Growth:
     """n spawns of a child under a filter, waited for.
 
     Extension point: needs seccomp_py.spawn; see docs/failclosed.md.
