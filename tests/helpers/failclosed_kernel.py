@@ -262,6 +262,12 @@ def run_policy(policy: M.MPolicy, calls: tuple[Call, ...], timeout: float = 20.0
     except Refused:
         result.refusals += 1
         return result
+    return run_filter(f, model, calls, result, timeout)
+
+
+def run_filter(f: Filter, model: M.Model, calls: tuple[Call, ...], result: Result,
+               timeout: float = 20.0) -> Result:
+    """Load ``f`` in a child, make ``calls``, compare with ``model``; closes ``f``."""
     try:
         rfd, wfd = os.pipe()
         sys.stdout.flush()
