@@ -78,9 +78,17 @@ _RANGE_OPS = frozenset({"GT", "GE", "LT", "LE"})
 
 def known_bug(policy: M.MPolicy) -> str | None:
     """The id of a known libseccomp bug this policy's shape can trigger, or None."""
-    ruled = {r.syscall for r in policy.rules}
-    if "x32" in policy.arches and any(name not in ruled for name, _ in policy.priorities):
-        return "LSC-X32-PHANTOM"
+    if "x32" in policy.arches and policy.priorities:
+        # a syscall counts as ruled only when a rule for it is surely accepted
+        # (a refused rule leaves the priority's phantom entry behind)
+        replay = M.Model(policy)
+        ruled = set()
+        for r in policy.rules:
+            if replay.verdict(r).allowed == {0}:
+                replay.add(r, 0)
+                ruled.add(r.syscall)
+        if any(name not in ruled for name, _ in policy.priorities):
+            return "LSC-X32-PHANTOM"
     by_syscall: dict[str, list[M.MRule]] = {}
     for r in policy.rules:
         by_syscall.setdefault(r.syscall, []).append(r)
