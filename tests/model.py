@@ -13,7 +13,9 @@ Adding a rule (``Model.add``)
     (seccomp_rule_add(3): "you can only compare each argument once");
   * every rule is added inside an internal transaction
     (db_col_rule_add): a refused rule leaves the filter exactly as it was;
-  * for one syscall, a rule *without* comparisons (unconditional) decides the
+  * for one syscall, a rule *without* comparisons (unconditional; a rule whose
+    only comparisons are MASKED_EQ with mask 0 counts as one, since libseccomp
+    generates no code for them) decides the
     syscall for every argument: the first unconditional rule wins; an
     unconditional rule added after conditional ones replaces them
     (db_rule_add: "syscall exists with chains but the new filter has no
@@ -137,6 +139,11 @@ class MCmp:
         width = MASK32 if self.bits == 32 else MASK64
         return value & width
 
+    @property
+    def tautology(self) -> bool:
+        """Always true: libseccomp drops it from the rule (see MRule.unconditional)."""
+        return self.op == "MASKED_EQ" and self.datum(self.a) == 0
+
     def holds(self, args: tuple[int, ...]) -> bool:
         x = args[self.index] & MASK64
         a = self.datum(self.a)
@@ -173,7 +180,13 @@ class MRule:
 
     @property
     def unconditional(self) -> bool:
-        return not self.cmps
+        """No comparison, or only tautologies (MASKED_EQ with mask 0).
+
+        libseccomp generates no code for a comparison that is always true
+        (db.c skips a MASKED_EQ whose mask half is 0), so a rule made only of
+        them is an unconditional rule, with the precedence of one.
+        """
+        return all(c.tautology for c in self.cmps)
 
     def matches(self, args: tuple[int, ...]) -> bool:
         return all(c.holds(args) for c in self.cmps)
@@ -241,8 +254,9 @@ class Model:
         if len(set(indexes)) != len(indexes):
             return AddVerdict(frozenset({_errno.EINVAL}), "two comparisons on one argument")
         same = [r for r in self.accepted if r.syscall == rule.syscall]
-        if rule.cmps and any(r.cmps and r.action != rule.action for r in same) and not any(
-                r.unconditional for r in same):
+        conditional = not rule.unconditional
+        if conditional and any(not r.unconditional and r.action != rule.action
+                               for r in same) and not any(r.unconditional for r in same):
             return AddVerdict(frozenset({0, _errno.EEXIST}),
                               "conditional rules with different actions may collide")
         return AddVerdict(frozenset({0}), "plain add")

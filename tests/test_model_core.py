@@ -138,3 +138,30 @@ def test_range_rules_with_different_actions_do_not_leak_into_each_other() -> Non
         M.MRule(M.ALLOW, "getppid", (A0(2, "GT", 0x1000), A0(4, "GT", 8)))))
     assert K.known_bug(p) == "LSC-RANGE-MERGE"
     check(p, (_call("getppid", 0, 0, 0x351, 0, 9, 0),))
+
+
+@pytest.mark.xfail(strict=True, reason=K.KNOWN_BUGS["LSC-X32-PHANTOM"])
+def test_x32_arch_with_conditional_rule_on_syscall_x32_lacks_keeps_the_rule() -> None:
+    # Filter(ALLOW); add_arch("x32"); add_rule(ERRNO(13), "vserver", Arg(1) != 5)
+    # -> vserver(0, 7) is ALLOWED on x86_64 (the BPF compares the arch token
+    # with the syscall number: no `ld [0]` after the arch check).
+    p = M.MPolicy(M.ALLOW, (M.MRule(M.ERRNO(13), "vserver", (A0(1, "NE", 5),)),),
+                  arches=("x32",))
+    assert K.known_bug(p) == "LSC-X32-PHANTOM"
+    check(p, (_call("vserver", 0, 7),))
+
+
+def test_x32_missing_probes_are_what_libseccomp_says() -> None:
+    from seccomp_py.syscall import resolve_name
+
+    missing = {n for n in K.PROBES if resolve_name(n, "x32") < 0}
+    assert missing == K.X32_MISSING
+
+
+def test_masked_eq_with_zero_mask_is_an_unconditional_rule() -> None:
+    # libseccomp drops an always-true comparison, so the rule is unconditional
+    # and the first unconditional rule wins over a later one.
+    p = M.MPolicy(M.ALLOW, (M.MRule(M.ERRNO(1), "getppid", (A0(0, "MASKED_EQ", 0, 5),)),
+                            M.MRule(M.ERRNO(2), "getppid")))
+    assert M.Model(p).verdict(p.rules[1]).allowed == {0}
+    check(p, (_call("getppid", 7, 3), _call("getppid")))
