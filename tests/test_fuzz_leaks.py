@@ -72,3 +72,20 @@ def test_the_fd_count_catches_a_leaked_fd() -> None:
         for fd in opened:
             os.close(fd)
     assert growth.fds == 50 and growth.leaked
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+@needs_mallinfo
+@pytest.mark.skipif(not _has("seccomp_py.notify"), reason="seccomp_py.notify is not merged yet")
+def test_notify_round_trips_do_not_leak() -> None:
+    from helpers.failclosed_leaks import notify_round_trips
+
+    growth = notify_round_trips(4096)
+    assert not growth.leaked, str(growth)
