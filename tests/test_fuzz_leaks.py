@@ -89,3 +89,12 @@ def test_notify_round_trips_do_not_leak() -> None:
 
     growth = notify_round_trips(4096)
     assert not growth.leaked, str(growth)
+
+
+@needs_mallinfo
+@pytest.mark.skipif(not _has("seccomp_py.spawn"), reason="seccomp_py.spawn is not merged yet")
+def test_spawns_do_not_leak() -> None:
+    from helpers.failclosed_leaks import spawns
+
+    growth = spawns(100)
+    assert not growth.leaked, str(growth)
