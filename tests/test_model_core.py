@@ -21,6 +21,8 @@ from helpers import failclosed_kernel as K
 from helpers.failclosed_strategies import cases
 from hypothesis import HealthCheck, given, settings
 
+from seccomp_py import features
+
 pytestmark = pytest.mark.skipif(K.supported() is not None, reason=str(K.supported()))
 
 CI_EXAMPLES = int(os.environ.get("SECCOMP_PY_MODEL_EXAMPLES", "200"))
