@@ -208,7 +208,9 @@ def test_cli_arbitrary_arguments(tmp_path_factory: pytest.TempPathFactory, sub: 
     (work / "prog.bpf").write_bytes(b"\x06\x00\x00\x00\x00\x00\xff\x7f")
     (work / "empty").write_bytes(b"")
     argv = [a for a in [sub, *rest] if a != ""]
-    out, err = io.StringIO(), io.StringIO()
+    # real text streams over bytes, with .buffer, as the CLI writes BPF there
+    out = io.TextIOWrapper(io.BytesIO(), write_through=True)
+    err = io.TextIOWrapper(io.BytesIO(), write_through=True)
     old = os.getcwd()
     os.chdir(work)
     try:
@@ -224,7 +226,8 @@ def test_cli_arbitrary_arguments(tmp_path_factory: pytest.TempPathFactory, sub: 
         sys.stdin = sys.__stdin__
         os.chdir(old)
     assert isinstance(status, int)
-    assert "Traceback" not in err.getvalue(), err.getvalue()
+    text = err.buffer.getvalue().decode(errors="replace")  # type: ignore[attr-defined]
+    assert "Traceback" not in text, text
 
 
 # -- notify handoff payloads ---------------------------------------------------------------
