@@ -25,7 +25,7 @@ import signal
 import struct
 import sys
 import time
-from typing import Callable
+from typing import Callable, Protocol
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/, for `import model`
@@ -282,9 +282,24 @@ def run_policy(policy: M.MPolicy, calls: tuple[Call, ...], timeout: float = 20.0
     return run_filter(f, model, calls, result, timeout)
 
 
+class Monitor(Protocol):
+    """A supervisor for NOTIFY rules (see tests/test_model_notify.py)."""
+
+    def before_fork(self, f: Filter) -> None: ...
+    def after_fork(self) -> None: ...  # in the parent
+    def stop(self) -> None: ...
+    def answer(self, call: Call) -> M.Seen: ...  # what a notified call sees
+
+
 def run_filter(f: Filter, model: M.Model, calls: tuple[Call, ...], result: Result,
-               timeout: float = 20.0) -> Result:
-    """Load ``f`` in a child, make ``calls``, compare with ``model``; closes ``f``."""
+               timeout: float = 20.0, monitor: Monitor | None = None) -> Result:
+    """Load ``f`` in a child, make ``calls``, compare with ``model``; closes ``f``.
+
+    With ``monitor``, the filter hands its listener to it at load and NOTIFY
+    decisions are observed as ``monitor.answer(call)``.
+    """
+    if monitor is not None:
+        monitor.before_fork(f)
     try:
         rfd, wfd = os.pipe()
         sys.stdout.flush()
@@ -297,6 +312,13 @@ def run_filter(f: Filter, model: M.Model, calls: tuple[Call, ...], result: Resul
             finally:
                 os._exit(4)
         os.close(wfd)
+        if monitor is not None:
+            try:
+                monitor.after_fork()
+            except BaseException:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise
         data = b""
         deadline = time.monotonic() + timeout
         try:
@@ -317,6 +339,8 @@ def run_filter(f: Filter, model: M.Model, calls: tuple[Call, ...], result: Resul
             os.close(rfd)
         _, status = os.waitpid(pid, 0)
     finally:
+        if monitor is not None:
+            monitor.stop()
         f.close()
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     seen: dict[int, M.Seen] = {}
@@ -331,7 +355,8 @@ def run_filter(f: Filter, model: M.Model, calls: tuple[Call, ...], result: Resul
         actions = model.decide(call.syscall, call.args, call.x32)
         if len(actions) > 1:
             result.ambiguous += 1
-        expected = [M.observe(a, natural(call, parent)) for a in actions]
+        expected = [monitor.answer(call) if a.kind == "NOTIFY" and monitor is not None
+                    else M.observe(a, natural(call, parent)) for a in actions]
         got = seen.get(i)
         if got is None:
             got = M.Seen(signal=sig) if sig is not None else None

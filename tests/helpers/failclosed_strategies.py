@@ -70,7 +70,9 @@ def gen_errno(c: Chooser) -> int:
     return c.choice(ERRNOS) if c.integer(0, 1) else c.integer(1, 4095)
 
 
-def gen_action(c: Chooser) -> M.MAction:
+def gen_action(c: Chooser, notify: bool = False) -> M.MAction:
+    if notify and c.integer(0, 3) == 0:
+        return M.NOTIFY
     k = c.integer(0, 3)
     if k == 0:
         return c.choice(SIMPLE_ACTIONS)
@@ -105,22 +107,22 @@ def gen_cmp(c: Chooser) -> M.MCmp:
     return M.MCmp(index, op, a, b, bits)
 
 
-def gen_rule(c: Chooser, names: Sequence[str]) -> M.MRule:
+def gen_rule(c: Chooser, names: Sequence[str], notify: bool = False) -> M.MRule:
     cmps = [gen_cmp(c) for _ in range(c.integer(0, 3))]
     if cmps and c.integer(0, 9) > 0:  # mostly one comparison per argument
         seen: dict[int, M.MCmp] = {}
         for cmp in cmps:
             seen.setdefault(cmp.index, cmp)
         cmps = list(seen.values())
-    action = gen_action(c)
+    action = gen_action(c, notify)
     return M.MRule(action, c.choice(names), tuple(cmps))
 
 
-def gen_policy(c: Chooser) -> M.MPolicy:
+def gen_policy(c: Chooser, notify: bool = False) -> M.MPolicy:
     # few syscalls per policy, so rules overlap and interact
     names = tuple(dict.fromkeys(c.choice(PROBE_NAMES) for _ in range(c.integer(1, 3))))
     default = gen_action(c)
-    rules = tuple(gen_rule(c, names) for _ in range(c.integer(0, 6)))
+    rules = tuple(gen_rule(c, names, notify) for _ in range(c.integer(0, 6)))
     prios = tuple((c.choice(PROBE_NAMES), c.integer(0, 255)) for _ in range(c.integer(0, 2)))
     arches = tuple(dict.fromkeys(c.choice(EXTRA_ARCHES) for _ in range(c.integer(0, 2))))
     optimize = c.choice((None, None, 1, 2))
@@ -161,9 +163,10 @@ def gen_calls(c: Chooser, policy: M.MPolicy, max_calls: int = 4) -> tuple[Call, 
     return tuple(calls)
 
 
-def gen_case(c: Chooser, avoid_known_bugs: bool) -> tuple[M.MPolicy, tuple[Call, ...]]:
+def gen_case(c: Chooser, avoid_known_bugs: bool, notify: bool = False,
+             ) -> tuple[M.MPolicy, tuple[Call, ...]]:
     while True:
-        policy = gen_policy(c)
+        policy = gen_policy(c, notify)
         if not avoid_known_bugs or known_bug(policy) is None:
             return policy, gen_calls(c, policy)
 
@@ -172,7 +175,7 @@ def gen_case(c: Chooser, avoid_known_bugs: bool) -> tuple[M.MPolicy, tuple[Call,
 
 
 @st.composite
-def cases(draw: st.DrawFn, avoid_known_bugs: bool = True,
+def cases(draw: st.DrawFn, avoid_known_bugs: bool = True, notify: bool = False,
           ) -> tuple[M.MPolicy, tuple[Call, ...]]:
     """Hypothesis strategy of (policy, calls).
 
@@ -180,7 +183,7 @@ def cases(draw: st.DrawFn, avoid_known_bugs: bool = True,
     libseccomp bug (failclosed_kernel.KNOWN_BUGS): those are pinned by strict
     xfail tests instead, and counted apart by scripts/model_long.py.
     """
-    return gen_case(DrawChooser(draw), avoid_known_bugs)
+    return gen_case(DrawChooser(draw), avoid_known_bugs, notify)
 
 
 def random_case(rng: random.Random, avoid_known_bugs: bool = False,
