@@ -125,7 +125,8 @@ def to_action(a: M.MAction) -> Action:
         return Action.errno(a.data)
     if a.kind == "TRACE":
         return Action.trace(a.data)
-    return getattr(Action, a.kind)  # type: ignore[no-any-return]
+    action: Action = getattr(Action, a.kind)
+    return action
 
 
 def to_cmp(c: M.MCmp) -> ArgCmp:
@@ -200,10 +201,11 @@ def build(policy: M.MPolicy, result: Result, model: M.Model) -> Filter:
         raise Refused()
     f = holder[0]
     try:
-        if policy.bad_arch is not None:
+        bad_arch = policy.bad_arch
+        if bad_arch is not None:
             def set_bad_arch() -> None:
-                f.bad_arch_action = to_action(policy.bad_arch)  # type: ignore[arg-type]
-            if _expect_refusal(result, "bad-arch action", policy.bad_arch, set_bad_arch):
+                f.bad_arch_action = to_action(bad_arch)
+            if _expect_refusal(result, "bad-arch action", bad_arch, set_bad_arch):
                 raise Refused()
         if policy.optimize is not None:
             f.optimize = policy.optimize

@@ -19,7 +19,7 @@ import errno
 import gc
 import os
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from seccomp_py import Action, Arg, Filter, SeccompError
 
@@ -40,6 +40,7 @@ class _MallInfo2(ctypes.Structure):
         "fordblks", "keepcost")]
 
 
+_mallinfo2: Any
 try:
     _mallinfo2 = ctypes.CDLL(None).mallinfo2
     _mallinfo2.restype = _MallInfo2
@@ -52,7 +53,7 @@ def malloc_in_use() -> int:
     """Bytes handed out by malloc and not freed (0 when unknown)."""
     if _mallinfo2 is None:
         return 0
-    info = _mallinfo2()
+    info: Any = _mallinfo2()
     return int(info.uordblks + info.hblkhd)
 
 
@@ -72,10 +73,12 @@ def lifecycle(i: int) -> None:
     f.add_rule(Action.ALLOW, "write", Arg(0) == 1)
     f.add_rule(Action.errno(13), "openat", Arg(2).masked_eq(3, 1), Arg(1) > 5)
     f.set_priority("read", 200)
-    for bad in (lambda: f.add_rule(f.default_action, "close"),        # EACCES
-                lambda: f.add_rule(Action.ALLOW, "no_such_call"),     # unknown name
-                lambda: f.add_rule(Action.ALLOW, "read", Arg(0) == 1, Arg(0) == 2),  # EINVAL
-                lambda: f.add_rule(Action.LOG, "write", Arg(0) == 1)):  # EEXIST
+    refusals: tuple[Callable[[], None], ...] = (
+        lambda: f.add_rule(f.default_action, "close"),        # EACCES
+        lambda: f.add_rule(Action.ALLOW, "no_such_call"),     # unknown name
+        lambda: f.add_rule(Action.ALLOW, "read", Arg(0) == 1, Arg(0) == 2),  # EINVAL
+        lambda: f.add_rule(Action.LOG, "write", Arg(0) == 1))  # EEXIST
+    for bad in refusals:
         try:
             bad()
         except SeccompError as exc:
@@ -172,7 +175,7 @@ def notify_round_trips(n: int, warmup: int = 500) -> Growth:
             parent_sock.close()
             f = Filter(Action.ALLOW)
             f.add_rule(Action.NOTIFY, "getppid")
-            f.set_notifier(UnixNotifier(sock=child_sock), timeout=5.0)  # type: ignore[attr-defined]
+            f.set_notifier(UnixNotifier(sock=child_sock), timeout=5.0)
             f.load()
             for i in range(total):
                 if os.getppid() != i:
@@ -207,7 +210,7 @@ def spawns(n: int, warmup: int = 20) -> Growth:
     NotImplementedError while it is not merged.
     """
     try:
-        from seccomp_py.spawn import spawn  # type: ignore[import-not-found]
+        from seccomp_py.spawn import spawn
     except ImportError:
         raise NotImplementedError("needs seccomp_py.spawn") from None
     f = Filter(Action.ALLOW)
