@@ -387,6 +387,12 @@ class Listener:
         self._buf = ffi.new("struct spy_notif *")
         self._raw = ffi.buffer(self._buf)
         self._answered: set[int] = set()
+        # close() wakes a receive() blocked in another thread through this pipe
+        # (poll() is not woken by a close from another thread) and waits for it
+        # to leave before closing the fd, so the number is never reused under it.
+        self._wake: tuple[int, int] | None = None
+        self._receivers = 0
+        self._state = threading.Condition(threading.Lock())
 
     # -- lifecycle
     def fileno(self) -> int:
@@ -400,14 +406,37 @@ class Listener:
         return self._fd < 0
 
     def close(self) -> None:
-        """Close the fd.  Pending targets then see ENOSYS.  Safe to call twice."""
-        fd, self._fd = self._fd, -1
+        """Close the fd.  Pending targets then see ENOSYS.  Safe to call twice.
+
+        A receive() blocked in another thread is woken first (it raises
+        ListenerClosedError) and the fd is closed once it has left.
+        """
+        state = getattr(self, "_state", None)
+        if state is None:  # __init__ failed early
+            return
+        with state:
+            fd, self._fd = self._fd, -1
+            wake, self._wake = self._wake, None
+            if wake is not None:
+                os.write(wake[1], b"x")
+                state.wait_for(lambda: self._receivers == 0, timeout=10.0)
+        if wake is not None:
+            os.close(wake[0])
+            os.close(wake[1])
         if fd >= 0:
             os.close(fd)
 
     def detach(self) -> int:
         """Give up ownership and return the fd without closing it."""
-        fd, self._fd = self._fd, -1
+        with self._state:
+            if self._receivers:
+                raise InvalidArgumentError(errno.EBUSY, "detach",
+                                           "another thread is receiving on this listener")
+            fd, self._fd = self._fd, -1
+            wake, self._wake = self._wake, None
+        if wake is not None:
+            os.close(wake[0])
+            os.close(wake[1])
         if fd < 0:
             raise ListenerClosedError("detach")
         return fd
@@ -455,19 +484,32 @@ class Listener:
         Raises TimeoutError after ``timeout`` seconds, HangupError when no
         task uses the filter any more, ListenerClosedError, SeccompError.
         """
-        fd = self._live("SECCOMP_IOCTL_NOTIF_RECV")
         ms = _ms(timeout)
-        while True:
-            rc = lib.spy_notify_wait_recv(fd, -1, ms, self._buf)
-            if rc == 1:
-                return Notification._from_raw(self._raw[:], self)
-            if rc == 0:
-                raise TimeoutError(errno.ETIMEDOUT, "no notification within the timeout")
-            if rc == -errno.EPIPE:
-                raise HangupError()
-            if rc != -errno.EINTR:
-                check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
-            # EINTR: Python ran its signal handlers when we returned; go on (PEP 475).
+        with self._state:
+            fd = self._live("SECCOMP_IOCTL_NOTIF_RECV")
+            if self._wake is None:
+                self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            stop = self._wake[0]
+            self._receivers += 1
+        try:
+            while True:
+                rc = lib.spy_notify_wait_recv(fd, stop, ms, self._buf)
+                if rc == 1:
+                    return Notification._from_raw(self._raw[:], self)
+                if rc == 0:
+                    raise TimeoutError(errno.ETIMEDOUT, "no notification within the timeout")
+                if rc == 2:
+                    raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_RECV",
+                                              "the listener was closed during receive()")
+                if rc == -errno.EPIPE:
+                    raise HangupError()
+                if rc != -errno.EINTR:
+                    check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
+                # EINTR: Python ran its signal handlers when we returned; go on (PEP 475).
+        finally:
+            with self._state:
+                self._receivers -= 1
+                self._state.notify_all()
 
     # -- answering
     def respond(self, notification: Notification | int, response: Response) -> None:

@@ -135,12 +135,6 @@ def test_eintr_storm_during_notify_round_trips() -> None:
 
 
 @needs_notify
-@pytest.mark.xfail(strict=True, reason=(
-    "notify branch (57ccaf6): Listener.close() only os.close()s the fd; a thread blocked "
-    "in receive(timeout=None) polls the old fd number and never wakes (Linux does not "
-    "wake poll() on a close from another thread), and a reused fd number could later be "
-    "polled in its place. Needs a wake-up (eventfd/pipe polled with the listener, as "
-    "Supervisor does) before closing."))
 def test_listener_closed_under_a_blocked_receive() -> None:
     def body(ctl: int) -> int:
         os.read(ctl, 1)  # wait until the monitor is done; never make the notified call
