@@ -843,8 +843,8 @@ class Filter:
                     f"libseccomp generated a program that does not enforce {action!r} for "
                     f"{name} (it gives {int(result[0]):#010x}): a known libseccomp bug with "
                     f"the x32 arch (priorities on syscalls without rules, or conditional rules "
-                    f"on syscalls x32 lacks; seen with libseccomp 2.5.4); refusing it. Remove x32 or "
-                    f"those rules, or try a newer libseccomp")
+                    f"on syscalls x32 lacks; seen with libseccomp 2.5.4); refusing it. "
+                    f"Remove x32 or those rules, or try a newer libseccomp")
 
     @property
     def layout(self) -> Optimize:
