@@ -152,3 +152,54 @@ def test_runc_container_without_an_agent_fails_to_start(runc_base: Path) -> None
     done = runc_run(runc_base, bundle)
     assert done.returncode != 0
     assert "ran" not in done.stdout
+
+
+# -- the same policy through runc and through `seccomp-py run` --------------------------------
+
+DOCKER = Path(__file__).resolve().parent.parent.parent / "shared" / "profiles" / "docker-default.json"
+# The capabilities `runc spec` gives a container; the profile is compiled for them on both sides.
+RUNC_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+
+
+def _probe_binary(base: Path) -> Path:
+    out = base / "oci_probe"
+    src = Path(__file__).resolve().parent / "helpers" / "oci_probe.c"
+    done = subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(src)],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.skip(f"cannot build a static probe: {done.stderr.strip()[:200]}")
+    return out
+
+
+def _outcomes(text: str) -> dict[str, int]:
+    return {k: int(v) for k, v in (line.split("=", 1) for line in text.splitlines() if "=" in line)}
+
+
+@pytest.mark.timeout(180)
+def test_docker_profile_same_outcomes_under_runc_and_seccomp_py_run(runc_base: Path) -> None:
+    import sys
+    import warnings
+
+    from seccomp_py.profile import Profile
+
+    cli = Path(sys.executable).with_name("seccomp-py")
+    if not cli.exists():
+        pytest.skip("the seccomp-py console script is not installed in this environment")
+    probe = _probe_binary(runc_base)
+    # runc reads the runtime-spec form: flatten Docker's profile for the container's caps.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flat = Profile.from_filter(Profile.load(DOCKER).to_filter(caps=set(RUNC_CAPS))).to_dict()
+    bundle = make_bundle(runc_base, ["/probe"], flat)
+    shutil.copy(probe, bundle / "rootfs" / "probe")
+    under_runc = runc_run(runc_base, bundle)
+    assert under_runc.returncode == 0, under_runc.stderr
+    ours = subprocess.run([str(cli), "run", "--profile", str(DOCKER), "--caps",
+                           ",".join(RUNC_CAPS), "--", str(probe)],
+                          capture_output=True, text=True, timeout=60)
+    assert ours.returncode == 0, ours.stderr
+    a, b = _outcomes(under_runc.stdout), _outcomes(ours.stdout)
+    assert len(a) >= 25 and a.keys() == b.keys()
+    # The decisions seccomp makes in both (denials, the ENOSYS stub) must agree.
+    assert a == b, {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+    assert a["socket_vsock"] == 1 and a["clone3"] == 38 and a["nr_1000"] == 38
