@@ -1,0 +1,660 @@
+"""An OCI seccomp agent: serve the listeners container runtimes hand over.
+
+The runtime-spec lets a runtime (runc, crun) send each container's seccomp
+notify fd to an agent: when ``linux.seccomp.listenerPath`` is set, the
+runtime connects to that Unix stream socket and sends, in one message, the
+*container process state* (JSON) with the fds attached by SCM_RIGHTS:
+
+.. code-block:: json
+
+    {"ociVersion": "1.0.2", "fds": ["seccompFd"], "pid": 4242,
+     "metadata": "from listenerMetadata",
+     "state": {"ociVersion": "1.0.2", "id": "c1", "status": "creating",
+               "pid": 4242, "bundle": "/path/to/bundle"}}
+
+The names in ``fds`` match the fds by position.  :class:`Agent` accepts
+these connections, checks the peer (SO_PEERCRED) and the message (size, fd
+count, every field), and serves each container's :class:`~.notify.Listener`
+with handlers chosen by syscall name and by metadata.  A malformed, oversized
+or unauthorised connection is refused, logged and its fds closed; one bad
+container never stops the agent.
+
+Built-in handlers (see :func:`log_calls`, :func:`deny`, :func:`mkdir_under`)
+show the safe patterns of seccomp_unotify(2): memory is read with the
+ID_VALID check before and after, and a path-based decision is never a
+CONTINUE (the target could change the path after the check): the agent
+performs the operation itself, on its own copy of the path, inside the
+container's root, without following symlinks, and returns the result.
+
+See seccomp_unotify(2), unix(7) and the runtime-spec (config-linux.md,
+"Seccomp", and runtime.md, "State").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import logging
+import os
+import posixpath
+import selectors
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import IO, Any, Callable, Optional, Union
+
+from .errors import InvalidArgumentError, SeccompError
+from .notify import (
+    HangupError,
+    Listener,
+    NotAListenerError,
+    Notification,
+    NotificationGoneError,
+    Response,
+    peer_credentials,
+)
+
+log = logging.getLogger("seccomp_py.oci")
+
+#: The name runtimes give the notify fd in ``fds``.
+SECCOMP_FD_NAME = "seccompFd"
+#: Largest state message accepted (runc's is a few hundred bytes; annotations add more).
+MAX_MESSAGE = 1 << 16
+#: Most fds accepted in one message.
+MAX_FDS = 16
+STATUSES = frozenset({"creating", "created", "running", "stopped"})
+
+
+class AgentProtocolError(SeccompError, ValueError):
+    """A container process state message was malformed; ``detail`` names the field."""
+
+    def __init__(self, detail: str, errnum: int = errno.EBADMSG, func: str = "oci-agent") -> None:
+        super().__init__(errnum, func, detail)
+
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[Any, ...]]:  # type: ignore[override]
+        return (type(self), (self.detail, self.errno, self.func))
+
+
+class AgentPeerError(AgentProtocolError, PermissionError):
+    """The connecting process's uid is not allowed (SO_PEERCRED)."""
+
+
+# -- the message ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerState:
+    """The runtime-spec ``state`` of the container (runtime.md, "State")."""
+
+    oci_version: str
+    id: str
+    status: str
+    pid: int
+    bundle: str
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessState:
+    """The container process state a runtime sends with the fds (config-linux.md)."""
+
+    oci_version: str
+    fds: tuple[str, ...]
+    pid: int
+    metadata: str
+    state: ContainerState
+
+
+def _want(obj: dict[str, Any], key: str, kind: type, path: str, required: bool = True) -> Any:
+    if key not in obj:
+        if required:
+            raise AgentProtocolError(f"{path}{key}: missing")
+        return None
+    value = obj[key]
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise AgentProtocolError(f"{path}{key}: expected an integer, got {value!r:.40}")
+    elif not isinstance(value, kind):
+        raise AgentProtocolError(
+            f"{path}{key}: expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def parse_process_state(data: Union[bytes, str], nfds: Optional[int] = None) -> ProcessState:
+    """Parse and validate a container process state message.
+
+    ``nfds`` is the number of fds that came with it; ``fds`` must name each
+    of them, once, and include ``seccompFd``.  Raises AgentProtocolError
+    naming the offending field.
+    """
+    if isinstance(data, bytes):
+        if len(data) > MAX_MESSAGE:
+            raise AgentProtocolError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE}",
+                                     errno.EMSGSIZE)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AgentProtocolError(f"message is not UTF-8: {exc.reason}") from None
+    else:
+        text = data
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise AgentProtocolError(f"message is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise AgentProtocolError(f"message must be a JSON object, not {type(obj).__name__}")
+    version = _want(obj, "ociVersion", str, "")
+    fds = _want(obj, "fds", list, "")
+    for i, name in enumerate(fds):
+        if not isinstance(name, str) or not name:
+            raise AgentProtocolError(f"fds[{i}]: expected a non-empty string, got {name!r:.40}")
+    if len(set(fds)) != len(fds):
+        raise AgentProtocolError("fds: names must be unique")
+    if SECCOMP_FD_NAME not in fds:
+        raise AgentProtocolError(f"fds: no {SECCOMP_FD_NAME!r} entry")
+    if nfds is not None and len(fds) != nfds:
+        raise AgentProtocolError(f"fds: names {len(fds)} fds but {nfds} came with the message")
+    pid = _want(obj, "pid", int, "")
+    if pid <= 0:
+        raise AgentProtocolError(f"pid: must be positive, got {pid}")
+    metadata = _want(obj, "metadata", str, "", required=False) or ""
+    st = _want(obj, "state", dict, "")
+    st_version = _want(st, "ociVersion", str, "state.")
+    cid = _want(st, "id", str, "state.")
+    if not cid:
+        raise AgentProtocolError("state.id: must not be empty")
+    status = _want(st, "status", str, "state.")
+    if status not in STATUSES:
+        raise AgentProtocolError(f"state.status: unknown status {status!r:.40}")
+    st_pid = _want(st, "pid", int, "state.", required=False) or 0
+    if st_pid < 0:
+        raise AgentProtocolError(f"state.pid: must not be negative, got {st_pid}")
+    bundle = _want(st, "bundle", str, "state.")
+    annotations = _want(st, "annotations", dict, "state.", required=False) or {}
+    for key, value in annotations.items():
+        if not isinstance(value, str):
+            raise AgentProtocolError(f"state.annotations.{key}: expected a string")
+    state = ContainerState(st_version, cid, status, st_pid, bundle, dict(annotations))
+    return ProcessState(version, tuple(fds), pid, metadata, state)
+
+
+# -- containers and handlers ------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Container:
+    """One container served by the agent: its state, listener and peer."""
+
+    process: ProcessState
+    listener: Listener
+    peer_pid: int
+    peer_uid: int
+    handled: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.process.state.id
+
+    @property
+    def metadata(self) -> str:
+        return self.process.metadata
+
+
+Handler = Callable[[Container, Notification], Optional[Response]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """Send notifications to ``handler`` when the syscall and metadata match.
+
+    ``syscalls`` None matches every syscall; ``metadata`` None matches every
+    container.
+    """
+
+    handler: Handler
+    syscalls: Optional[frozenset[str]] = None
+    metadata: Optional[str] = None
+
+    def matches(self, container: Container, name: str) -> bool:
+        if self.metadata is not None and container.metadata != self.metadata:
+            return False
+        return self.syscalls is None or name in self.syscalls
+
+
+# -- the agent ------------------------------------------------------------------------------
+
+
+class Agent:
+    """An OCI seccomp agent listening on a Unix stream socket at ``path``.
+
+    ``Agent(path, allowed_uids=None, default=Response.errno(EPERM))``; add
+    handlers with :meth:`route` (first match wins); run with
+    :meth:`serve_forever` or :meth:`start` (a daemon thread), end with
+    :meth:`stop` / :meth:`close` (or the context manager).  Notifications
+    no route matches, and those whose handler raises or returns nothing, get
+    ``default`` (fail closed).  ``events`` (a text stream) receives one JSON
+    line per connection, refusal and decision.
+
+    Raises SeccompError (OSError) if the socket cannot be bound.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike[str]], *,
+                 allowed_uids: Optional[Iterable[int]] = None, mode: int = 0o600,
+                 default: Optional[Response] = None, events: Optional[IO[str]] = None,
+                 handshake_timeout: float = 5.0) -> None:
+        self.path = os.fspath(path)
+        self.allowed_uids = {os.getuid()} if allowed_uids is None else set(allowed_uids)
+        self.default = Response.errno(errno.EPERM) if default is None else default
+        if not isinstance(self.default, Response) or self.default.sent:
+            raise InvalidArgumentError(func="Agent", detail="default must be an answering Response")
+        self.events = events
+        self.handshake_timeout = handshake_timeout
+        self.routes: list[Route] = []
+        self.containers: dict[int, Container] = {}
+        self.refused = 0
+        self.accepted = 0
+        self._events_lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            if os.path.exists(self.path) and _is_socket(self.path):
+                os.unlink(self.path)  # a stale socket from an earlier run
+            old = os.umask(0o777 & ~mode)
+            try:
+                sock.bind(self.path)
+            finally:
+                os.umask(old)
+            sock.listen(64)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise SeccompError(exc.errno or errno.EIO, "bind", f"{self.path}: {exc.strerror}") \
+                from None
+        self._sock: Optional[socket.socket] = sock
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(sock, selectors.EVENT_READ, None)
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._sel.register(self._stop_r, selectors.EVENT_READ, "stop")
+
+    # -- configuration
+    def route(self, handler: Handler, syscalls: Optional[Iterable[str]] = None,
+              metadata: Optional[str] = None) -> Agent:
+        """Send matching notifications to ``handler(container, notification)``."""
+        if not callable(handler):
+            raise TypeError("a handler must be callable")
+        names = None if syscalls is None else frozenset(syscalls)
+        self.routes.append(Route(handler, names, metadata))
+        return self
+
+    # -- events
+    def _event(self, kind: str, **fields: Any) -> None:
+        if self.events is None:
+            return
+        record = {"time": round(time.time(), 6), "event": kind, **fields}
+        line = json.dumps(record, sort_keys=True, default=str)
+        with self._events_lock:
+            self.events.write(line + "\n")
+            self.events.flush()
+
+    # -- accepting runtimes
+    def _accept(self) -> None:
+        assert self._sock is not None
+        try:
+            conn, _ = self._sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        with conn:
+            fds: list[int] = []
+            try:
+                container = self._handshake(conn, fds)
+            except (SeccompError, OSError) as exc:
+                _close_all(fds)
+                self.refused += 1
+                log.warning("oci agent: refused a connection: %s", exc)
+                self._event("refused", reason=str(exc))
+                return
+        self.containers[container.listener.fileno()] = container
+        self._sel.register(container.listener.fileno(), selectors.EVENT_READ, container)
+        self.accepted += 1
+        log.info("oci agent: serving container %s (pid %d)", container.id, container.process.pid)
+        self._event("container", id=container.id, pid=container.process.pid,
+                    metadata=container.metadata, peer_pid=container.peer_pid)
+
+    def _handshake(self, conn: socket.socket, fds: list[int]) -> Container:
+        ppid, uid, _gid = peer_credentials(conn)
+        if uid not in self.allowed_uids:
+            raise AgentPeerError(f"peer pid {ppid} runs as uid {uid}, not in "
+                                 f"{sorted(self.allowed_uids)}", errno.EACCES, "SO_PEERCRED")
+        conn.settimeout(self.handshake_timeout)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                data, anc, flags, _ = conn.recvmsg(MAX_MESSAGE + 1 - size,
+                                                   socket.CMSG_SPACE(MAX_FDS * 4),
+                                                   socket.MSG_CMSG_CLOEXEC)
+            except socket.timeout:
+                raise AgentProtocolError(
+                    f"no complete message within {self.handshake_timeout}s",
+                    errno.ETIMEDOUT) from None
+            for level, kind, cdata in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    usable = len(cdata) - len(cdata) % 4
+                    fds.extend(struct.unpack(f"{usable // 4}i", cdata[:usable]))
+            if flags & socket.MSG_CTRUNC:
+                raise AgentProtocolError(f"more than {MAX_FDS} fds sent (MSG_CTRUNC)",
+                                         errno.EMSGSIZE, "recvmsg")
+            if not data:
+                break
+            chunks.append(data)
+            size += len(data)
+            if size > MAX_MESSAGE:
+                raise AgentProtocolError(f"message exceeds {MAX_MESSAGE} bytes", errno.EMSGSIZE)
+            # runc sends the whole state in one sendmsg; stop at a complete JSON object.
+            if data.rstrip().endswith(b"}"):
+                try:
+                    json.loads(b"".join(chunks))
+                    break
+                except ValueError:
+                    continue
+        if not chunks:
+            raise AgentProtocolError("the peer closed without sending a state", errno.ECONNRESET)
+        process = parse_process_state(b"".join(chunks), len(fds))
+        index = process.fds.index(SECCOMP_FD_NAME)
+        try:
+            listener = Listener(fds[index])
+        except NotAListenerError:
+            raise AgentProtocolError("fds: the seccompFd is not a seccomp listener",
+                                     errno.ENOTTY) from None
+        del fds[index]
+        _close_all(fds)  # other fds are not ours to keep
+        fds.clear()
+        return Container(process, listener, ppid, uid)
+
+    # -- serving
+    def _drop(self, container: Container, reason: str) -> None:
+        fd = container.listener._fd
+        if fd >= 0:
+            self._sel.unregister(fd)
+            self.containers.pop(fd, None)
+        container.listener.close()
+        self._event("gone", id=container.id, reason=reason, handled=container.handled)
+
+    def _dispatch(self, container: Container) -> None:
+        listener = container.listener
+        try:
+            n = listener.receive(timeout=0)
+        except TimeoutError:
+            return  # the target went away before we received
+        except HangupError:
+            self._drop(container, "no process uses the filter any more")
+            return
+        except SeccompError as exc:
+            log.error("oci agent: receive failed for %s: %s", container.id, exc)
+            self._drop(container, str(exc))
+            return
+        container.handled += 1
+        name = n.syscall_name or str(n.syscall)
+        response: Optional[Response] = None
+        for route in self.routes:
+            if route.matches(container, name):
+                try:
+                    response = route.handler(container, n)
+                except Exception as exc:
+                    log.error("oci agent: handler for %s in %s failed: %s", name,
+                              container.id, exc, exc_info=exc)
+                    self._event("handler-error", id=container.id, syscall=name, error=str(exc))
+                    response = None
+                break
+        if not isinstance(response, Response):
+            response = self.default
+        try:
+            listener.respond(n, response)
+        except NotificationGoneError:
+            self._event("interrupted", id=container.id, syscall=name, pid=n.pid)
+            return
+        except SeccompError as exc:
+            log.error("oci agent: respond failed for %s: %s", container.id, exc)
+            return
+        self._event("decision", id=container.id, pid=n.pid, syscall=name,
+                    args=[hex(a) for a in n.args], response=repr(response))
+
+    def serve_forever(self, timeout: Optional[float] = None) -> None:
+        """Serve until :meth:`stop` (or ``timeout`` seconds without any event)."""
+        while self._sock is not None:
+            events = self._sel.select(timeout)
+            if not events:
+                return
+            for key, _ in events:
+                if key.data == "stop":
+                    return
+                if key.data is None:
+                    self._accept()
+                else:
+                    self._dispatch(key.data)
+
+    def start(self) -> threading.Thread:
+        """Serve from a daemon thread; returns it."""
+        if self._thread is not None:
+            raise InvalidArgumentError(errno.EALREADY, "Agent.start", "already started")
+        self._thread = threading.Thread(target=self.serve_forever, name="oci-agent", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, timeout: Optional[float] = 5.0) -> None:
+        """Make serve_forever() return (and join the thread if started)."""
+        try:
+            os.write(self._stop_w, b"s")
+        except OSError:
+            pass
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def close(self) -> None:
+        """Stop, close every listener (their targets then see ENOSYS) and the socket."""
+        if self._sock is None:
+            return
+        self.stop()
+        for container in list(self.containers.values()):
+            self._drop(container, "agent closed")
+        self._sel.close()
+        self._sock.close()
+        self._sock = None
+        for fd in (self._stop_r, self._stop_w):
+            os.close(fd)
+        try:
+            if _is_socket(self.path):
+                os.unlink(self.path)
+        except OSError:
+            pass
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _is_socket(path: str) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISSOCK(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _close_all(fds: Iterable[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+# -- built-in handlers ------------------------------------------------------------------------
+
+
+def log_calls(stream: IO[str], then: Optional[Handler] = None) -> Handler:
+    """Write each call as a JSON line to ``stream``, then answer with ``then``.
+
+    Without ``then`` the call is let through (CONTINUE): an audit log, not a
+    security decision.
+    """
+    lock = threading.Lock()
+
+    def handler(container: Container, n: Notification) -> Optional[Response]:
+        record = {"time": round(time.time(), 6), "container": container.id,
+                  "metadata": container.metadata, "pid": n.pid,
+                  "syscall": n.syscall_name or n.syscall, "args": [hex(a) for a in n.args]}
+        with lock:
+            stream.write(json.dumps(record, sort_keys=True) + "\n")
+            stream.flush()
+        return Response.CONTINUE if then is None else then(container, n)
+
+    return handler
+
+
+def deny(errnum: int = errno.EPERM) -> Handler:
+    """Fail every call routed here with ``errnum``."""
+    response = Response.errno(errnum)
+
+    def handler(container: Container, n: Notification) -> Response:
+        return response
+
+    return handler
+
+
+#: For each path syscall: the index of (dirfd, path, mode) among its args; dirfd None = AT_FDCWD.
+_MKDIR_ARGS: dict[str, tuple[Optional[int], int, int]] = {
+    "mkdir": (None, 0, 1),
+    "mkdirat": (0, 1, 2),
+}
+_AT_FDCWD = -100
+
+
+def _container_path(container: Container, n: Notification, dirfd: Optional[int],
+                    raw: str) -> str:
+    """The absolute, normalized path as the container sees it; raises PermissionError."""
+    if raw.startswith("/"):
+        path = raw
+    else:
+        pid = n.pid
+        root = os.readlink(f"/proc/{pid}/root")
+        if dirfd is None or dirfd == _AT_FDCWD:
+            base = os.readlink(f"/proc/{pid}/cwd")
+        else:
+            base = os.readlink(f"/proc/{pid}/fd/{dirfd}")
+        if root != "/":
+            if base != root and not base.startswith(root.rstrip("/") + "/"):
+                raise PermissionError(errno.EACCES, "the base directory is outside the root")
+            base = "/" + base[len(root):].lstrip("/")
+        path = posixpath.join(base, raw)
+    return posixpath.normpath(path)
+
+
+def mkdir_under(prefixes: Sequence[str], errnum: int = errno.EACCES) -> Handler:
+    """Allow mkdir/mkdirat only below one of ``prefixes`` (paths in the container).
+
+    The path is read from the target's memory with the ID_VALID rule, made
+    absolute in the container's view and normalized; outside every prefix the
+    call fails with ``errnum``.  Inside, the agent creates the directory
+    itself, walking the container's root (``/proc/PID/root``) one component
+    at a time with O_NOFOLLOW, so neither a symlink nor a path changed after
+    the check can move the directory elsewhere, and returns mkdir's result.
+    The new directory belongs to the agent's user; its mode is the requested
+    one less the target's umask.
+    """
+    roots = []
+    for prefix in prefixes:
+        if not isinstance(prefix, str) or not prefix.startswith("/"):
+            raise InvalidArgumentError(func="mkdir_under",
+                                       detail=f"prefix must be an absolute path: {prefix!r}")
+        roots.append(posixpath.normpath(prefix))
+    refuse = Response.errno(errnum)
+
+    def handler(container: Container, n: Notification) -> Response:
+        spec = _MKDIR_ARGS.get(n.syscall_name)
+        if spec is None:
+            return refuse
+        dirfd_i, path_i, mode_i = spec
+        dirfd = None
+        if dirfd_i is not None:
+            dirfd = struct.unpack("i", struct.pack("I", n.args[dirfd_i] & 0xFFFFFFFF))[0]
+        raw = container.listener.read_string(n, n.args[path_i]).decode("utf-8", "surrogateescape")
+        try:
+            path = _container_path(container, n, dirfd, raw)
+        except OSError:
+            return refuse
+        if not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
+            return refuse
+        mode = n.args[mode_i] & 0o7777 & ~_umask_of(n.pid)
+        try:
+            _mkdir_in_root(n.pid, path, mode)
+        except OSError as exc:
+            return Response.errno(exc.errno or errno.EIO)
+        if not container.listener.id_valid(n):
+            return refuse  # the target was interrupted; the answer is not delivered anyway
+        return Response.value(0)
+
+    return handler
+
+
+def _umask_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _mkdir_in_root(pid: int, path: str, mode: int) -> None:
+    parts = [p for p in path.split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise PermissionError(errno.EACCES, "bad path")
+    flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        os.mkdir(parts[-1], mode, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def load_handler(spec: str) -> Handler:
+    """Import ``module:function`` and return the handler it names.
+
+    If the function takes no arguments it is called to build the handler
+    (a factory).  Raises InvalidArgumentError for a bad spec or a missing name.
+    """
+    import importlib
+    import inspect
+
+    module_name, sep, func_name = spec.partition(":")
+    if not sep or not module_name or not func_name:
+        raise InvalidArgumentError(func="load_handler",
+                                   detail=f"expected module:function, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+        obj = getattr(module, func_name)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidArgumentError(func="load_handler", detail=f"{spec}: {exc}") from None
+    if not callable(obj):
+        raise InvalidArgumentError(func="load_handler", detail=f"{spec} is not callable")
+    try:
+        takes = len(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):
+        takes = 2
+    handler = obj() if takes == 0 else obj
+    if not callable(handler):
+        raise InvalidArgumentError(func="load_handler", detail=f"{spec}() returned no handler")
+    return handler  # type: ignore[no-any-return]

@@ -1,0 +1,318 @@
+"""The OCI seccomp agent: the runtime-spec handoff protocol, refused connections,
+and built-in handlers, against sandboxes in real child processes.
+
+The runc end-to-end tests are in test_oci_runc.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import socket
+import threading
+import time
+from typing import Any, Optional
+
+import pytest
+
+from seccomp_py import Action, Filter
+from seccomp_py.oci import (
+    MAX_MESSAGE,
+    Agent,
+    AgentProtocolError,
+    deny,
+    log_calls,
+    mkdir_under,
+    parse_process_state,
+)
+
+
+def _state(**over: Any) -> dict[str, Any]:
+    msg: dict[str, Any] = {
+        "ociVersion": "1.0.2",
+        "fds": ["seccompFd"],
+        "pid": 4242,
+        "metadata": "meta",
+        "state": {"ociVersion": "1.0.2", "id": "c1", "status": "creating", "pid": 4242,
+                  "bundle": "/b"},
+    }
+    msg.update(over)
+    return msg
+
+
+# -- the message parser -------------------------------------------------------------------
+
+
+def test_parse_valid_state() -> None:
+    ps = parse_process_state(json.dumps(_state()).encode(), 1)
+    assert ps.fds == ("seccompFd",)
+    assert ps.pid == 4242
+    assert ps.metadata == "meta"
+    assert ps.state.id == "c1"
+    assert ps.state.status == "creating"
+
+
+@pytest.mark.parametrize(
+    "mutate, where",
+    [
+        (lambda m: m.pop("ociVersion"), "ociVersion: missing"),
+        (lambda m: m.update(fds="seccompFd"), "fds: expected list"),
+        (lambda m: m.update(fds=[]), "fds: no 'seccompFd'"),
+        (lambda m: m.update(fds=["seccompFd", "seccompFd"]), "fds: names must be unique"),
+        (lambda m: m.update(fds=["seccompFd", 3]), "fds[1]"),
+        (lambda m: m.update(pid="12"), "pid: expected an integer"),
+        (lambda m: m.update(pid=True), "pid: expected an integer"),
+        (lambda m: m.update(pid=0), "pid: must be positive"),
+        (lambda m: m.update(metadata=5), "metadata: expected str"),
+        (lambda m: m.pop("state"), "state: missing"),
+        (lambda m: m["state"].update(status="weird"), "state.status"),
+        (lambda m: m["state"].update(id=""), "state.id"),
+        (lambda m: m["state"].pop("bundle"), "state.bundle: missing"),
+        (lambda m: m["state"].update(annotations={"a": 1}), "state.annotations.a"),
+    ],
+)
+def test_parse_rejects_with_field_path(mutate: Any, where: str) -> None:
+    msg = _state()
+    mutate(msg)
+    with pytest.raises(AgentProtocolError) as info:
+        parse_process_state(json.dumps(msg).encode(), 1)
+    assert where in str(info.value)
+    assert info.value.errno == errno.EBADMSG
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("data", [b"", b"{", b"[]", b"\xff\xfe", b"null", b'"x"', b"1e999999"])
+def test_parse_rejects_non_objects(data: bytes) -> None:
+    with pytest.raises(AgentProtocolError):
+        parse_process_state(data, 1)
+
+
+def test_parse_checks_fd_count_and_size() -> None:
+    with pytest.raises(AgentProtocolError, match="names 1 fds but 2"):
+        parse_process_state(json.dumps(_state()).encode(), 2)
+    with pytest.raises(AgentProtocolError) as info:
+        parse_process_state(b" " * (MAX_MESSAGE + 1), 1)
+    assert info.value.errno == errno.EMSGSIZE
+
+
+# -- a sandbox that speaks the runtime's side of the protocol ------------------------------------
+
+
+def _sandbox(sock_path: str, script: list[tuple[str, str]], result_w: int,
+             message: Optional[bytes] = None, cid: str = "c1", metadata: str = "meta") -> None:
+    """Child: load a filter sending mkdir/mkdirat to the agent, hand the fd over the
+    way runc does, then run ``script`` and write the errnos to ``result_w``."""
+    f = Filter(Action.ALLOW)
+    f.add_rule(Action.NOTIFY, "mkdir")
+    f.add_rule(Action.NOTIFY, "mkdirat")
+    f.load()
+    fd = f.notify_fd()
+    msg = message if message is not None else json.dumps(
+        _state(pid=os.getpid(), metadata=metadata,
+               state={"ociVersion": "1.0.2", "id": cid, "status": "creating",
+                      "pid": os.getpid(), "bundle": "/"})).encode()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock_path)
+    s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd.to_bytes(4, "little"))])
+    s.close()
+    os.close(fd)
+    out = []
+    for op, path in script:
+        try:
+            if op == "mkdir":
+                os.mkdir(path)
+            out.append(0)
+        except OSError as exc:
+            out.append(exc.errno or -1)
+    os.write(result_w, json.dumps(out).encode())
+
+
+def _run_sandbox(sock_path: str, script: list[tuple[str, str]], **kw: Any) -> list[int]:
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(r)
+            _sandbox(sock_path, script, w, **kw)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    deadline = time.monotonic() + 20
+    data = b""
+    while time.monotonic() < deadline:
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    return list(json.loads(data))
+
+
+@pytest.fixture
+def agent_dir(tmp_path: Any) -> Any:
+    return tmp_path
+
+
+def test_agent_serves_a_sandbox_with_routes_by_syscall_and_metadata(agent_dir: Any) -> None:
+    allowed = agent_dir / "ok"
+    allowed.mkdir()
+    events = io.StringIO()
+    calls = io.StringIO()
+    path = str(agent_dir / "agent.sock")
+    with Agent(path, events=events) as agent:
+        agent.route(deny(errno.EROFS), metadata="readonly")
+        agent.route(log_calls(calls, mkdir_under([str(allowed)])), syscalls=["mkdir", "mkdirat"])
+        agent.start()
+        results = _run_sandbox(path, [("mkdir", str(allowed / "a")),
+                                      ("mkdir", str(agent_dir / "outside")),
+                                      ("mkdir", str(allowed / ".." / "escape")),
+                                      ("mkdir", str(allowed / "a"))])
+        ro = _run_sandbox(path, [("mkdir", str(allowed / "b"))], cid="c2", metadata="readonly")
+    assert results == [0, errno.EACCES, errno.EACCES, errno.EEXIST]
+    assert ro == [errno.EROFS]
+    assert (allowed / "a").is_dir()
+    assert not (agent_dir / "outside").exists()
+    assert not (agent_dir / "escape").exists()
+    assert not (allowed / "b").exists()
+    logged = [json.loads(line) for line in calls.getvalue().splitlines()]
+    assert [entry["syscall"] for entry in logged] == ["mkdir"] * 4
+    assert {entry["container"] for entry in logged} == {"c1"}
+    kinds = [json.loads(line)["event"] for line in events.getvalue().splitlines()]
+    assert kinds.count("container") == 2
+    assert kinds.count("decision") == 5
+
+
+def test_mkdir_under_does_not_follow_symlinks(agent_dir: Any) -> None:
+    allowed = agent_dir / "ok"
+    allowed.mkdir()
+    target = agent_dir / "secret"
+    target.mkdir()
+    (allowed / "link").symlink_to(target)
+    path = str(agent_dir / "agent.sock")
+    with Agent(path) as agent:
+        agent.route(mkdir_under([str(allowed)]))
+        agent.start()
+        results = _run_sandbox(path, [("mkdir", str(allowed / "link" / "x"))])
+    assert results[0] in (errno.ELOOP, errno.ENOTDIR)
+    assert not (target / "x").exists()
+
+
+def test_unrouted_calls_and_raising_handlers_fail_closed(agent_dir: Any) -> None:
+    path = str(agent_dir / "agent.sock")
+
+    def broken(container: Any, n: Any) -> Any:
+        raise RuntimeError("handler bug")
+
+    events = io.StringIO()
+    with Agent(path, events=events) as agent:
+        agent.route(broken, metadata="broken")
+        agent.start()
+        assert _run_sandbox(path, [("mkdir", str(agent_dir / "x"))]) == [errno.EPERM]
+        assert _run_sandbox(path, [("mkdir", str(agent_dir / "y"))], metadata="broken") == \
+            [errno.EPERM]
+    assert not (agent_dir / "x").exists()
+    assert "handler-error" in events.getvalue()
+
+
+def _connect_and_send(path: str, payload: bytes, fds: list[int]) -> None:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, b"".join(f.to_bytes(4, "little") for f in fds))]
+    s.sendmsg([payload], anc if fds else [])
+    s.close()
+
+
+def _wait_for(cond: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_bad_connections_are_refused_and_the_agent_keeps_serving(agent_dir: Any) -> None:
+    path = str(agent_dir / "agent.sock")
+    events = io.StringIO()
+    before = len(os.listdir("/proc/self/fd"))
+    with Agent(path, events=events) as agent:
+        agent.route(deny(errno.EXDEV))
+        agent.start()
+        r, w = os.pipe()
+        try:
+            _connect_and_send(path, b"not json", [r])                        # garbage
+            _connect_and_send(path, json.dumps(_state()).encode(), [])       # no fd
+            _connect_and_send(path, json.dumps(_state()).encode(), [r, w])   # 2 fds, 1 name
+            _connect_and_send(path, json.dumps(_state()).encode(), [r])      # not a listener
+            _connect_and_send(path, b"{" * 70000, [r])                       # oversized
+            _connect_and_send(path, b"", [])                                 # nothing
+        finally:
+            os.close(r)
+            os.close(w)
+        _wait_for(lambda: agent.refused >= 6)
+        assert agent.accepted == 0
+        # one bad container never stops the agent
+        assert _run_sandbox(path, [("mkdir", str(agent_dir / "z"))]) == [errno.EXDEV]
+    reasons = [json.loads(line).get("reason", "") for line in events.getvalue().splitlines()]
+    assert any("not JSON" in x for x in reasons)
+    assert any("not a seccomp listener" in x for x in reasons)
+    assert any("names 1 fds but 2" in x for x in reasons)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_peer_with_the_wrong_uid_is_refused() -> None:
+    import shutil
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="spy-oci-")  # reachable by uid 65534, unlike tmp_path
+    os.chmod(base, 0o755)
+    path = os.path.join(base, "agent.sock")
+    try:
+        with Agent(path, mode=0o666) as agent:
+            agent.start()
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                    _connect_and_send(path, json.dumps(_state()).encode(), [])
+                    code = 0
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+            _wait_for(lambda: agent.refused == 1)
+            assert agent.accepted == 0
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_agent_rejects_bad_configuration(agent_dir: Any) -> None:
+    from seccomp_py.notify import Response
+
+    with pytest.raises(TypeError):
+        Agent(str(agent_dir / "a.sock")).route(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Agent(str(agent_dir / "b.sock"), default=Response.HANDLED)
+    with pytest.raises(ValueError):
+        mkdir_under(["relative/path"])
+    with pytest.raises(OSError):
+        Agent(str(agent_dir / "missing-dir" / "c.sock"))
+
+
+def test_close_wakes_the_thread_and_removes_the_socket(agent_dir: Any) -> None:
+    path = str(agent_dir / "agent.sock")
+    agent = Agent(path)
+    thread = agent.start()
+    assert os.path.exists(path)
+    agent.close()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert not os.path.exists(path)
+    assert threading.active_count() >= 1
