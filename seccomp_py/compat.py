@@ -213,6 +213,29 @@ def _c_int(value: object, what: str, lo: int, hi: int) -> int:
     return number
 
 
+class _CInt:
+    """A writable property holding a C integer in ``lo..hi``, converted like
+    Cython converts it (TypeError, OverflowError), stored in ``_<name>``."""
+
+    def __init__(self, doc: str, lo: int, hi: int) -> None:
+        self.__doc__ = doc
+        self.lo = lo
+        self.hi = hi
+        self.name = self.slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.slot = "_" + name
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return getattr(obj, self.slot)
+
+    def __set__(self, obj: object, value: int) -> None:
+        setattr(obj, self.slot, _c_int(value, self.name, self.lo, self.hi))
+
+
 # ----------------------------------------------------------------------------------
 # Actions and comparison operators (the official module's module-level ints)
 # ----------------------------------------------------------------------------------
@@ -971,45 +994,14 @@ class NotificationResponse:
         self.error = error
         self.flags = flags
 
-    @property
-    def id(self) -> int:
-        """The id of the notification answered."""
-        return self._id
-
-    @id.setter
-    def id(self, value: int) -> None:
-        self._id = _c_int(value, "id", 0, _U64)
-
-    @property
-    def val(self) -> int:
-        """The syscall's return value (when error is 0)."""
-        return self._val
-
-    @val.setter
-    def val(self, value: int) -> None:
-        self._val = _c_int(value, "val", -(2**63), 2**63 - 1)
-
-    @property
-    def error(self) -> int:
-        """A negative errno to fail the syscall with, or 0."""
-        return self._error
-
-    @error.setter
-    def error(self, value: int) -> None:
-        self._error = _c_int(value, "error", -(2**31), 2**31 - 1)
-
-    @property
-    def flags(self) -> int:
-        """Response flags (1: SECCOMP_USER_NOTIF_FLAG_CONTINUE)."""
-        return self._flags
-
-    @flags.setter
-    def flags(self, value: int) -> None:
-        self._flags = _c_int(value, "flags", 0, _U32)
+    id = _CInt("The id of the notification answered.", 0, _U64)
+    val = _CInt("The syscall's return value (when error is 0).", -(2**63), 2**63 - 1)
+    error = _CInt("A negative errno to fail the syscall with, or 0.", -(2**31), 2**31 - 1)
+    flags = _CInt("Response flags (1: SECCOMP_USER_NOTIF_FLAG_CONTINUE).", 0, _U32)
 
     def __repr__(self) -> str:
-        return (f"NotificationResponse(id={self._id}, val={self._val}, "
-                f"error={self._error}, flags={self._flags})")
+        return (f"NotificationResponse(id={self.id}, val={self.val}, "
+                f"error={self.error}, flags={self.flags})")
 
 
 class NotificationAddfd:
@@ -1030,50 +1022,11 @@ class NotificationAddfd:
         self.newfd = newfd
         self.newfd_flags = newfd_flags
 
-    @property
-    def id(self) -> int:
-        """The id of the notification."""
-        return self._id
-
-    @id.setter
-    def id(self, value: int) -> None:
-        self._id = _c_int(value, "id", 0, _U64)
-
-    @property
-    def flags(self) -> int:
-        """SECCOMP_ADDFD_FLAG_* flags."""
-        return self._flags
-
-    @flags.setter
-    def flags(self, value: int) -> None:
-        self._flags = _c_int(value, "flags", 0, _U32)
-
-    @property
-    def srcfd(self) -> int:
-        """The supervisor's fd to copy."""
-        return self._srcfd
-
-    @srcfd.setter
-    def srcfd(self, value: int) -> None:
-        self._srcfd = _c_int(value, "srcfd", 0, _U32)
-
-    @property
-    def newfd(self) -> int:
-        """The fd number wanted in the target (with SECCOMP_ADDFD_FLAG_SETFD)."""
-        return self._newfd
-
-    @newfd.setter
-    def newfd(self, value: int) -> None:
-        self._newfd = _c_int(value, "newfd", 0, _U32)
-
-    @property
-    def newfd_flags(self) -> int:
-        """Flags for the new fd (O_CLOEXEC)."""
-        return self._newfd_flags
-
-    @newfd_flags.setter
-    def newfd_flags(self, value: int) -> None:
-        self._newfd_flags = _c_int(value, "newfd_flags", 0, _U32)
+    id = _CInt("The id of the notification.", 0, _U64)
+    flags = _CInt("SECCOMP_ADDFD_FLAG_* flags.", 0, _U32)
+    srcfd = _CInt("The supervisor's fd to copy.", 0, _U32)
+    newfd = _CInt("The fd number wanted in the target (with SECCOMP_ADDFD_FLAG_SETFD).", 0, _U32)
+    newfd_flags = _CInt("Flags for the new fd (O_CLOEXEC).", 0, _U32)
 
 
 def _notify_receive(fd: int) -> Notification:

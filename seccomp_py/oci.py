@@ -74,7 +74,7 @@ class AgentProtocolError(SeccompError, ValueError):
     def __init__(self, detail: str, errnum: int = errno.EBADMSG, func: str = "oci-agent") -> None:
         super().__init__(errnum, func, detail)
 
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[Any, ...]]:  # type: ignore[override]
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[Any, ...]]:
         return (type(self), (self.detail, self.errno, self.func))
 
 

@@ -305,6 +305,13 @@ def test_generated_filters_export_identically(p: dict[str, Any]) -> None:
     # e.g. a filter without any arch left cannot be exported: both must refuse
     official_kind, official_export = outcome(lambda: exports(official))
     compat_kind, compat_export = outcome(lambda: exports(mine))
+    if (official_kind == "ok" and compat_kind == "error"
+            and getattr(compat_export, "errno", None) == errno.EPROTO
+            and "x32" in str(compat_export)):
+        # documented difference: seccomp_py refuses the program libseccomp 2.5
+        # generates wrongly with the x32 arch (docs/compat.md), where the
+        # official module exports it
+        return
     assert official_kind == compat_kind, (official_export, compat_export)
     if official_kind == "ok":
         assert compat_export == official_export
