@@ -32,6 +32,7 @@ See seccomp_unotify(2), unix(7) and the runtime-spec (config-linux.md,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import json
@@ -44,7 +45,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import IO, Any, Callable, Optional, Union
+from typing import IO, Any, Callable, Optional
 
 from .errors import InvalidArgumentError, SeccompError
 from .notify import (
@@ -123,7 +124,7 @@ def _want(obj: dict[str, Any], key: str, kind: type, path: str, required: bool =
     return value
 
 
-def parse_process_state(data: Union[bytes, str], nfds: Optional[int] = None) -> ProcessState:
+def parse_process_state(data: bytes | str, nfds: int | None = None) -> ProcessState:
     """Parse and validate a container process state message.
 
     ``nfds`` is the number of fds that came with it; ``fds`` must name each
@@ -215,8 +216,8 @@ class Route:
     """
 
     handler: Handler
-    syscalls: Optional[frozenset[str]] = None
-    metadata: Optional[str] = None
+    syscalls: frozenset[str] | None = None
+    metadata: str | None = None
 
     def matches(self, container: Container, name: str) -> bool:
         if self.metadata is not None and container.metadata != self.metadata:
@@ -241,9 +242,9 @@ class Agent:
     Raises SeccompError (OSError) if the socket cannot be bound.
     """
 
-    def __init__(self, path: Union[str, os.PathLike[str]], *,
-                 allowed_uids: Optional[Iterable[int]] = None, mode: int = 0o600,
-                 default: Optional[Response] = None, events: Optional[IO[str]] = None,
+    def __init__(self, path: str | os.PathLike[str], *,
+                 allowed_uids: Iterable[int] | None = None, mode: int = 0o600,
+                 default: Response | None = None, events: IO[str] | None = None,
                  handshake_timeout: float = 5.0) -> None:
         self.path = os.fspath(path)
         self.allowed_uids = {os.getuid()} if allowed_uids is None else set(allowed_uids)
@@ -257,7 +258,7 @@ class Agent:
         self.refused = 0
         self.accepted = 0
         self._events_lock = threading.Lock()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
             if os.path.exists(self.path) and _is_socket(self.path):
@@ -273,15 +274,15 @@ class Agent:
             sock.close()
             raise SeccompError(exc.errno or errno.EIO, "bind", f"{self.path}: {exc.strerror}") \
                 from None
-        self._sock: Optional[socket.socket] = sock
+        self._sock: socket.socket | None = sock
         self._sel = selectors.DefaultSelector()
         self._sel.register(sock, selectors.EVENT_READ, None)
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._sel.register(self._stop_r, selectors.EVENT_READ, "stop")
 
     # -- configuration
-    def route(self, handler: Handler, syscalls: Optional[Iterable[str]] = None,
-              metadata: Optional[str] = None) -> Agent:
+    def route(self, handler: Handler, syscalls: Iterable[str] | None = None,
+              metadata: str | None = None) -> Agent:
         """Send matching notifications to ``handler(container, notification)``."""
         if not callable(handler):
             raise TypeError("a handler must be callable")
@@ -398,7 +399,7 @@ class Agent:
             return
         container.handled += 1
         name = n.syscall_name or str(n.syscall)
-        response: Optional[Response] = None
+        response: Response | None = None
         for route in self.routes:
             if route.matches(container, name):
                 try:
@@ -422,7 +423,7 @@ class Agent:
         self._event("decision", id=container.id, pid=n.pid, syscall=name,
                     args=[hex(a) for a in n.args], response=repr(response))
 
-    def serve_forever(self, timeout: Optional[float] = None) -> None:
+    def serve_forever(self, timeout: float | None = None) -> None:
         """Serve until :meth:`stop` (or ``timeout`` seconds without any event)."""
         while self._sock is not None:
             events = self._sel.select(timeout)
@@ -444,12 +445,10 @@ class Agent:
         self._thread.start()
         return self._thread
 
-    def stop(self, timeout: Optional[float] = 5.0) -> None:
+    def stop(self, timeout: float | None = 5.0) -> None:
         """Make serve_forever() return (and join the thread if started)."""
-        try:
+        with contextlib.suppress(OSError):
             os.write(self._stop_w, b"s")
-        except OSError:
-            pass
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
@@ -489,16 +488,14 @@ def _is_socket(path: str) -> bool:
 
 def _close_all(fds: Iterable[int]) -> None:
     for fd in fds:
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
 
 # -- built-in handlers ------------------------------------------------------------------------
 
 
-def log_calls(stream: IO[str], then: Optional[Handler] = None) -> Handler:
+def log_calls(stream: IO[str], then: Handler | None = None) -> Handler:
     """Write each call as a JSON line to ``stream``, then answer with ``then``.
 
     Without ``then`` the call is let through (CONTINUE): an audit log, not a
@@ -506,7 +503,7 @@ def log_calls(stream: IO[str], then: Optional[Handler] = None) -> Handler:
     """
     lock = threading.Lock()
 
-    def handler(container: Container, n: Notification) -> Optional[Response]:
+    def handler(container: Container, n: Notification) -> Response | None:
         record = {"time": round(time.time(), 6), "container": container.id,
                   "metadata": container.metadata, "pid": n.pid,
                   "syscall": n.syscall_name or n.syscall, "args": [hex(a) for a in n.args]}
@@ -529,14 +526,14 @@ def deny(errnum: int = errno.EPERM) -> Handler:
 
 
 #: For each path syscall: the index of (dirfd, path, mode) among its args; dirfd None = AT_FDCWD.
-_MKDIR_ARGS: dict[str, tuple[Optional[int], int, int]] = {
+_MKDIR_ARGS: dict[str, tuple[int | None, int, int]] = {
     "mkdir": (None, 0, 1),
     "mkdirat": (0, 1, 2),
 }
 _AT_FDCWD = -100
 
 
-def _container_path(container: Container, n: Notification, dirfd: Optional[int],
+def _container_path(container: Container, n: Notification, dirfd: int | None,
                     raw: str) -> str:
     """The absolute, normalized path as the container sees it; raises PermissionError."""
     if raw.startswith("/"):

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -101,7 +101,7 @@ def test_parse_checks_fd_count_and_size() -> None:
 
 
 def _sandbox(sock_path: str, script: list[tuple[str, str]], result_w: int,
-             message: Optional[bytes] = None, cid: str = "c1", metadata: str = "meta") -> None:
+             message: bytes | None = None, cid: str = "c1", metadata: str = "meta") -> None:
     """Child: load a filter sending mkdir/mkdirat to the agent, hand the fd over the
     way runc does, then run ``script`` and write the errnos to ``result_w``."""
     f = Filter(Action.ALLOW)
