@@ -15,6 +15,7 @@ trip with less noise from other load on the machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -70,6 +71,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--sync", action="store_true", help="synchronous wake-up (Linux 6.6+)")
     ap.add_argument("--cpu", help="pin target and supervisor to this CPU (taskset -c)")
+    ap.add_argument("--json", action="store_true",
+                    help="print one JSON line for bench/harness (docs/benchmarks.md)")
     args = ap.parse_args()
     pin = ["taskset", "-c", args.cpu] if args.cpu else []
     extra = ["sync"] if args.sync else []
@@ -98,7 +101,20 @@ def main() -> int:
                 rates[name].append(rate)
                 cpus[name].append(cpu)
     base_runs = rates["C (libseccomp)"]
-    statistics.median(base_runs)
+    if args.json:
+        print(json.dumps({
+            "scenario": "3", "case": "round trips, CONTINUE"
+                                     + (", sync wake-up" if args.sync else ""),
+            "unit": "round trips/s", "better": "higher", "baseline": "C",
+            "results": {
+                "C": base_runs,
+                "seccomp_py": rates["seccomp_py serve()"],
+                "seccomp_py continue_all": rates["seccomp_py continue_all() [C loop]"],
+                "official": "n/a: not measured (receive_notify/respond_notify exist)",
+                "pyseccomp": "n/a: not measured",
+                "seccompy": "n/a: not measured",
+            }}))
+        return 0
     print(f"notify round trips/s, CONTINUE, {args.calls} calls x {args.rounds} rounds, "
           f"sync wake-up {'on' if args.sync else 'off'}"
           f"{', pinned to CPU ' + args.cpu if args.cpu else ''}, median:")

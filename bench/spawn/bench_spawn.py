@@ -142,6 +142,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--per-round", type=int, default=40)
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON line for bench/harness (docs/benchmarks.md)")
     opts = parser.parse_args()
 
     linear, rules = docker_filter(int(Optimize.PRIORITY))
@@ -183,6 +185,20 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     med = {k: statistics.median(v) for k, v in samples.items()}
+    if opts.json:
+        print(json.dumps({
+            "scenario": "4", "case": "spawn /bin/true under Docker's profile",
+            "unit": "s", "better": "lower", "baseline": "subprocess",
+            "results": {
+                "subprocess": samples["subprocess"],
+                "seccomp_py": samples["spawn"],
+                "seccomp_py SpawnTemplate": samples["template"],
+                **({"C": samples["C+filter"]} if "C+filter" in samples else {}),
+                "official": "n/a: no spawn API",
+                "pyseccomp": "n/a: no spawn API",
+                "seccompy": "n/a: no spawn API",
+            }}))
+        return
     print(f"Docker default profile: {rules} rules, {linear.instruction_count} BPF instructions "
           f"(binary tree: {tree.instruction_count}); {opts.rounds} rounds x {opts.per_round} "
           f"spawns of /bin/true, median per spawn:")
