@@ -143,6 +143,8 @@ class Filter:
         self._generation = 0
         self._bpf: tuple[int, bytes] | None = None
         self._rules: list[RuleRecord] = []
+        self._notifier: Any = None
+        self._notifier_timeout: float | None = None
         ctx = lib.seccomp_init(action.value)
         if ctx == ffi.NULL:
             detail = f"libseccomp refused default action {action!r}"
@@ -559,6 +561,11 @@ class Filter:
         """
         if self._loaded:
             raise AlreadyLoadedError()
+        if self._notifier is not None:
+            from .notify import load_with_notifier
+
+            load_with_notifier(self, self._notifier, self._notifier_timeout)
+            return
         self.check_size()
         with self._use("seccomp_load") as ctx:
             # RETURN_SYSTEM_RETURN_CODES only changes how a failure is reported:
@@ -582,6 +589,36 @@ class Filter:
         from .spawn import spawn
 
         return spawn(args, self, **popen_options)
+
+    # -- user notification (see seccomp_py.notify) ------------------------------------------
+
+    def set_notifier(self, notifier: Any, *, timeout: Optional[float] = 10.0) -> None:
+        """Hand the listener fd to ``notifier`` at load() (the seed's Notifier protocol).
+
+        load() then runs ``notifier.prepare(timeout)``, adds ALLOW rules for
+        ``notifier.exempt()``, installs the filter with a new listener and hands
+        the fd over (see seccomp_py.notify.Notifier and docs/notify.md).
+        ``None`` removes it.  Raises TypeError for an object without the protocol.
+        """
+        if notifier is not None:
+            for method in ("exempt", "prepare", "handle"):
+                if not callable(getattr(notifier, method, None)):
+                    raise TypeError(f"a notifier needs an {method}() method")
+        self._notifier = notifier
+        self._notifier_timeout = timeout
+
+    def notify_fd(self) -> int:
+        """libseccomp's process-wide listener fd after a plain load() (seccomp_notify_fd(3)).
+
+        libseccomp keeps ONE notify fd per process: a second filter with NOTIFY
+        rules loaded in the same process reuses it (seccomp_reset(NULL, 0) forgets
+        it).  The fd stays owned by libseccomp.  Raises SeccompError if there is none.
+        """
+        with self._use("seccomp_notify_fd") as ctx:
+            fd = check(lib.spy_notify_fd(ctx), "seccomp_notify_fd")
+        if fd < 0 or fd == 2**32 - 1:
+            raise SeccompError(errno.ENOENT, "seccomp_notify_fd", "no listener fd was created")
+        return fd
 
 
 # Every open Filter, so that a forked child can disown those another thread

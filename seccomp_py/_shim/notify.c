@@ -1,2 +1,424 @@
-/* Notify shim: helpers for notify.py (seccomp_unotify(2)). */
+/* Notify shim: helpers for notify.py (seccomp_unotify(2)).
+ *
+ * Raw ioctls on the listener fd, sized by the kernel (SECCOMP_GET_NOTIF_SIZES)
+ * rather than by this header's sizeof, the install-and-hand-over step that
+ * must make no syscall but sendmsg(2) and close(2) once the filter is in
+ * force, and a C receive/continue loop for benchmarks and the learn mode. */
 #include "shim.h"
+#include <poll.h>
+#include <time.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <linux/filter.h>
+
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+#ifndef SECCOMP_ADDFD_FLAG_SEND
+#define SECCOMP_ADDFD_FLAG_SEND (1UL << 1)
+#endif
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
+static const uint32_t SPY_USER_NOTIF_FLAG_CONTINUE = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+static const uint32_t SPY_ADDFD_FLAG_SETFD = SECCOMP_ADDFD_FLAG_SETFD;
+static const uint32_t SPY_ADDFD_FLAG_SEND = SECCOMP_ADDFD_FLAG_SEND;
+static const uint64_t SPY_USER_NOTIF_FD_SYNC_WAKE_UP = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
+static const unsigned int SPY_FILTER_FLAG_TSYNC = SECCOMP_FILTER_FLAG_TSYNC;
+static const unsigned int SPY_FILTER_FLAG_LOG = SECCOMP_FILTER_FLAG_LOG;
+static const unsigned int SPY_FILTER_FLAG_SPEC_ALLOW = SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+static const unsigned int SPY_FILTER_FLAG_NEW_LISTENER = SECCOMP_FILTER_FLAG_NEW_LISTENER;
+static const unsigned int SPY_FILTER_FLAG_TSYNC_ESRCH = SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+static const unsigned int SPY_FILTER_FLAG_WAIT_KILLABLE_RECV = SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+
+struct spy_notif {
+    uint64_t id;
+    uint32_t pid;
+    uint32_t flags;
+    int32_t nr;
+    uint32_t arch;
+    uint64_t ip;
+    uint64_t args[6];
+};
+struct spy_notif_sizes { uint16_t notif; uint16_t resp; uint16_t data; };
+
+/* The kernel's structure sizes, asked once.  The buffers below are at least
+ * this big (and at least our sizeof), zeroed before each use. */
+#define SPY_NOTIF_BUF 1024
+static int spy_sizes_state;           /* 0 unknown, 1 known, <0 -errno */
+static struct seccomp_notif_sizes spy_sizes;
+
+static int spy_get_sizes(void)
+{
+    struct seccomp_notif_sizes s;
+    if (spy_sizes_state != 0)
+        return spy_sizes_state;
+    memset(&s, 0, sizeof(s));
+    if (spy_raw_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &s) != 0)
+        return -errno;   /* not cached: a later call may succeed */
+    spy_sizes = s;
+    __atomic_store_n(&spy_sizes_state, 1, __ATOMIC_RELEASE);
+    return 1;
+}
+
+int spy_notif_sizes(struct spy_notif_sizes *out)
+{
+    int rc = spy_get_sizes();
+    if (rc < 0)
+        return rc;
+    out->notif = spy_sizes.seccomp_notif;
+    out->resp = spy_sizes.seccomp_notif_resp;
+    out->data = spy_sizes.seccomp_data;
+    return 0;
+}
+
+static size_t spy_max(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Wait until the listener is readable.  1 = a notification is waiting,
+ * 0 = timeout, -EPIPE = hang-up (no task uses the filter any more),
+ * -EBADF = not an open fd, -EINTR = interrupted by a signal. */
+int spy_notify_poll(int fd, int timeout_ms)
+{
+    struct pollfd p;
+    int rc;
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    rc = poll(&p, 1, timeout_ms);
+    if (rc < 0)
+        return -errno;
+    if (rc == 0)
+        return 0;
+    if (p.revents & POLLNVAL)
+        return -EBADF;
+    if (p.revents & POLLIN)
+        return 1;
+    if (p.revents & (POLLHUP | POLLERR))
+        return -EPIPE;
+    return 0;
+}
+
+/* SECCOMP_IOCTL_NOTIF_RECV into a zeroed buffer of the kernel's size, then
+ * copy the fields out.  0 or -errno (ENOENT: the target went away). */
+int spy_notify_recv(int fd, struct spy_notif *out)
+{
+    unsigned char stackbuf[SPY_NOTIF_BUF] __attribute__((aligned(16)));
+    unsigned char *buf = stackbuf;
+    struct seccomp_notif *req;
+    size_t size;
+    int rc = spy_get_sizes();
+
+    if (rc < 0)
+        return rc;
+    size = spy_max(spy_sizes.seccomp_notif, sizeof(struct seccomp_notif));
+    if (size > sizeof(stackbuf)) {
+        buf = calloc(1, size);
+        if (buf == NULL)
+            return -ENOMEM;
+    } else {
+        memset(buf, 0, size);
+    }
+    req = (struct seccomp_notif *)buf;
+    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, req) != 0) {
+        rc = -errno;
+    } else {
+        out->id = req->id;
+        out->pid = req->pid;
+        out->flags = req->flags;
+        out->nr = req->data.nr;
+        out->arch = req->data.arch;
+        out->ip = req->data.instruction_pointer;
+        memcpy(out->args, req->data.args, sizeof(out->args));
+        rc = 0;
+    }
+    if (buf != stackbuf)
+        free(buf);
+    return rc;
+}
+
+static int spy_ms_left(const struct timespec *deadline, int timeout_ms)
+{
+    struct timespec now;
+    long long ms;
+    if (timeout_ms < 0)
+        return -1;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000
+         + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+    return ms < 0 ? 0 : (int)ms;
+}
+
+/* Wait for the listener (and an optional stop fd, -1 for none), then
+ * receive; retry on ENOENT (the notification went away between poll and
+ * receive) until the timeout.  1 = *out filled, 0 = timeout, 2 = the stop
+ * fd is readable, -EPIPE = hang-up, -EINTR = a signal (return to Python so
+ * that its handlers run), other -errno. */
+int spy_notify_wait_recv(int fd, int stopfd, int timeout_ms, struct spy_notif *out)
+{
+    struct timespec deadline;
+    struct pollfd p[2];
+    int rc, left = timeout_ms;
+    nfds_t n = stopfd >= 0 ? 2 : 1;
+
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec += 1;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    for (;;) {
+        p[0].fd = fd;
+        p[0].events = POLLIN;
+        p[0].revents = 0;
+        p[1].fd = stopfd;
+        p[1].events = POLLIN;
+        p[1].revents = 0;
+        rc = poll(p, n, left);
+        if (rc < 0)
+            return -errno;
+        if (rc == 0)
+            return 0;
+        if (n == 2 && p[1].revents)
+            return 2;
+        if (p[0].revents & POLLNVAL)
+            return -EBADF;
+        if (!(p[0].revents & POLLIN))
+            return (p[0].revents & (POLLHUP | POLLERR)) ? -EPIPE : 0;
+        rc = spy_notify_recv(fd, out);
+        if (rc == 0)
+            return 1;
+        if (rc != -ENOENT)
+            return rc;
+        left = spy_ms_left(&deadline, timeout_ms);
+        if (timeout_ms >= 0 && left == 0)
+            return 0;
+    }
+}
+
+/* SECCOMP_IOCTL_NOTIF_SEND with a zeroed response of the kernel's size. */
+int spy_notify_send(int fd, uint64_t id, int64_t val, int32_t error, uint32_t flags)
+{
+    unsigned char stackbuf[SPY_NOTIF_BUF] __attribute__((aligned(16)));
+    unsigned char *buf = stackbuf;
+    struct seccomp_notif_resp *resp;
+    size_t size;
+    int rc = spy_get_sizes();
+
+    if (rc < 0)
+        return rc;
+    size = spy_max(spy_sizes.seccomp_notif_resp, sizeof(struct seccomp_notif_resp));
+    if (size > sizeof(stackbuf)) {
+        buf = calloc(1, size);
+        if (buf == NULL)
+            return -ENOMEM;
+    } else {
+        memset(buf, 0, size);
+    }
+    resp = (struct seccomp_notif_resp *)buf;
+    resp->id = id;
+    resp->val = val;
+    resp->error = error;
+    resp->flags = flags;
+    do {
+        rc = ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, resp);
+    } while (rc != 0 && errno == EINTR);
+    rc = rc == 0 ? 0 : -errno;
+    if (buf != stackbuf)
+        free(buf);
+    return rc;
+}
+
+int spy_notify_id_valid(int fd, uint64_t id)
+{
+    return ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 ? 0 : -errno;
+}
+
+/* SECCOMP_IOCTL_NOTIF_ADDFD: the fd number in the target, or -errno. */
+int spy_notify_addfd(int fd, uint64_t id, int srcfd, int newfd, uint32_t newfd_flags,
+                     uint32_t flags)
+{
+    struct seccomp_notif_addfd a;
+    int rc;
+    memset(&a, 0, sizeof(a));
+    a.id = id;
+    a.flags = flags;
+    a.srcfd = (uint32_t)srcfd;
+    a.newfd = (uint32_t)newfd;
+    a.newfd_flags = newfd_flags;
+    rc = ioctl(fd, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+    return rc < 0 ? -errno : rc;
+}
+
+int spy_notify_set_flags(int fd, uint64_t flags)
+{
+    return ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags) == 0 ? 0 : -errno;
+}
+
+/* A seccomp listener answers ID_VALID for an id it never issued with ENOENT;
+ * any other fd fails with ENOTTY / EINVAL / EBADF.  0 = listener. */
+int spy_notify_is_listener(int fd)
+{
+    uint64_t id = 0;
+    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0)
+        return 0;
+    if (errno == ENOENT)
+        return 0;
+    return errno == EBADF ? -EBADF : -ENOTTY;
+}
+
+/* Receive and answer CONTINUE, all in C, until hang-up, timeout or `max`
+ * round trips.  *count gets the number answered.  0 = hang-up / max / timeout,
+ * else -errno.  For benchmarks and the learn mode; never a security decision. */
+int spy_notify_continue_loop(int fd, int timeout_ms, uint64_t max, uint64_t *count)
+{
+    struct spy_notif n;
+    int rc;
+    *count = 0;
+    while (max == 0 || *count < max) {
+        rc = spy_notify_wait_recv(fd, -1, timeout_ms, &n);
+        if (rc == 0 || rc == -EPIPE)
+            return 0;
+        if (rc == -EINTR)
+            continue;
+        if (rc < 0)
+            return rc;
+        rc = spy_notify_send(fd, n.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+        if (rc < 0 && rc != -ENOENT)
+            return rc;
+        if (rc == 0)
+            (*count)++;
+    }
+    return 0;
+}
+
+/* libseccomp's process-wide notify fd (seccomp_notify_fd(3)). */
+int spy_notify_fd(const scmp_filter_ctx ctx)
+{
+    return seccomp_notify_fd(ctx);
+}
+
+/* Build a one-fd SCM_RIGHTS message in caller storage. */
+union spy_cmsg {
+    struct cmsghdr hdr;
+    char buf[CMSG_SPACE(sizeof(int))];
+};
+
+static void spy_build_msg(struct msghdr *msg, struct iovec *iov, union spy_cmsg *cm,
+                          int fd, const void *payload, size_t len)
+{
+    static const char zero = 0;
+    struct cmsghdr *c;
+    memset(msg, 0, sizeof(*msg));
+    memset(cm, 0, sizeof(*cm));
+    /* A zero-length payload still carries one byte: stream sockets drop
+     * ancillary data sent without data. */
+    iov->iov_base = (void *)(len ? payload : &zero);
+    iov->iov_len = len ? len : 1;
+    msg->msg_iov = iov;
+    msg->msg_iovlen = 1;
+    msg->msg_control = cm->buf;
+    msg->msg_controllen = sizeof(cm->buf);
+    c = CMSG_FIRSTHDR(msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+}
+
+static int spy_sendmsg_all(int sock, struct msghdr *msg)
+{
+    ssize_t n;
+    do {
+        n = sendmsg(sock, msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    if ((size_t)n != msg->msg_iov[0].iov_len)
+        return -EMSGSIZE;   /* a short send: the monitor refuses partial payloads */
+    return 0;
+}
+
+int spy_send_fd(int sock, int fd, const void *payload, size_t payload_len)
+{
+    struct msghdr msg;
+    struct iovec iov;
+    union spy_cmsg cm;
+    spy_build_msg(&msg, &iov, &cm, fd, payload, payload_len);
+    return spy_sendmsg_all(sock, &msg);
+}
+
+/* Install a BPF program with SECCOMP_FILTER_FLAG_NEW_LISTENER and hand the
+ * listener to the monitor over `sock`, in one call.
+ *
+ * Everything (the message, the program header) is built before the filter
+ * is installed; afterwards this makes exactly two syscalls, sendmsg(2) and
+ * close(2), and no allocation.  *stage is 0 if nothing was installed, 1 once
+ * the filter is in force (the caller must then treat the process as
+ * confined even if the send failed), 2 once the fd was sent.  Returns 0 or
+ * -errno of the failing step. */
+/* Install a BPF program with SECCOMP_FILTER_FLAG_NEW_LISTENER and return
+ * the listener fd (or -errno).  For notifiers that hand the fd over
+ * themselves (Notifier.handle); the caller owns the fd. */
+int spy_install_listener(const void *bpf, size_t bpf_len, unsigned int flags, int nnp)
+{
+    struct sock_fprog prog;
+    long fd;
+    if (bpf_len == 0 || bpf_len % sizeof(struct sock_filter) != 0
+        || bpf_len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+        return -EINVAL;
+    prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
+    prog.filter = (struct sock_filter *)bpf;
+    if (flags & SECCOMP_FILTER_FLAG_TSYNC)
+        flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+    if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -errno;
+    fd = spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, flags | SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                         &prog);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int spy_install_and_send(const void *bpf, size_t bpf_len, unsigned int flags, int nnp,
+                         int sock, const void *payload, size_t payload_len, int *stage)
+{
+    struct sock_fprog prog;
+    struct msghdr msg;
+    struct iovec iov;
+    union spy_cmsg cm;
+    struct cmsghdr *c;
+    long fd;
+    int rc;
+
+    *stage = 0;
+    if (bpf_len == 0 || bpf_len % sizeof(struct sock_filter) != 0
+        || bpf_len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+        return -EINVAL;
+    prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
+    prog.filter = (struct sock_filter *)bpf;
+    spy_build_msg(&msg, &iov, &cm, -1, payload, payload_len);
+    if (flags & SECCOMP_FILTER_FLAG_TSYNC)
+        flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;   /* else the rc is ambiguous */
+    if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -errno;
+    fd = spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, flags | SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                         &prog);
+    if (fd < 0)
+        return -errno;
+    /* --- the filter is in force: sendmsg and close only from here --- */
+    *stage = 1;
+    c = CMSG_FIRSTHDR(&msg);
+    memcpy(CMSG_DATA(c), &(int){(int)fd}, sizeof(int));
+    rc = spy_sendmsg_all(sock, &msg);
+    close((int)fd);
+    if (rc == 0)
+        *stage = 2;
+    return rc;
+}

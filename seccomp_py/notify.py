@@ -1,0 +1,1432 @@
+"""User notification: hand a filter's listener fd to a monitor and supervise it.
+
+See seccomp_unotify(2), seccomp(2) (SECCOMP_FILTER_FLAG_NEW_LISTENER,
+SECCOMP_GET_NOTIF_SIZES), unix(7) (SCM_RIGHTS, SO_PEERCRED) and proc(5)
+(/proc/PID/mem).
+
+Sandbox side
+    A :class:`Notifier` (the seed's protocol: ``exempt()``, ``prepare()``,
+    ``handle(fd)``) is attached with ``Filter.set_notifier()``; ``load()``
+    then prepares it (with a timeout), adds its exempt rules, installs the
+    filter and hands the listener over.  :class:`UnixNotifier` is the ready
+    one: it sends the fd with SCM_RIGHTS and a small versioned payload over a
+    Unix socket; install-and-send is ONE C call, which once the filter is in
+    force makes only ``sendmsg(2)`` and ``close(2)``.
+
+Monitor side
+    :func:`receive_listener` (one socket) and :class:`ListenerServer` (a path
+    that accepts many sandboxes) receive the fd with MSG_CMSG_CLOEXEC, refuse
+    truncated control data, extra fds and peers with an unexpected uid
+    (SO_PEERCRED), and return a :class:`Handoff` holding a :class:`Listener`.
+
+Supervising
+    :class:`Listener` receives :class:`Notification` objects and answers them
+    with a :class:`Response`; :func:`serve`, :class:`Supervisor` (many
+    listeners, a server, a thread) and :func:`serve_async` (asyncio) run the
+    loop: ENOENT (target gone), EINTR and hang-up (no target left) are
+    handled, handler exceptions are reported and answered with a default the
+    caller chooses.
+
+Every failure raises a :class:`~seccomp_py.errors.SeccompError` subclass
+carrying the errno and the C function (or syscall) that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import inspect
+import logging
+import os
+import socket
+import stat
+import struct
+import threading
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union, runtime_checkable
+
+from ._native import check, ffi, lib
+from .arch import Arch
+from .arg import Arg, ArgCmp
+from .errors import InvalidArgumentError, SeccompError, UnsupportedError
+from .syscall import SyscallLike
+
+if TYPE_CHECKING:
+    from .filter import Filter
+
+log = logging.getLogger("seccomp_py.notify")
+
+# -- errors ------------------------------------------------------------------------------
+
+
+class NotificationGoneError(SeccompError, LookupError):
+    """The notification is no longer pending (ENOENT).
+
+    The target was killed or interrupted by a signal, the id was already
+    answered, or it was never received on this listener.
+    """
+
+    def __init__(self, func: str = "SECCOMP_IOCTL_NOTIF_SEND", detail: str = "",
+                 errnum: int = errno.ENOENT) -> None:
+        super().__init__(errnum, func, detail or "the notification is no longer pending")
+
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[Any, ...]]:  # type: ignore[override]
+        return (type(self), (self.func, self.detail, self.errno))
+
+
+class HangupError(SeccompError, EOFError):
+    """The listener hung up: no task uses the filter any more (POLLHUP)."""
+
+    def __init__(self, func: str = "poll", detail: str = "") -> None:
+        super().__init__(errno.EPIPE, func, detail or "no task uses the filter any more")
+
+
+class ListenerClosedError(SeccompError, ValueError):
+    """The Listener (or server) was closed."""
+
+    def __init__(self, func: str = "", detail: str = "the listener is closed") -> None:
+        super().__init__(errno.EBADF, func, detail)
+
+
+class NotAListenerError(SeccompError, ValueError):
+    """The fd is not a seccomp user-notification listener."""
+
+    def __init__(self, fd: int, func: str = "SECCOMP_IOCTL_NOTIF_ID_VALID") -> None:
+        super().__init__(errno.ENOTTY, func, f"fd {fd} is not a seccomp listener")
+
+
+class HandoffError(SeccompError):
+    """Handing a listener fd over failed, or a received handoff was malformed."""
+
+
+class PeerRefusedError(HandoffError, PermissionError):
+    """The peer's credentials (SO_PEERCRED) are not allowed."""
+
+
+# -- kernel facts ------------------------------------------------------------------------
+
+FLAG_CONTINUE = int(lib.SPY_USER_NOTIF_FLAG_CONTINUE)
+ADDFD_FLAG_SETFD = int(lib.SPY_ADDFD_FLAG_SETFD)
+ADDFD_FLAG_SEND = int(lib.SPY_ADDFD_FLAG_SEND)
+SYNC_WAKE_UP = int(lib.SPY_USER_NOTIF_FD_SYNC_WAKE_UP)
+_MAX_ERRNO = 4095
+
+
+@dataclass(frozen=True)
+class NotifSizes:
+    """The kernel's structure sizes (SECCOMP_GET_NOTIF_SIZES, seccomp(2))."""
+
+    notif: int
+    resp: int
+    data: int
+
+
+def notif_sizes() -> NotifSizes:
+    """Ask the kernel for its seccomp_notif / _resp / _data sizes.
+
+    The shim sizes every receive and response buffer by these, never by
+    ``sizeof``.  Raises SeccompError if the kernel lacks user notification.
+    """
+    out = ffi.new("struct spy_notif_sizes *")
+    check(lib.spy_notif_sizes(out), "seccomp(SECCOMP_GET_NOTIF_SIZES)")
+    return NotifSizes(int(out.notif), int(out.resp), int(out.data))
+
+
+# -- notifications and responses -----------------------------------------------------------
+
+_NOTIF = struct.Struct("=QIIiIQ6Q")
+
+
+class Notification:
+    """One intercepted syscall (``struct seccomp_notif``).
+
+    ``id`` (the cookie to answer with), ``pid`` (the target's thread id in
+    the monitor's pid namespace, 0 if it is not visible there), ``syscall``
+    (the number on ``arch``), ``arch`` (an :class:`Arch` token),
+    ``ip`` (instruction pointer), ``args`` (six unsigned 64-bit values),
+    ``flags`` and the ``listener`` it came from.
+    """
+
+    __slots__ = ("arch_token", "args", "flags", "id", "ip", "listener", "pid", "syscall")
+
+    id: int
+    pid: int
+    flags: int
+    syscall: int
+    arch_token: int
+    ip: int
+    args: tuple[int, ...]
+    listener: Optional[Listener]
+
+    def __init__(self, id: int, pid: int, syscall: int, arch: int, ip: int,
+                 args: Sequence[int], flags: int = 0,
+                 listener: Optional[Listener] = None) -> None:
+        self.id = id
+        self.pid = pid
+        self.flags = flags
+        self.syscall = syscall
+        self.arch_token = int(arch)
+        self.ip = ip
+        self.args = tuple(args)
+        self.listener = listener
+
+    @classmethod
+    def _from_raw(cls, raw: bytes, listener: Optional[Listener]) -> Notification:
+        n = cls.__new__(cls)
+        v = _NOTIF.unpack(raw)
+        n.id, n.pid, n.flags, n.syscall, n.arch_token, n.ip = v[:6]
+        n.args = v[6:]
+        n.listener = listener
+        return n
+
+    @property
+    def arch(self) -> Union[Arch, int]:
+        """The audit arch as an :class:`Arch` (an int if unknown)."""
+        try:
+            return Arch(self.arch_token)
+        except ValueError:
+            return self.arch_token
+
+    @property
+    def syscall_name(self) -> str:
+        """The syscall's name on ``arch`` ("" if libseccomp does not know it)."""
+        from .syscall import resolve_number
+
+        try:
+            return resolve_number(self.syscall, self.arch_token)
+        except (SeccompError, ValueError):
+            return ""
+
+    def __repr__(self) -> str:
+        name = self.syscall_name or str(self.syscall)
+        args = ", ".join(hex(a) for a in self.args)
+        return f"<Notification id={self.id} pid={self.pid} {name}({args})>"
+
+
+class Response:
+    """How to answer a notification (``struct seccomp_notif_resp``).
+
+    ``Response.CONTINUE`` lets the syscall run (never a security decision: the
+    target may change its memory between the check and the kernel's use);
+    ``Response.errno(n)`` fails it with errno ``n``; ``Response.value(v)``
+    makes it return ``v`` without running; ``Response.HANDLED`` means the
+    handler already answered (e.g. ``add_fd(..., send=True)``).
+    """
+
+    __slots__ = ("error", "flags", "sent", "val")
+
+    CONTINUE: Response
+    HANDLED: Response
+
+    def __init__(self, val: int = 0, error: int = 0, flags: int = 0, sent: bool = False) -> None:
+        self.val = val
+        self.error = error
+        self.flags = flags
+        self.sent = sent
+
+    @classmethod
+    def errno(cls, errnum: int) -> Response:
+        """Fail the syscall with ``errnum`` (1..4095).  Raises InvalidArgumentError."""
+        if isinstance(errnum, bool) or not isinstance(errnum, int) or not 0 < errnum <= _MAX_ERRNO:
+            raise InvalidArgumentError(func="Response.errno",
+                                       detail=f"errno must be an int in 1..{_MAX_ERRNO}, "
+                                              f"not {errnum!r}")
+        return cls(0, -errnum)
+
+    @classmethod
+    def value(cls, val: int) -> Response:
+        """Make the syscall return ``val`` (a signed 64-bit int) without running it."""
+        if isinstance(val, bool) or not isinstance(val, int) or not -(2**63) <= val < 2**63:
+            raise InvalidArgumentError(func="Response.value",
+                                       detail=f"value must be a signed 64-bit int, not {val!r}")
+        return cls(val, 0)
+
+    def __repr__(self) -> str:
+        if self.sent:
+            return "Response.HANDLED"
+        if self.flags & FLAG_CONTINUE:
+            return "Response.CONTINUE"
+        if self.error:
+            return f"Response.errno({-self.error})"
+        return f"Response.value({self.val})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Response):
+            return NotImplemented
+        return (self.val, self.error, self.flags, self.sent) == (
+            other.val, other.error, other.flags, other.sent)
+
+    def __hash__(self) -> int:
+        return hash((self.val, self.error, self.flags, self.sent))
+
+
+# CONTINUE requires error == val == 0 (seccomp_unotify(2)).
+Response.CONTINUE = Response(0, 0, FLAG_CONTINUE)
+Response.HANDLED = Response(sent=True)
+
+
+# -- the listener ------------------------------------------------------------------------------
+
+_INT32_MAX = 2**31 - 1
+_U64 = 2**64
+
+
+def _ms(timeout: Optional[float]) -> int:
+    if timeout is None:
+        return -1
+    if timeout < 0:
+        raise InvalidArgumentError(func="poll", detail=f"timeout must be >= 0, not {timeout}")
+    return min(int(timeout * 1000 + 0.999), _INT32_MAX)
+
+
+def _check_id(id: object) -> int:
+    if isinstance(id, Notification):
+        return id.id
+    if isinstance(id, bool) or not isinstance(id, int) or not 0 <= id < _U64:
+        raise InvalidArgumentError(func="seccomp_unotify",
+                                   detail=f"a notification id is an unsigned 64-bit int, "
+                                          f"not {id!r}")
+    return id
+
+
+class Listener:
+    """A seccomp user-notification listener fd (seccomp_unotify(2)).
+
+    ``Listener(fd)`` takes ownership of ``fd`` once the fd is checked to be a
+    listener (raises NotAListenerError, and leaves the fd open, otherwise).
+    The fd is pollable (:meth:`fileno`), closed by :meth:`close` or the
+    context manager.  Blocking calls release the GIL.  One thread should
+    receive at a time; answering from any thread is fine.
+    """
+
+    def __init__(self, fd: int) -> None:
+        if isinstance(fd, bool) or not isinstance(fd, int):
+            raise TypeError(f"Listener() takes an fd (int), not {type(fd).__name__}")
+        self._fd = -1
+        rc = lib.spy_notify_is_listener(fd)
+        if rc == -errno.EBADF:
+            raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_ID_VALID", f"fd {fd} is not open")
+        if rc < 0:
+            raise NotAListenerError(fd)
+        self._fd = fd
+        self._buf = ffi.new("struct spy_notif *")
+        self._raw = ffi.buffer(self._buf)
+        self._answered: set[int] = set()
+
+    # -- lifecycle
+    def fileno(self) -> int:
+        """The listener fd (for poll/select/epoll; readable = a notification waits)."""
+        if self._fd < 0:
+            raise ListenerClosedError("fileno")
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def close(self) -> None:
+        """Close the fd.  Pending targets then see ENOSYS.  Safe to call twice."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def detach(self) -> int:
+        """Give up ownership and return the fd without closing it."""
+        fd, self._fd = self._fd, -1
+        if fd < 0:
+            raise ListenerClosedError("detach")
+        return fd
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            try:
+                self.close()
+            except OSError:
+                pass
+
+    def __repr__(self) -> str:
+        return f"<Listener fd={self._fd}>" if self._fd >= 0 else "<Listener closed>"
+
+    def _live(self, func: str) -> int:
+        fd = self._fd
+        if fd < 0:
+            raise ListenerClosedError(func)
+        return fd
+
+    # -- receiving
+    def poll(self, timeout: Optional[float] = 0.0) -> bool:
+        """True when a notification is waiting (within ``timeout`` s, None = forever).
+
+        Raises HangupError when no task uses the filter any more.
+        """
+        rc = lib.spy_notify_poll(self._live("poll"), _ms(timeout))
+        if rc == -errno.EPIPE:
+            raise HangupError()
+        if rc == -errno.EINTR:
+            return False
+        check(rc, "poll")
+        return bool(rc == 1)
+
+    def receive(self, timeout: Optional[float] = None) -> Notification:
+        """Wait for the next notification (SECCOMP_IOCTL_NOTIF_RECV).
+
+        Polls first (a receive after the target exited could block forever),
+        receives into a zeroed buffer of the kernel's size, and retries when
+        the notification vanished (ENOENT) or a signal interrupted the wait.
+        Raises TimeoutError after ``timeout`` seconds, HangupError when no
+        task uses the filter any more, ListenerClosedError, SeccompError.
+        """
+        fd = self._live("SECCOMP_IOCTL_NOTIF_RECV")
+        ms = _ms(timeout)
+        while True:
+            rc = lib.spy_notify_wait_recv(fd, -1, ms, self._buf)
+            if rc == 1:
+                return Notification._from_raw(self._raw[:], self)
+            if rc == 0:
+                raise TimeoutError(errno.ETIMEDOUT, "no notification within the timeout")
+            if rc == -errno.EPIPE:
+                raise HangupError()
+            if rc != -errno.EINTR:
+                check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
+            # EINTR: Python ran its signal handlers when we returned; go on (PEP 475).
+
+    # -- answering
+    def respond(self, notification: Union[Notification, int], response: Response) -> None:
+        """Answer a notification (SECCOMP_IOCTL_NOTIF_SEND).
+
+        Raises NotificationGoneError (the target was interrupted or killed,
+        the id was already answered or is unknown), InvalidArgumentError.
+        """
+        id = _check_id(notification)
+        if not isinstance(response, Response):
+            raise TypeError(f"respond() takes a Response, not {type(response).__name__}")
+        if response.sent:
+            return
+        rc = lib.spy_notify_send(self._live("SECCOMP_IOCTL_NOTIF_SEND"), id, response.val,
+                                 response.error, response.flags)
+        if rc < 0:
+            self._send_failed(rc, id)
+        self._answered_add(id)
+
+    def respond_continue(self, notification: Union[Notification, int]) -> None:
+        """Let the syscall run as the target asked (not a security decision)."""
+        self.respond(notification, Response.CONTINUE)
+
+    def respond_errno(self, notification: Union[Notification, int], errnum: int) -> None:
+        """Fail the syscall with ``errnum``."""
+        self.respond(notification, Response.errno(errnum))
+
+    def respond_value(self, notification: Union[Notification, int], value: int) -> None:
+        """Make the syscall return ``value`` without running it."""
+        self.respond(notification, Response.value(value))
+
+    def _answered_add(self, id: int) -> None:
+        answered = self._answered
+        if len(answered) >= 4096:
+            answered.clear()
+        answered.add(id)
+
+    def _send_failed(self, rc: int, id: int, func: str = "SECCOMP_IOCTL_NOTIF_SEND") -> None:
+        if rc in (-errno.ENOENT, -errno.EINPROGRESS) and id in self._answered:
+            # The kernel says ENOENT, or EINPROGRESS while the target wakes up.
+            raise NotificationGoneError(func, f"notification {id} was already answered", -rc)
+        if rc == -errno.ENOENT:
+            raise NotificationGoneError(
+                func, f"no pending notification {id} on this listener: the target was "
+                      f"interrupted or killed, or the id is unknown")
+        if rc == -errno.EINPROGRESS:
+            raise InvalidArgumentError(errno.EINPROGRESS, func,
+                                       f"notification {id} was already answered or not "
+                                       f"received yet")
+        check(rc, func, f"notification {id}")
+
+    def id_valid(self, notification: Union[Notification, int]) -> bool:
+        """True while the notification is pending (SECCOMP_IOCTL_NOTIF_ID_VALID)."""
+        id = _check_id(notification)
+        rc = lib.spy_notify_id_valid(self._live("SECCOMP_IOCTL_NOTIF_ID_VALID"), id)
+        if rc == -errno.ENOENT:
+            return False
+        check(rc, "SECCOMP_IOCTL_NOTIF_ID_VALID")
+        return True
+
+    def _require_valid(self, id: int, func: str) -> None:
+        if not self.id_valid(id):
+            raise NotificationGoneError(func, f"notification {id} is no longer pending")
+
+    def add_fd(self, notification: Union[Notification, int], fd: int, *,
+               target_fd: Optional[int] = None, cloexec: bool = True,
+               send: bool = False) -> int:
+        """Install a copy of our ``fd`` in the target (SECCOMP_IOCTL_NOTIF_ADDFD).
+
+        ``target_fd`` chooses the number (SECCOMP_ADDFD_FLAG_SETFD, replacing
+        what was there); ``cloexec`` sets O_CLOEXEC on it; ``send=True``
+        (kernel 5.14+) also answers the notification atomically, making the
+        syscall return the new fd number: do not respond again (a handler
+        returns Response.HANDLED).  Returns the fd number in the target.
+        Raises NotificationGoneError, UnsupportedError, SeccompError.
+        """
+        id = _check_id(notification)
+        if isinstance(fd, bool) or not isinstance(fd, int) or fd < 0:
+            raise InvalidArgumentError(func="SECCOMP_IOCTL_NOTIF_ADDFD",
+                                       detail=f"fd must be an open fd, not {fd!r}")
+        flags = 0
+        newfd = 0
+        if target_fd is not None:
+            if isinstance(target_fd, bool) or not isinstance(target_fd, int) \
+                    or not 0 <= target_fd <= _INT32_MAX:
+                raise InvalidArgumentError(func="SECCOMP_IOCTL_NOTIF_ADDFD",
+                                           detail=f"target_fd must be >= 0, not {target_fd!r}")
+            flags |= ADDFD_FLAG_SETFD
+            newfd = target_fd
+        if send:
+            flags |= ADDFD_FLAG_SEND
+        rc = lib.spy_notify_addfd(self._live("SECCOMP_IOCTL_NOTIF_ADDFD"), id, fd, newfd,
+                                  os.O_CLOEXEC if cloexec else 0, flags)
+        if rc < 0:
+            if rc == -errno.EINVAL and send:
+                # Old kernels refuse the unknown flag with EINVAL as well.
+                detail = "SECCOMP_ADDFD_FLAG_SEND needs Linux 5.14+ (or bad arguments)"
+                raise UnsupportedError("SECCOMP_IOCTL_NOTIF_ADDFD", detail) if \
+                    not _addfd_send_supported() else InvalidArgumentError(
+                        errno.EINVAL, "SECCOMP_IOCTL_NOTIF_ADDFD", "bad fd or flags")
+            self._send_failed(rc, id, "SECCOMP_IOCTL_NOTIF_ADDFD")
+        if send:
+            self._answered_add(id)
+        return int(rc)
+
+    def set_flags(self, flags: int) -> None:
+        """SECCOMP_IOCTL_NOTIF_SET_FLAGS (Linux 6.6+).  Raises UnsupportedError before."""
+        rc = lib.spy_notify_set_flags(self._live("SECCOMP_IOCTL_NOTIF_SET_FLAGS"), flags)
+        if rc in (-errno.ENOTTY, -errno.EINVAL) and flags & ~SYNC_WAKE_UP == 0:
+            raise UnsupportedError("SECCOMP_IOCTL_NOTIF_SET_FLAGS",
+                                   "synchronous wake-up needs Linux 6.6+")
+        check(rc, "SECCOMP_IOCTL_NOTIF_SET_FLAGS", hex(flags))
+
+    def set_sync_wakeup(self) -> bool:
+        """Ask for synchronous wake-up (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, 6.6+).
+
+        The kernel then wakes the supervisor and the target on the same CPU,
+        which speeds up round trips.  Returns False when the kernel lacks it.
+        """
+        try:
+            self.set_flags(SYNC_WAKE_UP)
+        except UnsupportedError:
+            return False
+        return True
+
+    # -- target memory
+    def read_memory(self, notification: Notification, address: int, size: int) -> bytes:
+        """Read ``size`` bytes at ``address`` in the target (/proc/PID/mem).
+
+        Follows seccomp_unotify(2): the notification is checked with
+        ID_VALID before the read (so the pid still names the target, not a
+        recycled process) and after it (so the target was still blocked in
+        the syscall).  The data may still change afterwards if the target has
+        other threads: never let CONTINUE depend on it.  Raises
+        NotificationGoneError, SeccompError (EIO for unmapped memory),
+        InvalidArgumentError.
+        """
+        if not isinstance(notification, Notification):
+            raise TypeError("read_memory() needs the Notification (for its pid)")
+        if isinstance(address, bool) or not isinstance(address, int) or not 0 <= address < 2**63:
+            raise InvalidArgumentError(func="pread", detail=f"bad address {address!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 2**30:
+            raise InvalidArgumentError(func="pread", detail=f"bad size {size!r}")
+        id = notification.id
+        func = f"/proc/{notification.pid}/mem"
+        if notification.pid <= 0:
+            raise InvalidArgumentError(errno.ESRCH, func,
+                                       "the target is not visible in this pid namespace")
+        self._require_valid(id, func)
+        try:
+            memfd = os.open(func, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise SeccompError(exc.errno or errno.EIO, "open", func) from None
+        try:
+            self._require_valid(id, func)
+            parts = []
+            left = size
+            pos = address
+            while left:
+                try:
+                    chunk = os.pread(memfd, left, pos)
+                except OSError as exc:
+                    raise SeccompError(exc.errno or errno.EIO, "pread",
+                                       f"{func} at {pos:#x}") from None
+                if not chunk:
+                    raise SeccompError(errno.EIO, "pread", f"{func} at {pos:#x}: short read")
+                parts.append(chunk)
+                left -= len(chunk)
+                pos += len(chunk)
+        finally:
+            os.close(memfd)
+        self._require_valid(id, func)
+        return b"".join(parts)
+
+    def read_string(self, notification: Notification, address: int,
+                    max_size: int = 4096) -> bytes:
+        """Read a NUL-terminated C string at ``address`` (without the NUL).
+
+        Reads page by page (never past the page holding the NUL), with the
+        same ID_VALID checks as :meth:`read_memory`.  Raises
+        InvalidArgumentError when no NUL is found within ``max_size`` bytes
+        (PATH_MAX by default), plus what read_memory raises.
+        """
+        parts: list[bytes] = []
+        total = 0
+        pos = address
+        while total < max_size:
+            page_left = 4096 - (pos % 4096)
+            want = min(page_left, max_size - total)
+            chunk = self.read_memory(notification, pos, want)
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                parts.append(chunk[:nul])
+                return b"".join(parts)
+            parts.append(chunk)
+            total += len(chunk)
+            pos += len(chunk)
+        raise InvalidArgumentError(func="read_string",
+                                   detail=f"no NUL within {max_size} bytes at {address:#x}")
+
+
+def _addfd_send_supported() -> bool:
+    return _kernel_at_least(5, 14)
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    try:
+        parts = os.uname().release.split("-")[0].split(".")
+        return (int(parts[0]), int(parts[1])) >= (major, minor)
+    except (ValueError, IndexError):
+        return True
+
+
+def continue_all(listener: Listener, timeout: Optional[float] = None, limit: int = 0) -> int:
+    """Answer CONTINUE to every notification, in C, until hang-up or ``timeout``.
+
+    For benchmarks and recording tools only (CONTINUE is never a security
+    decision).  Returns how many were answered.  Raises SeccompError.
+    """
+    count = ffi.new("uint64_t *")
+    check(lib.spy_notify_continue_loop(listener.fileno(), _ms(timeout), limit, count),
+          "SECCOMP_IOCTL_NOTIF_RECV")
+    return int(count[0])
+
+
+# -- supervisor loops ------------------------------------------------------------------------------
+
+Handler = Callable[[Notification], Optional[Response]]
+AsyncHandler = Callable[[Notification], Union[Optional[Response], Awaitable[Optional[Response]]]]
+Reporter = Callable[[BaseException, Optional[Notification]], None]
+
+
+def _default_report(exc: BaseException, notification: Optional[Notification]) -> None:
+    log.error("seccomp notify handler failed on %r", notification, exc_info=exc)
+
+
+def _answer(listener: Listener, n: Notification, response: Optional[Response],
+            on_error: Response, report: Reporter) -> bool:
+    """Send the response; return False when it could not be sent."""
+    if response is None or not isinstance(response, Response):
+        if response is not None:
+            report(TypeError(f"handler returned {type(response).__name__}, not a Response"), n)
+        response = on_error
+    if response.sent:
+        return True
+    rc = lib.spy_notify_send(listener._fd, n.id, response.val, response.error, response.flags)
+    if rc == 0:
+        return True
+    if rc == -errno.ENOENT:  # the target went away meanwhile: not an error
+        return False
+    try:
+        listener._send_failed(rc, n.id)
+    except SeccompError as exc:
+        report(exc, n)
+    return False
+
+
+def serve(listener: Listener, handler: Handler, *, on_error: Optional[Response] = None,
+          report: Optional[Reporter] = None, stop_fd: int = -1,
+          timeout: Optional[float] = None) -> int:
+    """Answer notifications with ``handler(notification) -> Response`` until hang-up.
+
+    Blocks (without holding the GIL while waiting) until no task uses the
+    filter any more, ``stop_fd`` becomes readable, or no notification came
+    for ``timeout`` seconds.  A handler that raises or returns something
+    other than a Response is reported with ``report(exc, notification)``
+    (default: logged to ``seccomp_py.notify``) and answered with
+    ``on_error`` (default ``Response.errno(EPERM)``).  A handler returning
+    None also gets ``on_error``.  ENOENT (target gone) and EINTR are
+    handled.  Returns the number of notifications handled.  Raises
+    ListenerClosedError, SeccompError for other kernel failures.
+    """
+    default = Response.errno(errno.EPERM) if on_error is None else on_error
+    if not isinstance(default, Response) or default.sent:
+        raise InvalidArgumentError(func="serve", detail="on_error must be a Response that answers")
+    rep = report or _default_report
+    fd = listener._live("serve")
+    buf = listener._buf
+    raw = listener._raw
+    wait = lib.spy_notify_wait_recv
+    send = lib.spy_notify_send
+    make = Notification._from_raw
+    ms = _ms(timeout)
+    handled = 0
+    while True:
+        rc = wait(fd, stop_fd, ms, buf)
+        if rc == 1:
+            n = make(raw[:], listener)
+            handled += 1
+            try:
+                r = handler(n)
+            except Exception as exc:
+                rep(exc, n)
+                r = default
+            if r.__class__ is Response and not r.sent:
+                rc = send(fd, n.id, r.val, r.error, r.flags)
+                if rc != 0 and rc != -errno.ENOENT:
+                    _answer(listener, n, r, default, rep)
+            else:
+                _answer(listener, n, r, default, rep)
+            continue
+        if rc in (0, 2, -errno.EPIPE):
+            return handled
+        if rc == -errno.EINTR:
+            continue
+        check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
+
+
+class Supervisor:
+    """Serve many listeners (and optionally a :class:`ListenerServer`) in one loop.
+
+    ``Supervisor(handler, on_error=..., report=...)``; :meth:`add` a
+    Listener, or give ``server=`` to accept new sandboxes as they connect
+    (``on_handoff(handoff)`` sees each one and may return False to refuse
+    it).  :meth:`run` blocks until :meth:`stop` (or, without a server, until
+    every listener hung up); :meth:`start` runs it in a daemon thread.
+    Listeners that hang up are closed and dropped.
+    """
+
+    def __init__(self, handler: Handler, *, on_error: Optional[Response] = None,
+                 report: Optional[Reporter] = None, server: Optional[ListenerServer] = None,
+                 on_handoff: Optional[Callable[[Handoff], Optional[bool]]] = None) -> None:
+        import selectors
+
+        self.handler = handler
+        self.on_error = Response.errno(errno.EPERM) if on_error is None else on_error
+        self.report = report or _default_report
+        self.server = server
+        self.on_handoff = on_handoff
+        self.handled = 0
+        self._sel = selectors.DefaultSelector()
+        self._listeners: dict[int, Listener] = {}
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._sel.register(self._stop_r, selectors.EVENT_READ, None)
+        if server is not None:
+            self._sel.register(server.fileno(), selectors.EVENT_READ, server)
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+        self._pending: list[Listener] = []
+
+    @property
+    def listeners(self) -> list[Listener]:
+        return list(self._listeners.values())
+
+    def add(self, listener: Listener) -> None:
+        """Supervise ``listener`` too (thread-safe; the supervisor closes it at hang-up)."""
+        import selectors
+
+        if threading.current_thread() is self._thread:
+            self._listeners[listener.fileno()] = listener
+            self._sel.register(listener.fileno(), selectors.EVENT_READ, listener)
+            return
+        with self._lock:
+            self._pending.append(listener)
+        os.write(self._stop_w, b"a")
+
+    def _drain_control(self) -> bool:
+        import selectors
+
+        try:
+            data = os.read(self._stop_r, 4096)
+        except BlockingIOError:
+            data = b""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for listener in pending:
+            self._listeners[listener.fileno()] = listener
+            self._sel.register(listener.fileno(), selectors.EVENT_READ, listener)
+        return b"s" in data
+
+    def _drop(self, listener: Listener) -> None:
+        fd = listener._fd
+        if fd >= 0:
+            self._sel.unregister(fd)
+            del self._listeners[fd]
+        listener.close()
+
+    def _accept(self) -> None:
+        assert self.server is not None
+        try:
+            handoff = self.server.accept()
+        except (SeccompError, OSError) as exc:
+            self.report(exc, None)
+            return
+        try:
+            keep = True if self.on_handoff is None else self.on_handoff(handoff)
+        except Exception as exc:
+            self.report(exc, None)
+            keep = False
+        if keep is False:
+            handoff.listener.close()
+            return
+        self.add_now(handoff.listener)
+
+    def add_now(self, listener: Listener) -> None:
+        import selectors
+
+        self._listeners[listener.fileno()] = listener
+        self._sel.register(listener.fileno(), selectors.EVENT_READ, listener)
+
+    def run(self, timeout: Optional[float] = None) -> int:
+        """Serve until stop(), or all listeners hung up (no server), or ``timeout`` s idle.
+
+        Returns the number of notifications handled.
+        """
+        self._drain_control()
+        while True:
+            if self.server is None and not self._listeners:
+                with self._lock:
+                    if not self._pending:
+                        return self.handled
+            events = self._sel.select(timeout)
+            if not events:
+                return self.handled
+            for key, _ in events:
+                obj = key.data
+                if obj is None:
+                    if self._drain_control():
+                        return self.handled
+                elif isinstance(obj, Listener):
+                    self._one(obj)
+                else:
+                    self._accept()
+
+    def _one(self, listener: Listener) -> None:
+        rc = lib.spy_notify_wait_recv(listener._fd, -1, 0, listener._buf)
+        if rc == 0 or rc == -errno.EINTR:
+            return
+        if rc == -errno.EPIPE:
+            self._drop(listener)
+            return
+        if rc < 0:
+            self.report(SeccompError(-rc, "SECCOMP_IOCTL_NOTIF_RECV"), None)
+            self._drop(listener)
+            return
+        n = Notification._from_raw(listener._raw[:], listener)
+        self.handled += 1
+        try:
+            r = self.handler(n)
+        except Exception as exc:
+            self.report(exc, n)
+            r = self.on_error
+        _answer(listener, n, r, self.on_error, self.report)
+
+    def start(self, name: str = "seccomp-supervisor") -> threading.Thread:
+        """Run :meth:`run` in a daemon thread and return it."""
+        if self._thread is not None:
+            raise InvalidArgumentError(errno.EALREADY, "Supervisor.start", "already started")
+        self._thread = threading.Thread(target=self._run_thread, name=name, daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def _run_thread(self) -> None:
+        try:
+            self.run()
+        except BaseException as exc:  # report, never die silently
+            self.report(exc, None)
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """Ask run() to return and wait for the thread (if started)."""
+        try:
+            os.write(self._stop_w, b"s")
+        except OSError:
+            pass
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def close(self) -> None:
+        """Stop, then close every listener and the control pipe."""
+        self.stop(5.0)
+        for listener in list(self._listeners.values()):
+            self._drop(listener)
+        self._sel.close()
+        for fd in (self._stop_r, self._stop_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._stop_r = self._stop_w = -1
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def serve_in_thread(listener: Listener, handler: Handler, *,
+                    on_error: Optional[Response] = None,
+                    report: Optional[Reporter] = None) -> Supervisor:
+    """Serve ``listener`` from a daemon thread; returns the started Supervisor.
+
+    Call ``.stop()`` (or ``.close()``) on it to end; it also ends by itself
+    when every target has gone.
+    """
+    sup = Supervisor(handler, on_error=on_error, report=report)
+    sup.add_now(listener)
+    sup.start()
+    return sup
+
+
+async def serve_async(listener: Listener, handler: AsyncHandler, *,
+                      on_error: Optional[Response] = None,
+                      report: Optional[Reporter] = None) -> int:
+    """Serve ``listener`` on the running asyncio loop until hang-up.
+
+    The loop watches the fd (``loop.add_reader``); each notification is
+    received without blocking and handed to ``handler``, which may be a
+    coroutine function (handlers then run concurrently).  Errors are handled
+    as in :func:`serve`.  Cancel the task to stop early.  Returns the number
+    of notifications handled.
+    """
+    default = Response.errno(errno.EPERM) if on_error is None else on_error
+    rep = report or _default_report
+    loop = asyncio.get_running_loop()
+    fd = listener._live("serve_async")
+    done: asyncio.Future[None] = loop.create_future()
+    tasks: set[asyncio.Task[None]] = set()
+    count = 0
+
+    async def run_one(n: Notification, pending: Awaitable[Optional[Response]]) -> None:
+        try:
+            r = await pending
+        except Exception as exc:
+            rep(exc, n)
+            r = default
+        _answer(listener, n, r, default, rep)
+
+    def readable() -> None:
+        nonlocal count
+        if done.done():
+            return
+        rc = lib.spy_notify_wait_recv(fd, -1, 0, listener._buf)
+        if rc in (0, -errno.EINTR):
+            return
+        if rc == -errno.EPIPE:
+            done.set_result(None)
+            return
+        if rc < 0:
+            done.set_exception(SeccompError(-rc, "SECCOMP_IOCTL_NOTIF_RECV"))
+            return
+        n = Notification._from_raw(listener._raw[:], listener)
+        count += 1
+        try:
+            r = handler(n)
+        except Exception as exc:
+            rep(exc, n)
+            r = default
+        if inspect.isawaitable(r):
+            task = loop.create_task(run_one(n, r))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        else:
+            _answer(listener, n, r, default, rep)
+
+    loop.add_reader(fd, readable)
+    try:
+        await done
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        loop.remove_reader(fd)
+        for task in tasks:
+            task.cancel()
+    return count
+
+
+# -- the handoff: payload ----------------------------------------------------------------------------
+
+PAYLOAD_MAGIC = b"SPYN"
+PAYLOAD_VERSION = 1
+MAX_NAME = 255
+MAX_METADATA = 4096
+_HEADER = struct.Struct("<4sBBHII")  # magic, version, flags, name_len, meta_len, pid
+MAX_PAYLOAD = _HEADER.size + MAX_NAME + MAX_METADATA
+
+
+def encode_payload(pid: int, name: str = "", metadata: bytes = b"") -> bytes:
+    """The versioned handoff payload: magic, version, pid, a name and metadata.
+
+    ``name`` is at most 255 UTF-8 bytes and ``metadata`` at most 4096 bytes;
+    raises InvalidArgumentError beyond.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, not {type(name).__name__}")
+    if not isinstance(metadata, (bytes, bytearray)):
+        raise TypeError(f"metadata must be bytes, not {type(metadata).__name__}")
+    raw_name = name.encode()
+    if len(raw_name) > MAX_NAME:
+        raise InvalidArgumentError(errno.EMSGSIZE, "encode_payload",
+                                   f"name is {len(raw_name)} bytes; at most {MAX_NAME}")
+    if len(metadata) > MAX_METADATA:
+        raise InvalidArgumentError(errno.EMSGSIZE, "encode_payload",
+                                   f"metadata is {len(metadata)} bytes; at most {MAX_METADATA}")
+    return _HEADER.pack(PAYLOAD_MAGIC, PAYLOAD_VERSION, 0, len(raw_name), len(metadata),
+                        pid) + raw_name + bytes(metadata)
+
+
+def decode_payload(data: bytes) -> tuple[int, str, bytes]:
+    """Parse a payload into (pid, name, metadata).  Raises HandoffError."""
+    if len(data) < _HEADER.size:
+        raise HandoffError(errno.EBADMSG, "decode_payload",
+                           f"payload of {len(data)} bytes is shorter than its header")
+    magic, version, _flags, nlen, mlen, pid = _HEADER.unpack_from(data)
+    if magic != PAYLOAD_MAGIC:
+        raise HandoffError(errno.EBADMSG, "decode_payload", "not a seccomp_py handoff")
+    if version != PAYLOAD_VERSION:
+        raise HandoffError(errno.EPROTO, "decode_payload",
+                           f"payload version {version}; this seccomp_py speaks "
+                           f"{PAYLOAD_VERSION}")
+    if nlen > MAX_NAME or mlen > MAX_METADATA or len(data) != _HEADER.size + nlen + mlen:
+        raise HandoffError(errno.EBADMSG, "decode_payload", "payload lengths do not add up")
+    body = data[_HEADER.size:]
+    try:
+        name = body[:nlen].decode()
+    except UnicodeDecodeError:
+        raise HandoffError(errno.EBADMSG, "decode_payload", "name is not UTF-8") from None
+    return pid, name, bytes(body[nlen:])
+
+
+# -- the handoff: monitor side ----------------------------------------------------------------------
+
+@dataclass
+class Handoff:
+    """A received listener: the :class:`Listener`, what the sandbox said and who sent it.
+
+    ``pid``/``name``/``metadata`` come from the payload (the sender's claim);
+    ``peer_pid``/``peer_uid``/``peer_gid`` from SO_PEERCRED (the kernel's
+    word, as of connect()).
+    """
+
+    listener: Listener
+    pid: int
+    name: str
+    metadata: bytes
+    peer_pid: int
+    peer_uid: int
+    peer_gid: int
+    version: int = PAYLOAD_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_UCRED = struct.Struct("3i")
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of a connected Unix socket's peer (SO_PEERCRED, unix(7))."""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    except OSError as exc:
+        raise HandoffError(exc.errno or errno.ENOTCONN, "getsockopt(SO_PEERCRED)",
+                           str(exc.strerror)) from None
+    pid, uid, gid = _UCRED.unpack(raw)
+    return pid, uid, gid
+
+
+def _close_fds(fds: Iterable[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def receive_listener(sock: socket.socket, *, allowed_uids: Optional[Iterable[int]] = None,
+                     timeout: Optional[float] = 10.0) -> Handoff:
+    """Receive one listener fd and its payload from a connected Unix socket.
+
+    Checks the peer with SO_PEERCRED first: its uid must be in
+    ``allowed_uids`` (default: only our own uid).  Receives with
+    MSG_CMSG_CLOEXEC; a truncated payload or control message (MSG_TRUNC /
+    MSG_CTRUNC), a message without exactly one fd, or an fd that is not a
+    seccomp listener is refused, and every fd received is closed.  Raises
+    PeerRefusedError, HandoffError, TimeoutError.
+    """
+    pid, uid, gid = peer_credentials(sock)
+    allowed = {os.getuid()} if allowed_uids is None else set(allowed_uids)
+    if uid not in allowed:
+        raise PeerRefusedError(errno.EACCES, "SO_PEERCRED",
+                               f"peer pid {pid} runs as uid {uid}, not in {sorted(allowed)}")
+    old_timeout = sock.gettimeout()
+    sock.settimeout(timeout)
+    try:
+        data, anc, flags, _ = sock.recvmsg(MAX_PAYLOAD + 1, socket.CMSG_SPACE(16 * 4),
+                                           socket.MSG_CMSG_CLOEXEC)
+    except socket.timeout:
+        raise TimeoutError(errno.ETIMEDOUT, f"no handoff from pid {pid} within {timeout}s") \
+            from None
+    except OSError as exc:
+        raise HandoffError(exc.errno or errno.EIO, "recvmsg", str(exc.strerror)) from None
+    finally:
+        sock.settimeout(old_timeout)
+    fds: list[int] = []
+    for level, kind, cdata in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(cdata) - len(cdata) % 4
+            fds.extend(struct.unpack(f"{usable // 4}i", cdata[:usable]))
+    try:
+        if flags & socket.MSG_CTRUNC:
+            raise HandoffError(errno.EMSGSIZE, "recvmsg",
+                               "control data truncated (MSG_CTRUNC): too many fds sent")
+        if flags & socket.MSG_TRUNC or len(data) > MAX_PAYLOAD:
+            raise HandoffError(errno.EMSGSIZE, "recvmsg",
+                               f"payload larger than {MAX_PAYLOAD} bytes")
+        if not data and not fds:
+            raise HandoffError(errno.ECONNRESET, "recvmsg", "the peer closed without a handoff")
+        if len(fds) != 1:
+            raise HandoffError(errno.EBADMSG, "recvmsg",
+                               f"expected exactly one fd, got {len(fds)}")
+        spid, name, metadata = decode_payload(data)
+        try:
+            listener = Listener(fds[0])
+        except NotAListenerError:
+            raise HandoffError(errno.ENOTTY, "recvmsg",
+                               "the fd received is not a seccomp listener") from None
+    except BaseException:
+        _close_fds(fds)
+        raise
+    return Handoff(listener, spid, name, metadata, pid, uid, gid)
+
+
+class ListenerServer:
+    """A Unix socket at ``path`` where sandboxes hand over their listeners.
+
+    SOCK_SEQPACKET, created with ``mode`` (0o600 by default; widen it and
+    ``allowed_uids`` together to accept other users).  :meth:`accept`
+    returns one :class:`Handoff`; give the server to a :class:`Supervisor`
+    to serve many sandboxes.  Closing removes the socket file.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike[str]], *,
+                 allowed_uids: Optional[Iterable[int]] = None, mode: int = 0o600,
+                 backlog: int = 64, timeout: Optional[float] = 5.0) -> None:
+        self.path = os.fspath(path)
+        self.allowed_uids = None if allowed_uids is None else set(allowed_uids)
+        self.timeout = timeout
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        try:
+            old = os.umask(0o777 & ~mode)
+            try:
+                sock.bind(self.path)
+            finally:
+                os.umask(old)
+            os.chmod(self.path, mode)
+            sock.listen(backlog)
+        except OSError as exc:
+            sock.close()
+            raise HandoffError(exc.errno or errno.EIO, "bind", f"{self.path}: {exc.strerror}") \
+                from None
+        self._sock: Optional[socket.socket] = sock
+
+    def fileno(self) -> int:
+        if self._sock is None:
+            raise ListenerClosedError("ListenerServer.fileno", "the server is closed")
+        return self._sock.fileno()
+
+    def accept(self, timeout: Optional[float] = None) -> Handoff:
+        """Accept one sandbox and receive its listener (see receive_listener).
+
+        Waits up to ``timeout`` s for a connection (None = forever), then up
+        to the server's ``timeout`` for the handoff.  Raises TimeoutError,
+        PeerRefusedError, HandoffError.
+        """
+        if self._sock is None:
+            raise ListenerClosedError("ListenerServer.accept", "the server is closed")
+        self._sock.settimeout(timeout)
+        try:
+            conn, _ = self._sock.accept()
+        except socket.timeout:
+            raise TimeoutError(errno.ETIMEDOUT, "no sandbox connected") from None
+        finally:
+            self._sock.settimeout(None)
+        with conn:
+            return receive_listener(conn, allowed_uids=self.allowed_uids, timeout=self.timeout)
+
+    def close(self) -> None:
+        """Close the socket and remove its file.  Safe to call twice."""
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+            try:
+                if stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                    os.unlink(self.path)
+            except OSError:
+                pass
+
+    def __enter__(self) -> ListenerServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- the handoff: sandbox side --------------------------------------------------------------------------
+
+ExemptRule = Union[SyscallLike, tuple[Any, ...]]
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """The seed's handoff protocol, run by ``Filter.load()`` when set with
+    ``Filter.set_notifier()``:
+
+    1. ``prepare(timeout)``: before load; connect sockets, start helpers.
+       Must give up (raise) after ``timeout`` seconds.
+    2. ``exempt()``: the syscalls the handoff itself makes once the filter is
+       in force; load() adds an ALLOW rule for each (a name, a Syscall, or a
+       tuple ``(syscall, *ArgCmp)``).
+    3. the filter is installed with SECCOMP_FILTER_FLAG_NEW_LISTENER, then
+       ``handle(fd)`` receives the listener fd (and owns it: it must close
+       it, or the targets never see ENOSYS when the monitor goes away).
+
+    A notifier that also has ``handoff_target() -> (socket_fd, payload)``
+    gets the fast path instead of ``handle``: install and sendmsg in one C
+    call (see :class:`UnixNotifier`), then ``handed_over()``.
+    """
+
+    def exempt(self) -> Sequence[ExemptRule]: ...
+
+    def prepare(self, timeout: Optional[float]) -> None: ...
+
+    def handle(self, fd: int) -> None: ...
+
+
+class UnixNotifier:
+    """Send the listener fd to a monitor over a Unix socket (SCM_RIGHTS).
+
+    ``UnixNotifier(path)`` connects to a :class:`ListenerServer` (a
+    SOCK_SEQPACKET socket; SOCK_STREAM works too) during prepare();
+    ``UnixNotifier(sock=connected_socket)`` uses a socket you connected
+    (the notifier then owns and closes it).  The message carries a
+    versioned payload (our pid, ``name``, ``metadata``; see
+    :func:`encode_payload`).
+
+    Syscalls after the filter is in force: exactly ``sendmsg(2)`` on the
+    socket (exempted for that fd only) and ``close(2)`` (of the listener fd
+    and then of the socket).  Raises TimeoutError, HandoffError,
+    InvalidArgumentError (payload too big).
+    """
+
+    def __init__(self, path: Union[str, os.PathLike[str], None] = None, *,
+                 sock: Optional[socket.socket] = None, name: str = "",
+                 metadata: bytes = b"") -> None:
+        if (path is None) == (sock is None):
+            raise InvalidArgumentError(func="UnixNotifier",
+                                       detail="give exactly one of a path or a connected socket")
+        self.path = None if path is None else os.fspath(path)
+        self._sock = sock
+        self.name = name
+        self.metadata = bytes(metadata)
+        encode_payload(os.getpid(), name, self.metadata)  # validate sizes now
+        self._payload: Optional[bytes] = None
+
+    def exempt(self) -> Sequence[ExemptRule]:
+        if self._sock is not None:
+            return [("sendmsg", Arg(0) == self._sock.fileno()), "close"]
+        return ["sendmsg", "close"]
+
+    def prepare(self, timeout: Optional[float]) -> None:
+        if self._sock is None:
+            assert self.path is not None
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(self.path)
+            except socket.timeout:
+                sock.close()
+                raise TimeoutError(errno.ETIMEDOUT,
+                                   f"could not connect to {self.path} within {timeout}s") from None
+            except OSError as exc:
+                sock.close()
+                raise HandoffError(exc.errno or errno.EIO, "connect",
+                                   f"{self.path}: {exc.strerror}") from None
+            sock.settimeout(None)
+            self._sock = sock
+        self._payload = encode_payload(os.getpid(), self.name, self.metadata)
+
+    def handoff_target(self) -> tuple[int, bytes]:
+        if self._sock is None or self._payload is None:
+            raise HandoffError(errno.ENOTCONN, "UnixNotifier", "prepare() was not called")
+        return self._sock.fileno(), self._payload
+
+    def handed_over(self) -> None:
+        """Close the socket (a close(2), exempted)."""
+        self.close()
+
+    def handle(self, fd: int) -> None:
+        """Send ``fd`` (slow path, from Python) and close it and the socket."""
+        try:
+            sockfd, payload = self.handoff_target()
+            check(lib.spy_send_fd(sockfd, fd, payload, len(payload)), "sendmsg")
+        finally:
+            os.close(fd)
+            self.close()
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+
+def _filter_flags(filt: Filter) -> tuple[int, bool]:
+    from .attribute import HAS_WAIT_KILL, Attribute
+
+    flags = 0
+    if filt.get_attribute(Attribute.THREAD_SYNC):
+        flags |= int(lib.SPY_FILTER_FLAG_TSYNC)
+    if filt.get_attribute(Attribute.LOG):
+        flags |= int(lib.SPY_FILTER_FLAG_LOG)
+    if filt.get_attribute(Attribute.DISABLE_SSB):
+        flags |= int(lib.SPY_FILTER_FLAG_SPEC_ALLOW)
+    if HAS_WAIT_KILL and filt.get_attribute(Attribute.WAIT_KILL):
+        flags |= int(lib.SPY_FILTER_FLAG_WAIT_KILLABLE_RECV)
+    return flags, bool(filt.get_attribute(Attribute.NO_NEW_PRIVILEGES))
+
+
+def _add_exempt(filt: Filter, rules: Sequence[ExemptRule]) -> None:
+    from .action import Action
+
+    if filt.default_action == Action.ALLOW:
+        return
+    for rule in rules:
+        if isinstance(rule, tuple):
+            syscall, *cmps = rule
+        else:
+            syscall, cmps = rule, []
+        if not all(isinstance(c, ArgCmp) for c in cmps):
+            raise TypeError(f"exempt rule {rule!r}: conditions must be ArgCmp")
+        try:
+            filt.add_rule(Action.ALLOW, syscall, *cmps)
+        except SeccompError as exc:
+            raise HandoffError(exc.errno or errno.EINVAL, exc.func,
+                               f"cannot exempt {syscall!r} for the handoff (it conflicts "
+                               f"with a rule of the filter?): {exc.strerror}") from None
+
+
+def load_with_notifier(filt: Filter, notifier: Notifier, timeout: Optional[float]) -> None:
+    """What ``Filter.load()`` does when a notifier is set (see :class:`Notifier`).
+
+    The filter is installed with raw seccomp(2) (not seccomp_load(3)) from
+    its exported BPF, so that nothing but the handoff runs once it is in
+    force and libseccomp's process-wide notify fd is left untouched.
+    Raises HandoffError (with ``installed`` True when the filter is in force
+    despite the failure), TimeoutError, SeccompError.
+    """
+    from .errors import AlreadyLoadedError
+
+    if filt.loaded:
+        raise AlreadyLoadedError()
+    notifier.prepare(timeout)
+    fast = getattr(notifier, "handoff_target", None)
+    try:
+        _add_exempt(filt, notifier.exempt())
+        bpf = filt.export_bpf()
+        filt.check_size()
+        flags, nnp = _filter_flags(filt)
+    except BaseException:
+        _abort(notifier)
+        raise
+    if fast is not None:
+        sockfd, payload = fast()
+        stage = ffi.new("int *")
+        with filt._use("seccomp(SECCOMP_SET_MODE_FILTER)"):
+            rc = lib.spy_install_and_send(bpf, len(bpf), flags, int(nnp), sockfd, payload,
+                                          len(payload), stage)
+            if stage[0] >= 1:
+                filt._loaded = True
+        if rc < 0:
+            if stage[0] == 0:
+                _abort(notifier)
+                check(rc, "seccomp(SECCOMP_SET_MODE_FILTER)")
+            err = HandoffError(-rc, "sendmsg",
+                               "the filter IS in force but its listener could not be sent: "
+                               "its NOTIFY rules now fail with ENOSYS")
+            _abort(notifier)
+            raise err
+        done = getattr(notifier, "handed_over", None)
+        if done is not None:
+            done()
+        return
+    with filt._use("seccomp(SECCOMP_SET_MODE_FILTER)"):
+        fd = lib.spy_install_listener(bpf, len(bpf), flags, int(nnp))
+        if fd >= 0:
+            filt._loaded = True
+    if fd < 0:
+        _abort(notifier)
+        check(fd, "seccomp(SECCOMP_SET_MODE_FILTER)")
+    notifier.handle(fd)
+
+
+def _abort(notifier: object) -> None:
+    close = getattr(notifier, "close", None)
+    if close is not None:
+        try:
+            close()
+        except OSError:
+            pass
+
+
+__all__ = [
+    "ADDFD_FLAG_SEND",
+    "ADDFD_FLAG_SETFD",
+    "FLAG_CONTINUE",
+    "MAX_METADATA",
+    "MAX_NAME",
+    "MAX_PAYLOAD",
+    "PAYLOAD_VERSION",
+    "SYNC_WAKE_UP",
+    "Handoff",
+    "HandoffError",
+    "HangupError",
+    "Listener",
+    "ListenerClosedError",
+    "ListenerServer",
+    "NotAListenerError",
+    "NotifSizes",
+    "Notification",
+    "NotificationGoneError",
+    "Notifier",
+    "PeerRefusedError",
+    "Response",
+    "Supervisor",
+    "UnixNotifier",
+    "continue_all",
+    "decode_payload",
+    "encode_payload",
+    "load_with_notifier",
+    "notif_sizes",
+    "peer_credentials",
+    "receive_listener",
+    "serve",
+    "serve_async",
+    "serve_in_thread",
+]
