@@ -292,6 +292,10 @@ def learn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
     finally:
         os.close(listener)
         os.close(pidfd)
+        lib.spy_learn_done(req)
+    if int(req.err_step) == int(lib.SPY_LEARN_STEP_EXEC):
+        err = int(req.err_errno) or _errno.EIO
+        raise OSError(err, os.strerror(err), os.fsdecode(path))
     elapsed = time.monotonic() - start
     code = os.waitstatus_to_exitcode(status) if status is not None else -1
     return LearnResult(tuple(os.fsdecode(a) for a in args), code, _table_counts(table),

@@ -91,6 +91,7 @@ struct spy_learn_req {
     int err_step;
     int err_errno;
     int status;                 /* wait status of a child that failed */
+    void *shared;               /* the status page, until spy_learn_done() */
 };
 
 struct spy_learn_table {
@@ -179,6 +180,7 @@ int spy_learn_start(struct spy_learn_req *req)
     req->err_step = SPY_LEARN_STEP_NONE;
     req->err_errno = 0;
     req->status = 0;
+    req->shared = NULL;
 
     sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED)
@@ -217,7 +219,10 @@ int spy_learn_start(struct spy_learn_req *req)
         if (pause.tv_nsec < 1000000)
             pause.tv_nsec *= 2;
     }
-    if (state == 2) {
+    /* A failed execve() happens after the filter is loaded: the child then
+     * waits in exit_group() for an answer, so take the listener as usual;
+     * spy_learn_done() reports the failure afterwards. */
+    if (state == 2 && sh->step != SPY_LEARN_STEP_EXEC) {
         req->err_step = sh->step;
         req->err_errno = sh->err;
         spy_learn_reap(req);
@@ -234,7 +239,7 @@ int spy_learn_start(struct spy_learn_req *req)
         req->err_step = SPY_LEARN_STEP_GETFD;
         goto parent_fail;
     }
-    munmap((void *)sh, sizeof *sh);
+    req->shared = (void *)sh;
     return 0;
 
 parent_fail:
@@ -248,6 +253,21 @@ parent_fail:
     spy_learn_reap(req);
     munmap((void *)sh, sizeof *sh);
     return -err;
+}
+
+/* After the child was reaped: if its execve() failed, set req->err_step /
+ * req->err_errno.  Releases the status page; safe to call twice. */
+void spy_learn_done(struct spy_learn_req *req)
+{
+    volatile struct spy_learn_shared *sh = req->shared;
+    if (sh == NULL)
+        return;
+    if (__atomic_load_n(&sh->state, __ATOMIC_ACQUIRE) == 2) {
+        req->err_step = sh->step;
+        req->err_errno = sh->err;
+    }
+    req->shared = NULL;
+    munmap((void *)sh, sizeof *sh);
 }
 
 /* Ask for synchronous wake-ups (Linux 6.6+): the supervisor runs on the CPU of
