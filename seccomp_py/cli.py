@@ -108,7 +108,8 @@ def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
         compiled = profile.compile(args.arch, caps=_caps(args), kernel=kernel,
                                    unknown="error" if args.strict else "ignore")
     for w in caught:
-        _err(f"warning: {w.message}")
+        if not getattr(args, "quiet_warnings", False):
+            _err(f"warning: {w.message}")
     unknown = compiled.skipped_for("unknown")
     for s in unknown:
         if s.weakens:
@@ -307,6 +308,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .spawn import ExecForbiddenError, spawn
 
     cmd = _command(args)
+    args.quiet = args.quiet_warnings = not args.verbose
     profile, compiled = _compile(args)
     if native() not in compiled.arches:
         raise CliError(f"run: the filter is for {compiled.arch.name.lower()}, which this "
@@ -387,6 +389,12 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
     cmd = _command(args)
     default = _learn_default(args)
+    if args.interval <= 0:
+        raise CliError("learn: --interval must be positive")
+    if args.output != "-":
+        where = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(where) or not os.access(where, os.W_OK):
+            raise CliError(f"cannot write {args.output}: no writable directory {where}")
     tty = sys.stderr.isatty()
     shown = [0.0]
 
@@ -511,6 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runc-stub", action=argparse.BooleanOptionalAction, default=None,
                    help="put runc's -ENOSYS stub in front of the filter (default: on; it is "
                         "empty for an ALLOW/LOG/TRACE default action)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="print every compile warning (default: only the WARNING lines about "
+                        "refusing rules that had to be dropped)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
     p.set_defaults(func=cmd_run)
 
