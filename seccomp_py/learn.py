@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno as _errno
+import fcntl
 import os
 import shutil
 import signal
@@ -46,7 +47,7 @@ from .arch import native as _native_arch
 from .errors import SeccompError, UnsupportedError
 from .profile import Profile
 
-__all__ = ["LearnError", "LearnProgress", "LearnResult", "learn", "LEARN_PROGRAM"]
+__all__ = ["LEARN_PROGRAM", "LearnError", "LearnProgress", "LearnResult", "learn"]
 
 _FLAG_NEW_LISTENER = 1 << 3  # SECCOMP_FILTER_FLAG_NEW_LISTENER
 _RET_USER_NOTIF = int(ActionKind.NOTIFY)
@@ -56,6 +57,7 @@ _NR_SPLIT = 1024
 
 _STEPS = {
     int(lib.SPY_LEARN_STEP_SIGNALS): ("sigaction", "resetting signal handlers in the child"),
+    int(lib.SPY_LEARN_STEP_STDIO): ("dup2", "setting up stdin/stdout/stderr in the child"),
     int(lib.SPY_LEARN_STEP_NO_NEW_PRIVS): ("prctl", "PR_SET_NO_NEW_PRIVS in the child"),
     int(lib.SPY_LEARN_STEP_SECCOMP): ("seccomp", "loading the learn filter in the child"),
     int(lib.SPY_LEARN_STEP_PIDFD): ("pidfd_open", "opening a pidfd for the child "
@@ -125,7 +127,7 @@ class LearnResult:
         """The arches seen, native first."""
         native = _native_arch()
         seen = {a for (a, _) in self.counts if isinstance(a, Arch)}
-        return [native] + sorted((a for a in seen if a != native), key=int)
+        return [native, *sorted((a for a in seen if a != native), key=int)]
 
     def names(self) -> list[str]:
         """Every syscall name seen (on any arch), sorted."""
@@ -200,7 +202,8 @@ def _resolve(argv0: str, env: Mapping[str, str] | None) -> str:
 def learn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
           progress: Callable[[LearnProgress], None] | None = None,
           interval: float = 0.5, sync_wakeup: bool = True,
-          no_new_privs: bool = True) -> LearnResult:
+          no_new_privs: bool = True, stdin: Any = None, stdout: Any = None,
+          stderr: Any = None) -> LearnResult:
     """Run ``argv`` (stdio inherited) with every syscall recorded; return what was seen.
 
     ``argv[0]`` is looked up in PATH (of ``env`` when given).  Learning
@@ -208,7 +211,9 @@ def learn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
     process uses the filter any more (the command and everything it
     started have exited).  ``progress`` is called every ``interval`` seconds.
     ``sync_wakeup`` asks for SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6+,
-    ignored when missing).  See seccomp_unotify(2), pidfd_getfd(2).
+    ignored when missing).  ``stdin``, ``stdout``, ``stderr``: None (inherit),
+    an fd, a file object, or ``subprocess.DEVNULL``.  See seccomp_unotify(2),
+    pidfd_getfd(2).
 
     Raises FileNotFoundError / PermissionError / OSError when the program
     cannot be executed (as subprocess does), UnsupportedError when the kernel
@@ -252,6 +257,39 @@ def learn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
         req.envp = carray(envp)
     else:
         req.envp = ffi.NULL
+    opened: list[int] = []
+    try:
+        for i, target in enumerate((stdin, stdout, stderr)):
+            req.stdio[i] = _stdio_fd(target, i, opened)
+        return _learn(req, path, args, progress, interval, sync_wakeup, no_new_privs)
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def _stdio_fd(target: Any, which: int, opened: list[int]) -> int:
+    import subprocess
+
+    if target is None:
+        return -1
+    if target == subprocess.DEVNULL:
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fd = fcntl.fcntl(null, fcntl.F_DUPFD_CLOEXEC, 3)
+        finally:
+            os.close(null)
+    else:
+        source = target if isinstance(target, int) else int(target.fileno())
+        if source < 0:
+            raise ValueError(f"bad file descriptor {source} for stdio {which}")
+        fd = fcntl.fcntl(source, fcntl.F_DUPFD_CLOEXEC, 3)  # out of 0..2, closed at exec
+    opened.append(fd)
+    return fd
+
+
+def _learn(req: Any, path: bytes, args: list[bytes],
+           progress: Callable[[LearnProgress], None] | None, interval: float,
+           sync_wakeup: bool, no_new_privs: bool) -> LearnResult:
     prog = ffi.from_buffer("char[]", LEARN_PROGRAM)
     req.bpf = prog
     req.bpf_len = len(LEARN_PROGRAM) // 8

@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import platform
+import subprocess
 import sys
 from typing import Any
 
@@ -156,3 +157,18 @@ def test_learned_profile_runs_the_command_and_refuses_the_rest() -> None:
     target = f"/tmp/seccomp-py-learn-{os.getpid()}"
     assert run([target]) == (0, f"errno {errno.EACCES}\n".encode())
     assert not os.path.exists(target)
+
+
+def test_stdio_redirection() -> None:
+    def run() -> tuple[int, bytes]:
+        r, w = os.pipe()
+        try:
+            res = learn(["sh", "-c", "echo to-stdout; echo to-stderr >&2"], stdout=w,
+                        stderr=subprocess.DEVNULL)
+        finally:
+            os.close(w)
+        with os.fdopen(r, "rb") as f:
+            return res.returncode, f.read()
+
+    out = in_child(run, timeout=30)
+    assert out.value == (0, b"to-stdout\n"), out

@@ -75,11 +75,13 @@
 #define SPY_LEARN_STEP_PIDFD 5
 #define SPY_LEARN_STEP_GETFD 6
 #define SPY_LEARN_STEP_LOST 7       /* the child never got ready */
+#define SPY_LEARN_STEP_STDIO 8
 
 struct spy_learn_req {
     const char *path;           /* the program (already resolved) */
     char *const *argv;          /* NULL-terminated */
     char *const *envp;          /* NULL-terminated, or NULL: inherit environ */
+    int stdio[3];               /* -1: inherit; else dup2() onto 0, 1, 2 (all >= 3) */
     int no_new_privs;
     unsigned int seccomp_flags; /* must include NEW_LISTENER */
     const void *bpf;
@@ -131,6 +133,10 @@ spy_learn_child(struct spy_learn_req *req, volatile struct spy_learn_shared *sh,
     }
     if (sigprocmask(SIG_SETMASK, oldmask, NULL) != 0)
         goto fail;
+    step = SPY_LEARN_STEP_STDIO;
+    for (sig = 0; sig < 3; sig++)
+        if (req->stdio[sig] >= 0 && dup2(req->stdio[sig], sig) < 0)
+            goto fail;
     step = SPY_LEARN_STEP_NO_NEW_PRIVS;
     if (req->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         goto fail;
