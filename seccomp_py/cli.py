@@ -382,6 +382,18 @@ def _learn_default(args: argparse.Namespace) -> Any:
     return action
 
 
+def _action_text(action: Any) -> str:
+    """``SCMP_ACT_ERRNO(EPERM)``, ``SCMP_ACT_KILL_PROCESS``: an action as a profile names it."""
+    import errno
+
+    from .profile import _action_fields
+
+    name, number = _action_fields(action)
+    if number is None:
+        return name
+    return f"{name}({errno.errorcode.get(number, number)})"
+
+
 def cmd_learn(args: argparse.Namespace) -> int:
     import time
 
@@ -442,7 +454,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         _err(f"learn: {cmd[0]} {how} after {time.monotonic() - started:.2f} s; "
              f"{result.calls} syscalls answered, {len(result.counts)} distinct ({arches})")
         _err(f"learn: wrote {args.output}: {len(result.names())} syscalls allowed, "
-             f"default {default!r}")
+             f"default {_action_text(default)}")
     for arch, nr in result.unnamed:
         arch_name = arch.name.lower() if hasattr(arch, "name") else hex(int(arch))
         _err(f"warning: syscall {nr} on {arch_name} was used, but libseccomp does not know "
