@@ -270,3 +270,47 @@ def test_help() -> None:
         proc = cli(sub, "--help")
         assert proc.returncode == 0
         assert proc.stdout.decode().startswith(f"usage: seccomp-py {sub}")
+
+
+# -- spawn(program=): what `run` builds on --------------------------------------------------
+
+
+def test_spawn_loads_the_given_program_not_the_filter(tmp_path: Path) -> None:
+    from seccomp_py import Action, Filter
+    from seccomp_py.spawn import spawn
+
+    other = Filter(Action.ALLOW)
+    other.add_rule(Action.errno(errno.EACCES), "mkdir")
+    other.add_rule(Action.errno(errno.EACCES), "mkdirat")
+    program = other.export_bpf()
+    target = tmp_path / "d"
+    code = ("import os,sys\ntry:\n os.mkdir(sys.argv[1]); print('ok')\n"
+            "except OSError as e:\n print(e.errno)")
+    with Filter(Action.ALLOW) as f:
+        with spawn([PY, "-S", "-c", code, str(target)], f, program=program,
+                   stdout=subprocess.PIPE) as p:
+            out, _ = p.communicate(timeout=20)
+        assert out == f"{errno.EACCES}\n".encode()
+        assert not target.exists()
+        with spawn([PY, "-S", "-c", code, str(target)], f, stdout=subprocess.PIPE) as p:
+            out, _ = p.communicate(timeout=20)
+        assert out == b"ok\n"  # the filter itself allows mkdir: the program was used
+    other.close()
+
+
+def test_spawn_program_is_checked() -> None:
+    from seccomp_py import Action, Filter
+    from seccomp_py.spawn import ExecForbiddenError, spawn
+
+    deny = Filter(Action.ALLOW)
+    deny.add_rule(Action.KILL_PROCESS, "execve")
+    with Filter(Action.ALLOW) as f:
+        with pytest.raises(ExecForbiddenError) as info:
+            spawn(["true"], f, program=deny.export_bpf())
+        assert info.value.syscall == "execve"
+        for bad in (b"", b"\x06\x00\x00"):
+            with pytest.raises(ValueError):
+                spawn(["true"], f, program=bad)
+        with pytest.raises(TypeError):
+            spawn(["true"], f, program="nope")  # type: ignore[arg-type]
+    deny.close()
