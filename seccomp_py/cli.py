@@ -414,7 +414,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         if args.quiet or p.elapsed < args.interval or p.elapsed - shown[0] < args.interval * 0.9:
             return
         shown[0] = p.elapsed
-        line = (f"{PROG} learn: {p.elapsed:6.1f} s  {p.calls} calls  "
+        line = (f"{PROG}: learn: {p.elapsed:6.1f} s  {p.calls} calls  "
                 f"{p.distinct} distinct syscalls")
         sys.stderr.write(f"\r{line}\033[K" if tty else line + "\n")
         sys.stderr.flush()

@@ -64,7 +64,8 @@ _STEPS = {
                                                   "(Linux 5.3+)"),
     int(lib.SPY_LEARN_STEP_GETFD): ("pidfd_getfd", "taking the listener from the child "
                                                    "(Linux 5.6+, needs ptrace access to it)"),
-    int(lib.SPY_LEARN_STEP_LOST): ("fork", "the child did not load the filter in 30 s"),
+    int(lib.SPY_LEARN_STEP_LOST): ("fork", "the child died or did not load the filter "
+                                           "within 30 s"),
 }
 
 

@@ -314,3 +314,27 @@ def test_spawn_program_is_checked() -> None:
         with pytest.raises(TypeError):
             spawn(["true"], f, program="nope")  # type: ignore[arg-type]
     deny.close()
+
+
+def test_learn_progress_and_summary(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    proc = cli("learn", "--interval", "0.1", "-o", str(out), "--", "sh", "-c", "sleep 0.45")
+    assert proc.returncode == 0, proc
+    lines = proc.stderr.decode().splitlines()
+    progress = [ln for ln in lines if ln.endswith("distinct syscalls")]
+    assert len(progress) >= 2, lines
+    assert all(ln.startswith("seccomp-py: learn: ") and " calls " in ln for ln in progress)
+    assert lines[-2].startswith("seccomp-py: learn: sh exited with status 0 after ")
+    assert lines[-1] == (f"seccomp-py: learn: wrote {out}: "
+                         f"{len(json.loads(out.read_text())['syscalls'][0]['names'])} syscalls "
+                         "allowed, default SCMP_ACT_ERRNO(EPERM)")
+
+
+def test_module_entry_point(tmp_path: Path) -> None:
+    out = tmp_path / "m.json"
+    proc = subprocess.run([PY, "-m", "seccomp_py", "learn", "-q", "-o", str(out), "--", "true"],
+                          capture_output=True, timeout=60, cwd=REPO, check=False)
+    assert proc.returncode == 0, proc
+    proc = subprocess.run([PY, "-m", "seccomp_py", "run", "--profile", str(out), "--", "true"],
+                          capture_output=True, timeout=60, cwd=REPO, check=False)
+    assert (proc.returncode, proc.stderr) == (0, b""), proc

@@ -220,6 +220,14 @@ int spy_learn_start(struct spy_learn_req *req)
             munmap((void *)sh, sizeof *sh);
             return -ETIMEDOUT;
         }
+        if (waitpid(pid, &req->status, WNOHANG) == pid) {
+            /* killed from outside before it got ready (it never exits on its
+             * own in state 0) */
+            req->err_step = SPY_LEARN_STEP_LOST;
+            req->err_errno = ECHILD;
+            munmap((void *)sh, sizeof *sh);
+            return -ECHILD;
+        }
         nanosleep(&pause, NULL);
         waited_ns += pause.tv_nsec;
         if (pause.tv_nsec < 1000000)
