@@ -221,12 +221,18 @@ int spy_learn_start(struct spy_learn_req *req)
             return -ETIMEDOUT;
         }
         if (waitpid(pid, &req->status, WNOHANG) == pid) {
-            /* killed from outside before it got ready (it never exits on its
-             * own in state 0) */
-            req->err_step = SPY_LEARN_STEP_LOST;
-            req->err_errno = ECHILD;
+            /* It exited: a failure before the filter (state 2, read again
+             * now that it is gone), or killed from outside before it got
+             * ready. */
+            if (__atomic_load_n(&sh->state, __ATOMIC_ACQUIRE) == 2) {
+                req->err_step = sh->step;
+                req->err_errno = sh->err ? sh->err : EIO;
+            } else {
+                req->err_step = SPY_LEARN_STEP_LOST;
+                req->err_errno = ECHILD;
+            }
             munmap((void *)sh, sizeof *sh);
-            return -ECHILD;
+            return -req->err_errno;
         }
         nanosleep(&pause, NULL);
         waited_ns += pause.tv_nsec;
