@@ -268,10 +268,15 @@ def _exit_status(returncode: int) -> int:
 
 def _wait_foreground(proc: Any) -> int:
     """Wait like a shell waits for a foreground job: SIGINT and SIGQUIT (sent by the
-    terminal to the whole process group) are for the command, not for us."""
+    terminal to the whole process group) are for the command, not for us; SIGTERM and
+    SIGHUP sent to us are passed on to it."""
     import signal
 
+    def forward(signum: int, _frame: Any) -> None:
+        proc.send_signal(signum)
+
     old = [(s, signal.signal(s, signal.SIG_IGN)) for s in (signal.SIGINT, signal.SIGQUIT)]
+    old += [(s, signal.signal(s, forward)) for s in (signal.SIGTERM, signal.SIGHUP)]
     try:
         return int(proc.wait())
     finally:
@@ -419,7 +424,13 @@ def cmd_learn(args: argparse.Namespace) -> int:
         sys.stderr.write(f"\r{line}\033[K" if tty else line + "\n")
         sys.stderr.flush()
 
+    import signal
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # learn() kills and reaps the command, nothing is written
+
     started = time.monotonic()
+    old_term = signal.signal(signal.SIGTERM, stop)
     try:
         result = learn(cmd, progress=progress, interval=args.interval,
                        sync_wakeup=not args.no_sync_wakeup)
@@ -430,6 +441,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
             raise
         raise _ExecError("learn", cmd[0], exc) from None
     finally:
+        signal.signal(signal.SIGTERM, old_term)
         if tty and shown[0]:
             sys.stderr.write("\r\033[K")
     profile = result.to_profile(default)

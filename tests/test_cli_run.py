@@ -338,3 +338,55 @@ def test_module_entry_point(tmp_path: Path) -> None:
     proc = subprocess.run([PY, "-m", "seccomp_py", "run", "--profile", str(out), "--", "true"],
                           capture_output=True, timeout=60, cwd=REPO, check=False)
     assert (proc.returncode, proc.stderr) == (0, b""), proc
+
+
+@pytest.mark.parametrize("sig", [2, 15])  # SIGINT, SIGTERM
+def test_learn_interrupted_kills_the_command_and_writes_nothing(tmp_path: Path,
+                                                                sig: int) -> None:
+    import time
+
+    out = tmp_path / "i.json"
+    pidfile = tmp_path / "pid"
+    proc = subprocess.Popen([SCRIPT, "learn", "-o", str(out), "--", "sh", "-c",
+                             f"echo $$ > {pidfile}; exec sleep 30"],
+                            stderr=subprocess.PIPE, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 20
+        while not (pidfile.exists() and pidfile.read_text().strip()):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.2)
+        child = int(pidfile.read_text())
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130, err
+    assert err.decode().splitlines()[-1] == "seccomp-py: interrupted"
+    assert not out.exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
+
+
+def test_run_passes_sigterm_on_and_ignores_sigint() -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([SCRIPT, "run", "--profile", DOCKER, "--", PY, "-S", "-c",
+                             "import signal,sys,time\n"
+                             "signal.signal(signal.SIGINT, lambda *a: None)\n"
+                             "print('ready', flush=True)\ntime.sleep(30)"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        proc.send_signal(signal.SIGINT)  # for the command (which ignores it), not for run
+        time.sleep(0.2)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)  # passed on: the command dies of it
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
