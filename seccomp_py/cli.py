@@ -381,8 +381,8 @@ def _learn_default(args: argparse.Namespace) -> Any:
             number = check_errno_name(value)
         except ValueError:
             raise CliError(f"learn: unknown errno {value!r}") from None
-    if not 0 < number < 4096:
-        raise CliError(f"learn: errno {number} is out of range (1..4095)")
+    if not 0 < number < 4095:  # libseccomp refuses 4095
+        raise CliError(f"learn: errno {number} is out of range (1..4094)")
     action: Action = _make_action(name, number)
     return action
 
