@@ -172,3 +172,13 @@ def test_stdio_redirection() -> None:
 
     out = in_child(run, timeout=30)
     assert out.value == (0, b"to-stdout\n"), out
+
+
+def test_threads_are_followed() -> None:
+    plain = _learn([sys.executable, "-S", "-c", "pass"]).names()
+    threaded = _learn([sys.executable, "-S", "-c",
+                       "import threading; t = threading.Thread(target=len, args=('',)); "
+                       "t.start(); t.join()"]).names()
+    # exit(2) ends a thread (a process ends with exit_group): only the thread made it
+    assert "exit" in threaded and "exit" not in plain
+    assert {"clone", "clone3"} & set(threaded)
