@@ -3,10 +3,11 @@
 Subcommands: ``resolve`` (syscall names <-> numbers on any arch), ``compile``
 (a profile to BPF or PFC), ``check`` (validate a profile, report skipped
 names and the instruction count), ``disasm`` (a readable listing of a BPF
-program), ``features`` (what libseccomp and the kernel support), and ``run`` /
-``learn`` (running a command under a profile; wired by the spawn / notify
-modules).  Errors are one line on stderr and exit status 1 (2 for bad usage).
-See docs/cli.md.
+program), ``features`` (what libseccomp and the kernel support), ``run``
+(a command under a profile, exiting with its status) and ``learn`` (record
+what a command uses and write the smallest profile).  Errors are one line on
+stderr and exit status 1 (2 for bad usage; 126/127 when ``run``/``learn``
+cannot execute the command).  See docs/cli.md.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from .arch import coerce as _coerce_arch
 from .errors import SeccompError
 from .filter import BPF_MAXINSNS
 from .profile import (
+    ACTIONS,
     CAPABILITIES,
     Compiled,
     Profile,
     ProfileError,
+    check_errno_name,
     check_export,
     current_caps,
     current_kernel,
@@ -105,7 +108,8 @@ def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
         compiled = profile.compile(args.arch, caps=_caps(args), kernel=kernel,
                                    unknown="error" if args.strict else "ignore")
     for w in caught:
-        _err(f"warning: {w.message}")
+        if not getattr(args, "quiet_warnings", False):
+            _err(f"warning: {w.message}")
     unknown = compiled.skipped_for("unknown")
     for s in unknown:
         if s.weakens:
@@ -233,8 +237,244 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_unavailable(args: argparse.Namespace) -> int:
-    raise CliError(f"{args.command}: not available in this build")
+# -- run / learn ----------------------------------------------------------------------------------
+
+OCI_VERSION = "1.0.2"
+
+
+class _ExecError(CliError):
+    """The command could not be executed: exit status 127 (not found) or 126."""
+
+    def __init__(self, what: str, cmd: str, exc: OSError) -> None:
+        self.status = 127 if isinstance(exc, FileNotFoundError) else 126
+        reason = "command not found" if self.status == 127 else (exc.strerror or str(exc))
+        super().__init__(f"{what}: {cmd}: {reason}")
+
+
+def _command(args: argparse.Namespace) -> list[str]:
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise CliError(f"{args.command}: give the command after '--' "
+                       f"(e.g. seccomp-py {args.command} ... -- ls -l)")
+    return cmd
+
+
+def _exit_status(returncode: int) -> int:
+    """A shell's view of a wait status: the exit code, or 128 + the signal."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _wait_foreground(proc: Any) -> int:
+    """Wait like a shell waits for a foreground job: SIGINT and SIGQUIT (sent by the
+    terminal to the whole process group) are for the command, not for us; SIGTERM and
+    SIGHUP sent to us are passed on to it."""
+    import signal
+
+    def forward(signum: int, _frame: Any) -> None:
+        proc.send_signal(signum)
+
+    old = [(s, signal.signal(s, signal.SIG_IGN)) for s in (signal.SIGINT, signal.SIGQUIT)]
+    old += [(s, signal.signal(s, forward)) for s in (signal.SIGTERM, signal.SIGHUP)]
+    try:
+        return int(proc.wait())
+    finally:
+        for s, handler in old:
+            signal.signal(s, handler)
+
+
+def _hand_listener(path: str, fd: int, pid: int, metadata: str | None) -> None:
+    """Send the listener to ``path`` as runc does: connect to the Unix stream socket,
+    send the container process state (JSON) with the fd attached (SCM_RIGHTS)."""
+    import socket
+
+    state = {
+        "ociVersion": OCI_VERSION,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": metadata or "",
+        "state": {"ociVersion": OCI_VERSION, "id": f"seccomp-py-{pid}", "status": "creating",
+                  "pid": pid, "bundle": os.getcwd()},
+    }
+    payload = json.dumps(state).encode()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(path)
+            socket.send_fds(sock, [payload], [fd])
+    except OSError as exc:
+        raise CliError(f"run: cannot hand the listener to listenerPath {path}: "
+                       f"{exc.strerror or exc}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .arch import native
+    from .spawn import ExecForbiddenError, spawn
+
+    cmd = _command(args)
+    args.quiet = args.quiet_warnings = not args.verbose
+    profile, compiled = _compile(args)
+    if native() not in compiled.arches:
+        raise CliError(f"run: the filter is for {compiled.arch.name.lower()}, which this "
+                       f"{native().name.lower()} process cannot run under (use compile for "
+                       "other arches)")
+    with compiled.filter as filt:
+        stub = args.runc_stub if args.runc_stub is not None else True
+        program = (compiled.runc_program() if stub
+                   else check_export(filt.export_bpf(), compiled.arch))
+        notify = _has_notify(program)
+        if notify and not profile.listener_path:
+            raise CliError("run: the profile has SCMP_ACT_NOTIFY rules but no listenerPath: "
+                           "nobody would answer them")
+        try:
+            proc = spawn(cmd, filt, program=program)
+        except ExecForbiddenError as exc:
+            raise CliError(f"run: {exc.detail}") from None
+        except SeccompError:
+            raise
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            raise _ExecError("run", cmd[0], exc) from None
+    with proc:
+        if notify:
+            fd = proc.detach_listener()
+            try:
+                _hand_listener(str(profile.listener_path), fd, proc.pid,
+                               profile.listener_metadata)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            finally:
+                os.close(fd)
+        return _exit_status(_wait_foreground(proc))
+
+
+def _has_notify(program: bytes) -> bool:
+    from .action import ActionKind
+
+    return any(ins.code == 0x06 and ins.k & 0xFFFF0000 == int(ActionKind.NOTIFY)
+               for ins in bpf.parse(program, sys.byteorder))
+
+
+def _learn_default(args: argparse.Namespace) -> Any:
+    from .action import Action, ActionKind
+    from .profile import _make_action
+
+    name = args.default_action.upper()
+    if not name.startswith("SCMP_ACT_"):
+        name = "SCMP_ACT_" + name
+    if name not in ACTIONS:
+        raise CliError(f"learn: unknown action {args.default_action!r} (one of "
+                       + ", ".join(sorted(ACTIONS)) + ")")
+    kind = ACTIONS[name]
+    if kind in (ActionKind.ALLOW, ActionKind.NOTIFY):
+        raise CliError(f"learn: {name} as the default action would not restrict anything "
+                       "(or need a supervisor); use ERRNO, KILL_PROCESS, TRAP or LOG")
+    value = args.default_errno
+    try:
+        number = int(value, 0)
+    except ValueError:
+        try:
+            number = check_errno_name(value)
+        except ValueError:
+            raise CliError(f"learn: unknown errno {value!r}") from None
+    if not 0 < number < 4095:  # libseccomp refuses 4095
+        raise CliError(f"learn: errno {number} is out of range (1..4094)")
+    action: Action = _make_action(name, number)
+    return action
+
+
+def _action_text(action: Any) -> str:
+    """``SCMP_ACT_ERRNO(EPERM)``, ``SCMP_ACT_KILL_PROCESS``: an action as a profile names it."""
+    import errno
+
+    from .profile import _action_fields
+
+    name, number = _action_fields(action)
+    if number is None:
+        return name
+    return f"{name}({errno.errorcode.get(number, number)})"
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    import time
+
+    from .learn import LearnProgress, learn
+
+    cmd = _command(args)
+    default = _learn_default(args)
+    if args.interval <= 0:
+        raise CliError("learn: --interval must be positive")
+    if args.output != "-":
+        where = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(where) or not os.access(where, os.W_OK):
+            raise CliError(f"cannot write {args.output}: no writable directory {where}")
+    tty = sys.stderr.isatty()
+    shown = [0.0]
+
+    def progress(p: LearnProgress) -> None:
+        if args.quiet or p.elapsed < args.interval or p.elapsed - shown[0] < args.interval * 0.9:
+            return
+        shown[0] = p.elapsed
+        line = (f"{PROG}: learn: {p.elapsed:6.1f} s  {p.calls} calls  "
+                f"{p.distinct} distinct syscalls")
+        sys.stderr.write(f"\r{line}\033[K" if tty else line + "\n")
+        sys.stderr.flush()
+
+    import signal
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # learn() kills and reaps the command, nothing is written
+
+    started = time.monotonic()
+    old_term = signal.signal(signal.SIGTERM, stop)
+    try:
+        result = learn(cmd, progress=progress, interval=args.interval,
+                       sync_wakeup=not args.no_sync_wakeup)
+    except SeccompError:
+        raise
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise _ExecError("learn", cmd[0], exc) from None
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        if tty and shown[0]:
+            sys.stderr.write("\r\033[K")
+    profile = result.to_profile(default)
+    text = profile.dumps() + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        try:
+            with open(args.output, "w") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise CliError(f"cannot write {args.output}: {exc.strerror}") from None
+    status = _exit_status(result.returncode)
+    per_arch: dict[str, int] = {}
+    for arch, _nr in result.named():
+        key = arch.name.lower() if hasattr(arch, "name") else hex(int(arch))
+        per_arch[key] = per_arch.get(key, 0) + 1
+    arches = ", ".join(f"{k}: {v}" for k, v in per_arch.items())
+    how = (f"killed by signal {-result.returncode}" if result.returncode < 0
+           else f"exited with status {result.returncode}")
+    if not args.quiet:
+        _err(f"learn: {cmd[0]} {how} after {time.monotonic() - started:.2f} s; "
+             f"{result.calls} syscalls answered, {len(result.counts)} distinct ({arches})")
+        _err(f"learn: wrote {args.output}: {len(result.names())} syscalls allowed, "
+             f"default {_action_text(default)}")
+    for arch, nr in result.unnamed:
+        arch_name = arch.name.lower() if hasattr(arch, "name") else hex(int(arch))
+        _err(f"warning: syscall {nr} on {arch_name} was used, but libseccomp does not know "
+             "it, so the profile cannot allow it")
+    if result.other:
+        _err(f"warning: {result.other} calls had numbers or arches outside the recording "
+             "table (not in the profile)")
+    return status
 
 
 # -- parser ---------------------------------------------------------------------------------------
@@ -293,26 +533,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("run", help="run a command under a profile",
-                       description="Run CMD under a seccomp profile and exit with its "
-                                   "status. (Not available in this build yet.)")
+                       description="Run CMD under a seccomp profile (stdio inherited) and exit "
+                                   "with its status: 128+N when a signal N killed it, 127 "
+                                   "when it is not found, 126 when it cannot be executed. By "
+                                   "default runc's -ENOSYS stub is put in front of the filter, "
+                                   "as runc does (see docs/profiles.md).")
     p.add_argument("--profile", required=True, metavar="PROFILE", help="profile JSON file")
     _add_target_options(p)
+    p.add_argument("--runc-stub", action=argparse.BooleanOptionalAction, default=None,
+                   help="put runc's -ENOSYS stub in front of the filter (default: on; it is "
+                        "empty for an ALLOW/LOG/TRACE default action)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="print every compile warning (default: only the WARNING lines about "
+                        "refusing rules that had to be dropped)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
-    p.set_defaults(func=cmd_unavailable)
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("learn", help="record the syscalls of a command into a profile",
-                       description="Run CMD with every syscall sent to a supervisor that "
-                                   "records it and lets it continue, then write the smallest "
-                                   "profile that lets the same command run. (Not available "
-                                   "in this build yet.)")
+                       description="Run CMD (stdio inherited) with every syscall of it and its "
+                                   "children sent to a supervisor that records it and lets it "
+                                   "continue, then write the smallest profile that lets the "
+                                   "same command run: the default action for everything, "
+                                   "SCMP_ACT_ALLOW for exactly the syscalls seen. Exits with "
+                                   "the command's status (the profile is written anyway).")
     p.add_argument("-o", "--output", required=True, metavar="OUT.json",
-                   help="where to write the learned profile")
-    p.add_argument("--default-action", default="SCMP_ACT_ERRNO",
-                   help="default action of the learned profile (default: SCMP_ACT_ERRNO)")
-    p.add_argument("--errno", default="EPERM",
-                   help="errno for an ERRNO default action (default: EPERM)")
+                   help="where to write the learned profile ('-' for stdout)")
+    p.add_argument("--default-action", default="SCMP_ACT_ERRNO", metavar="ACTION",
+                   help="default action of the learned profile: SCMP_ACT_ERRNO (default), "
+                        "SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_TRAP, "
+                        "SCMP_ACT_LOG (the SCMP_ACT_ prefix is optional)")
+    p.add_argument("--default-errno", "--errno", dest="default_errno", default="EPERM",
+                   metavar="ERRNO",
+                   help="errno of an ERRNO default action, a name or a number "
+                        "(default: EPERM)")
+    p.add_argument("--interval", type=float, default=0.5, metavar="SECONDS",
+                   help="progress every SECONDS on stderr (default: 0.5)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress and no summary (warnings still)")
+    p.add_argument("--no-sync-wakeup", action="store_true",
+                   help="do not ask for synchronous supervisor wake-ups (Linux 6.6+)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
-    p.set_defaults(func=cmd_unavailable)
+    p.set_defaults(func=cmd_learn)
     return parser
 
 
@@ -324,6 +585,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.func(args)
         sys.stdout.flush()
         return status
+    except _ExecError as exc:
+        _err(f"error: {exc}")
+        return exc.status
     except CliError as exc:
         _err(f"error: {exc}")
     except ProfileError as exc:

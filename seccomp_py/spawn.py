@@ -158,46 +158,65 @@ def _has_notify(bpf: bytes) -> bool:
     return False
 
 
-def _plan_for(filter: Filter) -> _Plan:
-    """The cached plan for ``filter``'s current generation (rebuilt when it changed)."""
+def _plan_for(filter: Filter, program: bytes | None = None) -> _Plan:
+    """The cached plan for ``filter``'s current generation (rebuilt when it changed).
+
+    With ``program`` (a raw BPF program compiled elsewhere, e.g. a profile's
+    program with runc's -ENOSYS stub in front), the plan loads that program
+    instead of ``filter.export_bpf()``; the seccomp flags still come from
+    ``filter``'s attributes.  Such plans are not cached.
+    """
     if not isinstance(filter, Filter):
         raise TypeError(f"spawn() needs a seccomp_py.Filter, not {type(filter).__name__}")
     if filter.closed:
         raise FilterClosedError("spawn", "the filter is closed: spawn() needs an open Filter")
+    if program is not None:
+        if not isinstance(program, (bytes, bytearray, memoryview)):
+            raise TypeError(f"program must be bytes, not {type(program).__name__}")
+        program = bytes(program)
+        if not program or len(program) % BPF_INSN_SIZE:
+            raise ValueError(f"program must be a non-empty array of {BPF_INSN_SIZE}-byte BPF "
+                             f"instructions, not {len(program)} bytes")
+        with _plans_lock:
+            return _build_plan(filter, program)
     plan = _plans.get(filter)
     if plan is not None and filter.export_bpf() is plan.bpf:
         return plan
     with _plans_lock:
         bpf = filter.export_bpf()
-        count = len(bpf) // BPF_INSN_SIZE
-        if count > BPF_MAXINSNS:
-            raise FilterTooLargeError(count, BPF_MAXINSNS, func="spawn")
-        has_notify = _has_notify(bpf)
-        flags = 0
-        if filter.thread_sync:
-            flags |= _FLAG_TSYNC | (_FLAG_TSYNC_ESRCH if has_notify else 0)
-        if filter.log:
-            flags |= _FLAG_LOG
-        if filter.disable_ssb:
-            flags |= _FLAG_SPEC_ALLOW
-        if has_notify:
-            flags |= _FLAG_NEW_LISTENER
-            if HAS_WAIT_KILL and filter.wait_kill:
-                flags |= _FLAG_WAIT_KILLABLE_RECV
-        from .features import kernel_flags
-
-        missing = flags & ~int(kernel_flags())
-        if missing:
-            names = ", ".join(n for f, n in _FLAG_NAMES.items() if f & missing)
-            raise UnsupportedError("seccomp",
-                                   f"this kernel does not accept the filter flag(s) {names}")
-        plan = _Plan(bpf, flags, bool(filter.no_new_privileges), has_notify)
+        plan = _build_plan(filter, bpf)
         # This check reads the filter again: a change made meanwhile is caught.
         if filter.export_bpf() is not bpf:
             raise SeccompError(_errno.EAGAIN, "spawn",
                                "the filter changed while spawn() compiled it")
         _plans[filter] = plan
         return plan
+
+
+def _build_plan(filter: Filter, bpf: bytes) -> _Plan:
+    count = len(bpf) // BPF_INSN_SIZE
+    if count > BPF_MAXINSNS:
+        raise FilterTooLargeError(count, BPF_MAXINSNS, func="spawn")
+    has_notify = _has_notify(bpf)
+    flags = 0
+    if filter.thread_sync:
+        flags |= _FLAG_TSYNC | (_FLAG_TSYNC_ESRCH if has_notify else 0)
+    if filter.log:
+        flags |= _FLAG_LOG
+    if filter.disable_ssb:
+        flags |= _FLAG_SPEC_ALLOW
+    if has_notify:
+        flags |= _FLAG_NEW_LISTENER
+        if HAS_WAIT_KILL and filter.wait_kill:
+            flags |= _FLAG_WAIT_KILLABLE_RECV
+    from .features import kernel_flags
+
+    missing = flags & ~int(kernel_flags())
+    if missing:
+        names = ", ".join(n for f, n in _FLAG_NAMES.items() if f & missing)
+        raise UnsupportedError("seccomp",
+                               f"this kernel does not accept the filter flag(s) {names}")
+    return _Plan(bpf, flags, bool(filter.no_new_privileges), has_notify)
 
 
 def _fsencode_arg(value: Any, what: str) -> bytes:
@@ -239,12 +258,16 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
 
     listener_fd: int
 
-    def __init__(self, args: Any, filter: Filter, *, _template: SpawnTemplate | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, args: Any, filter: Filter, *, program: bytes | None = None,
+                 _template: SpawnTemplate | None = None, **kwargs: Any) -> None:
         self.listener_fd = -1
         self._listener: Listener | None = None
         self._template = _template
-        self._spawn_plan = _template._plan if _template is not None else _plan_for(filter)
+        if _template is not None and program is not None:
+            raise ValueError("a SpawnTemplate loads its own program: program= is not "
+                             "accepted by SpawnTemplate.spawn()")
+        self._spawn_plan = (_template._plan if _template is not None
+                            else _plan_for(filter, program))
         self.filter = filter
         super().__init__(args, **kwargs)
 
@@ -511,8 +534,8 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         return OSError(err, f"{message} ({_STEPS.get(step, f'step {step}')} in the child)")
 
 
-def spawn(args: str | bytes | os.PathLike[str] | Sequence[Any], filter: Filter,
-          **popen_options: Any) -> SeccompPopen:
+def spawn(args: str | bytes | os.PathLike[str] | Sequence[Any], filter: Filter, *,
+          program: bytes | None = None, **popen_options: Any) -> SeccompPopen:
     """Start ``args`` in a child process confined by ``filter``.
 
     ``popen_options`` are those of :class:`subprocess.Popen` (stdin, stdout,
@@ -521,8 +544,15 @@ def spawn(args: str | bytes | os.PathLike[str] | Sequence[Any], filter: Filter,
     usable and unchanged; its compiled BPF is cached, so many spawns under one
     policy are cheap.  See :class:`SeccompPopen` for the exceptions raised, and
     seccomp(2), prctl(2) PR_SET_NO_NEW_PRIVS, seccomp_unotify(2).
+
+    ``program``: load this raw BPF program (host byte order) instead of
+    ``filter.export_bpf()`` -- e.g. ``Compiled.runc_program()``, libseccomp's
+    program behind runc's -ENOSYS stub.  The seccomp flags and
+    no_new_privs still come from ``filter``'s attributes, and the checks
+    (size, kernel flags, ExecForbiddenError) apply to ``program``.  Raises
+    ValueError / TypeError for a program that is not whole instructions.
     """
-    return SeccompPopen(args, filter, **popen_options)
+    return SeccompPopen(args, filter, program=program, **popen_options)
 
 
 # Syscalls a template and its children make under the filter (with the

@@ -197,10 +197,3 @@ def test_features() -> None:
     assert proc.stdout.decode().startswith("libseccomp: 2.")
     info = json.loads(cli("features", "--json").stdout)
     assert "ALLOW" in info["kernel_actions"]
-
-
-def test_run_and_learn_are_registered_but_not_wired_yet() -> None:
-    line = one_error_line(cli("run", "--profile", DOCKER, "--", "true"))
-    assert line == "seccomp-py: error: run: not available in this build"
-    line = one_error_line(cli("learn", "-o", "/tmp/never.json", "--", "true"))
-    assert line == "seccomp-py: error: learn: not available in this build"

@@ -1,0 +1,341 @@
+"""Learn mode: record the syscalls a command makes and write the smallest profile.
+
+>>> result = learn(["sh", "-c", "echo hi | wc -c"])          # doctest: +SKIP
+>>> result.names()[:3], result.calls                           # doctest: +SKIP
+(['access', 'arch_prctl', 'brk'], 412)
+>>> result.to_profile().save("sh.json")                        # doctest: +SKIP
+
+How it works (see docs/cli.md, section learn): the command runs under a
+one-instruction filter, ``ret SECCOMP_RET_USER_NOTIF``, so *every* syscall of
+every arch (i386 ``int 0x80`` and x32 included) waits for a supervisor; the
+filter is inherited, so the whole process tree is followed.  The parent takes
+the listener out of the child with pidfd_getfd(2) (the child cannot send it:
+sendmsg would itself wait for the supervisor), and the recording loop runs
+in C (``seccomp_py/_shim/learn.c``): receive, count ``(arch, nr)`` in a
+table, answer CONTINUE.  Python only wakes up every ``interval`` seconds to
+report progress.
+
+The child makes no syscall of its own between loading the filter and
+execve(), so what is recorded is exactly what the command needs, execve
+included -- which is also what :func:`seccomp_py.spawn.spawn` (and so
+``seccomp-py run``) needs: it loads the filter right before execve().
+
+Not recorded: syscall 335 on x86_64 (``uretprobe``, Linux 6.11+), which the
+kernel runs without consulting seccomp.  Syscall numbers libseccomp has no
+name for cannot be written into a profile (profiles name syscalls): they are
+listed in :attr:`LearnResult.unnamed` and the CLI warns about them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno as _errno
+import fcntl
+import os
+import shutil
+import signal
+import struct
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from . import syscall as _syscall
+from ._native import check, ffi, lib
+from .action import Action, ActionKind
+from .arch import Arch
+from .arch import native as _native_arch
+from .errors import SeccompError, UnsupportedError
+from .profile import Profile
+
+__all__ = ["LEARN_PROGRAM", "LearnError", "LearnProgress", "LearnResult", "learn"]
+
+_FLAG_NEW_LISTENER = 1 << 3  # SECCOMP_FILTER_FLAG_NEW_LISTENER
+_RET_USER_NOTIF = int(ActionKind.NOTIFY)
+
+_X32_BIT = 0x40000000
+_NR_SPLIT = 1024
+
+_STEPS = {
+    int(lib.SPY_LEARN_STEP_SIGNALS): ("sigaction", "resetting signal handlers in the child"),
+    int(lib.SPY_LEARN_STEP_STDIO): ("dup2", "setting up stdin/stdout/stderr in the child"),
+    int(lib.SPY_LEARN_STEP_NO_NEW_PRIVS): ("prctl", "PR_SET_NO_NEW_PRIVS in the child"),
+    int(lib.SPY_LEARN_STEP_SECCOMP): ("seccomp", "loading the learn filter in the child"),
+    int(lib.SPY_LEARN_STEP_PIDFD): ("pidfd_open", "opening a pidfd for the child "
+                                                  "(Linux 5.3+)"),
+    int(lib.SPY_LEARN_STEP_GETFD): ("pidfd_getfd", "taking the listener from the child "
+                                                   "(Linux 5.6+, needs ptrace access to it)"),
+    int(lib.SPY_LEARN_STEP_LOST): ("fork", "the child died or did not load the filter "
+                                           "within 30 s"),
+}
+
+
+#: The learn filter, one instruction: ``ret SECCOMP_RET_USER_NOTIF`` (BPF_RET | BPF_K),
+#: in host byte order.
+LEARN_PROGRAM = struct.pack("=HBBI", 0x06, 0, 0, _RET_USER_NOTIF)
+
+
+class LearnError(SeccompError):
+    """Learn mode could not start the command (errno, C function, detail)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnProgress:
+    """A snapshot while learning: passed to the ``progress`` callback."""
+
+    elapsed: float
+    calls: int
+    distinct: int
+
+
+@dataclasses.dataclass
+class LearnResult:
+    """What :func:`learn` recorded.
+
+    ``counts`` maps ``(arch, number)`` to how many times the syscall was
+    seen (x32 numbers carry bit 30 under ``Arch.X32``); ``returncode`` is
+    the command's status as subprocess reports it (negative: killed by that
+    signal).
+    """
+
+    argv: tuple[str, ...]
+    returncode: int
+    counts: dict[tuple[Arch | int, int], int]
+    calls: int
+    gone: int
+    other: int
+    elapsed: float
+
+    def named(self) -> dict[tuple[Arch | int, int], str]:
+        """``(arch, number) -> name`` for every recorded syscall libseccomp knows."""
+        out: dict[tuple[Arch | int, int], str] = {}
+        for (arch, nr) in self.counts:
+            if not isinstance(arch, Arch):
+                continue
+            try:
+                out[(arch, nr)] = _syscall.resolve_number(nr, arch)
+            except (LookupError, ValueError, SeccompError):
+                continue
+        return out
+
+    @property
+    def unnamed(self) -> list[tuple[Arch | int, int]]:
+        """Recorded ``(arch, number)`` pairs no profile can name (libseccomp does not
+        know them, or the arch is not one libseccomp supports)."""
+        named = self.named()
+        return sorted((k for k in self.counts if k not in named), key=lambda k: (int(k[0]), k[1]))
+
+    def arches(self) -> list[Arch]:
+        """The arches seen, native first."""
+        native = _native_arch()
+        seen = {a for (a, _) in self.counts if isinstance(a, Arch)}
+        return [native, *sorted((a for a in seen if a != native), key=int)]
+
+    def names(self) -> list[str]:
+        """Every syscall name seen (on any arch), sorted."""
+        return sorted(set(self.named().values()))
+
+    def to_profile(self, default_action: Action | int | None = None) -> Profile:
+        """The smallest profile that lets the command run again: ``default_action``
+        (default ERRNO(EPERM)) for everything, ALLOW for exactly the names seen,
+        ``architectures`` the arches seen (native first).
+
+        Raises ValueError for an ALLOW default (nothing to learn) and what
+        Profile.from_dict raises.
+        """
+        action = Action.errno(_errno.EPERM) if default_action is None \
+            else Action.coerce(default_action)
+        if action.kind is ActionKind.ALLOW:
+            raise ValueError("a learned profile needs a default action other than ALLOW")
+        from .profile import _action_fields
+
+        name, errno_ret = _action_fields(action)
+        data: dict[str, Any] = {"defaultAction": name}
+        if errno_ret is not None:
+            data["defaultErrnoRet"] = errno_ret
+        data["architectures"] = [f"SCMP_ARCH_{a.name}" for a in self.arches()]
+        data["syscalls"] = [{"names": self.names(), "action": "SCMP_ACT_ALLOW"}]
+        return Profile.from_dict(data, strict=True)
+
+
+def _table_counts(table: Any) -> dict[tuple[Arch | int, int], int]:
+    out: dict[tuple[Arch | int, int], int] = {}
+    for slot in range(int(lib.SPY_LEARN_ARCHES)):
+        token = int(table.arches[slot])
+        if token == 0:
+            break
+        row = ffi.unpack(table.counts[slot], int(lib.SPY_LEARN_NR))
+        for index, count in enumerate(row):
+            if not count:
+                continue
+            arch: Arch | int
+            if index < _NR_SPLIT:
+                nr = index
+                try:
+                    arch = Arch(token)
+                except ValueError:
+                    arch = token
+            else:
+                nr = _X32_BIT + index - _NR_SPLIT
+                arch = Arch.X32 if token == int(Arch.X86_64) else token
+            out[(arch, nr)] = out.get((arch, nr), 0) + int(count)
+    return out
+
+
+def _distinct(table: Any) -> int:
+    total = 0
+    for slot in range(int(lib.SPY_LEARN_ARCHES)):
+        if int(table.arches[slot]) == 0:
+            break
+        total += sum(1 for c in ffi.unpack(table.counts[slot], int(lib.SPY_LEARN_NR)) if c)
+    return total
+
+
+def _resolve(argv0: str, env: Mapping[str, str] | None) -> str:
+    if os.path.dirname(argv0):
+        return argv0
+    path = (env or os.environ).get("PATH", os.defpath)
+    found = shutil.which(argv0, path=path)
+    if found is None:
+        raise FileNotFoundError(_errno.ENOENT, "command not found", argv0)
+    return found
+
+
+def learn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+          progress: Callable[[LearnProgress], None] | None = None,
+          interval: float = 0.5, sync_wakeup: bool = True,
+          no_new_privs: bool = True, stdin: Any = None, stdout: Any = None,
+          stderr: Any = None) -> LearnResult:
+    """Run ``argv`` (stdio inherited) with every syscall recorded; return what was seen.
+
+    ``argv[0]`` is looked up in PATH (of ``env`` when given).  Learning
+    follows every process and thread of the command, and ends when no
+    process uses the filter any more (the command and everything it
+    started have exited).  ``progress`` is called every ``interval`` seconds.
+    ``sync_wakeup`` asks for SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6+,
+    ignored when missing).  ``stdin``, ``stdout``, ``stderr``: None (inherit),
+    an fd, a file object, or ``subprocess.DEVNULL``.  See seccomp_unotify(2),
+    pidfd_getfd(2).
+
+    Raises FileNotFoundError / PermissionError / OSError when the program
+    cannot be executed (as subprocess does), UnsupportedError when the kernel
+    lacks user notification, LearnError (a SeccompError naming the C
+    function) when the child could not be started or supervised.  On
+    KeyboardInterrupt the command is killed and reaped, then it propagates.
+    """
+    args = [os.fsencode(a) for a in argv]
+    if not args:
+        raise ValueError("learn() needs a command: argv is empty")
+    if any(b"\0" in a for a in args):
+        raise ValueError("embedded null byte in argv")
+    from .features import kernel_actions, kernel_flags
+
+    if ActionKind.NOTIFY not in kernel_actions() or not int(kernel_flags()) & _FLAG_NEW_LISTENER:
+        raise UnsupportedError("seccomp", "this kernel has no seccomp user notification "
+                                          "(Linux 5.0+; CONTINUE needs 5.5+)")
+    path = os.fsencode(_resolve(os.fsdecode(args[0]), env))
+    keep: list[Any] = []
+
+    def cstr(value: bytes) -> Any:
+        buf = ffi.new("char[]", value)
+        keep.append(buf)
+        return buf
+
+    def carray(items: list[bytes]) -> Any:
+        arr = ffi.new("char *[]", [*(cstr(i) for i in items), ffi.NULL])
+        keep.append(arr)
+        return arr
+
+    req = ffi.new("struct spy_learn_req *")
+    req.path = cstr(path)
+    req.argv = carray(args)
+    if env is not None:
+        envp = []
+        for k, v in env.items():
+            kb, vb = os.fsencode(k), os.fsencode(v)
+            if not kb or b"=" in kb or b"\0" in kb or b"\0" in vb:
+                raise ValueError(f"illegal environment variable {k!r}")
+            envp.append(kb + b"=" + vb)
+        req.envp = carray(envp)
+    else:
+        req.envp = ffi.NULL
+    opened: list[int] = []
+    try:
+        for i, target in enumerate((stdin, stdout, stderr)):
+            req.stdio[i] = _stdio_fd(target, i, opened)
+        return _learn(req, path, args, progress, interval, sync_wakeup, no_new_privs)
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def _stdio_fd(target: Any, which: int, opened: list[int]) -> int:
+    import subprocess
+
+    if target is None:
+        return -1
+    if target == subprocess.DEVNULL:
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fd = fcntl.fcntl(null, fcntl.F_DUPFD_CLOEXEC, 3)
+        finally:
+            os.close(null)
+    else:
+        source = target if isinstance(target, int) else int(target.fileno())
+        if source < 0:
+            raise ValueError(f"bad file descriptor {source} for stdio {which}")
+        fd = fcntl.fcntl(source, fcntl.F_DUPFD_CLOEXEC, 3)  # out of 0..2, closed at exec
+    opened.append(fd)
+    return fd
+
+
+def _learn(req: Any, path: bytes, args: list[bytes],
+           progress: Callable[[LearnProgress], None] | None, interval: float,
+           sync_wakeup: bool, no_new_privs: bool) -> LearnResult:
+    prog = ffi.from_buffer("char[]", LEARN_PROGRAM)
+    req.bpf = prog
+    req.bpf_len = len(LEARN_PROGRAM) // 8
+    req.no_new_privs = 1 if no_new_privs else 0
+    req.seccomp_flags = _FLAG_NEW_LISTENER
+    start = time.monotonic()
+    rc = lib.spy_learn_start(req)
+    if rc < 0:
+        step, err = int(req.err_step), int(req.err_errno) or -rc
+        if step == int(lib.SPY_LEARN_STEP_EXEC):
+            raise OSError(err, os.strerror(err), os.fsdecode(path))
+        func, detail = _STEPS.get(step, ("fork", "starting the child"))
+        raise LearnError(err, func, detail)
+    pid, pidfd, listener = int(req.pid), int(req.pidfd), int(req.listener)
+    table = ffi.new("struct spy_learn_table *")
+    status: int | None = None
+    try:
+        if sync_wakeup:
+            lib.spy_learn_sync_wakeup(listener)  # best effort: older kernels say EINVAL
+        step_ms = max(1, int(interval * 1000))
+        while True:
+            rc = check(lib.spy_learn_loop(listener, pidfd if status is None else -1, table,
+                                          step_ms), "spy_learn_loop")
+            if rc == int(lib.SPY_LEARN_EXITED) and status is None:
+                _, status = os.waitpid(pid, 0)
+            elif rc == int(lib.SPY_LEARN_HANGUP):
+                if status is None:  # the filter is released at exit, before the reap
+                    _, status = os.waitpid(pid, 0)
+                break
+            if progress is not None:
+                progress(LearnProgress(time.monotonic() - start, int(table.total),
+                                       _distinct(table)))
+    except BaseException:
+        if status is None:  # interrupted or failed before the command ended
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(listener)
+        os.close(pidfd)
+        lib.spy_learn_done(req)
+    if int(req.err_step) == int(lib.SPY_LEARN_STEP_EXEC):
+        err = int(req.err_errno) or _errno.EIO
+        raise OSError(err, os.strerror(err), os.fsdecode(path))
+    elapsed = time.monotonic() - start
+    code = os.waitstatus_to_exitcode(status) if status is not None else -1
+    return LearnResult(tuple(os.fsdecode(a) for a in args), code, _table_counts(table),
+                       int(table.total), int(table.gone), int(table.other), elapsed)
