@@ -237,6 +237,54 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- agent ----------------------------------------------------------------------------------------
+
+
+def _errno_arg(text: str) -> int:
+    value = int(text) if text.isdigit() else check_errno_name(text)
+    if not 1 <= value <= 4095:
+        raise CliError(f"errno {text!r} is outside 1..4095")
+    return value
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    """Serve OCI runtimes' listener handoffs (seccomp_py.oci.Agent) until SIGTERM/SIGINT."""
+    import signal
+
+    from .notify import Response
+    from .oci import Agent, load_handler, mkdir_under
+
+    handlers = [load_handler(spec) for spec in args.handler or ()]
+    default = Response.errno(_errno_arg(args.deny))
+    log_file: Any = None
+    if args.log == "-":
+        log_file = sys.stderr
+    elif args.log:
+        log_file = open(args.log, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
+    try:
+        uids = set(args.allow_uid) | {os.getuid()} if args.allow_uid else None
+        with Agent(args.socket, allowed_uids=uids, mode=args.mode, default=default,
+                   events=log_file) as agent:
+            if args.mkdir_under:
+                agent.route(mkdir_under(args.mkdir_under), syscalls=["mkdir", "mkdirat"])
+            for handler in handlers:
+                agent.route(handler)
+            previous = {sig: signal.signal(sig, lambda *_: agent.stop(timeout=0))
+                        for sig in (signal.SIGTERM, signal.SIGINT)}
+            try:
+                _err(f"{PROG} agent: listening on {args.socket}")
+                agent.serve_forever(args.idle_timeout)
+            finally:
+                for sig, old in previous.items():
+                    signal.signal(sig, old)
+            _err(f"{PROG} agent: stopped ({agent.accepted} containers served, "
+                 f"{agent.refused} connections refused)")
+    finally:
+        if log_file is not None and log_file is not sys.stderr:
+            log_file.close()
+    return 0
+
+
 # -- run / learn ----------------------------------------------------------------------------------
 
 OCI_VERSION = "1.0.2"
@@ -574,6 +622,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not ask for synchronous supervisor wake-ups (Linux 6.6+)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
     p.set_defaults(func=cmd_learn)
+
+    p = sub.add_parser("agent", help="serve container runtimes' seccomp listeners (OCI)",
+                       description="An OCI seccomp agent: listen on a Unix socket where runc or "
+                                   "crun hand over each container's notify fd (the profile's "
+                                   "listenerPath) and decide the notified syscalls. Runs until "
+                                   "SIGTERM or SIGINT. See docs/oci.md.")
+    p.add_argument("--socket", required=True, metavar="PATH", help="the Unix socket to listen on")
+    p.add_argument("--handler", action="append", metavar="MODULE:FUNCTION",
+                   help="a handler(container, notification) -> Response (or a factory of one) "
+                        "that gets every notification the options before it did not take; "
+                        "repeatable, first match wins")
+    p.add_argument("--mkdir-under", action="append", metavar="PREFIX",
+                   help="allow mkdir/mkdirat only below PREFIX (a path in the container); "
+                        "repeatable")
+    p.add_argument("--deny", default="EPERM", metavar="ERRNO",
+                   help="errno for every notification no handler decides (default: EPERM)")
+    p.add_argument("--log", metavar="FILE",
+                   help="append one JSON line per event (connection, refusal, decision) to "
+                        "FILE ('-' for stderr)")
+    p.add_argument("--allow-uid", action="append", type=int, metavar="UID",
+                   help="also accept runtimes running as UID (default: only our own uid)")
+    p.add_argument("--mode", type=lambda text: int(text, 8), default=0o600, metavar="OCTAL",
+                   help="permissions of the socket file (default: 600)")
+    p.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+                   help="exit after SECONDS without any event (default: never)")
+    p.set_defaults(func=cmd_agent)
     return parser
 
 

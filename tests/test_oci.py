@@ -316,3 +316,73 @@ def test_close_wakes_the_thread_and_removes_the_socket(agent_dir: Any) -> None:
     assert not thread.is_alive()
     assert not os.path.exists(path)
     assert threading.active_count() >= 1
+
+
+# -- the `seccomp-py agent` command ---------------------------------------------------------
+
+
+def _start_cli_agent(path: str, *extra: str) -> Any:
+    import subprocess
+    import sys
+
+    cli = os.path.join(os.path.dirname(sys.executable), "seccomp-py")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([cli, "agent", "--socket", path, *extra], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: os.path.exists(path) or proc.poll() is not None)
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    return proc
+
+
+def _stop_cli_agent(proc: Any) -> str:
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    return str(err)
+
+
+def test_cli_agent_with_mkdir_under_deny_and_log(agent_dir: Any) -> None:
+    allowed = agent_dir / "ok"
+    allowed.mkdir()
+    path = str(agent_dir / "agent.sock")
+    log = agent_dir / "events.jsonl"
+    proc = _start_cli_agent(path, "--mkdir-under", str(allowed), "--deny", "EROFS",
+                            "--log", str(log))
+    try:
+        results = _run_sandbox(path, [("mkdir", str(allowed / "a")),
+                                      ("mkdir", str(agent_dir / "outside"))])
+    finally:
+        err = _stop_cli_agent(proc)
+    assert results == [0, errno.EACCES]
+    assert (allowed / "a").is_dir() and not (agent_dir / "outside").exists()
+    assert "listening on" in err and "1 containers served" in err
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    assert events.count("container") == 1 and events.count("decision") == 2
+    assert not os.path.exists(path)  # the socket file is removed on exit
+
+
+def test_cli_agent_handler_option_and_default_errno(agent_dir: Any) -> None:
+    path = str(agent_dir / "agent.sock")
+    # oci_handlers.py (next to this file) provides deny_with_exdev
+    proc = _start_cli_agent(path, "--handler", "oci_handlers:deny_with_exdev", "--deny", "EROFS")
+    try:
+        results = _run_sandbox(path, [("mkdir", str(agent_dir / "x"))])
+    finally:
+        _stop_cli_agent(proc)
+    assert results == [errno.EXDEV]
+
+
+def test_cli_agent_bad_options_are_one_line_errors(agent_dir: Any) -> None:
+    import subprocess
+    import sys
+
+    cli = os.path.join(os.path.dirname(sys.executable), "seccomp-py")
+    for extra in (["--handler", "no_such_module:fn"], ["--deny", "ENOTANERRNO"],
+                  ["--handler", "os:getcwd_nope"]):
+        done = subprocess.run([cli, "agent", "--socket", str(agent_dir / "s.sock"), *extra],
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 1, done
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "error:" in lines[0], done.stderr

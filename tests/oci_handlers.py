@@ -1,0 +1,12 @@
+"""A handler module for `seccomp-py agent --handler oci_handlers:deny_with_exdev` (tests)."""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+from seccomp_py.notify import Response
+
+
+def deny_with_exdev(container: Any, notification: Any) -> Response:
+    return Response.errno(errno.EXDEV)
