@@ -1,7 +1,22 @@
 #!/usr/bin/env bash
 # Set everything up (scripts/setup.sh) and run the demonstration: real commands
-# confined by Docker's default seccomp profile, compiled and enforced by seccomp_py.
+# confined by Docker's default seccomp profile, compiled and enforced by seccomp_py,
+# then a profile learned from a command and enforced on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/python scripts/demo.py
+.venv/bin/python scripts/demo.py
+
+profile=../shared/profiles/docker-default.json
+[ -f "$profile" ] || exit 0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+run() { echo "\$ $*"; "$@" 2>&1 | sed 's/^/  /' || true; echo; }
+cli=.venv/bin/seccomp-py
+
+echo "--- the command line ---"
+run $cli run --profile "$profile" --caps '' -- sh -c 'echo hello from a container profile; unshare --user true || echo "unshare refused (exit $?)"'
+run $cli learn -q -o "$tmp/ls.json" -- ls /usr
+run $cli check "$tmp/ls.json"
+run $cli run --profile "$tmp/ls.json" -- ls /usr
+run $cli run --profile "$tmp/ls.json" -- mkdir "$tmp/never-learned"
