@@ -277,18 +277,22 @@ def test_a_peer_with_the_wrong_uid_is_refused() -> None:
             agent.start()
             pid = os.fork()
             if pid == 0:
-                code = 1
+                code = 100
                 try:
                     os.setgid(65534)
                     os.setuid(65534)
                     _connect_and_send(path, json.dumps(_state()).encode(), [])
                     code = 0
+                except OSError as exc:
+                    code = 100 + (exc.errno or 0)
                 finally:
                     os._exit(code)
             _, status = os.waitpid(pid, 0)
-            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-            _wait_for(lambda: agent.refused == 1)
-            assert agent.accepted == 0
+            # the agent may refuse (close) before the peer's sendmsg: EPIPE/ECONNRESET
+            allowed = {0, 100 + errno.EPIPE, 100 + errno.ECONNRESET}
+            assert os.waitstatus_to_exitcode(status) in allowed, f"child status {status:#x}"
+            _wait_for(lambda: agent.refused >= 1)
+            assert (agent.refused, agent.accepted) == (1, 0)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
