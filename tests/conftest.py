@@ -138,3 +138,15 @@ def c_helpers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         )
         built[stem] = exe
     return built
+
+
+# Hypothesis: in CI (CI=true) the examples are derandomized, so a run of the suite is
+# repeatable; the long randomized runs live in scripts/*_long.py.
+try:
+    from hypothesis import settings as _hsettings
+
+    _hsettings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    if os.environ.get("CI"):
+        _hsettings.load_profile("ci")
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    pass
