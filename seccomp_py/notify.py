@@ -100,7 +100,14 @@ class NotAListenerError(SeccompError, ValueError):
 
 
 class HandoffError(SeccompError):
-    """Handing a listener fd over failed, or a received handoff was malformed."""
+    """Handing a listener fd over failed, or a received handoff was malformed.
+
+    ``installed`` is True when raised by ``Filter.load()`` after the filter
+    was put in force (the listener could not be sent: its NOTIFY rules now
+    fail with ENOSYS), False otherwise (nothing was loaded).
+    """
+
+    installed: bool = False
 
 
 class PeerRefusedError(HandoffError, PermissionError):
@@ -1725,6 +1732,7 @@ def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) 
             err = HandoffError(-rc, "sendmsg",
                                "the filter IS in force but its listener could not be sent: "
                                "its NOTIFY rules now fail with ENOSYS")
+            err.installed = True
             _abort(notifier)
             raise err
         done = getattr(notifier, "handed_over", None)
