@@ -27,7 +27,6 @@ import time
 from typing import Any
 
 import pytest
-
 from helpers.faults import (
     errno_of,
     fork_target,
@@ -37,6 +36,7 @@ from helpers.faults import (
     reap,
     write_json,
 )
+
 from seccomp_py import Action, Filter
 from seccomp_py.notify import (
     HandoffError,
@@ -262,7 +262,8 @@ def test_supervisor_killed_target_gets_enosys(loop: str, when: str, tmp_path: An
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("kind", [socket.SOCK_SEQPACKET, socket.SOCK_STREAM], ids=["seqpacket", "stream"])
+@pytest.mark.parametrize("kind", [socket.SOCK_SEQPACKET, socket.SOCK_STREAM],
+                         ids=["seqpacket", "stream"])
 def test_receive_listener_when_the_peer_closes_before_sending(kind: int) -> None:
     with no_leaks():
         a, b = socket.socketpair(socket.AF_UNIX, kind)
@@ -291,25 +292,24 @@ def _sandbox_via_path(path: str, mkdir_path: str, out_w: int, close: tuple[Any, 
 @pytest.mark.timeout(20)
 def test_listener_server_survives_a_peer_that_closes_after_connecting(tmp_path: Any) -> None:
     path = str(tmp_path / "srv.sock")
-    with no_leaks():
-        with ListenerServer(path, timeout=5) as server:
-            for _ in range(3):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-                s.connect(path)
-                s.close()
-                with pytest.raises(HandoffError) as info:
-                    server.accept(timeout=5)
-                assert info.value.errno == errno.ECONNRESET
-            # A real sandbox is still served.
-            out_r, out_w = os.pipe()
-            pid = _sandbox_via_path(path, str(tmp_path / "d"), out_w, (server._sock, out_r))
-            os.close(out_w)
-            with server.accept(timeout=10).listener as lst:
-                n = lst.receive(timeout=5)
-                lst.respond_errno(n, errno.EXDEV)
-                assert read_json(out_r) == errno.EXDEV
-            os.close(out_r)
-            assert reap(pid) == 0
+    with no_leaks(), ListenerServer(path, timeout=5) as server:
+        for _ in range(3):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.connect(path)
+            s.close()
+            with pytest.raises(HandoffError) as info:
+                server.accept(timeout=5)
+            assert info.value.errno == errno.ECONNRESET
+        # A real sandbox is still served.
+        out_r, out_w = os.pipe()
+        pid = _sandbox_via_path(path, str(tmp_path / "d"), out_w, (server._sock, out_r))
+        os.close(out_w)
+        with server.accept(timeout=10).listener as lst:
+            n = lst.receive(timeout=5)
+            lst.respond_errno(n, errno.EXDEV)
+            assert read_json(out_r) == errno.EXDEV
+        os.close(out_r)
+        assert reap(pid) == 0
     assert not os.path.exists(tmp_path / "d")
 
 
