@@ -12,7 +12,10 @@ and a check that the target's syscall never ran when it should not have.
   and a ``Supervisor`` with a server when the peer closes without sending,
   and the monitor closing the connection (or its server) while the sandbox
   is inside ``load()``: load() raises HandoffError with ``installed`` True,
-  the filter is in force, the notified call fails with ENOSYS.
+  the filter is in force, the notified call fails with ENOSYS; a monitor
+  that never accepts makes load() give up within prepare's timeout with
+  nothing loaded, and one whose backlog is full for a moment is waited for
+  (regression: it used to fail at once with EAGAIN).
 
 See docs/failclosed.md (fault injection).
 """
@@ -418,6 +421,68 @@ def test_monitor_closes_while_the_sandbox_is_in_load(closed: str, tmp_path: Any)
     assert report["mkdir"] == errno.ENOSYS, "a NOTIFY rule without a monitor must fail ENOSYS"
     assert report["rmdir"] == errno.EPERM, "the rest of the filter must be in force"
     assert not os.path.exists(mkdir_path)
+
+
+@pytest.mark.timeout(20)
+def test_monitor_that_never_accepts_load_gives_up_within_prepares_timeout(tmp_path: Any) -> None:
+    # The monitor's backlog is full and it never accepts: connect() blocks
+    # in prepare(); load() gives up after the notifier's timeout with
+    # TimeoutError, and nothing is loaded (installed False: the caller knows
+    # the process is not confined).
+    path = str(tmp_path / "srv.sock")
+
+    def sandbox() -> dict[str, Any]:
+        f = Filter(Action.ALLOW)
+        f.add_rule(Action.NOTIFY, "mkdir")
+        f.set_notifier(UnixNotifier(path), timeout=0.5)
+        start = time.monotonic()
+        try:
+            f.load()
+        except TimeoutError as exc:
+            return {"raised": "TimeoutError", "errno": exc.errno, "loaded": f.loaded,
+                    "elapsed": round(time.monotonic() - start, 1)}
+        return {"raised": None}
+
+    from conftest import in_child
+
+    with no_leaks(), ListenerServer(path, backlog=0) as server:
+        fill = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fill.connect(path)  # the one slot a backlog of 0 allows
+        try:
+            out = in_child(sandbox, timeout=10)
+        finally:
+            fill.close()
+        assert server.fileno() >= 0
+    assert out.value == {"raised": "TimeoutError", "errno": errno.ETIMEDOUT, "loaded": False,
+                         "elapsed": 0.5}, out
+
+
+@pytest.mark.timeout(20)
+def test_monitor_with_a_full_backlog_is_waited_for(tmp_path: Any) -> None:
+    # Regression: UnixNotifier.prepare() used to fail at once with EAGAIN
+    # (a non-blocking connect to a Unix socket with a full backlog) instead
+    # of waiting up to its timeout for the monitor to accept.
+    path = str(tmp_path / "srv.sock")
+    with no_leaks(), ListenerServer(path, backlog=0, timeout=5) as server:
+        fill = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fill.connect(path)
+        out_r, out_w = os.pipe()
+        pid = _sandbox_via_path(path, str(tmp_path / "d"), out_w, (server._sock, out_r, fill))
+        os.close(out_w)
+        try:
+            time.sleep(0.3)  # the sandbox is waiting in connect()
+            conn, _ = server._sock.accept()  # type: ignore[union-attr]
+            conn.close()
+            fill.close()
+            with server.accept(timeout=5).listener as lst:
+                n = lst.receive(timeout=5)
+                lst.respond_errno(n, errno.EXDEV)
+                assert read_json(out_r) == errno.EXDEV
+            assert reap(pid) == 0
+        finally:
+            fill.close()
+            os.close(out_r)
+    assert not os.path.exists(tmp_path / "d")
 
 
 @pytest.mark.timeout(20)

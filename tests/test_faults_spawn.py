@@ -8,7 +8,9 @@ with a wider policy than asked (it runs under the filter, or not at all).
 * the child cannot hand its listener to the parent (sendmsg refused by a
   rule on the msghdr pointer, which the pre-flight check cannot see);
 * the parent cannot receive the listener (RLIMIT_NOFILE: no free fd slot);
-* fork fails (RLIMIT_NPROC for an unprivileged uid), with and without NOTIFY;
+* fork fails (RLIMIT_NPROC for an unprivileged uid), with and without NOTIFY,
+  and for a SpawnTemplate;
+* the SpawnTemplate process killed, then used;
 * an EINTR storm (a signal every millisecond) while spawning NOTIFY
   children and answering them.
 
@@ -21,6 +23,7 @@ import errno
 import fcntl
 import os
 import resource
+import signal
 import subprocess
 from typing import Any
 
@@ -30,7 +33,7 @@ from helpers.faults import children, no_leaks, open_fds
 from test_fuzz_faults import eintr_storm
 
 from seccomp_py import Action, Arg, Filter, SeccompError
-from seccomp_py.spawn import spawn
+from seccomp_py.spawn import SpawnTemplate, spawn
 
 
 def notify_filter() -> Filter:
@@ -137,6 +140,11 @@ def _fork_fails() -> list[Any]:
             results.append("spawned")
         except SeccompError as exc:
             results.append((exc.errno, exc.func))
+    try:
+        SpawnTemplate(filters[0]).close()
+        results.append("template started")
+    except SeccompError as exc:
+        results.append((exc.errno, exc.func))
     results.append(sorted(open_fds() - before))
     results.append(sorted(children() - kids))
     return results
@@ -146,7 +154,31 @@ def _fork_fails() -> list[Any]:
 def test_fork_fails_under_rlimit_nproc() -> None:
     out = in_child(_fork_fails, timeout=15)
     assert out.exitcode == 0, out
-    assert out.value == [(errno.EAGAIN, "vfork"), (errno.EAGAIN, "vfork"), [], []], out.value
+    assert out.value == [(errno.EAGAIN, "vfork"), (errno.EAGAIN, "vfork"), (errno.EAGAIN, "fork"),
+                         [], []], out.value
+
+
+@pytest.mark.timeout(20)
+def test_spawn_template_killed_then_used(tmp_path: Any) -> None:
+    # The template process dies (SIGKILL): the next spawn says so at once
+    # (no hang, no child), the template is closed and reaped.
+    target = str(tmp_path / "d")
+    f = Filter(Action.ALLOW)
+    f.add_rule(Action.errno(errno.EPERM), "mkdir")
+    f.add_rule(Action.errno(errno.EPERM), "mkdirat")
+    with no_leaks():
+        template = SpawnTemplate(f)
+        p = template.spawn(["/bin/mkdir", target], stderr=subprocess.DEVNULL)
+        assert p.wait(timeout=10) != 0  # it works, under the filter
+        os.kill(template.pid, signal.SIGKILL)
+        for _ in range(2):
+            with pytest.raises((SeccompError, ValueError)) as info:
+                template.spawn(["/bin/mkdir", target])
+            if isinstance(info.value, SeccompError):
+                assert info.value.func == "SpawnTemplate"
+        assert template.closed and template.pid == -1
+    assert not os.path.exists(target)
+    f.close()
 
 
 @pytest.mark.timeout(30)
