@@ -508,3 +508,55 @@ def test_failure_before_install_leaves_the_sandbox_unconfined_and_says_installed
     with no_leaks():
         out = in_child(sandbox, timeout=10)
     assert out.value == {"installed": False, "loaded": False, "errno": errno.ENOENT}, out
+
+
+# -- EINTR storms in the supervisor loops ---------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("loop", ["serve", "Supervisor"])
+def test_eintr_storm_during_the_supervisor_loops(loop: str) -> None:
+    # SIGALRM every millisecond while serve() / Supervisor.run() wait and
+    # answer: every answer is right, no call is lost or answered twice.
+    rounds = 100
+    from test_fuzz_faults import eintr_storm
+
+    with no_leaks():
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        out_r, out_w = os.pipe()
+
+        def body() -> None:
+            wrong = 0
+            for i in range(rounds):
+                time.sleep(0.001)
+                if os.getppid() != 1000 + i:
+                    wrong += 1
+            write_json(out_w, wrong)
+
+        pid = fork_target(body, notify_setup(b, ("getppid",)), close=(a, out_r))
+        b.close()
+        os.close(out_w)
+        try:
+            listener = receive_listener(a, timeout=10).listener
+        finally:
+            a.close()
+        answered = [0]
+
+        def handler(n: Notification) -> Response:
+            answered[0] += 1
+            return Response.value(999 + answered[0])
+
+        with eintr_storm() as hits:
+            if loop == "serve":
+                with listener:
+                    count = serve(listener, handler, timeout=10)
+            else:
+                sup = Supervisor(handler)
+                sup.add_now(listener)
+                count = sup.run(timeout=10)
+                sup.close()
+        assert read_json(out_r) == 0, "the target saw wrong answers"
+        os.close(out_r)
+        assert reap(pid) == 0
+    assert count == rounds and answered[0] == rounds
+    assert hits[0] >= 10, f"the storm fired only {hits[0]} times"
