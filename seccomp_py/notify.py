@@ -100,7 +100,14 @@ class NotAListenerError(SeccompError, ValueError):
 
 
 class HandoffError(SeccompError):
-    """Handing a listener fd over failed, or a received handoff was malformed."""
+    """Handing a listener fd over failed, or a received handoff was malformed.
+
+    ``installed`` is True when raised by ``Filter.load()`` after the filter
+    was put in force (the listener could not be sent: its NOTIFY rules now
+    fail with ENOSYS), False otherwise (nothing was loaded).
+    """
+
+    installed: bool = False
 
 
 class PeerRefusedError(HandoffError, PermissionError):
@@ -1469,16 +1476,29 @@ class UnixNotifier:
             assert self.path is not None
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
             sock.settimeout(timeout)
-            try:
-                sock.connect(self.path)
-            except socket.timeout:
-                sock.close()
-                raise TimeoutError(errno.ETIMEDOUT,
-                                   f"could not connect to {self.path} within {timeout}s") from None
-            except OSError as exc:
-                sock.close()
-                raise HandoffError(exc.errno or errno.EIO, "connect",
-                                   f"{self.path}: {exc.strerror}") from None
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                try:
+                    sock.connect(self.path)
+                    break
+                except BlockingIOError:
+                    # With a timeout the connect is non-blocking, and a Unix
+                    # socket whose backlog is full says EAGAIN at once
+                    # (unix(7)): wait for room until the deadline.
+                    if deadline is not None and time.monotonic() < deadline:
+                        time.sleep(0.002)
+                        continue
+                    sock.close()
+                    raise TimeoutError(errno.ETIMEDOUT, f"could not connect to {self.path} "
+                                       f"within {timeout}s: its backlog is full") from None
+                except socket.timeout:
+                    sock.close()
+                    raise TimeoutError(errno.ETIMEDOUT, f"could not connect to {self.path} "
+                                       f"within {timeout}s") from None
+                except OSError as exc:
+                    sock.close()
+                    raise HandoffError(exc.errno or errno.EIO, "connect",
+                                       f"{self.path}: {exc.strerror}") from None
             sock.settimeout(None)
             self._sock = sock
         self._payload = encode_payload(os.getpid(), self.name, self.metadata)
@@ -1725,6 +1745,7 @@ def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) 
             err = HandoffError(-rc, "sendmsg",
                                "the filter IS in force but its listener could not be sent: "
                                "its NOTIFY rules now fail with ENOSYS")
+            err.installed = True
             _abort(notifier)
             raise err
         done = getattr(notifier, "handed_over", None)
