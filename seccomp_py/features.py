@@ -18,11 +18,11 @@ distribution may have backported the fixes, which a version check cannot see.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import functools
 import os
 import warnings
+from typing import NamedTuple
 
 from ._native import lib
 from .action import Action, ActionKind
@@ -107,8 +107,7 @@ def library_path() -> str | None:
     return None
 
 
-@dataclasses.dataclass(frozen=True)
-class Advisory:
+class Advisory(NamedTuple):
     """A published libseccomp security advisory and the release that fixed it."""
 
     id: str

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import errno as _errno
 import fcntl
-import inspect
 import os
 import socket
 import struct
@@ -230,7 +229,17 @@ def _flag_text(flags: int) -> str:
     return " | ".join(n.split(" ")[0] for f, n in _FLAG_NAMES.items() if f & flags) or "0"
 
 
-_EXEC_PARAMS = list(inspect.signature(subprocess.Popen._execute_child).parameters)[1:]  # type: ignore[attr-defined]
+_EXEC_PARAMS: list[str] = []
+
+
+def _exec_params() -> list[str]:
+    """The parameter names of Popen._execute_child (inspect is imported on first use)."""
+    if not _EXEC_PARAMS:
+        import inspect
+
+        child = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+        _EXEC_PARAMS.extend(list(inspect.signature(child).parameters)[1:])
+    return _EXEC_PARAMS
 
 
 class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
@@ -333,7 +342,7 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
     # -- starting the child ------------------------------------------------------
 
     def _execute_child(self, *posargs: Any) -> None:
-        p: dict[str, Any] = dict(zip(_EXEC_PARAMS, posargs))
+        p: dict[str, Any] = dict(zip(_exec_params(), posargs))
         for name in _UNSUPPORTED:
             if p.get(name) is not None:
                 shown = {"uid": "user", "gid": "group", "gids": "extra_groups"}.get(name, name)
