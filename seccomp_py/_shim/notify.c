@@ -104,6 +104,17 @@ int spy_notify_poll(int fd, int timeout_ms)
     return 0;
 }
 
+/* A zeroed buffer of `size` bytes: `stack` when it is big enough, else
+ * calloc'd (the caller frees it when it is not `stack`).  NULL on ENOMEM.
+ * The kernel wants receive and response buffers zeroed, sized as it says. */
+static unsigned char *spy_zeroed(unsigned char *stack, size_t stack_size, size_t size)
+{
+    if (size > stack_size)
+        return calloc(1, size);
+    memset(stack, 0, size);
+    return stack;
+}
+
 /* SECCOMP_IOCTL_NOTIF_RECV into a zeroed buffer of the kernel's size, then
  * copy the fields out.  0 or -errno (ENOENT: the target went away). */
 int spy_notify_recv(int fd, struct spy_notif *out)
@@ -117,13 +128,9 @@ int spy_notify_recv(int fd, struct spy_notif *out)
     if (rc < 0)
         return rc;
     size = spy_max(spy_sizes.seccomp_notif, sizeof(struct seccomp_notif));
-    if (size > sizeof(stackbuf)) {
-        buf = calloc(1, size);
-        if (buf == NULL)
-            return -ENOMEM;
-    } else {
-        memset(buf, 0, size);
-    }
+    buf = spy_zeroed(stackbuf, sizeof(stackbuf), size);
+    if (buf == NULL)
+        return -ENOMEM;
     req = (struct seccomp_notif *)buf;
     if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, req) != 0) {
         rc = -errno;
@@ -216,13 +223,9 @@ int spy_notify_send(int fd, uint64_t id, int64_t val, int32_t error, uint32_t fl
     if (rc < 0)
         return rc;
     size = spy_max(spy_sizes.seccomp_notif_resp, sizeof(struct seccomp_notif_resp));
-    if (size > sizeof(stackbuf)) {
-        buf = calloc(1, size);
-        if (buf == NULL)
-            return -ENOMEM;
-    } else {
-        memset(buf, 0, size);
-    }
+    buf = spy_zeroed(stackbuf, sizeof(stackbuf), size);
+    if (buf == NULL)
+        return -ENOMEM;
     resp = (struct seccomp_notif_resp *)buf;
     resp->id = id;
     resp->val = val;
