@@ -131,7 +131,9 @@ class Official(Peer):
     module = "seccomp"
 
     def setup(self) -> None:
-        import seccomp as m
+        import importlib
+
+        m = importlib.import_module(self.module)
         self.m = m
         self.ops = {f"SCMP_CMP_{k}": getattr(m, k)
                     for k in ("NE", "LT", "LE", "EQ", "GE", "GT", "MASKED_EQ")}
@@ -156,36 +158,11 @@ class Official(Peer):
         return lambda name: m.resolve_syscall(native, name)
 
 
-class PySeccomp(Peer):
-    """pyseccomp (PyPI): ctypes over libseccomp, the official module's API."""
+class PySeccomp(Official):
+    """pyseccomp (PyPI): ctypes over libseccomp, the official module's API (same calls)."""
 
     name = "pyseccomp"
     module = "pyseccomp"
-
-    def setup(self) -> None:
-        import pyseccomp as m
-        self.m = m
-        self.ops = {f"SCMP_CMP_{k}": getattr(m, k)
-                    for k in ("NE", "LT", "LE", "EQ", "GE", "GT", "MASKED_EQ")}
-
-    def build(self, default: int, rules: list[Rule], optimize: int) -> bytes:
-        m = self.m
-        ops = self.ops
-        Arg = m.Arg
-        f = m.SyscallFilter(default)
-        if optimize == 2:
-            f.set_attr(m.Attr.CTL_OPTIMIZE, 2)
-        for name, act, args in rules:
-            f.add_rule(act, name, *[Arg(i, ops[op], a, b) for i, op, a, b in args])
-        with _memfd_file() as fh:
-            f.export_bpf(fh)
-            fh.seek(0)
-            return fh.read()
-
-    def resolver(self) -> Callable[[str], int]:
-        m = self.m
-        native = m.Arch.NATIVE
-        return lambda name: m.resolve_syscall(native, name)
 
 
 class Seccompy(Peer):
