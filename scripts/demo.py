@@ -18,9 +18,9 @@ from seccomp_py.profile import Profile
 from seccomp_py.spawn import spawn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PROFILE = os.path.join(HERE, "..", "..", "shared", "profiles", "docker-default.json")
-if not os.path.exists(PROFILE):
-    PROFILE = os.path.join(HERE, "..", "tests", "data", "docker-default.json")
+# Docker's default profile: the first argument, else the copy in ../shared/profiles/
+PROFILE = (sys.argv[1] if len(sys.argv) > 1 else
+           os.path.join(HERE, "..", "..", "shared", "profiles", "docker-default.json"))
 
 PROBE = textwrap.dedent("""
     import ctypes, errno, os, socket
@@ -44,6 +44,10 @@ PROBE = textwrap.dedent("""
 
 
 def main() -> int:
+    if not os.path.exists(PROFILE):
+        print(f"demo: Docker's default seccomp profile not found at {PROFILE}; pass its path "
+              "(moby's profiles/seccomp/default.json) as the first argument", file=sys.stderr)
+        return 2
     info = features.summary()
     print(f"libseccomp {info['libseccomp']} (API level {info['api_level']}), "
           f"kernel actions: {', '.join(info['kernel_actions'])}")

@@ -5,10 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/python scripts/demo.py
+profile=${1:-../shared/profiles/docker-default.json}
+.venv/bin/python scripts/demo.py "$profile"
 
-profile=../shared/profiles/docker-default.json
-[ -f "$profile" ] || exit 0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 run() { echo "\$ $*"; "$@" 2>&1 | sed 's/^/  /' || true; echo; }
