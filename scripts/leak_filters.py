@@ -77,7 +77,7 @@ def cycle(i: int) -> None:
             with contextlib.suppress(SeccompError):  # error paths must not leak either
                 f.add_rule(Action.ALLOW, "read")
             with contextlib.suppress(SeccompError):
-                Syscall.from_name("no_such_syscall_%d" % (i % 3))
+                Syscall.from_name(f"no_such_syscall_{i % 3}")
         if i % 11 == 0:
             f.reset()
 
