@@ -40,3 +40,26 @@ def check(rc: int, func: str, detail: str = "") -> int:
 def fail(errnum: int, func: str, detail: str = "") -> NoReturn:
     """Raise the SeccompError for ``errnum`` raised by C function ``func``."""
     raise error_for(errnum, func, detail)
+
+
+class CStrings:
+    """C strings and NULL-terminated string arrays that stay alive as long as this object.
+
+    For C calls that take ``char *`` / ``char **`` (argv, envp, paths): keep the
+    object in a local variable until the call returns.
+    """
+
+    def __init__(self) -> None:
+        self._keep: list[Any] = []
+
+    def str(self, value: bytes) -> Any:
+        """A ``char[]`` holding ``value`` and a NUL."""
+        buf = ffi.new("char[]", value)
+        self._keep.append(buf)
+        return buf
+
+    def array(self, items: list[bytes]) -> Any:
+        """A ``char *[]`` of the items, NULL-terminated."""
+        arr = ffi.new("char *[]", [*(self.str(i) for i in items), ffi.NULL])
+        self._keep.append(arr)
+        return arr

@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import syscall as _syscall
-from ._native import check, ffi, lib
+from ._native import CStrings, check, ffi, lib
 from .action import Action, ActionKind
 from .arch import Arch
 from .arch import native as _native_arch
@@ -233,17 +233,8 @@ def learn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
         raise UnsupportedError("seccomp", "this kernel has no seccomp user notification "
                                           "(Linux 5.0+; CONTINUE needs 5.5+)")
     path = os.fsencode(_resolve(os.fsdecode(args[0]), env))
-    keep: list[Any] = []
-
-    def cstr(value: bytes) -> Any:
-        buf = ffi.new("char[]", value)
-        keep.append(buf)
-        return buf
-
-    def carray(items: list[bytes]) -> Any:
-        arr = ffi.new("char *[]", [*(cstr(i) for i in items), ffi.NULL])
-        keep.append(arr)
-        return arr
+    keep = CStrings()  # cdata that must outlive the call
+    cstr, carray = keep.str, keep.array
 
     req = ffi.new("struct spy_learn_req *")
     req.path = cstr(path)

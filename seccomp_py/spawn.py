@@ -38,7 +38,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._native import check, ffi, lib
+from ._native import CStrings, check, ffi, lib
 from .action import Action, ActionKind
 from .attribute import HAS_WAIT_KILL
 from .errors import FilterClosedError, FilterTooLargeError, SeccompError, UnsupportedError
@@ -375,17 +375,8 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         orig_executable = executable
         popen: Any = self  # Popen's private helpers are not in typeshed
 
-        keep: list[Any] = []  # cdata that must outlive the call
-
-        def cstr(value: bytes) -> Any:
-            buf = ffi.new("char[]", value)
-            keep.append(buf)
-            return buf
-
-        def carray(items: list[bytes]) -> Any:
-            arr = ffi.new("char *[]", [*(cstr(i) for i in items), ffi.NULL])
-            keep.append(arr)
-            return arr
+        keep = CStrings()  # cdata that must outlive the call
+        cstr, carray = keep.str, keep.array
 
         exe = _fsencode_arg(executable, "the executable")
         if os.path.dirname(exe):

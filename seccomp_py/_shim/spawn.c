@@ -209,34 +209,16 @@ spy_child(struct spy_spawn_req *req, char *const *envp, const sigset_t *oldmask)
 
     /* From here on every syscall goes through the filter. */
     if (req->notify_sock >= 0) {
+        /* spy_build_msg / spy_sendmsg_all (notify.c): no allocation, no locks. */
         struct msghdr msg;
         struct iovec iov;
-        char byte = 'L';
-        union {
-            char buf[CMSG_SPACE(sizeof(int))];
-            struct cmsghdr align;
-        } control;
-        struct cmsghdr *cmsg;
-        ssize_t sent;
+        union spy_cmsg cm;
+        int rc;
 
-        memset(&msg, 0, sizeof msg);
-        memset(&control, 0, sizeof control);
-        iov.iov_base = &byte;
-        iov.iov_len = 1;
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.buf;
-        msg.msg_controllen = sizeof control.buf;
-        cmsg = CMSG_FIRSTHDR(&msg);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cmsg), &listener, sizeof(int));
-        do {
-            sent = sendmsg(req->notify_sock, &msg, MSG_NOSIGNAL);
-        } while (sent < 0 && errno == EINTR);
-        if (sent != 1)
-            spy_child_fail(req, SPY_STEP_SENDMSG, sent < 0 ? errno : EIO);
+        spy_build_msg(&msg, &iov, &cm, listener, "L", 1);
+        rc = spy_sendmsg_all(req->notify_sock, &msg);
+        if (rc < 0)
+            spy_child_fail(req, SPY_STEP_SENDMSG, rc == -EMSGSIZE ? EIO : -rc);
         /* The listener is O_CLOEXEC (seccomp(2)): execve() closes it. */
     }
 
