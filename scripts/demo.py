@@ -14,13 +14,12 @@ import textwrap
 import warnings
 
 from seccomp_py import features
-from seccomp_py.profile import Profile
+from seccomp_py.profile import Profile, builtin_path
 from seccomp_py.spawn import spawn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Docker's default profile: the first argument, else the copy in ../shared/profiles/
-PROFILE = (sys.argv[1] if len(sys.argv) > 1 else
-           os.path.join(HERE, "..", "..", "shared", "profiles", "docker-default.json"))
+# Docker's default profile: the first argument, else the copy shipped in the package
+PROFILE = sys.argv[1] if len(sys.argv) > 1 else builtin_path("docker")
 
 PROBE = textwrap.dedent("""
     import ctypes, errno, os, socket

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-profile=${1:-../shared/profiles/docker-default.json}
+profile=${1:-seccomp_py/profiles/docker.json}
 .venv/bin/python scripts/demo.py "$profile"
 
 tmp=$(mktemp -d)

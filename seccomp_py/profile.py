@@ -394,6 +394,16 @@ class Profile:
             return cls.loads(source.read(), strict=strict)
         raise TypeError(f"load() takes a path or a file, not {type(source).__name__}")
 
+    @classmethod
+    def builtin(cls, name: str) -> Profile:
+        """One of the profiles shipped with seccomp_py: ``"docker"`` or ``"podman"``.
+
+        They are verbatim copies of Docker's and Podman's default profiles (Apache-2.0;
+        provenance in ``seccomp_py/profiles/SOURCES.json``).  :func:`builtin_names`
+        lists them.  Raises ProfileError for an unknown name.
+        """
+        return cls.load(builtin_path(name))
+
     # -- saving ----------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -680,6 +690,32 @@ class Profile:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+#: Where the shipped profiles live (package data).
+BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
+
+
+def builtin_sources() -> dict[str, dict[str, str]]:
+    """Provenance of the shipped profiles: name -> {file, project, commit, sha256, ...}."""
+    with open(os.path.join(BUILTIN_DIR, "SOURCES.json"), encoding="utf-8") as fh:
+        data: dict[str, dict[str, str]] = json.load(fh)
+    return data
+
+
+def builtin_names() -> tuple[str, ...]:
+    """Names accepted by :meth:`Profile.builtin` (and ``--profile NAME`` on the command line)."""
+    return tuple(sorted(builtin_sources()))
+
+
+def builtin_path(name: str) -> str:
+    """The path of a shipped profile.  Raises ProfileError for an unknown name."""
+    sources = builtin_sources()
+    entry = sources.get(name)
+    if entry is None:
+        raise ProfileError("", f"no built-in profile {name!r} (built-in: "
+                               f"{', '.join(sorted(sources))})")
+    return os.path.join(BUILTIN_DIR, entry["file"])
 
 
 def _make_action(name: str, errno_ret: int | None) -> Action:

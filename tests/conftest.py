@@ -21,8 +21,8 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-SHARED = os.path.join(os.path.dirname(REPO), "shared")
-PROFILES = os.path.join(SHARED, "profiles")
+#: The profiles shipped in the package (Docker's and Podman's defaults).
+PROFILES = os.path.join(REPO, "seccomp_py", "profiles")
 
 
 @dataclasses.dataclass

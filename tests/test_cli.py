@@ -17,8 +17,8 @@ from seccomp_py import Arch, bpf
 from seccomp_py.profile import Profile, ProfileWarning
 from seccomp_py.syscall import resolve_name
 
-DOCKER = os.path.join(PROFILES, "docker-default.json")
-PODMAN = os.path.join(PROFILES, "podman-default.json")
+DOCKER = os.path.join(PROFILES, "docker.json")
+PODMAN = os.path.join(PROFILES, "podman.json")
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "seccomp-py")
 NATIVE = Arch.native()
 

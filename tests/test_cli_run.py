@@ -23,7 +23,7 @@ from seccomp_py import Arch
 from seccomp_py.syscall import resolve_name
 
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "seccomp-py")
-DOCKER = os.path.join(PROFILES, "docker-default.json")
+DOCKER = os.path.join(PROFILES, "docker.json")
 PY = sys.executable
 
 # A Python one-liner that opens files and a socket; with an argument it then

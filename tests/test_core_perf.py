@@ -336,7 +336,7 @@ def test_profile_compiles_through_one_batch_like_rule_by_rule() -> None:
 
     if NATIVE is not Arch.X86_64:
         pytest.skip("the archMap test data is for x86_64")
-    profile = Profile.load(os.path.join(PROFILES, "docker-default.json"))
+    profile = Profile.load(os.path.join(PROFILES, "docker.json"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         compiled = profile.compile(caps=("CAP_SYS_ADMIN",), kernel="6.1")

@@ -158,7 +158,7 @@ def test_runc_container_without_an_agent_fails_to_start(runc_base: Path) -> None
 
 from conftest import PROFILES  # noqa: E402
 
-DOCKER = Path(PROFILES) / "docker-default.json"
+DOCKER = Path(PROFILES) / "docker.json"
 # The capabilities `runc spec` gives a container; the profile is compiled for them on both sides.
 RUNC_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 

@@ -33,8 +33,8 @@ from seccomp_py.profile import (
 )
 from seccomp_py.syscall import resolve_name
 
-DOCKER = os.path.join(PROFILES, "docker-default.json")
-PODMAN = os.path.join(PROFILES, "podman-default.json")
+DOCKER = os.path.join(PROFILES, "docker.json")
+PODMAN = os.path.join(PROFILES, "podman.json")
 NATIVE = Arch.native()
 
 _libc = ctypes.CDLL(None, use_errno=True)

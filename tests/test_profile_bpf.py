@@ -167,7 +167,7 @@ def _load_raw(program: bytes) -> None:
 def _docker_compiled() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ProfileWarning)
-        return Profile.load(os.path.join(PROFILES, "docker-default.json")).compile(caps=())
+        return Profile.load(os.path.join(PROFILES, "docker.json")).compile(caps=())
 
 
 @pytest.mark.skipif(NATIVE != Arch.X86_64, reason="numbers below are x86_64's")

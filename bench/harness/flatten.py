@@ -4,7 +4,7 @@ Every benchmark peer (C, seccomp_py, libseccomp's official module, pyseccomp,
 seccompy) builds its filter from the *same* flat list, so that scenario 1
 compares libraries and not profile interpretations.
 
-    python bench/harness/flatten.py ../shared/profiles/docker-default.json \
+    python bench/harness/flatten.py seccomp_py/profiles/docker.json \
         [--arch amd64] [--caps all|none|CAP_A,CAP_B] [--kernel 6.1] \
         [--json out.json] [--text out.txt]
 

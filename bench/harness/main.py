@@ -33,8 +33,7 @@ sys.path.insert(0, HERE)
 import flatten  # noqa: E402
 import peers  # noqa: E402
 
-PROFILE_CANDIDATES = (os.path.join(ROOT, "..", "shared", "profiles", "docker-default.json"),
-                      "/work/shared/profiles/docker-default.json")
+PROFILE_CANDIDATES = (os.path.join(ROOT, "seccomp_py", "profiles", "docker.json"),)
 
 #: Entry points of the scenarios other helpers own (see docs/benchmarks.md).
 EXTERNAL = {
@@ -561,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(os.path.join(ns.out, "bpf"), exist_ok=True)
     prof_path = ns.profile or next((p for p in PROFILE_CANDIDATES if os.path.exists(p)), None)
     if prof_path is None:
-        raise SystemExit("bench: cannot find docker-default.json (pass --profile)")
+        raise SystemExit("bench: cannot find docker.json (pass --profile)")
     with open(prof_path) as fh:
         flat = flatten.flatten(json.load(fh))
     flat_txt = os.path.join(ns.out, "flat.txt")

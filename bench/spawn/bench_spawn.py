@@ -44,7 +44,7 @@ from seccomp_py import Action, Arch, Arg, Filter, Optimize, UnknownSyscallError 
 from seccomp_py.attribute import Attribute  # noqa: E402
 from seccomp_py.spawn import SpawnTemplate, spawn  # noqa: E402
 
-PROFILE = os.path.join(os.path.dirname(REPO), "shared", "profiles", "docker-default.json")
+PROFILE = os.path.join(REPO, "seccomp_py", "profiles", "docker.json")
 DOCKER_CAPS = {
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
     "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
