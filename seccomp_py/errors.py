@@ -152,6 +152,32 @@ class UnsupportedError(SeccompError):
         super().__init__(_errno.EOPNOTSUPP, func, detail)
 
 
+class InspectError(SeccompError):
+    """Reading the seccomp filters of another process failed (seccomp_py.inspect).
+
+    ``errno`` says why, ``detail`` says it in words, ``pid`` is the target and
+    ``func`` the ptrace(2) request or file that failed:
+
+    - ESRCH: no such process (or it exited while being inspected);
+    - EPERM: not allowed to trace it (ptrace_may_access: another uid, a
+      set-uid target, Yama's ptrace_scope, already traced, the caller itself);
+    - EACCES: PTRACE_SECCOMP_GET_FILTER needs CAP_SYS_ADMIN and a caller that
+      is not itself under seccomp;
+    - EINVAL: the kernel hands out no filters (built without
+      CONFIG_CHECKPOINT_RESTORE), or the target is in strict mode;
+    - EMEDIUMTYPE: a filter is not a classic BPF program.
+    """
+
+    pid: int
+
+    def __init__(self, errnum: int, func: str, detail: str = "", pid: int = 0) -> None:
+        super().__init__(errnum, func, detail)
+        self.pid = pid
+
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
+        return (type(self), (self.errno or 0, self.func, self.detail, self.pid))
+
+
 class WidenedRuleWarning(UserWarning):
     """libseccomp had to widen a rule on some architecture.
 
