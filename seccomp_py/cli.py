@@ -648,6 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
                    help="exit after SECONDS without any event (default: never)")
     p.set_defaults(func=cmd_agent)
+    from ._cli_inspect import register as register_inspect
+    register_inspect(sub)
     return parser
 
 

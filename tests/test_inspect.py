@@ -470,3 +470,67 @@ def test_summary_is_exact_about_arguments(stacked: Target) -> None:
     assert spi.named_arches(stack.filters) == [Arch.X86_64, Arch.X32]
     x86 = spi.summarize(stack.filters, Arch.X86)
     assert not x86.allowed and list(x86.refused) == ["KILL_THREAD"]
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def _cli(*args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    return subprocess.run([sys.executable, "-m", "seccomp_py", "inspect", *args],
+                          capture_output=True, text=True, timeout=120, env=env,
+                          user=user, group=user, extra_groups=[] if user is not None else None)
+
+
+def test_cli_text_json_and_disasm(stacked: Target) -> None:
+    done = _cli(str(stacked.pid), "--syscall", "dup", "--syscall", "getpriority:7",
+                "--syscall", "getpriority:9")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"pid {stacked.pid}: seccomp mode filter, 2 filters (oldest first)"
+    assert lines[1].startswith("filter 0: ") and "log flag off" in lines[1]
+    assert any(line.startswith("filter 1: ") and "log flag on" in line for line in lines)
+    assert "    ERRNO(42 ENOMSG): getpgid, dup" in lines or \
+        "    ERRNO(42 ENOMSG): dup, getpgid" in lines
+    assert "    depend on arguments: getpriority" in lines
+    assert lines[-3:] == [
+        f"dup (nr {nr('dup')} on x86_64): ERRNO(42 ENOMSG) (filter 1)",
+        f"getpriority:7 (nr {nr('getpriority')} on x86_64, args 0x7): ERRNO(18 EXDEV) "
+        "(filter 0)",
+        f"getpriority:9 (nr {nr('getpriority')} on x86_64, args 0x9): ALLOW"]
+    stacked.assert_unharmed()
+    js = _cli(str(stacked.pid), "--json", "--disasm", "--arch", "x86_64")
+    assert js.returncode == 0, js.stderr
+    out = json.loads(js.stdout)
+    assert [f["instructions"] for f in out["filters"]] == [
+        len(f) for f in spi.filters(stacked.pid)]
+    assert [f["log"] for f in out["filters"]] == [False, True]
+    assert bytes.fromhex(out["filters"][0]["program"]) == spi.filters(stacked.pid)[0].program
+    assert any("ret" in line for line in out["filters"][1]["disassembly"])
+    assert [a["arch"] for a in out["stack"]] == ["x86_64"]
+    assert out["stack"][0]["refused"]["KILL_PROCESS"] == ["syncfs"]
+    stacked.assert_unharmed()
+    listing = _cli(str(stacked.pid), "--disasm")
+    assert listing.returncode == 0 and "ret #0x7fff0000" in listing.stdout
+    stacked.assert_unharmed()
+
+
+def test_cli_errors_are_one_line(stacked: Target) -> None:
+    missing = _cli(str(_free_pid()))
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.stderr == (f"seccomp-py: error: inspect: no process with pid "
+                              f"{_free_pid()} (ESRCH)\n")
+    nobody = _cli(str(stacked.pid), user=65534)
+    assert nobody.returncode == 1 and nobody.stdout == ""
+    assert nobody.stderr.count("\n") == 1
+    assert nobody.stderr.startswith(f"seccomp-py: error: inspect: not permitted to trace pid "
+                                    f"{stacked.pid}")
+    assert nobody.stderr.endswith("(EPERM)\n")
+    stacked.assert_unharmed()
+    for args in ([], ["1", "--runc", "x"], ["nope"], ["--root", "/tmp", "1"]):
+        usage = _cli(*args)
+        assert usage.returncode == 2 and usage.stderr.count("\n") == 1, (args, usage.stderr)
+    bad = _cli(str(stacked.pid), "--syscall", "no_such_call")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+    assert "unknown syscall 'no_such_call'" in bad.stderr
+    stacked.assert_unharmed()
