@@ -289,6 +289,78 @@ def test_keyboard_interrupt_never_leaves_the_target_stopped(stacked: Target) -> 
     assert stacked.probe([(nr("getpgid"), [0x7FFFFFF0])]) == [errno.ENOMSG]
 
 
+def test_signals_arriving_during_inspection_are_not_lost(stacked: Target) -> None:
+    """A signal that arrives while the target is being attached shows up as a
+    signal-delivery stop; it must be passed on when detaching.  Real-time
+    signals queue, so the target must count exactly as many as were sent."""
+    sent = passed = 0
+    stop = threading.Event()
+
+    def sender() -> None:
+        nonlocal sent
+        while not stop.is_set() and sent < 3000:
+            os.kill(stacked.pid, signal.SIGRTMIN)
+            sent += 1
+            time.sleep(0.0002)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    try:
+        for _ in range(200):
+            stack = spi.read(stacked.pid)
+            assert len(stack.filters) == 2
+            passed += stack.passed_signal == signal.SIGRTMIN
+    finally:
+        stop.set()
+        thread.join()
+    print(f"{sent} SIGRTMIN sent during 200 inspections; {passed} caught in a "
+          "signal-delivery stop and passed on")
+    stacked.assert_unharmed()
+    assert stacked.proc.stdin is not None
+    deadline = time.monotonic() + 20
+    while True:
+        stacked.proc.stdin.write('{"signals": true}\n')
+        stacked.proc.stdin.flush()
+        line = stacked._line()
+        while not line.startswith("{"):
+            line = stacked._line()
+        got = json.loads(line)["signals"]
+        if got == sent or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert got == sent
+
+
+def test_target_exiting_during_inspection() -> None:
+    """Targets that exit at any moment: ESRCH or a result, never a hang, and the
+    exit status of our own child is left for us to reap."""
+    from seccomp_py import Filter
+
+    rng = random.Random(7)
+    outcomes = {"read": 0, "esrch": 0}
+    for _ in range(60):
+        delay = rng.uniform(0, 0.003)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                with Filter(Action.ALLOW) as filt:
+                    filt.add_rule(Action.errno(errno.EXDEV), "getsid")
+                    filt.load()
+                time.sleep(delay)
+            finally:
+                os._exit(7)
+        time.sleep(rng.uniform(0, 0.003))
+        try:
+            spi.read(pid)
+            outcomes["read"] += 1
+        except InspectError as exc:
+            assert exc.errno == errno.ESRCH, exc
+            outcomes["esrch"] += 1
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 7
+    print(outcomes)
+
+
 def test_process_without_filters_is_not_attached() -> None:
     target = Target({"filters": []})
     try:
