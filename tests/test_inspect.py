@@ -361,6 +361,94 @@ def test_target_exiting_during_inspection() -> None:
     print(outcomes)
 
 
+def _forked(setup: Any) -> tuple[int, int, Any]:
+    """Fork a child that runs ``setup(write_fd)`` and then sleeps; returns
+    (pid, read fd, first message)."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(rfd)
+            setup(wfd)
+            while True:
+                time.sleep(1)
+        finally:
+            os._exit(1)
+    os.close(wfd)
+    with os.fdopen(os.dup(rfd), "r") as fh:
+        first = json.loads(fh.readline())
+    return pid, rfd, first
+
+
+def _end(pid: int, rfd: int) -> None:
+    os.close(rfd)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def test_hundred_stacked_filters_in_order() -> None:
+    """100 filters, filter i refusing getsid with errno i+1: read back in install
+    order, and the stack gives the most recent one's errno, as the kernel does."""
+    from seccomp_py import Filter
+
+    def setup(wfd: int) -> None:
+        for i in range(100):
+            with Filter(Action.ALLOW) as filt:
+                filt.add_rule(Action.errno(i + 1), "getsid")
+                filt.load()
+        try:
+            os.getsid(0x7FFFFFF0)
+            seen = 0
+        except OSError as exc:
+            seen = exc.errno or 0
+        os.write(wfd, (json.dumps(seen) + "\n").encode())
+
+    pid, rfd, seen = _forked(setup)
+    try:
+        stack = spi.read(pid)
+        assert stack.status_count == len(stack.filters) == 100
+        for i, live in enumerate(stack.filters):
+            assert live.index == i
+            assert live.evaluate(nr("getsid"), Arch.X86_64) == int(Action.errno(i + 1))
+        verdict = stack.decide("getsid")
+        assert seen == 100 and verdict == (int(Action.errno(100)), 99)
+    finally:
+        _end(pid, rfd)
+
+
+def test_threads_have_their_own_stacks() -> None:
+    """Filters are per thread: a thread that loaded one more filter (no TSYNC)
+    is read by its tid and has one more than the main thread."""
+    from seccomp_py import Filter
+
+    def setup(wfd: int) -> None:
+        with Filter(Action.ALLOW) as filt:
+            filt.add_rule(Action.errno(errno.EXDEV), "getsid")
+            filt.load()
+
+        def worker() -> None:
+            with Filter(Action.ALLOW) as filt:
+                filt.add_rule(Action.errno(errno.ENOMSG), "getsid")
+                filt.load()
+            os.write(wfd, (json.dumps(threading.get_native_id()) + "\n").encode())
+            while True:
+                time.sleep(1)
+
+        threading.Thread(target=worker, daemon=True).start()
+
+    pid, rfd, tid = _forked(setup)
+    try:
+        assert tid != pid
+        main, thread = spi.read(pid), spi.read(tid)
+        assert len(main.filters) == 1 and len(thread.filters) == 2
+        assert main.filters[0].program == thread.filters[0].program
+        assert main.decide("getsid").value == EXDEV
+        assert thread.decide("getsid").value == ENOMSG
+        assert spi.read(pid).filters == main.filters  # both still attachable: detached
+    finally:
+        _end(pid, rfd)
+
+
 def test_process_without_filters_is_not_attached() -> None:
     target = Target({"filters": []})
     try:
