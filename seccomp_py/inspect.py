@@ -485,6 +485,32 @@ def runc_program(profile: Any, *, arch: Arch | str | int | None = None,
     return program
 
 
+def profile_stack(profile: Any, runtime: str | None = "runc", *,
+                  arch: Arch | str | int | None = None, caps: Iterable[str] | None = None,
+                  kernel: tuple[int, int] | str | None = None) -> list[bytes]:
+    """The stack of programs ``runtime`` installs for ``profile`` (install order),
+    to compare with a live one through :func:`stack_verdict`:
+
+    - ``"runc"``: ``[runc_program(...)]``, one filter with runc's -ENOSYS stub;
+    - ``None``: ``[libseccomp's program]``, the profile loaded as it compiles
+      (``seccomp-py run --no-runc-stub``, or any runtime that adds no stub).
+
+    Raises ProfileError, and ValueError for another runtime name.
+    """
+    if runtime == "runc":
+        return [runc_program(profile, arch=arch, caps=caps, kernel=kernel)]
+    if runtime is not None:
+        raise ValueError(f"unknown runtime {runtime!r} (known: 'runc', or None for none)")
+    from .profile import Profile, check_export
+
+    if not isinstance(profile, Profile):
+        profile = Profile.load(profile)
+    compiled = profile.compile(arch, caps=None if caps is None else set(caps), kernel=kernel,
+                               unknown="ignore")
+    with compiled.filter as filt:
+        return [check_export(filt.export_bpf(), compiled.arch)]
+
+
 __all__ = ["ALLOW", "FLAG_LOG", "MAX_FILTERS", "MAX_STACK_INSNS", "ArchSummary", "Decision",
-           "LiveFilter", "Stack", "decide", "filters", "named_arches", "read", "runc_program",
-           "stack_decision", "stack_verdict", "summarize"]
+           "LiveFilter", "Stack", "decide", "filters", "named_arches", "profile_stack", "read",
+           "runc_program", "stack_decision", "stack_verdict", "summarize"]

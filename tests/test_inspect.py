@@ -694,3 +694,74 @@ def test_cli_errors_are_one_line(stacked: Target) -> None:
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
     assert "unknown syscall 'no_such_call'" in bad.stderr
     stacked.assert_unharmed()
+
+
+def test_profile_stack_matches_a_process_run_under_the_profile() -> None:
+    """`seccomp-py run --profile docker` (runc's stub by default, or none) loads
+    exactly the programs profile_stack() builds for it."""
+    from conftest import PROFILES
+
+    docker = os.path.join(PROFILES, "docker.json")
+    for flag, runtime in (("--runc-stub", "runc"), ("--no-runc-stub", None)):
+        proc = subprocess.Popen([sys.executable, "-m", "seccomp_py", "run", "--profile",
+                                 docker, flag, "--", "sh", "-c",
+                                 "echo ready; exec sleep 60"],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+            deadline = time.monotonic() + 20
+            while True:
+                children = _text(f"/proc/{proc.pid}/task/{proc.pid}/children").split()
+                pid = int(children[0]) if children else proc.pid
+                if _text(f"/proc/{pid}/comm").strip() == "sleep":
+                    break
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            live = [f.program for f in spi.filters(pid)]
+            assert live == spi.profile_stack(docker, runtime), flag
+        finally:
+            proc.kill()
+            proc.wait()
+    with pytest.raises(ValueError):
+        spi.profile_stack(docker, "crun")
+
+
+def _text(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
+
+
+def test_strict_mode_target(tmp_path: Any) -> None:
+    src = tmp_path / "strict.c"
+    src.write_text(
+        "#include <linux/seccomp.h>\n#include <sys/prctl.h>\n#include <unistd.h>\n"
+        "int main(void) { char c; write(1, \"s\\n\", 2);\n"
+        "  prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT);\n"
+        "  write(1, \"r\\n\", 2); read(0, &c, 1); return 0; }\n")
+    exe = tmp_path / "strict"
+    done = subprocess.run(["gcc", "-O2", "-o", str(exe), str(src)], capture_output=True,
+                          text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.skip(f"cannot build the strict-mode helper: {done.stderr[:200]}")
+    proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "s\n" and proc.stdout.readline() == "r\n"
+        stack = spi.read(proc.pid)
+        assert stack.mode == "strict" and stack.filters == ()
+        with pytest.raises(InspectError, match="strict mode"):
+            stack.decide("getpid")
+        out = _cli(str(proc.pid))
+        assert out.returncode == 0
+        assert out.stdout == (f"pid {proc.pid}: seccomp mode strict: only read, write, _exit "
+                              "and sigreturn run\n")
+        assert _state(proc.pid) == "S" and proc.poll() is None  # not attached, not stopped
+        assert proc.stdin is not None
+        proc.stdin.write("x")
+        proc.stdin.close()
+        # strict mode: exit_group is not _exit, so returning from main kills it (SIGKILL);
+        # the read itself worked: it was not stopped or killed by the inspection
+        assert proc.wait(timeout=20) == -9
+    finally:
+        proc.kill()
+        proc.wait()
