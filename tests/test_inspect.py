@@ -765,3 +765,21 @@ def test_strict_mode_target(tmp_path: Any) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_many_reads_leak_no_fd_and_no_memory(stacked: Target) -> None:
+    import resource
+
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    for _ in range(50):
+        spi.read(stacked.pid)
+    before_fds = fds()
+    before_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(2000):
+        spi.read(stacked.pid)
+    assert fds() == before_fds
+    # 2000 reads of two programs: a leak of the 256 KiB buffer alone would be ~500 MB
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before_rss < 20_000
+    stacked.assert_unharmed()
