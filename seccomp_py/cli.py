@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from . import bpf, features
+from . import _cli_sandbox, bpf, features
 from . import syscall as _syscall
 from .arch import Arch
 from .arch import coerce as _coerce_arch
@@ -376,7 +376,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CliError("run: the profile has SCMP_ACT_NOTIFY rules but no listenerPath: "
                            "nobody would answer them")
         try:
-            proc = spawn(cmd, filt, program=program)
+            proc = spawn(cmd, filt, program=program, **_cli_sandbox.spawn_options(args))
         except ExecForbiddenError as exc:
             raise CliError(f"run: {exc.detail}") from None
         except SeccompError:
@@ -594,6 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="print every compile warning (default: only the WARNING lines about "
                         "refusing rules that had to be dropped)")
+    _cli_sandbox.add_arguments(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
     p.set_defaults(func=cmd_run)
 

@@ -152,6 +152,15 @@ class UnsupportedError(SeccompError):
         super().__init__(_errno.EOPNOTSUPP, func, detail)
 
 
+class ChildSetupError(SeccompError):
+    """A sandbox step failed in a spawned child before its program started.
+
+    ``func`` names the call (``"setrlimit"``, ``"setgroups"``, ``"setresgid"``,
+    ``"setresuid"``), ``errno`` is the kernel's answer and ``detail`` says what
+    was asked (e.g. ``RLIMIT_NOFILE to (16, 16)``).  The child was reaped.
+    """
+
+
 class WidenedRuleWarning(UserWarning):
     """libseccomp had to widen a rule on some architecture.
 
