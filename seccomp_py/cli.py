@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from . import _cli_sandbox, bpf, features
+from . import _cli_groups, _cli_sandbox, bpf, features
 from . import syscall as _syscall
 from .arch import Arch
 from .arch import coerce as _coerce_arch
@@ -649,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
                    help="exit after SECONDS without any event (default: never)")
     p.set_defaults(func=cmd_agent)
+    _cli_groups.register(sub)
     return parser
 
 

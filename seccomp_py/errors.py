@@ -161,6 +161,11 @@ class ChildSetupError(SeccompError):
     """
 
 
+class UnknownSyscallWarning(UserWarning):
+    """Syscall names the linked libseccomp does not know were left out
+    (e.g. members of a syscall group newer than this libseccomp)."""
+
+
 class WidenedRuleWarning(UserWarning):
     """libseccomp had to widen a rule on some architecture.
 
