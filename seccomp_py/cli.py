@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from . import _cli_groups, _cli_sandbox, bpf, features
+from . import _cli_groups, _cli_learn, _cli_sandbox, bpf, features
 from . import syscall as _syscall
 from .arch import Arch
 from .arch import coerce as _coerce_arch
@@ -454,6 +454,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
     cmd = _command(args)
     default = _learn_default(args)
+    _cli_learn.check(args)
     if args.interval <= 0:
         raise CliError("learn: --interval must be positive")
     if args.output != "-":
@@ -492,8 +493,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, old_term)
         if tty and shown[0]:
             sys.stderr.write("\r\033[K")
-    profile = result.to_profile(default)
-    text = profile.dumps() + "\n"
+    text = _cli_learn.render(args, result, default)
     if args.output == "-":
         sys.stdout.write(text)
     else:
@@ -621,6 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no progress and no summary (warnings still)")
     p.add_argument("--no-sync-wakeup", action="store_true",
                    help="do not ask for synchronous supervisor wake-ups (Linux 6.6+)")
+    _cli_learn.add_arguments(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
     p.set_defaults(func=cmd_learn)
 

@@ -1005,7 +1005,11 @@ class _Parser:
     def profile(self, data: Any) -> Profile:
         top = self.obj(data, "")
         prefix = ""
-        if "linux" in top and "defaultAction" not in top:  # an OCI config.json
+        if top.get("kind") == "SeccompProfile" and "defaultAction" not in top:
+            from .formats import k8s_spec  # a Security Profiles Operator object
+
+            top, prefix = k8s_spec(top, self.strict), "spec."
+        elif "linux" in top and "defaultAction" not in top:  # an OCI config.json
             linux = self.obj(top["linux"], "linux")
             if "seccomp" not in linux:
                 raise ProfileError("linux", "no seccomp object")
