@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from . import _cli_groups, _cli_learn, _cli_sandbox, bpf, features
+from . import _cli_explain, _cli_groups, _cli_learn, _cli_sandbox, bpf, features
 from . import syscall as _syscall
 from .arch import Arch
 from .arch import coerce as _coerce_arch
@@ -371,6 +371,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         stub = args.runc_stub if args.runc_stub is not None else True
         program = (compiled.runc_program() if stub
                    else check_export(filt.export_bpf(), compiled.arch))
+        if _cli_explain.wanted(args):
+            return _cli_explain.run(args, cmd, profile, compiled, program)
         notify = _has_notify(program)
         if notify and not profile.listener_path:
             raise CliError("run: the profile has SCMP_ACT_NOTIFY rules but no listenerPath: "
@@ -595,6 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print every compile warning (default: only the WARNING lines about "
                         "refusing rules that had to be dropped)")
     _cli_sandbox.add_arguments(p)
+    _cli_explain.add_arguments(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
     p.set_defaults(func=cmd_run)
 
