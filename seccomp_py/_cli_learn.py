@@ -17,6 +17,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", metavar="NAME",
                    help="metadata.name of the k8s object (default: from OUT.json, else the "
                         "command)")
+    p.add_argument("--runtime", choices=("runc", "crun"),
+                   help="also allow what this container runtime's own init needs after it "
+                        "loaded the filter (measured now with the real runtime: needs root "
+                        "and busybox-static), so that the profile starts containers")
     p.add_argument("--merge", metavar="OLD.json",
                    help="add the syscalls and arches of an earlier learned profile (any of "
                         "the three formats), so that every run's command runs")
@@ -30,6 +34,15 @@ def check(args: argparse.Namespace) -> None:
     from .profile import Profile, ProfileError
 
     args.merge_profile = None
+    args.runtime_names = set()
+    if args.runtime is not None:
+        from .errors import RuntimeMeasureError
+        from .runtime import measure
+
+        try:
+            args.runtime_names = measure(args.runtime)
+        except RuntimeMeasureError as exc:
+            raise CliError(f"learn: --runtime {args.runtime}: {exc.detail}") from None
     if args.merge is not None:
         try:
             old = Profile.load(args.merge)
@@ -61,7 +74,8 @@ def render(args: argparse.Namespace, result: Any, default: Any) -> str:
                          f"{old.default_action}; the merged profile uses "
                          f"{_action_name(default)} (--default-action)\n")
     try:
-        profile = result.to_profile(default, merge=old)
+        profile = result.to_profile(default, merge=old,
+                                    extra=getattr(args, "runtime_names", ()))
         return formats.dumps(profile, args.format, name=args.name)
     except ValueError as exc:
         raise CliError(f"learn: {exc}") from None

@@ -161,6 +161,11 @@ class ChildSetupError(SeccompError):
     """
 
 
+class RuntimeMeasureError(SeccompError):
+    """A container runtime's needs could not be measured (``func``: the runtime):
+    missing binary or busybox, no root, or a container that did not run."""
+
+
 class UnknownSyscallWarning(UserWarning):
     """Syscall names the linked libseccomp does not know were left out
     (e.g. members of a syscall group newer than this libseccomp)."""

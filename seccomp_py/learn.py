@@ -36,7 +36,7 @@ import shutil
 import signal
 import struct
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from . import syscall as _syscall
@@ -135,7 +135,7 @@ class LearnResult:
         return sorted(set(self.named().values()))
 
     def to_profile(self, default_action: Action | int | None = None, *,
-                   merge: Profile | None = None) -> Profile:
+                   merge: Profile | None = None, extra: Iterable[str] = ()) -> Profile:
         """The smallest profile that lets the command run again: ``default_action``
         (default ERRNO(EPERM)) for everything, ALLOW for exactly the names seen,
         ``architectures`` the arches seen (native first).
@@ -144,6 +144,9 @@ class LearnResult:
         SCMP_ACT_ALLOW entries without args or conditions) whose names and
         arches are added, so that the result lets every run's command run; the
         names stay in one sorted entry without duplicates.
+
+        ``extra``: more names to allow, e.g. what a container runtime's init
+        needs after it loaded the filter (:func:`seccomp_py.runtime.measure`).
 
         Raises ValueError for an ALLOW default (nothing to learn), for a
         ``merge`` profile that is not a plain allow-list (naming the entry),
@@ -160,7 +163,7 @@ class LearnResult:
         if errno_ret is not None:
             data["defaultErrnoRet"] = errno_ret
         arches = [f"SCMP_ARCH_{a.name}" for a in self.arches()]
-        names = set(self.names())
+        names = set(self.names()) | {str(n) for n in extra}
         if merge is not None:
             old_names, old_arches = _allow_list(merge)
             names |= old_names
