@@ -92,8 +92,12 @@ class Policy:
         return cls(filt.default_action, rules, tuple(filt.arches), filt.export_bpf(),
                    bool(filt.no_new_privileges))
 
-    def watched(self) -> Filter:
-        """The policy with every refusing action turned into NOTIFY."""
+    def watched(self, *, hold_execve: bool = True) -> Filter:
+        """The policy with every refusing action turned into NOTIFY.
+
+        ``hold_execve``: make an allowed execve NOTIFY too (answered CONTINUE), for
+        a start that takes the listener from the child before it execs.
+        """
         default = _watch_action(self.default, "default")
         f = Filter(default)
         try:
@@ -106,7 +110,8 @@ class Policy:
             f.no_new_privileges = self.no_new_privs
             for r in self.rules:
                 act = _watch_action(r.action, r.source)
-                if r.syscall == "execve" and act.kind in (ActionKind.ALLOW, ActionKind.LOG):
+                if hold_execve and r.syscall == "execve" and act.kind in (
+                        ActionKind.ALLOW, ActionKind.LOG):
                     act = Action.NOTIFY  # see below: answered CONTINUE
                 if act == default:
                     continue  # the default does the same (libseccomp refuses the rule)
@@ -117,7 +122,8 @@ class Policy:
             # The first execve must wait for the supervisor: the listener is taken from
             # the child with pidfd_getfd, and execve would close it (O_CLOEXEC).  An
             # allowed execve is then answered CONTINUE.
-            if default != Action.NOTIFY and not any(r.syscall == "execve" for r in self.rules):
+            if hold_execve and default != Action.NOTIFY and not any(
+                    r.syscall == "execve" for r in self.rules):
                 f.add_rule(Action.NOTIFY, "execve")
         except BaseException:
             f.close()
@@ -437,41 +443,7 @@ def watch(argv: Sequence[str], policy: Policy, *, mode: str = "explain",
         raise LearnError(err, func, detail)
     pid, pidfd = int(req.pid), int(req.pidfd)
     listener = Listener(int(req.listener))
-    refusals: list[Refusal] = []
-    seen: set[tuple[int, str]] = set()
-    killed: list[Refusal] = []
-
-    def tell(r: Refusal) -> None:
-        refusals.append(r)
-        if report is not None:
-            try:
-                report(r)
-            except Exception:
-                import logging
-
-                logging.getLogger("seccomp_py.explain").exception("report failed")
-
-    def handler(n: Notification) -> Response:
-        name, arch = _name(n.syscall, n.arch_token)
-        real = policy.evaluate(n.syscall, n.arch_token, n.ip, n.args)
-        kind = real.kind
-        if kind not in _REFUSING:  # ALLOW/LOG (cannot happen) or TRAP: let the kernel
-            return Response.CONTINUE
-        if mode == "complain":
-            if (int(arch), name) not in seen:
-                seen.add((int(arch), name))
-                tell(Refusal(n.pid, arch, name, n.syscall, n.args, describe_call(n, name),
-                             real, policy.entry_for(name, real, n.args)))
-            return Response.CONTINUE
-        r = Refusal(n.pid, arch, name, n.syscall, n.args, describe_call(n, name), real,
-                    policy.entry_for(name, real, n.args))
-        tell(r)
-        if kind is ActionKind.ERRNO:
-            return Response.errno(real.data or _errno.EPERM)
-        if kind is ActionKind.TRACE:
-            return Response.errno(_errno.ENOSYS)
-        _kill(n, pid, r, killed)
-        return Response.errno(_errno.EPERM)
+    handler = _Watcher(policy, mode, report)
 
     status: int | None = None
     try:
@@ -490,10 +462,59 @@ def watch(argv: Sequence[str], policy: Policy, *, mode: str = "explain",
         err = int(req.err_errno) or _errno.EIO
         raise OSError(err, os.strerror(err), os.fsdecode(path))
     code = os.waitstatus_to_exitcode(status)
-    main_kill = next((k for k in killed if _tgid(k.pid) in (pid, -1)), None)
+    killed = handler.killed
+    main_kill = next((k for k in killed if k.pid == pid), None)
     if main_kill is not None and code == -signal.SIGKILL:
         code = -signal.SIGSYS  # what the kernel's KILL gives
-    return WatchResult(code, refusals, main_kill or (killed[0] if killed else None))
+    return WatchResult(code, handler.refusals, main_kill or (killed[0] if killed else None))
+
+
+class _Watcher:
+    """The notification handler of explain/complain (for serve())."""
+
+    def __init__(self, policy: Policy, mode: str,
+                 report: Callable[[Refusal], None] | None) -> None:
+        self.policy = policy
+        self.mode = mode
+        self.report = report
+        self.refusals: list[Refusal] = []
+        self.killed: list[Refusal] = []
+        self.seen: set[tuple[int, str]] = set()
+
+    def tell(self, r: Refusal) -> None:
+        self.refusals.append(r)
+        if self.report is not None:
+            try:
+                self.report(r)
+            except Exception:
+                import logging
+
+                logging.getLogger("seccomp_py.explain").exception("report failed")
+
+    def __call__(self, n: Notification) -> Response:
+        from .notify import Response
+
+        policy = self.policy
+        name, arch = _name(n.syscall, n.arch_token)
+        real = policy.evaluate(n.syscall, n.arch_token, n.ip, n.args)
+        kind = real.kind
+        if kind not in _REFUSING:  # an allowed execve (see Policy.watched)
+            return Response.CONTINUE
+        if self.mode == "complain":
+            if (int(arch), name) not in self.seen:
+                self.seen.add((int(arch), name))
+                self.tell(Refusal(n.pid, arch, name, n.syscall, n.args, describe_call(n, name),
+                                  real, policy.entry_for(name, real, n.args)))
+            return Response.CONTINUE
+        r = Refusal(n.pid, arch, name, n.syscall, n.args, describe_call(n, name), real,
+                    policy.entry_for(name, real, n.args))
+        self.tell(r)
+        if kind is ActionKind.ERRNO:
+            return Response.errno(real.data or _errno.EPERM)
+        if kind is ActionKind.TRACE:
+            return Response.errno(_errno.ENOSYS)
+        _kill(n, r, self.killed)
+        return Response.errno(_errno.EPERM)
 
 
 def _tgid(tid: int) -> int:
@@ -507,7 +528,7 @@ def _tgid(tid: int) -> int:
     return -1
 
 
-def _kill(n: Notification, main_pid: int, r: Refusal, killed: list[Refusal]) -> None:
+def _kill(n: Notification, r: Refusal, killed: list[Refusal]) -> None:
     """Kill the calling process like the policy's KILL would (SIGKILL via a pidfd,
     proven with ID_VALID to still be the caller)."""
     tgid = _tgid(n.pid)
@@ -524,7 +545,6 @@ def _kill(n: Notification, main_pid: int, r: Refusal, killed: list[Refusal]) -> 
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     finally:
         os.close(pidfd)
-    del main_pid
 
 
 def fixed_profile(profile: Profile, refusals: Sequence[Refusal]) -> tuple[Profile, list[str]]:

@@ -26,16 +26,18 @@ would kill the child or fail the call, instead of a mysterious SIGSYS.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno as _errno
 import fcntl
 import os
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import sandbox as _sandbox
@@ -354,11 +356,13 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
 
     def __init__(self, args: Any, filter: Filter, *, program: bytes | None = None,
                  rlimits: Mapping[Any, tuple[int, int]] | None = None,
-                 no_network: bool = False,
+                 no_network: bool = False, explain: Callable[[Any], None] | None = None,
                  _template: SpawnTemplate | None = None, **kwargs: Any) -> None:
         self.listener_fd = -1
         self._listener: Listener | None = None
         self._template = _template
+        self._explain: Any = None
+        self.explain_thread: threading.Thread | None = None
         if _template is not None:
             if program is not None:
                 raise ValueError("a SpawnTemplate loads its own program: program= is not "
@@ -372,6 +376,22 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
                                  "all its children")
         self._rlimits = _sandbox.resolve_rlimits(rlimits)
         self._no_network = bool(no_network)
+        if explain is not None:
+            if _template is not None:
+                raise ValueError("explain= is not supported by SpawnTemplate.spawn()")
+            if not callable(explain):
+                raise TypeError("explain must be a callable taking a seccomp_py.explain.Refusal")
+            from .explain import Policy, _Watcher
+
+            policy = Policy.from_filter(filter)
+            if program is not None:
+                policy = dataclasses.replace(policy, program=bytes(program))
+            self._explain = _Watcher(policy, "explain", explain)
+            with policy.watched(hold_execve=False) as probe:  # refuses NOTIFY policies
+                self._spawn_plan = _plan_for(probe)
+            self.filter = filter
+            super().__init__(args, **kwargs)
+            return
         self._spawn_plan = (_template._plan if _template is not None
                             else _plan_for(filter, program))
         self.filter = filter
@@ -505,6 +525,9 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
                 raise self._child_error(step, err, plan, orig_executable, cwd)
             return
 
+        explain_socks: tuple[socket.socket, socket.socket] | None = None
+        if self._explain is not None:
+            explain_socks, plan = self._explain_plan()
         req = ffi.new("struct spy_spawn_req *")
         req.paths = carray(paths)
         req.argv = carray(argv)
@@ -529,7 +552,11 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         parent_sock: socket.socket | None = None
         child_sock: socket.socket | None = None
         try:
-            if plan.has_notify:
+            if explain_socks is not None:
+                parent_sock, child_sock = explain_socks
+                req.notify_sock = child_sock.fileno()
+                req.notify_peer = parent_sock.fileno()
+            elif plan.has_notify:
                 parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 # Keep it out of 0..2, which the child's dup2() calls overwrite.
                 if child_sock.fileno() < 3:
@@ -574,6 +601,77 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
             raise SeccompError(int(req.err_errno), "recvmsg",
                                "the listener fd did not arrive from the child")
         self.listener_fd = int(req.listener_fd)
+        if self._explain is not None:
+            self._start_explain()
+
+    # -- explain ------------------------------------------------------------------------
+
+    def _explain_plan(self) -> tuple[tuple[socket.socket, socket.socket], _Plan]:
+        """The watched policy's plan, with the listener handoff let through.
+
+        The child hands the listener back with sendmsg on its end of a socketpair,
+        after the filter is loaded: the watched filter allows sendmsg on that one
+        fd, moved high (F_DUPFD_CLOEXEC above most programs' fds; it is closed at
+        exec).  Only if the policy refuses sendmsg is that rule added.
+        """
+        import resource
+
+        from .arg import Arg
+
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            low = max(3, min(900, soft - 64 if soft != resource.RLIM_INFINITY else 900))
+            moved = fcntl.fcntl(child.fileno(), fcntl.F_DUPFD_CLOEXEC, low)
+            child.close()
+            child = socket.socket(fileno=moved)
+            with self._explain.policy.watched(hold_execve=False) as watched:
+                plan = _plan_for(watched)
+                action = plan.evaluate(_NR_SENDMSG, [moved, 0, _MSG_NOSIGNAL])
+                if action.kind not in (ActionKind.ALLOW, ActionKind.LOG):
+                    watched.add_rule(Action.ALLOW, "sendmsg", Arg(0) == moved)
+                    plan = _plan_for(watched)
+            return (parent, child), plan
+        except BaseException:
+            parent.close()
+            child.close()
+            raise
+
+    def _start_explain(self) -> None:
+        from .notify import (  # type: ignore[import-not-found,unused-ignore]
+            Listener as _Listener,
+        )
+
+        listener = _Listener(self.detach_listener())
+
+        def loop() -> None:
+            from .notify import Response, serve  # type: ignore[import-not-found,unused-ignore]
+
+            try:
+                serve(listener, self._explain, on_error=Response.errno(_errno.EPERM))
+            finally:
+                listener.close()
+
+        self.explain_thread = threading.Thread(target=loop, name=f"explain-{self.pid}",
+                                               daemon=True)
+        self.explain_thread.start()
+
+    @property
+    def refusals(self) -> list[Any]:
+        """With ``explain=``: every Refusal reported so far."""
+        return list(self._explain.refusals) if self._explain is not None else []
+
+    @property
+    def killed_by(self) -> Any:
+        """With ``explain=``: the Refusal that killed the child, or None."""
+        if self._explain is None:
+            return None
+        return next((k for k in self._explain.killed if k.pid == self.pid), None)
+
+    def _handle_exitstatus(self, *args: Any, **kwargs: Any) -> None:
+        super()._handle_exitstatus(*args, **kwargs)  # type: ignore[misc]
+        if self.returncode == -signal.SIGKILL and self.killed_by is not None:
+            self.returncode = -signal.SIGSYS  # what the policy's KILL gives
 
     def _preflight(self, plan: _Plan, req: Any) -> None:
         """Refuse, with an explanation, a policy that stops the child before exec."""
@@ -669,7 +767,11 @@ def spawn(args: str | bytes | os.PathLike[str] | Sequence[Any], filter: Filter, 
     user without extra_groups) and ``no_network`` (a stacked filter refusing
     every socket family but AF_UNIX) are applied between fork and exec in
     that order, before the filter; a failure raises
-    :class:`~seccomp_py.errors.ChildSetupError` naming the call.  The filter stays
+    :class:`~seccomp_py.errors.ChildSetupError` naming the call.
+    ``explain=callback``: enforce the policy through a supervisor thread that
+    calls ``callback(Refusal)`` for every refused or killed call (see
+    :mod:`seccomp_py.explain` and docs/explain.md); ``p.refusals`` and
+    ``p.killed_by`` keep them.  The filter stays
     usable and unchanged; its compiled BPF is cached, so many spawns under one
     policy are cheap.  See :class:`SeccompPopen` for the exceptions raised, and
     seccomp(2), prctl(2) PR_SET_NO_NEW_PRIVS, seccomp_unotify(2).

@@ -143,3 +143,43 @@ def test_refuses_notify_policies_and_bad_modes() -> None:
         watch(["true"], Policy.from_filter(f))
     with pytest.raises(ValueError):
         watch(["true"], Policy.from_filter(Filter(Action.ALLOW)), mode="enforce")
+
+
+def test_spawn_explain_callback(narrow: str) -> None:
+    import signal
+    import warnings
+
+    from seccomp_py import Profile, spawn
+
+    f = Filter(Action.ALLOW)
+    f.add_rule(Action.errno(errno.EACCES), "mkdir")
+    f.add_rule(Action.KILL_PROCESS, "rmdir")
+    code = ("import os\ntry: os.mkdir('/nonexistent-dir/x')\n"
+            "except OSError as e: print(e.errno, flush=True)\nos.rmdir('/nonexistent-y')\n")
+    seen: list[Refusal] = []
+    with spawn([PY, "-I", "-S", "-c", code], f, explain=seen.append,
+               stdout=subprocess.PIPE, text=True) as p:
+        out, _ = p.communicate(timeout=TIMEOUT)
+    assert out.split() == [str(errno.EACCES)]
+    assert p.returncode == -signal.SIGSYS  # as the kernel's KILL_PROCESS
+    assert p.killed_by is not None and p.killed_by.syscall == "rmdir"
+    assert [str(r) for r in seen] == [
+        "mkdir(\"/nonexistent-dir/x\", 0o777) -> ERRNO(EACCES) [rule 0]",
+        "rmdir(\"/nonexistent-y\") -> KILL_PROCESS [rule 1]"]
+    # a narrow learned policy that does not allow sendmsg: the handoff still works,
+    # and the command sees exactly what it sees without explain
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = Profile.load(narrow).compile()
+    with spawn(["ls", "-l", "/usr"], compiled.filter, stdout=subprocess.PIPE,
+               stderr=subprocess.PIPE, text=True) as plain:
+        plain_out = plain.communicate(timeout=TIMEOUT)
+    got: list[Refusal] = []
+    with spawn(["ls", "-l", "/usr"], compiled.filter, explain=got.append,
+               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as p:
+        assert p.communicate(timeout=TIMEOUT) == plain_out
+    assert p.returncode == plain.returncode
+    assert got and all(r.action == Action.errno(errno.EPERM) for r in got)
+    assert any('"/usr"' in r.text for r in got)
+    with pytest.raises(TypeError):
+        spawn(["true"], f, explain="print")  # type: ignore[arg-type]
