@@ -135,7 +135,8 @@ class LearnResult:
         return sorted(set(self.named().values()))
 
     def to_profile(self, default_action: Action | int | None = None, *,
-                   merge: Profile | None = None, extra: Iterable[str] = ()) -> Profile:
+                   merge: Profile | None = None, extra: Iterable[str] = (),
+                   runtime: str | None = None) -> Profile:
         """The smallest profile that lets the command run again: ``default_action``
         (default ERRNO(EPERM)) for everything, ALLOW for exactly the names seen,
         ``architectures`` the arches seen (native first).
@@ -145,8 +146,10 @@ class LearnResult:
         arches are added, so that the result lets every run's command run; the
         names stay in one sorted entry without duplicates.
 
-        ``extra``: more names to allow, e.g. what a container runtime's init
-        needs after it loaded the filter (:func:`seccomp_py.runtime.measure`).
+        ``extra``: more names to allow.  ``runtime`` ("runc" or "crun"): also
+        allow what that container runtime's init needs after it loaded the
+        filter, measured now with the real runtime
+        (:func:`seccomp_py.runtime.measure`; raises RuntimeMeasureError).
 
         Raises ValueError for an ALLOW default (nothing to learn), for a
         ``merge`` profile that is not a plain allow-list (naming the entry),
@@ -164,6 +167,10 @@ class LearnResult:
             data["defaultErrnoRet"] = errno_ret
         arches = [f"SCMP_ARCH_{a.name}" for a in self.arches()]
         names = set(self.names()) | {str(n) for n in extra}
+        if runtime is not None:
+            from .runtime import measure
+
+            names |= measure(runtime)
         if merge is not None:
             old_names, old_arches = _allow_list(merge)
             names |= old_names

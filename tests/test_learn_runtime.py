@@ -61,6 +61,18 @@ def test_learned_busybox_profile_starts_under_runc_10_of_10(runc_base: Path) -> 
     assert names > set(plain["syscalls"][0]["names"])  # type: ignore[index]
 
 
+def test_to_profile_runtime(runc_base: Path) -> None:
+    from conftest import in_child
+
+    from seccomp_py.learn import learn
+
+    out = in_child(lambda: learn(["true"]), timeout=TIMEOUT)
+    assert out.error is None, out.error
+    plain = set(out.value.to_profile().syscalls[0].names)
+    with_runc = set(out.value.to_profile(runtime="runc").syscalls[0].names)
+    assert plain < with_runc and "getdents64" in with_runc - plain
+
+
 def test_measure_is_stable_and_checks(runc_base: Path) -> None:
     a = measure("runc", runs=2, no_new_privs=(True,))
     b = measure("runc", runs=2, no_new_privs=(False,))
