@@ -15,6 +15,7 @@ from .arg import Arg, ArgCmp, Op
 from .attribute import Attribute, Optimize
 from .errors import (
     AlreadyLoadedError,
+    ChildSetupError,
     ConcurrentUseError,
     FilterClosedError,
     FilterFailedError,
@@ -65,6 +66,7 @@ __all__ = [
     "Arg",
     "ArgCmp",
     "Attribute",
+    "ChildSetupError",
     "ConcurrentUseError",
     "ExecForbiddenError",
     "Filter",

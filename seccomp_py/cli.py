@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from . import bpf, features
+from . import _cli_explain, _cli_groups, _cli_learn, _cli_sandbox, bpf, features
 from . import syscall as _syscall
 from .arch import Arch
 from .arch import coerce as _coerce_arch
@@ -371,12 +371,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         stub = args.runc_stub if args.runc_stub is not None else True
         program = (compiled.runc_program() if stub
                    else check_export(filt.export_bpf(), compiled.arch))
+        if _cli_explain.wanted(args):
+            return _cli_explain.run(args, cmd, profile, compiled, program)
         notify = _has_notify(program)
         if notify and not profile.listener_path:
             raise CliError("run: the profile has SCMP_ACT_NOTIFY rules but no listenerPath: "
                            "nobody would answer them")
         try:
-            proc = spawn(cmd, filt, program=program)
+            proc = spawn(cmd, filt, program=program, **_cli_sandbox.spawn_options(args))
         except ExecForbiddenError as exc:
             raise CliError(f"run: {exc.detail}") from None
         except SeccompError:
@@ -454,6 +456,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
     cmd = _command(args)
     default = _learn_default(args)
+    _cli_learn.check(args)
     if args.interval <= 0:
         raise CliError("learn: --interval must be positive")
     if args.output != "-":
@@ -492,8 +495,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, old_term)
         if tty and shown[0]:
             sys.stderr.write("\r\033[K")
-    profile = result.to_profile(default)
-    text = profile.dumps() + "\n"
+    text = _cli_learn.render(args, result, default)
     if args.output == "-":
         sys.stdout.write(text)
     else:
@@ -594,6 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="print every compile warning (default: only the WARNING lines about "
                         "refusing rules that had to be dropped)")
+    _cli_sandbox.add_arguments(p)
+    _cli_explain.add_arguments(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
     p.set_defaults(func=cmd_run)
 
@@ -620,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no progress and no summary (warnings still)")
     p.add_argument("--no-sync-wakeup", action="store_true",
                    help="do not ask for synchronous supervisor wake-ups (Linux 6.6+)")
+    _cli_learn.add_arguments(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
     p.set_defaults(func=cmd_learn)
 
@@ -650,6 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_agent)
     from ._cli_inspect import register as register_inspect
     register_inspect(sub)
+    _cli_groups.register(sub)
     return parser
 
 

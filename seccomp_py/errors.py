@@ -176,6 +176,23 @@ class InspectError(SeccompError):
 
     def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
         return (type(self), (self.errno or 0, self.func, self.detail, self.pid))
+class ChildSetupError(SeccompError):
+    """A sandbox step failed in a spawned child before its program started.
+
+    ``func`` names the call (``"setrlimit"``, ``"setgroups"``, ``"setresgid"``,
+    ``"setresuid"``), ``errno`` is the kernel's answer and ``detail`` says what
+    was asked (e.g. ``RLIMIT_NOFILE to (16, 16)``).  The child was reaped.
+    """
+
+
+class RuntimeMeasureError(SeccompError):
+    """A container runtime's needs could not be measured (``func``: the runtime):
+    missing binary or busybox, no root, or a container that did not run."""
+
+
+class UnknownSyscallWarning(UserWarning):
+    """Syscall names the linked libseccomp does not know were left out
+    (e.g. members of a syscall group newer than this libseccomp)."""
 
 
 class WidenedRuleWarning(UserWarning):

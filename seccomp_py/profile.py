@@ -226,8 +226,19 @@ class SyscallEntry:
         """The Action this entry's rules get."""
         return _make_action(self.action, self.errno_ret)
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"names": list(self.names), "action": self.action}
+    def expanded_names(self) -> tuple[str, ...]:
+        """``names`` with every ``@group`` (a seccomp_py extension) replaced by its
+        syscalls (seccomp_py.groups), in order, without duplicates."""
+        if not any(n.startswith("@") for n in self.names):
+            return self.names
+        from .groups import expand
+
+        return tuple(expand(self.names))
+
+    def to_dict(self, *, keep_groups: bool = False) -> dict[str, Any]:
+        """The entry as JSON data; ``@group`` names are expanded unless ``keep_groups``."""
+        names = self.names if keep_groups else self.expanded_names()
+        out: dict[str, Any] = {"names": list(names), "action": self.action}
         if self.errno_ret is not None:
             out["errnoRet"] = self.errno_ret
         if self.args:
@@ -406,8 +417,13 @@ class Profile:
 
     # -- saving ----------------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        """The profile as JSON-ready data (Docker's key order; numbers for errnos)."""
+    def to_dict(self, *, keep_groups: bool = False) -> dict[str, Any]:
+        """The profile as JSON-ready data (Docker's key order; numbers for errnos).
+
+        Syscall groups (``"@file-system"``, a seccomp_py extension) are written as
+        their plain names, so any runtime can read the result; ``keep_groups``
+        keeps them (for seccomp_py's own use).
+        """
         out: dict[str, Any] = {"defaultAction": self.default_action}
         if self.default_errno_ret is not None:
             out["defaultErrnoRet"] = self.default_errno_ret
@@ -421,7 +437,7 @@ class Profile:
             out["listenerPath"] = self.listener_path
         if self.listener_metadata is not None:
             out["listenerMetadata"] = self.listener_metadata
-        out["syscalls"] = [s.to_dict() for s in self.syscalls]
+        out["syscalls"] = [s.to_dict(keep_groups=keep_groups) for s in self.syscalls]
         return out
 
     def dumps(self, indent: int | None = 2) -> str:
@@ -513,7 +529,7 @@ class Profile:
             widened: list[str] = []
             for i, entry in enumerate(self.syscalls):
                 if not _excluded(entry, short, cap_set, kver):
-                    names.extend(n for n in entry.names
+                    names.extend(n for n in entry.expanded_names()
                                  if _resolve_name(native, n) != _NR_ERROR)
                 self._compile_entry(i, entry, default, short, cap_set, kver, arches,
                                     unknown, rules, skipped)
@@ -577,22 +593,22 @@ class Profile:
             return
         weakens = _refuses(action, default)
         key = "name" if entry.used_name else "names"
-        for j, name in enumerate(entry.names):
+        for j, name, via in _entry_names(entry):
             npath = f"{path}.{key}" if entry.used_name else f"{path}.{key}[{j}]"
             if _resolve_name(_arch.native(), name) == _NR_ERROR:
-                detail = f"libseccomp does not know syscall {name!r}"
+                detail = f"libseccomp does not know syscall {name!r}{via}"
                 if unknown == "error":
                     raise ProfileError(npath, detail)
                 skipped.append(Skipped(npath, "unknown", detail, name, weakens))
                 if unknown == "warn":
                     if weakens:
                         warnings.warn(
-                            f"{npath}: SKIPPED A RULE THAT REFUSES {name!r} ({action!r}): "
+                            f"{npath}: SKIPPED A RULE THAT REFUSES {name!r}{via} ({action!r}): "
                             f"libseccomp does not know this syscall, so the filter lets "
                             f"{name!r} through with the default action {default!r}",
                             WeakenedPolicyWarning, stacklevel=4)
                     else:
-                        warnings.warn(f"{npath}: unknown syscall {name!r} skipped",
+                        warnings.warn(f"{npath}: unknown syscall {name!r}{via} skipped",
                                       ProfileWarning, stacklevel=4)
                 continue
             if all(_resolve_name(a, name) < 0 for a in arches):
@@ -716,6 +732,26 @@ def builtin_path(name: str) -> str:
         raise ProfileError("", f"no built-in profile {name!r} (built-in: "
                                f"{', '.join(sorted(sources))})")
     return os.path.join(BUILTIN_DIR, entry["file"])
+
+
+def _entry_names(entry: SyscallEntry) -> list[tuple[int, str, str]]:
+    """(index in names, syscall, " (from @group)" or "") with groups expanded; a group
+    member also named elsewhere in the entry is not repeated (plain names stay as given)."""
+    if not any(n.startswith("@") for n in entry.names):
+        return [(j, name, "") for j, name in enumerate(entry.names)]
+    from .groups import Group
+
+    out: list[tuple[int, str, str]] = []
+    seen = {n for n in entry.names if not n.startswith("@")}
+    for j, name in enumerate(entry.names):
+        if not name.startswith("@"):
+            out.append((j, name, ""))
+            continue
+        for m in Group[name].names():
+            if m not in seen:
+                seen.add(m)
+                out.append((j, m, f" (from {name})"))
+    return out
 
 
 def _make_action(name: str, errno_ret: int | None) -> Action:
@@ -969,7 +1005,11 @@ class _Parser:
     def profile(self, data: Any) -> Profile:
         top = self.obj(data, "")
         prefix = ""
-        if "linux" in top and "defaultAction" not in top:  # an OCI config.json
+        if top.get("kind") == "SeccompProfile" and "defaultAction" not in top:
+            from .formats import k8s_spec  # a Security Profiles Operator object
+
+            top, prefix = k8s_spec(top, self.strict), "spec."
+        elif "linux" in top and "defaultAction" not in top:  # an OCI config.json
             linux = self.obj(top["linux"], "linux")
             if "seccomp" not in linux:
                 raise ProfileError("linux", "no seccomp object")
@@ -1048,6 +1088,12 @@ class _Parser:
             where = f"{path}.name" if used_name else f"{path}.names[{j}]"
             if not n or not n.isprintable() or len(n) > 64 or n != n.strip():
                 raise ProfileError(where, f"bad syscall name {n!r}")
+            if n.startswith("@"):  # a syscall group (seccomp_py.groups)
+                from .groups import Group
+
+                if n not in Group:
+                    raise ProfileError(where, f"unknown syscall group {n!r} (seccomp-py "
+                                              "groups lists them)")
         if "action" not in obj:
             raise ProfileError(f"{path}.action", "missing (it is required)")
         action = self.action(obj["action"], f"{path}.action")
