@@ -7,11 +7,14 @@ SECCOMP_GET_NOTIF_SIZES), unix(7) (SCM_RIGHTS, SO_PEERCRED) and proc(5)
 Sandbox side
     A :class:`Notifier` (the seed's protocol: ``exempt()``, ``prepare()``,
     ``handle(fd)``) is attached with ``Filter.set_notifier()``; ``load()``
-    then prepares it (with a timeout), adds its exempt rules, installs the
-    filter and hands the listener over.  :class:`UnixNotifier` is the ready
-    one: it sends the fd with SCM_RIGHTS and a small versioned payload over a
-    Unix socket; install-and-send is ONE C call, which once the filter is in
-    force makes only ``sendmsg(2)`` and ``close(2)``.
+    then prepares it (with a timeout), installs the filter in two layers
+    (the user's program behind a prologue allowing exactly the handoff's
+    calls, then the user's program with NOTIFY made ALLOW: the user's rules
+    are never changed) and hands the listener over in between.
+    :class:`UnixNotifier` is the ready one: it sends the fd with SCM_RIGHTS
+    and a small versioned payload over a Unix socket; install, send and seal
+    are ONE C call, which between the layers makes only ``sendmsg(2)``,
+    ``close(2)`` and ``seccomp(2)``.
 
 Monitor side
     :func:`receive_listener` (one socket) and :class:`ListenerServer` (a path
@@ -1419,11 +1422,13 @@ class Notifier(Protocol):
     1. ``prepare(timeout)``: before load; connect sockets, start helpers.
        Must give up (raise) after ``timeout`` seconds.
     2. ``exempt()``: the syscalls the handoff itself makes once the filter is
-       in force; load() adds an ALLOW rule for each (a name, a Syscall, or a
-       tuple ``(syscall, *ArgCmp)``).
-    3. the filter is installed with SECCOMP_FILTER_FLAG_NEW_LISTENER, then
+       in force (a name, a Syscall, or a tuple ``(syscall, *ArgCmp)`` with
+       ``==`` / ``masked_eq`` conditions only).  They go into layer 1's
+       prologue, never into the user's rules, and die with layer 2.
+    3. layer 1 is installed with SECCOMP_FILTER_FLAG_NEW_LISTENER, then
        ``handle(fd)`` receives the listener fd (and owns it: it must close
-       it, or the targets never see ENOSYS when the monitor goes away).
+       it, or the targets never see ENOSYS when the monitor goes away);
+       layer 2 follows when it returns (NOTIFY = ENOSYS if it raised).
 
     A notifier that also has ``handoff_target() -> (socket_fd, payload)``
     gets the fast path instead of ``handle``: install and sendmsg in one C
@@ -1447,9 +1452,10 @@ class UnixNotifier:
     versioned payload (our pid, ``name``, ``metadata``; see
     :func:`encode_payload`).
 
-    Syscalls after the filter is in force: exactly ``sendmsg(2)`` on the
-    socket (exempted for that fd only) and ``close(2)`` (of the listener fd
-    and then of the socket).  Raises TimeoutError, HandoffError,
+    Syscalls between the layers: exactly ``sendmsg(2)`` on the socket,
+    ``close(2)`` of the listener and of the socket, and ``seccomp(2)`` for
+    layer 2, each allowed for those arguments only (see
+    :func:`load_with_notifier`).  Raises TimeoutError, HandoffError,
     InvalidArgumentError (payload too big).
     """
 
@@ -1540,26 +1546,6 @@ def _filter_flags(filt: Filter) -> tuple[int, bool]:
     if HAS_WAIT_KILL and filt.get_attribute(Attribute.WAIT_KILL):
         flags |= int(lib.SPY_FILTER_FLAG_WAIT_KILLABLE_RECV)
     return flags, bool(filt.get_attribute(Attribute.NO_NEW_PRIVILEGES))
-
-
-def _add_exempt(filt: Filter, rules: Sequence[ExemptRule]) -> None:
-    from .action import Action
-
-    if filt.default_action == Action.ALLOW:
-        return
-    for rule in rules:
-        if isinstance(rule, tuple):
-            syscall, *cmps = rule
-        else:
-            syscall, cmps = rule, []
-        if not all(isinstance(c, ArgCmp) for c in cmps):
-            raise TypeError(f"exempt rule {rule!r}: conditions must be ArgCmp")
-        try:
-            filt.add_rule(Action.ALLOW, syscall, *cmps)
-        except SeccompError as exc:
-            raise HandoffError(exc.errno or errno.EINVAL, exc.func,
-                               f"cannot exempt {syscall!r} for the handoff (it conflicts "
-                               f"with a rule of the filter?): {exc.strerror}") from None
 
 
 _INSN = struct.Struct("=HBBI")
@@ -1675,38 +1661,172 @@ def bpf_run(bpf: bytes, nr: int, arch: int, args: Sequence[int] = (), ip: int = 
 _LITTLE = struct.pack("=H", 1) == b"\x01\x00"
 
 
-def _lowest_free_fd() -> int:
-    fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-    os.close(fd)
-    return fd
+# -- the two-layer handoff --------------------------------------------------
+#
+# Filters cannot be removed, so the handoff's own syscalls are never added to
+# the user's rules.  Layer 1 (installed with SECCOMP_FILTER_FLAG_NEW_LISTENER)
+# is a short prologue that allows, on the native arch only, exactly the
+# handoff's calls with their exact arguments, in front of the user's program
+# (everything else falls through to it).  Layer 2, installed right after the
+# handoff, is the user's program with each NOTIFY return turned into ALLOW.
+# The kernel runs every filter and keeps the most restrictive action
+# (seccomp(2)), so once layer 2 is in force each call gets exactly the user's
+# decision: NOTIFY (layer 1) beats ALLOW (layer 2), and for every other call
+# both layers agree.  The prologue's exemptions are then dead.
+
+_LD_W_ABS = 0x20
+_JEQ_K = 0x15
+_AND_K = 0x54
+_RET_K = 0x06
+_RET_USER_NOTIF = 0x7FC00000
+_RET_ERRNO = 0x00050000
+_SET_MODE_FILTER = 1
+_JUMP_MAX = 255
 
 
-def _check_handoff_allowed(bpf: bytes, calls: Sequence[tuple[str, Sequence[int]]]) -> None:
-    """Fail before install if the filter would not ALLOW one of the handoff's
-    syscalls (libseccomp silently keeps an earlier rule for the same syscall,
-    so an exempt rule may not take effect; NOTIFY there would deadlock)."""
+@dataclass(frozen=True)
+class _Exempt:
+    """One call the prologue allows: ``name``, and (arg index, mask, value) checks."""
+
+    name: str
+    checks: tuple[tuple[int, int, int], ...] = ()
+
+
+def _arg_offsets(index: int) -> tuple[int, int]:
+    """Offsets of args[index]'s low and high 32-bit words in struct seccomp_data."""
+    base = 16 + 8 * index
+    return (base, base + 4) if _LITTLE else (base + 4, base)
+
+
+def _exempt_from_rule(rule: object) -> _Exempt:
+    """An exempt() rule (a syscall, or (syscall, *ArgCmp) with == or masked_eq)."""
+    from .arg import Op
+    from .syscall import Syscall
+
+    if isinstance(rule, tuple):
+        syscall, *cmps = rule
+    else:
+        syscall, cmps = rule, []
+    name = Syscall.coerce(syscall).name
+    checks = []
+    for cmp in cmps:
+        if not isinstance(cmp, ArgCmp):
+            raise TypeError(f"exempt rule {rule!r}: conditions must be ArgCmp")
+        full = 0xFFFFFFFFFFFFFFFF if cmp.bits == 64 else 0xFFFFFFFF
+        if cmp.op is Op.EQ:
+            checks.append((cmp.index, full, cmp.a & full))
+        elif cmp.op is Op.MASKED_EQ:
+            checks.append((cmp.index, cmp.a & full, cmp.b & full))
+        else:
+            raise HandoffError(errno.EINVAL, "Filter.load",
+                               f"exempt rule {rule!r}: only == and masked_eq conditions can "
+                               f"be exempted exactly")
+    return _Exempt(name, tuple(checks))
+
+
+def handoff_prologue(calls: Sequence[_Exempt], arch: int | None = None,
+                     marker: int | None = None) -> tuple[bytes, int]:
+    """The layer-1 prologue: ALLOW exactly ``calls`` on ``arch``, else fall through.
+
+    Returns the BPF bytes (to be put in front of the user's program) and the
+    index of the instruction comparing the first argument check equal to
+    ``marker`` (-1 when none): the C handoff patches it with the listener's
+    fd number.  Raises HandoffError when the prologue cannot be assembled.
+    """
     from .syscall import resolve_name
 
-    native = int(Arch.native())
-    for name, args in calls:
-        nr = resolve_name(name)
-        ret = bpf_run(bpf, nr, native, args)
-        if ret & _RET_ACTION_FULL not in (_RET_ALLOW, _RET_LOG):
-            raise HandoffError(errno.EPERM, "Filter.load",
-                               f"the filter would not allow {name}{tuple(args)!r} "
-                               f"(action {ret:#010x}), which the handoff needs once the "
-                               f"filter is in force: a rule of yours for {name} takes "
-                               f"precedence over the exempt rule")
+    native = int(Arch.native()) if arch is None else arch
+    blocks: list[list[tuple[int, int, int, int]]] = []
+    marked = -1
+    at = 2
+    for call in calls:
+        block: list[tuple[int, int, int, int]] = [(_LD_W_ABS, 0, 0, 0)]
+        jumps: list[int] = []
+
+        def jeq(k: int, block: list[tuple[int, int, int, int]] = block,
+                jumps: list[int] = jumps) -> None:
+            jumps.append(len(block))
+            block.append((_JEQ_K, 0, 0, k))
+
+        jeq(resolve_name(call.name))
+        for index, mask, value in call.checks:
+            for off, shift in zip(_arg_offsets(index), (0, 32)):
+                m = (mask >> shift) & 0xFFFFFFFF
+                if not m:
+                    continue
+                block.append((_LD_W_ABS, 0, 0, off))
+                if m != 0xFFFFFFFF:
+                    block.append((_AND_K, 0, 0, m))
+                if marker is not None and marked < 0 and shift == 0 and value == marker:
+                    marked = at + len(block)
+                jeq((value >> shift) & m)
+        block.append((_RET_K, 0, 0, _RET_ALLOW))
+        for j in jumps:
+            code, _, _, k = block[j]
+            jf = len(block) - j - 1
+            if jf > _JUMP_MAX:
+                raise HandoffError(errno.E2BIG, "Filter.load", "an exempt rule is too long")
+            block[j] = (code, 0, jf, k)
+        blocks.append(block)
+        at += len(block)
+    rest = sum(len(b) for b in blocks)
+    if rest > _JUMP_MAX:
+        raise HandoffError(errno.E2BIG, "Filter.load", "too many exempt rules")
+    insns = [(_LD_W_ABS, 0, 0, 4), (_JEQ_K, 0, rest, native)]
+    for block in blocks:
+        insns.extend(block)
+    return b"".join(_INSN.pack(*i) for i in insns), marked
+
+
+def seal_program(bpf: bytes, notify_to: int = _RET_ALLOW) -> bytes:
+    """Layer 2: ``bpf`` with every NOTIFY return replaced by ``notify_to``.
+
+    Only ``ret #k`` instructions change, so for every call the result is the
+    original's, except NOTIFY.  Raises HandoffError for a program that
+    returns a computed value (libseccomp never makes one).
+    """
+    out = bytearray(bpf)
+    for off in range(0, len(bpf) - len(bpf) % _INSN.size, _INSN.size):
+        code, jt, jf, k = _INSN.unpack_from(bpf, off)
+        if code & 0x07 != 0x06:
+            continue
+        if code != _RET_K:
+            raise HandoffError(errno.EINVAL, "Filter.load",
+                               "the program returns a computed action; cannot seal it")
+        if k & _RET_ACTION_FULL == _RET_USER_NOTIF:
+            _INSN.pack_into(out, off, code, jt, jf, notify_to)
+    return bytes(out)
+
+
+def _layers(filt: Filter, calls: Sequence[_Exempt], marker: int | None
+            ) -> tuple[bytes, int, bytes, bytes]:
+    """(layer 1, its patch index, layer 2, layer 2 when the handoff failed)."""
+    from .errors import FilterTooLargeError
+
+    bpf = filt.export_bpf()
+    filt.check_size()
+    prologue, marked = handoff_prologue(calls, marker=marker)
+    layer1 = prologue + bpf
+    count = len(layer1) // _INSN.size
+    if count > 4096:
+        raise FilterTooLargeError(count, 4096, "Filter.load")
+    return (layer1, marked, seal_program(bpf),
+            seal_program(bpf, _RET_ERRNO | errno.ENOSYS))
 
 
 def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) -> None:
     """What ``Filter.load()`` does when a notifier is set (see :class:`Notifier`).
 
-    The filter is installed with raw seccomp(2) (not seccomp_load(3)) from
-    its exported BPF, so that nothing but the handoff runs once it is in
-    force and libseccomp's process-wide notify fd is left untouched.
-    Raises HandoffError (with ``installed`` True when the filter is in force
-    despite the failure), TimeoutError, SeccompError.
+    Two layers (see docs/notify.md, "How the handoff stays inside the
+    policy"): layer 1, the user's program behind a prologue that allows
+    exactly the handoff's calls, with a new listener; the handoff; layer 2,
+    the user's program with NOTIFY made ALLOW, which leaves the combined
+    decision equal to the user's policy for every call.  The user's rules are
+    not changed.  Installed with raw seccomp(2) (not seccomp_load(3)), so
+    libseccomp's process-wide notify fd is left untouched.  Raises
+    HandoffError (with ``installed`` True when the filter is in force despite
+    the failure: its NOTIFY rules then fail with ENOSYS), TimeoutError,
+    FilterTooLargeError, SeccompError.
     """
     from .errors import AlreadyLoadedError
 
@@ -1715,36 +1835,49 @@ def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) 
     notifier.prepare(timeout)
     fast = getattr(notifier, "handoff_target", None)
     try:
-        _add_exempt(filt, notifier.exempt())
-        bpf = filt.export_bpf()
-        filt.check_size()
         flags, nnp = _filter_flags(filt)
+        flags2 = flags | (int(lib.SPY_FILTER_FLAG_TSYNC_ESRCH)
+                          if flags & int(lib.SPY_FILTER_FLAG_TSYNC) else 0)
+        seal = _Exempt("seccomp", ((0, 2**64 - 1, _SET_MODE_FILTER), (1, 2**64 - 1, flags2)))
         if fast is not None:
             sockfd, payload = fast()
-            # The listener will take the lowest free fd (unless another thread
-            # opens one meanwhile).
-            _check_handoff_allowed(bpf, [
-                ("sendmsg", (sockfd, 0, socket.MSG_NOSIGNAL)),
-                ("close", (_lowest_free_fd(),)),
-                ("close", (sockfd,)),
-            ])
+            marker = 0xFFFFFFFF  # patched in C with the listener's number
+            calls = [
+                _Exempt("sendmsg", ((0, 2**64 - 1, sockfd),
+                                    (2, 2**64 - 1, socket.MSG_NOSIGNAL))),
+                _Exempt("close", ((0, 2**64 - 1, marker),)),
+                _Exempt("close", ((0, 2**64 - 1, sockfd),)),
+                seal,
+            ]
+        else:
+            marker = None
+            calls = [_exempt_from_rule(r) for r in notifier.exempt()] + [seal]
+        layer1, marked, layer2, layer2_fail = _layers(filt, calls, marker)
     except BaseException:
         _abort(notifier)
         raise
+    buf1 = ffi.new("char[]", layer1)
     if fast is not None:
         stage = ffi.new("int *")
+        sealed = ffi.new("int *")
         with filt._use("seccomp(SECCOMP_SET_MODE_FILTER)"):
-            rc = lib.spy_install_and_send(bpf, len(bpf), flags, int(nnp), sockfd, payload,
-                                          len(payload), stage)
+            rc = lib.spy_install_and_send(buf1, len(layer1), layer2, layer2_fail, len(layer2),
+                                          marked, flags, flags2, int(nnp), sockfd, payload,
+                                          len(payload), stage, sealed)
             if stage[0] >= 1:
                 filt._loaded = True
+        if stage[0] >= 1:
+            # C closed the socket under layer 1: forget it without closing again.
+            _forget_socket(notifier)
         if rc < 0:
             if stage[0] == 0:
                 _abort(notifier)
                 check(rc, "seccomp(SECCOMP_SET_MODE_FILTER)")
+            why = ("another thread took the listener's fd number during the handoff"
+                   if rc == -errno.EADDRINUSE else os.strerror(-rc))
             err = HandoffError(-rc, "sendmsg",
-                               "the filter IS in force but its listener could not be sent: "
-                               "its NOTIFY rules now fail with ENOSYS")
+                               f"the filter IS in force but its listener could not be sent "
+                               f"({why}): its NOTIFY rules now fail with ENOSYS")
             err.installed = True
             _abort(notifier)
             raise err
@@ -1753,13 +1886,26 @@ def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) 
             done()
         return
     with filt._use("seccomp(SECCOMP_SET_MODE_FILTER)"):
-        fd = lib.spy_install_listener(bpf, len(bpf), flags, int(nnp))
+        fd = lib.spy_install_listener(buf1, len(layer1), flags, int(nnp))
         if fd >= 0:
             filt._loaded = True
     if fd < 0:
         _abort(notifier)
         check(fd, "seccomp(SECCOMP_SET_MODE_FILTER)")
-    notifier.handle(fd)
+    sealed = layer2_fail
+    try:
+        notifier.handle(fd)
+        sealed = layer2
+    finally:
+        # A handle() that failed may have kept the fd: then NOTIFY = ENOSYS.
+        if lib.spy_install_filter(sealed, len(sealed), flags2) < 0:
+            os._exit(127)  # never run on with the prologue's exemptions live
+
+
+def _forget_socket(notifier: object) -> None:
+    sock = getattr(notifier, "_sock", None)
+    if isinstance(sock, socket.socket):
+        sock.detach()
 
 
 def _abort(notifier: object) -> None:
@@ -1797,10 +1943,12 @@ __all__ = [
     "continue_all",
     "decode_payload",
     "encode_payload",
+    "handoff_prologue",
     "load_with_notifier",
     "notif_sizes",
     "peer_credentials",
     "receive_listener",
+    "seal_program",
     "serve",
     "serve_async",
     "serve_in_thread",
