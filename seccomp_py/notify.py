@@ -48,6 +48,7 @@ import stat
 import struct
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union, runtime_checkable
@@ -55,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union, runt
 from ._native import check, ffi, lib
 from .arch import Arch
 from .arg import Arg, ArgCmp
-from .errors import InvalidArgumentError, SeccompError, UnsupportedError
+from .errors import InvalidArgumentError, SeccompError, UnsafeSocketPathWarning, UnsupportedError
 from .syscall import SyscallLike
 
 if TYPE_CHECKING:
@@ -1238,6 +1239,102 @@ def decode_payload(data: bytes) -> tuple[int, str, bytes]:
     return pid, name, bytes(body[nlen:])
 
 
+# -- socket paths --------------------------------------------------
+
+
+def warn_unsafe_socket_dir(path: str) -> bool:
+    """Warn (UnsafeSocketPathWarning) when others may create ``path``.
+
+    True when the directory holding it is writable by group or others
+    without the sticky bit, or is owned by a user other than us and root
+    (stat(2)).  Returns whether it warned.
+    """
+    directory = os.path.dirname(os.path.abspath(path)) or "/"
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return False
+    reason = ""
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+        reason = "writable by others without the sticky bit"
+    elif st.st_uid not in (0, os.getuid()):
+        reason = f"owned by uid {st.st_uid}"
+    if not reason:
+        return False
+    warnings.warn(f"{path}: the directory {directory} is {reason}, so another user could "
+                  f"bind this socket path first; use a private directory",
+                  UnsafeSocketPathWarning, stacklevel=3)
+    return True
+
+
+def _socket_is_live(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        probe.setblocking(False)
+        try:
+            probe.connect(path)
+        except (BlockingIOError, InterruptedError):
+            return True  # someone listens, its backlog is full
+        except OSError as exc:
+            if exc.errno == errno.EPROTOTYPE:  # a live SOCK_SEQPACKET / DGRAM socket
+                return _seqpacket_live(path)
+            return False  # ECONNREFUSED: nobody listens (stale)
+        return True
+    finally:
+        probe.close()
+
+
+def _seqpacket_live(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    try:
+        probe.setblocking(False)
+        try:
+            probe.connect(path)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError as exc:
+            return exc.errno != errno.ECONNREFUSED
+        return True
+    finally:
+        probe.close()
+
+
+def bind_socket(sock: socket.socket, path: str, mode: int) -> tuple[int, int]:
+    """Bind ``sock`` at ``path`` with ``mode`` (under a umask: never wider
+    meanwhile) and return the file's (st_dev, st_ino).
+
+    A stale socket file at ``path`` (nobody listening) is removed first; a
+    live socket, or a file that is not a socket, is left alone and bind
+    fails with EADDRINUSE (OSError).
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if not stat.S_ISSOCK(st.st_mode) or _socket_is_live(path):
+            raise OSError(errno.EADDRINUSE, f"{os.strerror(errno.EADDRINUSE)} (a live socket "
+                                            f"or another file is at the path; not removed)")
+        os.unlink(path)
+    old = os.umask(0o777 & ~mode)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    st = os.lstat(path)
+    return st.st_dev, st.st_ino
+
+
+def unlink_own_socket(path: str, ident: tuple[int, int]) -> None:
+    """Remove ``path`` if it is still the socket file we bound (same inode)."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISSOCK(st.st_mode) and (st.st_dev, st.st_ino) == ident:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
 # -- the handoff: monitor side --------------------------------------------------
 
 @dataclass
@@ -1341,7 +1438,11 @@ class ListenerServer:
     """A Unix socket at ``path`` where sandboxes hand over their listeners.
 
     SOCK_SEQPACKET, created with ``mode`` (0o600 by default; widen it and
-    ``allowed_uids`` together to accept other users).  :meth:`accept`
+    ``allowed_uids`` together to accept other users) and never readable or
+    writable by others meanwhile (bound under a umask).  A stale socket at
+    ``path`` (nobody accepts on it) is replaced; a live one or any other
+    file is never removed (HandoffError EADDRINUSE).  Closing removes the
+    socket file only if it is still ours.  :meth:`accept`
     returns one :class:`Handoff`; give the server to a :class:`Supervisor`
     to serve many sandboxes.  Closing removes the socket file.
     """
@@ -1352,14 +1453,10 @@ class ListenerServer:
         self.path = os.fspath(path)
         self.allowed_uids = None if allowed_uids is None else set(allowed_uids)
         self.timeout = timeout
+        warn_unsafe_socket_dir(self.path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         try:
-            old = os.umask(0o777 & ~mode)
-            try:
-                sock.bind(self.path)
-            finally:
-                os.umask(old)
-            os.chmod(self.path, mode)
+            self._ident = bind_socket(sock, self.path, mode)
             sock.listen(backlog)
         except OSError as exc:
             sock.close()
@@ -1396,11 +1493,7 @@ class ListenerServer:
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
-            try:
-                if stat.S_ISSOCK(os.lstat(self.path).st_mode):
-                    os.unlink(self.path)
-            except OSError:
-                pass
+            unlink_own_socket(self.path, self._ident)
 
     def __enter__(self) -> ListenerServer:
         return self
@@ -1452,6 +1545,13 @@ class UnixNotifier:
     versioned payload (our pid, ``name``, ``metadata``; see
     :func:`encode_payload`).
 
+    The monitor is checked before anything is installed: the peer's
+    credentials (SO_PEERCRED, unix(7)) must show a uid in ``allowed_uids``
+    (default: our own uid and root) and, when ``allowed_pids`` is given, a
+    pid in it; otherwise prepare() raises PeerRefusedError and load()
+    installs nothing.  A path in a directory others may write to gives an
+    UnsafeSocketPathWarning (someone else could bind it first).
+
     Syscalls between the layers: exactly ``sendmsg(2)`` on the socket,
     ``close(2)`` of the listener and of the socket, and ``seccomp(2)`` for
     layer 2, each allowed for those arguments only (see
@@ -1461,12 +1561,16 @@ class UnixNotifier:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *,
                  sock: socket.socket | None = None, name: str = "",
-                 metadata: bytes = b"") -> None:
+                 metadata: bytes = b"", allowed_uids: Iterable[int] | None = None,
+                 allowed_pids: Iterable[int] | None = None) -> None:
         if (path is None) == (sock is None):
             raise InvalidArgumentError(func="UnixNotifier",
                                        detail="give exactly one of a path or a connected socket")
         self.path = None if path is None else os.fspath(path)
         self._sock = sock
+        self.allowed_uids = ({os.getuid(), 0} if allowed_uids is None
+                             else set(allowed_uids))
+        self.allowed_pids = None if allowed_pids is None else set(allowed_pids)
         self.name = name
         self.metadata = bytes(metadata)
         encode_payload(os.getpid(), name, self.metadata)  # validate sizes now
@@ -1480,6 +1584,7 @@ class UnixNotifier:
     def prepare(self, timeout: float | None) -> None:
         if self._sock is None:
             assert self.path is not None
+            warn_unsafe_socket_dir(self.path)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
             sock.settimeout(timeout)
             deadline = None if timeout is None else time.monotonic() + timeout
@@ -1507,7 +1612,26 @@ class UnixNotifier:
                                        f"{self.path}: {exc.strerror}") from None
             sock.settimeout(None)
             self._sock = sock
+        try:
+            self._check_peer(self._sock)
+        except BaseException:
+            self.close()
+            raise
         self._payload = encode_payload(os.getpid(), self.name, self.metadata)
+
+    def _check_peer(self, sock: socket.socket) -> None:
+        pid, uid, _gid = peer_credentials(sock)
+        where = self.path or "the socket"
+        if uid not in self.allowed_uids:
+            raise PeerRefusedError(errno.EACCES, "SO_PEERCRED",
+                                   f"the monitor at {where} (pid {pid}) runs as uid {uid}, "
+                                   f"not in {sorted(self.allowed_uids)}: refusing to hand "
+                                   f"it the listener")
+        if self.allowed_pids is not None and pid not in self.allowed_pids:
+            raise PeerRefusedError(errno.EACCES, "SO_PEERCRED",
+                                   f"the monitor at {where} is pid {pid}, not in "
+                                   f"{sorted(self.allowed_pids)}: refusing to hand it the "
+                                   f"listener")
 
     def handoff_target(self) -> tuple[int, bytes]:
         if self._sock is None or self._payload is None:

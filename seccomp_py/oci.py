@@ -55,7 +55,10 @@ from .notify import (
     Notification,
     NotificationGoneError,
     Response,
+    bind_socket,
     peer_credentials,
+    unlink_own_socket,
+    warn_unsafe_socket_dir,
 )
 
 log = logging.getLogger("seccomp_py.oci")
@@ -259,15 +262,11 @@ class Agent:
         self.accepted = 0
         self._events_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        warn_unsafe_socket_dir(self.path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
-            if os.path.exists(self.path) and _is_socket(self.path):
-                os.unlink(self.path)  # a stale socket from an earlier run
-            old = os.umask(0o777 & ~mode)
-            try:
-                sock.bind(self.path)
-            finally:
-                os.umask(old)
+            # A stale socket from an earlier run is replaced; a live one never.
+            self._ident = bind_socket(sock, self.path, mode)
             sock.listen(64)
             sock.setblocking(False)
         except OSError as exc:
@@ -464,26 +463,13 @@ class Agent:
         self._sock = None
         for fd in (self._stop_r, self._stop_w):
             os.close(fd)
-        try:
-            if _is_socket(self.path):
-                os.unlink(self.path)
-        except OSError:
-            pass
+        unlink_own_socket(self.path, self._ident)
 
     def __enter__(self) -> Agent:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _is_socket(path: str) -> bool:
-    import stat
-
-    try:
-        return stat.S_ISSOCK(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 def _close_all(fds: Iterable[int]) -> None:
