@@ -757,16 +757,58 @@ def _default_report(exc: BaseException, notification: Notification | None) -> No
     log.error("seccomp notify handler failed on %r", notification, exc_info=exc)
 
 
+def _guarded(report: Reporter) -> Reporter:
+    """``report``, but an Exception it raises is logged instead of ending the
+    loop (a BaseException still propagates; the loops answer first)."""
+    if getattr(report, "_spy_guarded", False):
+        return report
+
+    def guarded(exc: BaseException, notification: Notification | None) -> None:
+        try:
+            report(exc, notification)
+        except Exception as failure:
+            log.error("seccomp notify: the report callback failed on %r (reporting %r)",
+                      notification, exc, exc_info=failure)
+
+    guarded._spy_guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def _call_handler(handler: Callable[[Notification], Any], n: Notification,
+                  on_error: Response, report: Reporter) -> Any:
+    """``handler(n)``; ``on_error`` when it raised an Exception (reported).
+
+    A BaseException from the handler or the reporter propagates: the caller
+    answers ``n`` (see :func:`_answer_quietly`) and re-raises it.
+    """
+    try:
+        return handler(n)
+    except Exception as exc:
+        report(exc, n)
+        return on_error
+
+
+def _answer_quietly(listener: Listener, n: Notification, response: Response) -> None:
+    """Answer ``n`` ignoring every failure: the last act of a dying loop."""
+    fd = listener._fd
+    if fd >= 0 and not response.sent:
+        lib.spy_notify_send(fd, n.id, response.val, response.error, response.flags)
+
+
 def _answer(listener: Listener, n: Notification, response: Response | None,
             on_error: Response, report: Reporter) -> bool:
-    """Send the response; return False when it could not be sent."""
+    """Send the response; return False when it could not be sent.  Any
+    report is made after the answer went out."""
+    bad: BaseException | None = None
     if response is None or not isinstance(response, Response):
         if response is not None:
-            report(TypeError(f"handler returned {type(response).__name__}, not a Response"), n)
+            bad = TypeError(f"handler returned {type(response).__name__}, not a Response")
         response = on_error
     if response.sent:
         return True
     rc = lib.spy_notify_send(listener._fd, n.id, response.val, response.error, response.flags)
+    if bad is not None:
+        report(bad, n)
     if rc == 0:
         return True
     if rc == -errno.ENOENT:  # the target went away meanwhile: not an error
@@ -815,7 +857,11 @@ def serve(listener: Listener, handler: Handler, *, on_error: Response | None = N
     (default: logged to ``seccomp_py.notify``) and answered with
     ``on_error`` (default ``Response.errno(EPERM)``).  A handler returning
     None also gets ``on_error``.  ENOENT (target gone) and EINTR are
-    handled.
+    handled.  A reporter that raises an Exception is logged and the loop
+    goes on; a BaseException (SystemExit, KeyboardInterrupt...) from the
+    handler or the reporter is re-raised after the notification was
+    answered with ``on_error``, and the listener is then closed (its
+    targets see ENOSYS, never a hang).
 
     ``static`` maps syscalls (names resolve on the native arch, or Syscall
     objects with an arch) to fixed answers given in C without calling the
@@ -832,7 +878,7 @@ def serve(listener: Listener, handler: Handler, *, on_error: Response | None = N
     default = Response.errno(errno.EPERM) if on_error is None else on_error
     if not isinstance(default, Response) or default.sent:
         raise InvalidArgumentError(func="serve", detail="on_error must be a Response that answers")
-    rep = report or _default_report
+    rep = _guarded(report or _default_report)
     rules, nrules = _static_rules(static)
     if sync_wakeup:
         listener.set_sync_wakeup()
@@ -847,30 +893,38 @@ def serve(listener: Listener, handler: Handler, *, on_error: Response | None = N
     new = Notification.__new__
     unpack_from = _NOTIF.unpack_from
     handled = 0
-    rc = step(loop, ffi.NULL)
-    while True:
-        if rc == 1:
-            n = new(Notification)
-            n._v = unpack_from(raw)
-            n.listener = listener
-            handled += 1
-            try:
-                r = handler(n)
-            except Exception as exc:
-                rep(exc, n)
-                r = default
-            if r.__class__ is Response and not r.sent:
-                # The common case: answer and wait for the next one in one C call.
-                rc = step(loop, r._c)
-                continue
-            _answer(listener, n, r, default, rep)
-        elif rc == 3:
-            _send_error(listener, loop.send_rc, n, rep)
-        elif rc in (0, 2, -errno.EPIPE):
-            return handled + int(loop.answered)
-        elif rc != -errno.EINTR:
-            check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
+    # The notification received and not answered yet: a loop that dies
+    # (a BaseException from the handler, the reporter or a signal) answers
+    # it with on_error and closes the listener, so no target hangs.
+    pending: Notification | None = None
+    try:
         rc = step(loop, ffi.NULL)
+        while True:
+            if rc == 1:
+                n = pending = new(Notification)
+                n._v = unpack_from(raw)
+                n.listener = listener
+                handled += 1
+                r = _call_handler(handler, n, default, rep)
+                if r.__class__ is Response and not r.sent:
+                    # The common case: answer and wait for the next one in one C call.
+                    pending = None
+                    rc = step(loop, r._c)
+                    continue
+                pending = None
+                _answer(listener, n, r, default, rep)
+            elif rc == 3:
+                _send_error(listener, loop.send_rc, n, rep)
+            elif rc in (0, 2, -errno.EPIPE):
+                return handled + int(loop.answered)
+            elif rc != -errno.EINTR:
+                check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
+            rc = step(loop, ffi.NULL)
+    except BaseException:
+        if pending is not None:
+            _answer_quietly(listener, pending, default)
+        listener.close()
+        raise
 
 
 def _send_error(listener: Listener, rc: int, n: Notification, rep: Reporter) -> None:
@@ -898,7 +952,7 @@ class Supervisor:
                  on_handoff: Callable[[Handoff], bool | None] | None = None) -> None:
         self.handler = handler
         self.on_error = Response.errno(errno.EPERM) if on_error is None else on_error
-        self.report = report or _default_report
+        self.report = _guarded(report or _default_report)
         self.server = server
         self.on_handoff = on_handoff
         self.handled = 0
@@ -1011,8 +1065,19 @@ class Supervisor:
     def run(self, timeout: float | None = None) -> int:
         """Serve until stop(), or all listeners hung up (no server), or ``timeout`` s idle.
 
-        Returns the number of notifications handled.
+        Every notification received is answered, whatever the handler or the
+        reporter raises; a BaseException (SystemExit, KeyboardInterrupt...)
+        is re-raised after the answer, and run() then closes every listener
+        so that their targets see ENOSYS instead of hanging.  Returns the
+        number of notifications handled.
         """
+        try:
+            return self._run(timeout)
+        except BaseException:
+            self._die()
+            raise
+
+    def _run(self, timeout: float | None) -> int:
         self._drain_control()
         idle_until = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -1059,10 +1124,10 @@ class Supervisor:
         n = Notification._from_raw(listener._raw[:], listener)
         self.handled += 1
         try:
-            r = self.handler(n)
-        except Exception as exc:
-            self.report(exc, n)
-            r = self.on_error
+            r = _call_handler(self.handler, n, self.on_error, self.report)
+        except BaseException:
+            _answer_quietly(listener, n, self.on_error)
+            raise
         _answer(listener, n, r, self.on_error, self.report)
 
     def start(self, name: str = "seccomp-supervisor") -> threading.Thread:
@@ -1077,7 +1142,22 @@ class Supervisor:
         try:
             self.run()
         except BaseException as exc:  # report, never die silently
-            self.report(exc, None)
+            with contextlib.suppress(BaseException):
+                self.report(exc, None)
+
+    def _die(self) -> None:
+        """run() is dying: close every listener (their targets see ENOSYS)
+        and every pending connection."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for listener in pending:
+            listener.close()
+        for listener in list(self._listeners.values()):
+            with contextlib.suppress(Exception):
+                self._drop(listener)
+        for conn, *_ in list(self._conns.values()):
+            with contextlib.suppress(Exception):
+                self._close_conn(conn)
 
     def stop(self, timeout: float | None = None) -> None:
         """Ask run() to return and wait for the thread (if started)."""
@@ -1132,20 +1212,31 @@ async def serve_async(listener: Listener, handler: AsyncHandler, *,
     of notifications handled.
     """
     default = Response.errno(errno.EPERM) if on_error is None else on_error
-    rep = report or _default_report
+    rep = _guarded(report or _default_report)
     loop = asyncio.get_running_loop()
     fd = listener._live("serve_async")
     done: asyncio.Future[None] = loop.create_future()
-    tasks: set[asyncio.Task[None]] = set()
+    tasks: dict[asyncio.Task[None], Notification] = {}
     count = 0
+
+    def die(exc: BaseException) -> None:
+        if not done.done():
+            done.set_exception(exc)
 
     async def run_one(n: Notification, pending: Awaitable[Response | None]) -> None:
         try:
-            r = await pending
-        except Exception as exc:
-            rep(exc, n)
-            r = default
-        _answer(listener, n, r, default, rep)
+            try:
+                r = await pending
+            except Exception as exc:
+                r = default
+                rep(exc, n)
+            _answer(listener, n, r, default, rep)
+        except asyncio.CancelledError:
+            _answer_quietly(listener, n, default)
+            raise
+        except BaseException as exc:  # SystemExit...: answer, then end the loop with it
+            _answer_quietly(listener, n, default)
+            die(exc)
 
     def readable() -> None:
         nonlocal count
@@ -1163,26 +1254,34 @@ async def serve_async(listener: Listener, handler: AsyncHandler, *,
         n = Notification._from_raw(listener._raw[:], listener)
         count += 1
         try:
-            r = handler(n)
-        except Exception as exc:
-            rep(exc, n)
-            r = default
-        if inspect.isawaitable(r):
-            task = loop.create_task(run_one(n, r))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        else:
-            _answer(listener, n, r, default, rep)
+            r = _call_handler(handler, n, default, rep)
+            if inspect.isawaitable(r):
+                task = loop.create_task(run_one(n, r))
+                tasks[task] = n
+                task.add_done_callback(lambda t: tasks.pop(t, None))
+            else:
+                _answer(listener, n, r, default, rep)
+        except BaseException as exc:
+            _answer_quietly(listener, n, default)
+            die(exc)
 
     loop.add_reader(fd, readable)
+    failed = True
     try:
         await done
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        failed = False
+    except asyncio.CancelledError:
+        failed = False  # cancelling stops the loop; it does not kill the listener
+        raise
     finally:
         loop.remove_reader(fd)
-        for task in tasks:
+        for task, n in list(tasks.items()):
             task.cancel()
+            _answer_quietly(listener, n, default)  # never leave a target waiting
+        if failed:
+            listener.close()
     return count
 
 
