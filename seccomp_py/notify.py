@@ -936,6 +936,43 @@ def _send_error(listener: Listener, rc: int, n: Notification, rep: Reporter) -> 
         rep(exc, n)
 
 
+class Handshake(Protocol):
+    """One connection's handshake, driven by the :class:`Supervisor` without
+    blocking: ``feed()`` reads what the peer sent so far (the socket is
+    non-blocking) and returns the :class:`Handoff` once complete, None while
+    more is needed, or raises to refuse the peer; ``close()`` releases what
+    it holds (fds received so far).  A server object may give
+    ``handshake(conn) -> Handshake`` (the OCI agent does); the default is
+    :class:`ListenerServer`'s one-message SCM_RIGHTS handoff.
+    """
+
+    def feed(self) -> Handoff | None: ...
+
+    def close(self) -> None: ...
+
+
+class _PayloadHandshake:
+    """The ListenerServer handoff: one SOCK_SEQPACKET message (receive_listener)."""
+
+    def __init__(self, conn: socket.socket, allowed_uids: set[int] | None) -> None:
+        self.conn = conn
+        self.allowed_uids = allowed_uids
+        peer_credentials(conn)  # fails now for a peer already gone
+
+    def feed(self) -> Handoff | None:
+        try:
+            return receive_listener(self.conn, allowed_uids=self.allowed_uids, timeout=0.0)
+        except TimeoutError:
+            return None  # spurious wake-up: keep waiting until the deadline
+
+    def close(self) -> None:
+        pass
+
+
+#: Most handshakes a Supervisor runs at once (more connections wait in the backlog).
+MAX_HANDSHAKES = 64
+
+
 class Supervisor:
     """Serve many listeners (and optionally a :class:`ListenerServer`) in one loop.
 
@@ -944,27 +981,47 @@ class Supervisor:
     (``on_handoff(handoff)`` sees each one and may return False to refuse
     it).  :meth:`run` blocks until :meth:`stop` (or, without a server, until
     every listener hung up); :meth:`start` runs it in a daemon thread.
-    Listeners that hang up are closed and dropped.
+    Listeners that hang up are closed and dropped (``on_drop(listener,
+    reason)`` is told).
+
+    No peer can stall the loop: connections are accepted and read without
+    blocking, each handshake has one deadline for the whole exchange (the
+    server's ``timeout``, default 5 s), at most ``max_handshakes`` run at
+    once (the server socket is not polled meanwhile; the others wait in its
+    backlog), and any exception from one connection (its handshake or
+    ``on_handoff``) closes that connection only and is reported.
     """
 
     def __init__(self, handler: Handler, *, on_error: Response | None = None,
-                 report: Reporter | None = None, server: ListenerServer | None = None,
-                 on_handoff: Callable[[Handoff], bool | None] | None = None) -> None:
+                 report: Reporter | None = None, server: Any = None,
+                 on_handoff: Callable[[Handoff], bool | None] | None = None,
+                 on_drop: Callable[[Listener, str], None] | None = None,
+                 max_handshakes: int = MAX_HANDSHAKES) -> None:
+        if isinstance(max_handshakes, bool) or not isinstance(max_handshakes, int) \
+                or max_handshakes < 1:
+            raise InvalidArgumentError(func="Supervisor",
+                                       detail=f"max_handshakes must be >= 1, not "
+                                              f"{max_handshakes!r}")
         self.handler = handler
         self.on_error = Response.errno(errno.EPERM) if on_error is None else on_error
         self.report = _guarded(report or _default_report)
         self.server = server
         self.on_handoff = on_handoff
+        self.on_drop = on_drop
+        self.max_handshakes = max_handshakes
         self.handled = 0
         self._sel = selectors.DefaultSelector()
         self._listeners: dict[int, Listener] = {}
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._sel.register(self._stop_r, selectors.EVENT_READ, None)
-        self._conns: dict[int, tuple[socket.socket, float]] = {}
+        self._conns: dict[int, tuple[socket.socket, float, Any]] = {}
+        self._accepting = False
         if server is not None:
             self._sel.register(server.fileno(), selectors.EVENT_READ, server)
+            self._accepting = True
         self._thread: threading.Thread | None = None
         self._served_any = False
+        self._stop_requested = False
         self._lock = threading.Lock()
         self._pending: list[Listener] = []
 
@@ -992,12 +1049,17 @@ class Supervisor:
             self.add_now(listener)
         return b"s" in data
 
-    def _drop(self, listener: Listener) -> None:
+    def _drop(self, listener: Listener, reason: str = "closed") -> None:
         fd = listener._fd
         if fd >= 0:
             self._sel.unregister(fd)
             del self._listeners[fd]
         listener.close()
+        if self.on_drop is not None and fd >= 0:
+            try:
+                self.on_drop(listener, reason)
+            except Exception as exc:
+                self.report(exc, None)
 
     def _accept(self) -> None:
         # Accept without blocking; the handoff is read when the connection
@@ -1013,23 +1075,57 @@ class Supervisor:
             return
         conn.setblocking(False)
         wait = self.server.timeout if self.server.timeout is not None else 5.0
-        self._conns[conn.fileno()] = (conn, time.monotonic() + wait)
+        try:
+            start = getattr(self.server, "handshake", None)
+            state = (start(conn) if start is not None
+                     else _PayloadHandshake(conn, self.server.allowed_uids))
+        except Exception as exc:
+            conn.close()
+            self._refused(None, exc)
+            return
+        self._conns[conn.fileno()] = (conn, time.monotonic() + wait, state)
         self._sel.register(conn, selectors.EVENT_READ, conn)
+        if len(self._conns) >= self.max_handshakes and self._accepting:
+            self._sel.unregister(self.server.fileno())
+            self._accepting = False
+
+    def _refused(self, state: Any, exc: BaseException) -> None:
+        hook = getattr(state, "refused", None) or getattr(self.server, "refused", None)
+        if hook is not None:
+            try:
+                hook(exc)
+                return
+            except Exception as failure:
+                exc = failure
+        self.report(exc, None)
 
     def _close_conn(self, conn: socket.socket) -> None:
-        self._conns.pop(conn.fileno(), None)
-        self._sel.unregister(conn)
+        fd = conn.fileno()
+        entry = self._conns.pop(fd, None)
+        if fd >= 0:
+            self._sel.unregister(conn)
         conn.close()
+        if entry is not None:
+            with contextlib.suppress(Exception):
+                entry[2].close()
+        if (not self._accepting and self.server is not None
+                and len(self._conns) < self.max_handshakes
+                and getattr(self.server, "_sock", None) is not None):
+            self._sel.register(self.server.fileno(), selectors.EVENT_READ, self.server)
+            self._accepting = True
 
     def _handoff(self, conn: socket.socket) -> None:
-        assert self.server is not None
+        entry = self._conns.get(conn.fileno())
+        if entry is None:
+            return
+        state = entry[2]
         try:
-            handoff = receive_listener(conn, allowed_uids=self.server.allowed_uids, timeout=0.0)
-        except TimeoutError:
-            return  # spurious wake-up: keep waiting until the deadline
-        except (SeccompError, OSError) as exc:
+            handoff = state.feed()
+        except Exception as exc:  # this connection only: close it, refuse, go on
             self._close_conn(conn)
-            self.report(exc, None)
+            self._refused(state, exc)
+            return
+        if handoff is None:
             return
         self._close_conn(conn)
         try:
@@ -1047,14 +1143,15 @@ class Supervisor:
         if not self._conns:
             return None
         now = time.monotonic()
-        for conn, deadline in list(self._conns.values()):
+        for conn, deadline, state in list(self._conns.values()):
             if deadline <= now:
                 self._close_conn(conn)
-                self.report(TimeoutError(errno.ETIMEDOUT, "a sandbox connected but sent "
-                                                          "no handoff in time"), None)
+                self._refused(state, TimeoutError(
+                    errno.ETIMEDOUT, "a peer connected but did not complete its handoff "
+                                     "in time"))
         if not self._conns:
             return None
-        return max(0.0, min(d for _, d in self._conns.values()) - now)
+        return max(0.0, min(d for _, d, _ in self._conns.values()) - now)
 
     def add_now(self, listener: Listener) -> None:
         """Register ``listener`` at once: before start(), or from the supervising thread."""
@@ -1079,6 +1176,9 @@ class Supervisor:
 
     def _run(self, timeout: float | None) -> int:
         self._drain_control()
+        if self._stop_requested:  # stop() came before run() got going
+            self._stop_requested = False
+            return self.handled
         idle_until = None if timeout is None else time.monotonic() + timeout
         while True:
             if self.server is None and not self._listeners and self._served_any:
@@ -1100,6 +1200,7 @@ class Supervisor:
                 obj = key.data
                 if obj is None:
                     if self._drain_control():
+                        self._stop_requested = False
                         return self.handled
                 elif isinstance(obj, Listener):
                     if obj._fd >= 0:
@@ -1115,11 +1216,12 @@ class Supervisor:
         if rc == 0 or rc == -errno.EINTR:
             return
         if rc == -errno.EPIPE:
-            self._drop(listener)
+            self._drop(listener, "no process uses the filter any more")
             return
         if rc < 0:
-            self.report(SeccompError(-rc, "SECCOMP_IOCTL_NOTIF_RECV"), None)
-            self._drop(listener)
+            err = SeccompError(-rc, "SECCOMP_IOCTL_NOTIF_RECV")
+            self.report(err, None)
+            self._drop(listener, str(err))
             return
         n = Notification._from_raw(listener._raw[:], listener)
         self.handled += 1
@@ -1154,13 +1256,18 @@ class Supervisor:
             listener.close()
         for listener in list(self._listeners.values()):
             with contextlib.suppress(Exception):
-                self._drop(listener)
+                self._drop(listener, "the supervisor died")
         for conn, *_ in list(self._conns.values()):
             with contextlib.suppress(Exception):
                 self._close_conn(conn)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Ask run() to return and wait for the thread (if started)."""
+        """Ask run() to return and wait for the thread (if started).
+
+        A stop() made while run() is not running makes the next run()
+        return at once.
+        """
+        self._stop_requested = True
         with contextlib.suppress(OSError):
             os.write(self._stop_w, b"s")
         if self._thread is not None and self._thread is not threading.current_thread():
@@ -1171,7 +1278,7 @@ class Supervisor:
         self.stop(5.0)
         for listener in list(self._listeners.values()):
             self._drop(listener)
-        for conn, _ in list(self._conns.values()):
+        for conn, *_ in list(self._conns.values()):
             self._close_conn(conn)
         self._sel.close()
         for fd in (self._stop_r, self._stop_w):
@@ -2142,6 +2249,7 @@ __all__ = [
     "ADDFD_FLAG_SEND",
     "ADDFD_FLAG_SETFD",
     "FLAG_CONTINUE",
+    "MAX_HANDSHAKES",
     "MAX_METADATA",
     "MAX_NAME",
     "MAX_PAYLOAD",
@@ -2149,6 +2257,7 @@ __all__ = [
     "SYNC_WAKE_UP",
     "Handoff",
     "HandoffError",
+    "Handshake",
     "HangupError",
     "Listener",
     "ListenerClosedError",

@@ -126,6 +126,12 @@ _EPERM = _errno.EPERM
 # -- errors and warnings ---------------------------------------------------------------
 
 
+#: Largest profile accepted (bytes); Docker's default profile is about 20 KB.
+MAX_PROFILE_BYTES = 16 << 20
+#: Deepest JSON nesting accepted in a profile (a real one nests 5 levels).
+MAX_PROFILE_DEPTH = 32
+
+
 class ProfileError(InvalidArgumentError):
     """A profile is malformed or cannot be compiled.
 
@@ -370,13 +376,22 @@ class Profile:
 
     @classmethod
     def loads(cls, text: str | bytes, *, strict: bool = False) -> Profile:
-        """Parse JSON text.  Raises ProfileError (bad JSON too, with line and column)."""
+        """Parse JSON text.  Raises ProfileError (bad JSON too, with line and column).
+
+        The text is bounded (seccomp_py._json): at most MAX_PROFILE_BYTES and
+        MAX_PROFILE_DEPTH levels of nesting, else a one-line ProfileError
+        (never RecursionError).
+        """
+        from . import _json
+
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ProfileError("", f"not valid JSON: {exc.msg} at line {exc.lineno} "
-                                   f"column {exc.colno}") from None
-        except (UnicodeDecodeError, TypeError) as exc:
+            data = _json.loads(text, max_size=MAX_PROFILE_BYTES, max_depth=MAX_PROFILE_DEPTH,
+                               what="the profile")
+        except _json.JsonLimitError as exc:
+            if exc.kind == "encoding":
+                raise ProfileError("", f"not valid JSON text: {exc.detail}") from None
+            raise ProfileError("", str(exc)) from None
+        except TypeError as exc:
             raise ProfileError("", f"not valid JSON text: {exc}") from None
         return cls.from_dict(data, strict=strict)
 
@@ -389,9 +404,9 @@ class Profile:
         """
         if isinstance(source, (str, os.PathLike)):
             with open(source, "rb") as fh:
-                return cls.loads(fh.read(), strict=strict)
+                return cls.loads(fh.read(MAX_PROFILE_BYTES + 1), strict=strict)
         if hasattr(source, "read"):
-            return cls.loads(source.read(), strict=strict)
+            return cls.loads(source.read(MAX_PROFILE_BYTES + 1), strict=strict)
         raise TypeError(f"load() takes a path or a file, not {type(source).__name__}")
 
     @classmethod
