@@ -284,7 +284,9 @@ class _Handshake:
                 try:
                     _json.loads(b"".join(self.chunks), max_size=MAX_MESSAGE,
                                 max_depth=MAX_DEPTH, what="message")
-                except _json.JsonLimitError:
+                except _json.JsonLimitError as exc:
+                    if exc.kind in ("depth", "size"):  # no more bytes can fix that
+                        raise AgentProtocolError(str(exc), errno.EMSGSIZE) from None
                     continue
                 return self._finish()
 
