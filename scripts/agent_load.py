@@ -26,6 +26,7 @@ percentiles); exits 1 if any call was lost or late.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import select
@@ -230,10 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             data += chunk
     finally:
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             os.waitpid(pid, 0)
         for proc in (bad, agent):
             proc.send_signal(signal.SIGTERM)
@@ -241,8 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         agent_out = agent.communicate(timeout=30)[0]
         os.close(out_r)
         os.close(go_w)
-        with_dir = os.listdir(tmp)
-        for name in with_dir:
+        for name in os.listdir(tmp):
             os.unlink(os.path.join(tmp, name))
         os.rmdir(tmp)
 
