@@ -371,6 +371,13 @@ def _hand_listener(path: str, fd: int, pid: int, metadata: str | None) -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(10)
             sock.connect(path)
+            # issue 15: the listener goes only to a monitor run by us or root (SO_PEERCRED)
+            from .notify import peer_credentials
+
+            ppid, uid, _gid = peer_credentials(sock)
+            if uid not in (os.getuid(), 0):
+                raise CliError(f"run: refusing to hand the listener to listenerPath {path}: "
+                               f"its monitor (pid {ppid}) runs as uid {uid}, not as us or root")
             socket.send_fds(sock, [payload], [fd])
     except OSError as exc:
         raise CliError(f"run: cannot hand the listener to listenerPath {path}: "

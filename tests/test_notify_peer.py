@@ -182,3 +182,31 @@ def test_receive_listener_still_checks_the_sandbox() -> None:
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     with a, b, pytest.raises(PeerRefusedError):
         receive_listener(a, allowed_uids=[os.getuid() + 1], timeout=1)
+
+
+_STREAM_IMPOSTOR = _IMPOSTOR.replace("SOCK_SEQPACKET", "SOCK_STREAM")
+
+
+def test_cli_run_refuses_an_impostor_listener_path(shared_dir: str) -> None:
+    import json
+
+    from test_cli import cli
+
+    if os.getuid() != 0:
+        pytest.skip("needs root to run the impostor as another uid")
+    path = os.path.join(shared_dir, "agent.sock")
+    proc = subprocess.Popen([sys.executable, "-c", _STREAM_IMPOSTOR, path], user=NOBODY,
+                            stdout=subprocess.PIPE, text=True, cwd="/")
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    profile = os.path.join(shared_dir, "p.json")
+    with open(profile, "w") as fh:
+        json.dump({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path,
+                   "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}, fh)
+    try:
+        out = cli("run", "--profile", profile, "--", "true")
+    finally:
+        proc.kill()
+        stdout, _ = proc.communicate(timeout=30)
+    assert out.returncode == 1, out
+    assert "runs as uid 65534" in out.stderr.decode()
+    assert "GOT 1" not in stdout
