@@ -2166,8 +2166,10 @@ def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) 
     fast = getattr(notifier, "handoff_target", None)
     try:
         flags, nnp = _filter_flags(filt)
-        flags2 = flags | (int(lib.SPY_FILTER_FLAG_TSYNC_ESRCH)
-                          if flags & int(lib.SPY_FILTER_FLAG_TSYNC) else 0)
+        # Layer 2 has no listener: WAIT_KILLABLE_RECV needs one (EINVAL otherwise).
+        flags2 = flags & ~int(lib.SPY_FILTER_FLAG_WAIT_KILLABLE_RECV)
+        if flags & int(lib.SPY_FILTER_FLAG_TSYNC):
+            flags2 |= int(lib.SPY_FILTER_FLAG_TSYNC_ESRCH)
         seal = _Exempt("seccomp", ((0, 2**64 - 1, _SET_MODE_FILTER), (1, 2**64 - 1, flags2)))
         if fast is not None:
             sockfd, payload = fast()

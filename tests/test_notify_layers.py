@@ -223,3 +223,39 @@ def test_seal_program_changes_only_notify_returns() -> None:
     assert bpf_run(sealed, resolve_name("mkdir"), native) == 0x7FFF0000
     assert bpf_run(sealed, resolve_name("close"), native) == 0x00050000 | errno.EPERM
     assert len(sealed) == len(bpf)
+
+
+def test_thread_sync_filters_get_both_layers() -> None:
+    # TSYNC: both layers are synchronised to every thread (TSYNC_ESRCH keeps
+    # the return value unambiguous); another thread's calls are notified too.
+    def body(sock: socket.socket) -> Any:
+        f = Filter(Action.ALLOW)
+        f.thread_sync = True
+        f.add_rule(Action.errno(errno.EPERM), "close", Arg(0) == 98)
+        f.add_rule(Action.NOTIFY, "mkdir")
+        out: list[int] = []
+        go = threading.Event()
+
+        def other() -> None:
+            go.wait(10)
+            try:
+                os.mkdir("/nonexistent-seccomp-py/y")
+            except OSError as exc:
+                out.append(exc.errno or -1)
+            os.dup2(0, 98)
+            try:
+                os.close(98)
+            except OSError as exc:
+                out.append(exc.errno or -1)
+
+        t = threading.Thread(target=other)
+        t.start()  # exists before load(): only TSYNC puts the filter on it
+        f.set_notifier(UnixNotifier(sock=sock), timeout=10)
+        f.load()
+        go.set()
+        t.join(10)
+        return out
+
+    out, seen = _with_monitor(body)
+    assert out.value == [errno.EXDEV, errno.EPERM], out
+    assert seen == ["mkdir"]
