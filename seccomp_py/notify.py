@@ -1890,10 +1890,9 @@ def bpf_run(bpf: bytes, nr: int, arch: int, args: Sequence[int] = (), ip: int = 
 
     Classic BPF as the kernel accepts it for seccomp (seccomp(2),
     Documentation/networking/filter.rst): loads from ``struct seccomp_data``,
-    ALU, jumps, scratch memory, return.  The tests use it to check that the
-    handoff's two layers evaluate to the user's policy (tests/test_notify_layers.py).
-    Raises InvalidArgumentError for an instruction it does not know or a
-    program that runs off its end.
+    ALU, jumps, scratch memory, return.  Used before load() to prove the
+    handoff's own syscalls will be allowed.  Raises InvalidArgumentError for
+    an instruction it does not know or a program that runs off its end.
     """
     full = (list(args) + [0] * 6)[:6]
     data = _DATA.pack(nr, arch, ip & (_U64 - 1), *(a & (_U64 - 1) for a in full))
