@@ -75,6 +75,10 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true",
                    help="refuse unknown keys and syscall names libseccomp does not know "
                         "(default: skip them with a warning, as runc does)")
+    # issue 15: socketcall/ipc multiplexing (seccomp_py.profile.Profile.compile)
+    p.add_argument("--strict-multiplexed", action="store_true",
+                   help="refuse socketcall/ipc on arches where argument checks of socket/ipc "
+                        "rules cannot apply (i386); default: report them and behave as runc")
 
 
 def _caps(args: argparse.Namespace) -> frozenset[str]:
@@ -106,7 +110,8 @@ def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
         warnings.simplefilter("always")
         profile = _load_profile(args.profile, args.strict)
         compiled = profile.compile(args.arch, caps=_caps(args), kernel=kernel,
-                                   unknown="error" if args.strict else "ignore")
+                                   unknown="error" if args.strict else "ignore",
+                                   strict_multiplexed=args.strict_multiplexed)
     for w in caught:
         if not getattr(args, "quiet_warnings", False):
             _err(f"warning: {w.message}")
@@ -120,6 +125,12 @@ def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
         _err(f"warning: {len(plain)} syscall names libseccomp does not know were skipped "
              f"(as runc does; --strict refuses them): " + ", ".join(plain))
     return profile, compiled
+
+
+def _report_multiplexed(compiled: Compiled) -> None:
+    """issue 15: rules whose argument checks cannot apply on an arch, one line."""
+    if compiled.widened:
+        _err(f"warning: {compiled.multiplexed_note}")
 
 
 # -- subcommands ----------------------------------------------------------------------------------
@@ -156,6 +167,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.runc and args.format != "bpf":
         raise CliError("compile: --runc needs --format bpf")
     _, compiled = _compile(args)
+    _report_multiplexed(compiled)
     with compiled.filter as filt:
         if args.format == "pfc":
             data = filt.export_pfc().encode()
@@ -213,6 +225,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     if absent:
         print(f"absent:    {len(absent)} names not on these arches (no effect): "
               + ", ".join(s.name for s in absent))
+    # issue 15: rules whose argument checks cannot apply on an arch (socketcall/ipc)
+    refused = compiled.skipped_for("strict-multiplexed")
+    if compiled.widened:
+        print(f"multiplexed: {compiled.multiplexed_note}")
+        for line in compiled.widened:
+            print(f"  {line}")
+    if refused:
+        print(f"multiplexed: {refused[0].detail}; the profile's own rules for it dropped: "
+              + ", ".join(s.path for s in refused))
     ok = count <= BPF_MAXINSNS
     print(f"size:      {count} BPF instructions (limit {BPF_MAXINSNS}): "
           + ("ok" if ok else "TOO LARGE, the kernel will refuse it"))
@@ -350,6 +371,13 @@ def _hand_listener(path: str, fd: int, pid: int, metadata: str | None) -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(10)
             sock.connect(path)
+            # issue 15: the listener goes only to a monitor run by us or root (SO_PEERCRED)
+            from .notify import peer_credentials
+
+            ppid, uid, _gid = peer_credentials(sock)
+            if uid not in (os.getuid(), 0):
+                raise CliError(f"run: refusing to hand the listener to listenerPath {path}: "
+                               f"its monitor (pid {ppid}) runs as uid {uid}, not as us or root")
             socket.send_fds(sock, [payload], [fd])
     except OSError as exc:
         raise CliError(f"run: cannot hand the listener to listenerPath {path}: "
@@ -379,6 +407,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                            "nobody would answer them")
         try:
             proc = spawn(cmd, filt, program=program, **_cli_sandbox.spawn_options(args))
+            _report_multiplexed(compiled)
         except ExecForbiddenError as exc:
             raise CliError(f"run: {exc.detail}") from None
         except SeccompError:

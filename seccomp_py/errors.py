@@ -208,6 +208,14 @@ class WidenedRuleWarning(UserWarning):
     """
 
 
+class UnsafeSocketPathWarning(UserWarning):
+    """A Unix socket path for a seccomp handoff sits in a directory that
+    others may write to (world- or group-writable without the sticky bit, or
+    owned by another user): someone else could bind the path first.  The
+    peer's credentials are still checked (SO_PEERCRED), but use a private
+    directory."""
+
+
 def error_for(errnum: int, func: str, detail: str = "") -> SeccompError:
     """Build the exception for ``errnum`` raised by ``func`` (used by ``_native.check``)."""
     if errnum == _errno.EINVAL:

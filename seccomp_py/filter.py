@@ -954,9 +954,11 @@ class Filter:
     def set_notifier(self, notifier: Any, *, timeout: float | None = 10.0) -> None:
         """Hand the listener fd to ``notifier`` at load() (the seed's Notifier protocol).
 
-        load() then runs ``notifier.prepare(timeout)``, adds ALLOW rules for
-        ``notifier.exempt()``, installs the filter with a new listener and hands
-        the fd over (see seccomp_py.notify.Notifier and docs/notify.md).
+        load() then runs ``notifier.prepare(timeout)``, installs the filter
+        with a new listener behind a prologue allowing exactly
+        ``notifier.exempt()``, hands the fd over, and seals it with a second
+        layer so the policy is exactly this filter's (the rules are not
+        changed; see seccomp_py.notify.Notifier and docs/notify.md).
         ``None`` removes it.  Raises TypeError for an object without the protocol.
         """
         if notifier is not None:

@@ -21,14 +21,14 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
 from . import arch as _arch
 from .action import Action, ActionKind
 from .arch import Arch
 from .arg import MAX_ARGS, ArgCmp, Op
-from .errors import InvalidArgumentError, SeccompError, UnsupportedError
+from .errors import InvalidArgumentError, SeccompError, UnsupportedError, WidenedRuleWarning
 from .filter import Filter, RuleRecord
 from .syscall import _NR_ERROR, _resolve_name
 
@@ -126,6 +126,12 @@ _EPERM = _errno.EPERM
 # -- errors and warnings ---------------------------------------------------------------
 
 
+#: Largest profile accepted (bytes); Docker's default profile is about 20 KB.
+MAX_PROFILE_BYTES = 16 << 20
+#: Deepest JSON nesting accepted in a profile (a real one nests 5 levels).
+MAX_PROFILE_DEPTH = 32
+
+
 class ProfileError(InvalidArgumentError):
     """A profile is malformed or cannot be compiled.
 
@@ -155,6 +161,17 @@ class ProfileWarning(UserWarning):
 
 class WeakenedPolicyWarning(ProfileWarning):
     """A rule that refuses something was dropped: the filter allows more than the profile says."""
+
+
+def widened_report(widened: Sequence[str]) -> str:
+    """One line naming every rule whose argument checks cannot apply on some
+    arch of the filter (socketcall/ipc multiplexing)."""
+    paths = ", ".join(w.split(":", 1)[0] for w in widened)
+    via = " and ".join(m for m in ("socketcall(2)", "ipc(2)") if any(m in w for w in widened))
+    return (f"{len(widened)} rule(s) with argument checks do not hold on an arch that "
+            f"multiplexes calls through {via} (seccomp cannot read those arguments), so "
+            f"there they match every call, as under runc: {paths}; strict_multiplexed "
+            f"(seccomp-py --strict-multiplexed) refuses {via} on those arches instead")
 
 
 # -- the typed profile ----------------------------------------------------------------------
@@ -312,6 +329,11 @@ class Compiled:
     #: of warning once per rule
     widened: tuple[str, ...] = ()
 
+    @property
+    def multiplexed_note(self) -> str:
+        """One line for run/check: what ``widened`` means ("" when empty)."""
+        return widened_report(self.widened) if self.widened else ""
+
     def skipped_for(self, reason: str) -> list[Skipped]:
         return [s for s in self.skipped if s.reason == reason]
 
@@ -381,13 +403,22 @@ class Profile:
 
     @classmethod
     def loads(cls, text: str | bytes, *, strict: bool = False) -> Profile:
-        """Parse JSON text.  Raises ProfileError (bad JSON too, with line and column)."""
+        """Parse JSON text.  Raises ProfileError (bad JSON too, with line and column).
+
+        The text is bounded (seccomp_py._json): at most MAX_PROFILE_BYTES and
+        MAX_PROFILE_DEPTH levels of nesting, else a one-line ProfileError
+        (never RecursionError).
+        """
+        from . import _json
+
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ProfileError("", f"not valid JSON: {exc.msg} at line {exc.lineno} "
-                                   f"column {exc.colno}") from None
-        except (UnicodeDecodeError, TypeError) as exc:
+            data = _json.loads(text, max_size=MAX_PROFILE_BYTES, max_depth=MAX_PROFILE_DEPTH,
+                               what="the profile")
+        except _json.JsonLimitError as exc:
+            if exc.kind == "encoding":
+                raise ProfileError("", f"not valid JSON text: {exc.detail}") from None
+            raise ProfileError("", str(exc)) from None
+        except TypeError as exc:
             raise ProfileError("", f"not valid JSON text: {exc}") from None
         return cls.from_dict(data, strict=strict)
 
@@ -400,9 +431,9 @@ class Profile:
         """
         if isinstance(source, (str, os.PathLike)):
             with open(source, "rb") as fh:
-                return cls.loads(fh.read(), strict=strict)
+                return cls.loads(fh.read(MAX_PROFILE_BYTES + 1), strict=strict)
         if hasattr(source, "read"):
-            return cls.loads(source.read(), strict=strict)
+            return cls.loads(source.read(MAX_PROFILE_BYTES + 1), strict=strict)
         raise TypeError(f"load() takes a path or a file, not {type(source).__name__}")
 
     @classmethod
@@ -481,7 +512,7 @@ class Profile:
     def compile(self, arch: Arch | str | int | None = None, *,
                 caps: Iterable[str] | None = None,
                 kernel: str | tuple[int, int] | None = None,
-                unknown: str = "warn") -> Compiled:
+                unknown: str = "warn", strict_multiplexed: bool = False) -> Compiled:
         """Build the Filter this profile gives on ``arch`` for a process with
         capability set ``caps`` on kernel ``kernel``.
 
@@ -494,6 +525,17 @@ class Profile:
         refused something), ``"ignore"`` (skip silently) or ``"error"``
         (raise ProfileError).
 
+        Argument checks on socket(2)- and ipc(2)-family calls cannot apply
+        on an arch that multiplexes them (i386's socketcall/ipc: seccomp
+        cannot read the real arguments), so libseccomp, like runc, lets such
+        a rule match every call made that way; every such rule is listed in
+        ``Compiled.widened``.  ``strict_multiplexed=True`` closes the hole:
+        the multiplexer (``socketcall`` and/or ``ipc``) is refused with
+        ERRNO(ENOSYS) on those arches (EPERM if ENOSYS is the default), and
+        the profile's own rules for it are dropped (``Compiled.skipped``,
+        reason ``"strict-multiplexed"``).  The default keeps runc's
+        behaviour.
+
         Uses seccomp_init(3), seccomp_arch_add(3), seccomp_attr_set(3) and
         seccomp_rule_add(3).  Raises ProfileError (naming the JSON path) for
         anything libseccomp refuses, UnknownArchError for an unknown ``arch``,
@@ -502,6 +544,22 @@ class Profile:
         """
         if unknown not in ("warn", "ignore", "error"):
             raise ValueError(f"unknown must be 'warn', 'ignore' or 'error', not {unknown!r}")
+        compiled = self._compile(arch, caps, kernel, unknown, frozenset())
+        if not strict_multiplexed or not compiled.widened:
+            return compiled
+        refuse = frozenset(mux for mux in ("socketcall", "ipc")
+                           if any(f"{mux}(2)" in w for w in compiled.widened))
+        compiled.filter.close()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # said once, by the first pass
+            strict = self._compile(arch, caps, kernel, unknown, refuse)
+        # the multiplexer is refused: those rules no longer match every call
+        strict.widened = ()
+        return strict
+
+    def _compile(self, arch: Arch | str | int | None, caps: Iterable[str] | None,
+                 kernel: str | tuple[int, int] | None, unknown: str,
+                 refuse: frozenset[str]) -> Compiled:
         arches = self.filter_arches(arch)
         target = arches[0]
         cap_set = normalize_caps(caps) if caps is not None else current_caps()
@@ -533,6 +591,8 @@ class Profile:
                                  if _resolve_name(native, n) != _NR_ERROR)
                 self._compile_entry(i, entry, default, short, cap_set, kver, arches,
                                     unknown, rules, skipped)
+            if refuse:
+                rules = self._refuse_multiplexers(rules, skipped, refuse, default, arches)
             # every rule in one call (Filter.add_rules: one transaction on 2.6;
             # on 2.5 a refused rule leaves the filter failed, and it is closed below)
             try:
@@ -557,9 +617,38 @@ class Profile:
     def to_filter(self, arch: Arch | str | int | None = None, *,
                   caps: Iterable[str] | None = None,
                   kernel: str | tuple[int, int] | None = None,
-                  unknown: str = "warn") -> Filter:
-        """The Filter of :meth:`compile` (same arguments and exceptions)."""
-        return self.compile(arch, caps=caps, kernel=kernel, unknown=unknown).filter
+                  unknown: str = "warn", strict_multiplexed: bool = False) -> Filter:
+        """The Filter of :meth:`compile` (same arguments and exceptions).
+
+        Every rule whose argument checks cannot apply on an arch of the
+        filter (socketcall/ipc multiplexing, see :meth:`compile`) is reported
+        with one WidenedRuleWarning naming them all, unless
+        ``strict_multiplexed`` refuses the multiplexers instead.
+        """
+        compiled = self.compile(arch, caps=caps, kernel=kernel, unknown=unknown,
+                                strict_multiplexed=strict_multiplexed)
+        if compiled.widened and not strict_multiplexed:
+            warnings.warn(widened_report(compiled.widened), WidenedRuleWarning, stacklevel=2)
+        return compiled.filter
+
+    @staticmethod
+    def _refuse_multiplexers(rules: list[Rule], skipped: list[Skipped], refuse: frozenset[str],
+                             default: Action, arches: tuple[Arch, ...]) -> list[Rule]:
+        """strict_multiplexed: refuse each multiplexer first, drop the profile's rules for it."""
+        action = Action.errno(_errno.ENOSYS)
+        if action == default:
+            action = Action.errno(_errno.EPERM)
+        out = [Rule(action, mux, (), "strict-multiplexed") for mux in sorted(refuse)]
+        where = ", ".join(a.libseccomp_name for a in arches
+                          if any(_resolve_name(a, m) >= 0 for m in refuse))
+        for r in rules:
+            if r.syscall in refuse:
+                skipped.append(Skipped(r.source, "strict-multiplexed",
+                                       f"{r.syscall} is refused on {where} "
+                                       f"(strict_multiplexed)", r.syscall, False))
+                continue
+            out.append(r)
+        return out
 
     def _apply_flags(self, filt: Filter) -> None:
         for i, flag in enumerate(self.flags):
