@@ -15,7 +15,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     sources = builtin_sources()
     rows = []
     for name in sorted(sources):
-        entry = dict(sources[name])
+        entry: dict[str, Any] = dict(sources[name])
         entry["name"] = name
         entry["installed_at"] = builtin_path(name)
         caps = entry.get("runtime_caps", "none")

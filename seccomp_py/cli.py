@@ -547,11 +547,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _has_notify(program: bytes) -> bool:
-    from . import bpf
+    import struct
+
     from .action import ActionKind
 
-    return any(ins.code == 0x06 and ins.k & 0xFFFF0000 == int(ActionKind.NOTIFY)
-               for ins in bpf.parse(program, sys.byteorder))
+    notify = int(ActionKind.NOTIFY)
+    return any(code == 0x06 and k & 0xFFFF0000 == notify
+               for code, _jt, _jf, k in struct.iter_unpack("=HBBI", program))
 
 
 def _learn_default(args: argparse.Namespace) -> Any:
