@@ -92,7 +92,7 @@ def _caps(args: argparse.Namespace, profile: Profile) -> tuple[frozenset[str], s
         caps = resolve_caps(spec)
     except ValueError as exc:
         raise UsageError(f"--caps: {exc}") from None
-    key = spec.strip().lower()
+    key = spec.strip().lower() or "none"
     return caps, (key if key in CAP_SETS else "given")
 
 
@@ -385,7 +385,10 @@ def cmd_features(args: argparse.Namespace) -> int:
 def _errno_arg(text: str) -> int:
     from .profile import check_errno_name
 
-    value = int(text) if text.isdigit() else check_errno_name(text)
+    try:
+        value = int(text) if text.isdigit() else check_errno_name(text)
+    except ValueError as exc:
+        raise UsageError(f"--deny: {exc}") from None
     if not 1 <= value <= 4095:
         raise UsageError(f"errno {text!r} is outside 1..4095")
     return value
