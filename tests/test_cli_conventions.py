@@ -28,9 +28,9 @@ SCRIPT = os.path.join(os.path.dirname(sys.executable), "seccomp-py")
 DOCKER = os.path.join(PROFILES, "docker.json")
 
 
-def cli(*args: str, stdin: bytes | None = None, cwd: str = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SCRIPT, *args], input=stdin.decode() if stdin else None,
-                          capture_output=True, text=True, timeout=60, cwd=cwd, check=False)
+def cli(*args: str, cwd: str = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=60,
+                          cwd=cwd, check=False)
 
 
 def test_version_is_the_package_version() -> None:
