@@ -421,7 +421,7 @@ class Agent:
             log.error("oci agent: respond failed for %s: %s", container.id, exc)
             return
         self._event("decision", id=container.id, pid=n.pid, syscall=name,
-                    args=[hex(a) for a in n.args], response=repr(response))
+                    args=[hex(a) for a in n.args], response=str(response))
 
     def serve_forever(self, timeout: float | None = None) -> None:
         """Serve until :meth:`stop` (or ``timeout`` seconds without any event)."""

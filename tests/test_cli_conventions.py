@@ -215,6 +215,10 @@ def test_actions_print_as_names() -> None:
     assert str(Action.KILL_PROCESS) == "KILL_PROCESS"
     assert str(Action.trace(7)) == "TRACE(7)"
     assert repr(Action.errno(1)) == "Action.errno(1)"  # repr stays code
+    from seccomp_py.notify import Response
+
+    assert str(Response.errno(1)) == "ERRNO(EPERM)"  # as the OCI agent's log writes it
+    assert str(Response.CONTINUE) == "CONTINUE" and str(Response.value(3)) == "VALUE(3)"
     proc = cli("check", "docker", "--allow-unknown")
     assert "default:   ERRNO(EPERM)" in proc.stdout
     assert "Action." not in proc.stdout + proc.stderr
