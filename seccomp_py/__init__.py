@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys as _sys
 from types import ModuleType as _ModuleType
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # not typing's: importing typing would cost more than the package
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 PROG = "seccomp-py"
 SHELLS = ("bash", "zsh", "fish")

@@ -19,11 +19,13 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import SeccompError
 
+TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
     from .arch import Arch
     from .profile import Compiled, Profile
 
