@@ -310,9 +310,8 @@ def manpage(parser: argparse.ArgumentParser, version: str) -> str:
 
 
 def _docs_url() -> str:
-    from .cli import DOCS_URL
-
-    return f"documentation: {DOCS_URL}"
+    return ("the documentation: docs/cli.md and docs/profiles.md in the source "
+            "distribution of seccomp_py")
 
 
 def generate(kind: str) -> str:

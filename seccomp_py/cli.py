@@ -30,10 +30,13 @@ if TYPE_CHECKING:
     from .profile import Compiled, Profile
 
 PROG = "seccomp-py"
-#: Where a user of the installed wheel finds the documentation (docs/*.md of the sdist).
-DOCS_URL = "https://pypi.org/project/seccomp_py/"
-EPILOG = (f"Documentation: `man seccomp-py`, {DOCS_URL} (the project page, with the "
-          "docs/ directory of the source distribution: docs/cli.md for this command).")
+#: Where a user of the installed wheel finds the documentation.  No project URL is
+#: given: the project has no public home yet (pyproject.toml invents none); the man
+#: page is installed with the wheel, and the docs/ directory is in the sdist.
+DOCS_HINT = ("the man page (man seccomp-py, installed with the package; also "
+             "'seccomp-py manpage'), and docs/cli.md in the source distribution "
+             "(pip download --no-deps --no-binary :all: seccomp_py)")
+EPILOG = f"Documentation: {DOCS_HINT}."
 
 
 class CliError(Exception):
