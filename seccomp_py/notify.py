@@ -313,6 +313,18 @@ class Response:
                                        detail=f"value must be a signed 64-bit int, not {val!r}")
         return cls(val, 0)
 
+    def __str__(self) -> str:
+        """The readable name: ``ERRNO(EPERM)``, ``CONTINUE``, ``VALUE(0)``, ``HANDLED``."""
+        if self.sent:
+            return "HANDLED"
+        if self.flags & FLAG_CONTINUE:
+            return "CONTINUE"
+        if self.error:
+            import errno
+
+            return f"ERRNO({errno.errorcode.get(-self.error, -self.error)})"
+        return f"VALUE({self.val})"
+
     def __repr__(self) -> str:
         if self.sent:
             return "Response.HANDLED"

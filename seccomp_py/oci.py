@@ -475,7 +475,7 @@ class Agent:
             log.error("oci agent: respond failed for %s: %s", container.id, exc)
             return Response.HANDLED
         self._event("decision", id=container.id, pid=n.pid, syscall=name,
-                    args=[hex(a) for a in n.args], response=repr(response))
+                    args=[hex(a) for a in n.args], response=str(response))
         return Response.HANDLED
 
     def serve_forever(self, timeout: float | None = None) -> None:

@@ -117,6 +117,26 @@ CAPABILITIES: tuple[str, ...] = (
     "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 )
 
+#: Named capability sets for ``caps=`` (and ``--caps`` on the command line).
+#: docker: moby's default for a container (oci/caps/defaults.go, 14 capabilities);
+#: podman: containers/common's default_capabilities (pkg/config, 10 since v0.47:
+#: Docker's minus CAP_AUDIT_WRITE, CAP_MKNOD, CAP_NET_RAW and CAP_SYS_CHROOT);
+#: all: every capability (``--privileged``); none: an unprivileged process.
+CAP_SETS: dict[str, frozenset[str]] = {
+    "docker": frozenset({
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+        "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}),
+    "podman": frozenset({
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+        "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID"}),
+    "all": frozenset(CAPABILITIES),
+    "none": frozenset(),
+}
+#: The capability set of a profile that does not say which runtime it is for (a
+#: user's file): none, as an unprivileged container (the strictest reading).
+DEFAULT_CAPS = "none"
+
 _ERRNO_BY_NAME: dict[str, int] = {name: num for num, name in _errno.errorcode.items()}
 _MIN_KERNEL = re.compile(r"^(\d+)\.(\d+)")
 _U64 = 2**64 - 1
@@ -388,6 +408,9 @@ class Profile:
     listener_path: str | None = None
     listener_metadata: str | None = None
     syscalls: tuple[SyscallEntry, ...] = ()
+    #: the built-in profile this was loaded from (``"docker"``, ``"podman"``), or None;
+    #: it picks the default capability set of :meth:`compile`
+    origin: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -442,9 +465,18 @@ class Profile:
 
         They are verbatim copies of Docker's and Podman's default profiles (Apache-2.0;
         provenance in ``seccomp_py/profiles/SOURCES.json``).  :func:`builtin_names`
-        lists them.  Raises ProfileError for an unknown name.
+        lists them.  Its :meth:`compile` defaults to the runtime's capability set
+        (``caps="docker"`` for Docker's).  Raises ProfileError for an unknown name.
         """
-        return cls.load(builtin_path(name))
+        return dataclasses.replace(cls.load(builtin_path(name)), origin=name)
+
+    def runtime_caps(self) -> str:
+        """The name of the capability set :meth:`compile` uses by default: the
+        runtime's for a built-in profile (``"docker"``, ``"podman"``), else
+        ``"none"`` (:data:`DEFAULT_CAPS`)."""
+        if self.origin is not None:
+            return builtin_sources().get(self.origin, {}).get("runtime_caps", DEFAULT_CAPS)
+        return DEFAULT_CAPS
 
     # -- saving ----------------------------------------------------------------------------
 
@@ -510,20 +542,24 @@ class Profile:
         return tuple(out)
 
     def compile(self, arch: Arch | str | int | None = None, *,
-                caps: Iterable[str] | None = None,
+                caps: str | Iterable[str] | None = None,
                 kernel: str | tuple[int, int] | None = None,
                 unknown: str = "warn", strict_multiplexed: bool = False) -> Compiled:
         """Build the Filter this profile gives on ``arch`` for a process with
         capability set ``caps`` on kernel ``kernel``.
 
-        Defaults: the native arch, the effective capabilities of this process
-        (/proc/self/status CapEff) and the running kernel (uname).  ``caps``
-        takes names (``"CAP_SYS_ADMIN"`` or ``"sys_admin"``); Docker matches
-        the container's bounding set.  ``unknown`` says what to do with a
-        syscall name libseccomp does not know: ``"warn"`` (skip it with a
-        ProfileWarning, as runc does; a WeakenedPolicyWarning when the rule
-        refused something), ``"ignore"`` (skip silently) or ``"error"``
-        (raise ProfileError).
+        Defaults: the native arch, the profile's runtime capability set
+        (:meth:`runtime_caps`: Docker's 14 for ``Profile.builtin("docker")``,
+        Podman's 10 for ``"podman"``, none for any other profile; never this
+        process's own) and the running kernel (uname).  ``caps`` is a set name
+        (``"docker"``, ``"podman"``, ``"all"``, ``"none"``), a comma-separated
+        string (``"CAP_SYS_ADMIN,sys_chroot"``, ``""`` for none) or a collection
+        of names (``"CAP_SYS_ADMIN"`` or ``"sys_admin"``); see :func:`resolve_caps`.
+        Docker matches the container's bounding set.  ``unknown`` says what to
+        do with a syscall name libseccomp does not know: ``"warn"`` (skip it;
+        ONE ProfileWarning lists every skipped name, as runc skips them; a
+        WeakenedPolicyWarning when a skipped rule refused something),
+        ``"ignore"`` (skip silently) or ``"error"`` (raise ProfileError).
 
         Argument checks on socket(2)- and ipc(2)-family calls cannot apply
         on an arch that multiplexes them (i386's socketcall/ipc: seccomp
@@ -539,8 +575,7 @@ class Profile:
         Uses seccomp_init(3), seccomp_arch_add(3), seccomp_attr_set(3) and
         seccomp_rule_add(3).  Raises ProfileError (naming the JSON path) for
         anything libseccomp refuses, UnknownArchError for an unknown ``arch``,
-        ValueError for a bad ``kernel`` or ``unknown``, OSError when the
-        capabilities cannot be read from /proc/self/status.
+        ValueError for a bad ``kernel``, ``unknown`` or capability name.
         """
         if unknown not in ("warn", "ignore", "error"):
             raise ValueError(f"unknown must be 'warn', 'ignore' or 'error', not {unknown!r}")
@@ -562,7 +597,7 @@ class Profile:
                  refuse: frozenset[str]) -> Compiled:
         arches = self.filter_arches(arch)
         target = arches[0]
-        cap_set = normalize_caps(caps) if caps is not None else current_caps()
+        cap_set = resolve_caps(caps if caps is not None else self.runtime_caps())
         kver = parse_kernel(kernel) if kernel is not None else current_kernel()
         short = DOCKER_ARCHES.get(target, target.name.lower())
         default = self.default()
@@ -572,7 +607,7 @@ class Profile:
             filt = Filter(default)
         except SeccompError as exc:  # e.g. ERRNO(4095): libseccomp accepts up to 4094
             where = "defaultErrnoRet" if self.default_errno_ret is not None else "defaultAction"
-            raise ProfileError(where, f"libseccomp refused the default action {default!r}: "
+            raise ProfileError(where, f"libseccomp refused the default action {default}: "
                                       f"{exc.detail or exc.strerror}") from None
         try:
             if native not in arches:
@@ -604,10 +639,12 @@ class Profile:
                     raise ProfileError("syscalls", f"libseccomp refused the rules: "
                                                    f"{exc.strerror}") from None
                 r = rules[at]
-                raise ProfileError(r.source, f"libseccomp refused the rule {r.action!r} for "
+                raise ProfileError(r.source, f"libseccomp refused the rule {r.action} for "
                                              f"{r.syscall!r}: {exc.strerror}") from None
             for at, message in found:
                 widened.append(f"{rules[at].source.split('.')[0]}: {message}")
+            if unknown == "warn":
+                _warn_unknown([s for s in skipped if s.reason == "unknown"], default)
         except BaseException:
             filt.close()
             raise
@@ -615,7 +652,7 @@ class Profile:
                         tuple(dict.fromkeys(names)), default, tuple(widened))
 
     def to_filter(self, arch: Arch | str | int | None = None, *,
-                  caps: Iterable[str] | None = None,
+                  caps: str | Iterable[str] | None = None,
                   kernel: str | tuple[int, int] | None = None,
                   unknown: str = "warn", strict_multiplexed: bool = False) -> Filter:
         """The Filter of :meth:`compile` (same arguments and exceptions).
@@ -678,7 +715,7 @@ class Profile:
             return
         action = entry.resolved_action()
         if action == default:
-            skipped.append(Skipped(path, "default", f"{action!r} is the default action"))
+            skipped.append(Skipped(path, "default", f"{action} is the default action"))
             return
         weakens = _refuses(action, default)
         key = "name" if entry.used_name else "names"
@@ -689,16 +726,6 @@ class Profile:
                 if unknown == "error":
                     raise ProfileError(npath, detail)
                 skipped.append(Skipped(npath, "unknown", detail, name, weakens))
-                if unknown == "warn":
-                    if weakens:
-                        warnings.warn(
-                            f"{npath}: SKIPPED A RULE THAT REFUSES {name!r}{via} ({action!r}): "
-                            f"libseccomp does not know this syscall, so the filter lets "
-                            f"{name!r} through with the default action {default!r}",
-                            WeakenedPolicyWarning, stacklevel=4)
-                    else:
-                        warnings.warn(f"{npath}: unknown syscall {name!r}{via} skipped",
-                                      ProfileWarning, stacklevel=4)
                 continue
             if all(_resolve_name(a, name) < 0 for a in arches):
                 skipped.append(Skipped(npath, "absent",
@@ -840,6 +867,67 @@ def _entry_names(entry: SyscallEntry) -> list[tuple[int, str, str]]:
             if m not in seen:
                 seen.add(m)
                 out.append((j, m, f" (from {name})"))
+    return out
+
+
+def _warn_unknown(unknown: list[Skipped], default: Action) -> None:
+    """One warning for every skipped unknown name (a WeakenedPolicyWarning when
+    some of them were in rules that refuse)."""
+    if not unknown:
+        return
+    names = ", ".join(dict.fromkeys(s.name + _via(s) for s in unknown))
+    weak = [s for s in unknown if s.weakens]
+    if weak:
+        which = ", ".join(f"{s.name} ({s.path})" for s in weak)
+        warnings.warn(f"SKIPPED A RULE THAT REFUSES {len(weak)} syscalls libseccomp does not "
+                      f"know, so the filter lets them through with the default action "
+                      f"{action_text(default)}: {which}; all {len(unknown)} unknown names "
+                      f"skipped: {names}", WeakenedPolicyWarning, stacklevel=4)
+    else:
+        warnings.warn(f"{len(unknown)} syscall names libseccomp does not know were skipped "
+                      f"(as runc does): {names}", ProfileWarning, stacklevel=4)
+
+
+def _via(skipped: Skipped) -> str:
+    """" (from @group)" when the skipped name came from a syscall group."""
+    at = skipped.detail.find(" (from @")
+    return skipped.detail[at:] if at >= 0 else ""
+
+
+def action_text(action: Action) -> str:
+    """An action as a profile names it: ``SCMP_ACT_ERRNO(EPERM)``, ``SCMP_ACT_KILL_PROCESS``,
+    ``SCMP_ACT_TRACE(7)``."""
+    name, number = _action_fields(action)
+    if number is None:
+        return name
+    if action.kind is ActionKind.ERRNO:
+        return f"{name}({_errno.errorcode.get(number, number)})"
+    return f"{name}({number})"
+
+
+def resolve_caps(caps: str | Iterable[str]) -> frozenset[str]:
+    """A capability set from a set name (``"docker"``, ``"podman"``, ``"all"``,
+    ``"none"``; see :data:`CAP_SETS`), a comma-separated string of names
+    (``"CAP_SYS_ADMIN,sys_chroot"``; ``""`` for none) or a collection of names
+    (with or without ``CAP_``, any case).
+
+    Raises ValueError for a name that is not a Linux capability (with the
+    closest names), TypeError for something that is not names.
+    """
+    if isinstance(caps, str):
+        key = caps.strip().lower()
+        if key in CAP_SETS:
+            return CAP_SETS[key]
+        caps = [c for c in (x.strip() for x in caps.split(",")) if c]
+    out = normalize_caps(caps)
+    bad = sorted(out - set(CAPABILITIES))
+    if bad:
+        import difflib
+
+        hints = difflib.get_close_matches(bad[0], CAPABILITIES, n=3)
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        raise ValueError(f"unknown capability {bad[0]!r}{hint}; give names such as "
+                         "CAP_SYS_ADMIN, or one of " + ", ".join(CAP_SETS))
     return out
 
 
@@ -1273,6 +1361,8 @@ def check_errno_name(name: str) -> int:
 __all__ = [
     "ACTIONS",
     "CAPABILITIES",
+    "CAP_SETS",
+    "DEFAULT_CAPS",
     "DOCKER_ARCHES",
     "FLAGS",
     "OPERATORS",
@@ -1287,6 +1377,7 @@ __all__ = [
     "Skipped",
     "SyscallEntry",
     "WeakenedPolicyWarning",
+    "action_text",
     "caps_from_mask",
     "check_export",
     "current_caps",
@@ -1297,5 +1388,6 @@ __all__ = [
     "loads",
     "normalize_caps",
     "parse_kernel",
+    "resolve_caps",
     "target_arch",
 ]

@@ -304,7 +304,8 @@ def test_rules_with_the_default_action_are_skipped() -> None:
 
 def test_unknown_names_warn_skip_or_fail() -> None:
     p = mk([{"names": ["read", "no_such_call"], "action": "SCMP_ACT_ALLOW"}])
-    with pytest.warns(ProfileWarning, match=r"syscalls\[0\]\.names\[1\]: unknown syscall"):
+    with pytest.warns(ProfileWarning, match=r"^1 syscall names libseccomp does not know were "
+                                            r"skipped \(as runc does\): no_such_call$"):
         c = p.compile(caps=())
     assert [r.syscall for r in c.rules] == ["read"]
     assert c.skipped_for("unknown")[0].weakens is False
@@ -319,7 +320,9 @@ def test_unknown_names_warn_skip_or_fail() -> None:
 def test_a_skipped_name_in_a_deny_rule_is_a_loud_warning() -> None:
     p = mk([{"names": ["mkdir", "no_such_call"], "action": "SCMP_ACT_KILL_PROCESS"}],
            defaultAction="SCMP_ACT_ALLOW")
-    with pytest.warns(WeakenedPolicyWarning, match="SKIPPED A RULE THAT REFUSES 'no_such_call'"):
+    with pytest.warns(WeakenedPolicyWarning,
+                      match=r"SKIPPED A RULE THAT REFUSES 1 syscalls .* no_such_call "
+                            r"\(syscalls\[0\]\.names\[1\]\)"):
         c = p.compile(caps=())
     assert c.skipped_for("unknown")[0].weakens
     assert evaluate(c.filter, "mkdir") == "KILL_PROCESS"
