@@ -73,6 +73,9 @@ USAGE_ERRORS = [
     (["completion"], "required: shell"),
     (["completion", "tcsh"], "invalid choice"),
     (["manpage", "extra"], "unrecognized arguments"),
+    (["inspect"], "give a PID or --runc ID"),
+    (["inspect", "notapid"], "is not a pid"),
+    (["groups", "--x"], "unrecognized arguments"),
 ]
 
 
