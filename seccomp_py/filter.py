@@ -616,7 +616,7 @@ class Filter:
         if not widened:
             return None
         via = "socketcall(2)" if _is_socket_family(name) else "ipc(2)"
-        return (f"{act!r} for {name} with {', '.join(map(repr, comparisons))}: on "
+        return (f"{act} for {name} with {', '.join(map(repr, comparisons))}: on "
                 f"{', '.join(widened)} the call can also be made through {via}, whose "
                 f"arguments seccomp cannot see, so there the rule matches every {name} call "
                 f"(use add_rule_exact to refuse, or deny {via.split('(')[0]})")
