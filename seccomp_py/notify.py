@@ -46,6 +46,7 @@ import selectors
 import socket
 import stat
 import struct
+import sys
 import threading
 import time
 import warnings
@@ -150,7 +151,9 @@ def notif_sizes() -> NotifSizes:
 # -- notifications and responses --------------------------------------------------
 
 _NOTIF = struct.Struct("=QIIiIQ6Q")
-_unpack = _NOTIF.unpack
+_unpack_from = _NOTIF.unpack_from
+_new = object.__new__
+_getrefcount: Callable[[object], int] | None = getattr(sys, "getrefcount", None)
 
 
 class Notification:
@@ -163,9 +166,15 @@ class Notification:
     ``flags`` and the ``listener`` it came from.
     """
 
-    __slots__ = ("_v", "listener")
+    # ``_v`` holds the decoded fields, or None while they still sit in the
+    # receive buffer ``_raw`` (serve() hands its handler such a lazily decoded
+    # notification: nothing is decoded unless the handler reads a field, and
+    # the object is reused for the next one when the handler kept no reference;
+    # one that was kept is decoded before the buffer is reused).
+    __slots__ = ("_raw", "_v", "listener")
 
-    _v: tuple[int, ...]
+    _v: tuple[int, ...] | None
+    _raw: Any
     listener: Listener | None
 
     def __init__(self, id: int, pid: int, syscall: int, arch: int, ip: int,
@@ -175,57 +184,72 @@ class Notification:
         if len(values) != 6:
             raise InvalidArgumentError(func="Notification", detail="args must hold 6 values")
         self._v = (id, pid, flags, syscall, int(arch), ip, *values)
+        self._raw = None
         self.listener = listener
 
     @classmethod
-    def _from_raw(cls, raw: bytes, listener: Listener | None) -> Notification:
+    def _from_raw(cls, raw: Any, listener: Listener | None) -> Notification:
         n = cls.__new__(cls)
-        n._v = _unpack(raw)
+        n._v = _unpack_from(raw)
+        n._raw = None
         n.listener = listener
         return n
+
+    def _values(self) -> tuple[int, ...]:
+        v = self._v
+        if v is None:
+            v = self._v = _unpack_from(self._raw)
+        return v
 
     @property
     def id(self) -> int:
         """The notification id (the cookie to answer with)."""
-        return self._v[0]
+        v = self._v
+        return (v if v is not None else self._values())[0]
 
     @property
     def pid(self) -> int:
         """The target thread's id in our pid namespace (0 if not visible)."""
-        return self._v[1]
+        v = self._v
+        return (v if v is not None else self._values())[1]
 
     @property
     def flags(self) -> int:
         """seccomp_notif.flags (0 today)."""
-        return self._v[2]
+        v = self._v
+        return (v if v is not None else self._values())[2]
 
     @property
     def syscall(self) -> int:
         """The syscall number on ``arch``."""
-        return self._v[3]
+        v = self._v
+        return (v if v is not None else self._values())[3]
 
     @property
     def arch_token(self) -> int:
         """The audit arch token, as an int."""
-        return self._v[4]
+        v = self._v
+        return (v if v is not None else self._values())[4]
 
     @property
     def ip(self) -> int:
         """The instruction pointer at the syscall."""
-        return self._v[5]
+        v = self._v
+        return (v if v is not None else self._values())[5]
 
     @property
     def args(self) -> tuple[int, ...]:
         """The six syscall arguments, as unsigned 64-bit ints."""
-        return self._v[6:12]
+        v = self._v
+        return (v if v is not None else self._values())[6:12]
 
     @property
     def arch(self) -> Arch | int:
         """The audit arch as an :class:`Arch` (an int if unknown)."""
         try:
-            return Arch(self._v[4])
+            return Arch(self.arch_token)
         except ValueError:
-            return int(self._v[4])
+            return self.arch_token
 
     @property
     def syscall_name(self) -> str:
@@ -233,20 +257,20 @@ class Notification:
         from .syscall import resolve_number
 
         try:
-            return resolve_number(self._v[3], self._v[4])
+            return resolve_number(self.syscall, self.arch_token)
         except (SeccompError, ValueError):
             return ""
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Notification):
             return NotImplemented
-        return self._v == other._v
+        return self._values() == other._values()
 
     def __hash__(self) -> int:
-        return hash(self._v)
+        return hash(self._values())
 
     def __reduce__(self) -> tuple[Any, ...]:
-        v = self._v
+        v = self._values()
         return (Notification, (v[0], v[1], v[3], v[4], v[5], v[6:12], v[2]))
 
     def __repr__(self) -> str:
@@ -415,7 +439,8 @@ class Listener:
         # to leave before closing the fd, so the number is never reused under it.
         self._wake: tuple[int, int] | None = None
         self._receivers = 0
-        self._state = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._state = threading.Condition(self._lock)
 
     # -- lifecycle
     def fileno(self) -> int:
@@ -507,18 +532,28 @@ class Listener:
         Raises TimeoutError after ``timeout`` seconds, HangupError when no
         task uses the filter any more, ListenerClosedError, SeccompError.
         """
-        ms = _ms(timeout)
-        with self._state:
-            fd = self._live("SECCOMP_IOCTL_NOTIF_RECV")
-            if self._wake is None:
-                self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-            stop = self._wake[0]
+        ms = -1 if timeout is None else _ms(timeout)
+        # The Condition's own lock, entered directly: the same mutual exclusion
+        # as ``with self._state`` without a Python-level __enter__ per call.
+        lock = self._lock
+        with lock:
+            fd = self._fd
+            if fd < 0:
+                raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_RECV")
+            wake = self._wake
+            if wake is None:
+                wake = self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            stop = wake[0]
             self._receivers += 1
         try:
             while True:
                 rc = lib.spy_notify_wait_recv(fd, stop, ms, self._buf)
                 if rc == 1:
-                    return Notification._from_raw(self._raw[:], self)
+                    n = _new(Notification)
+                    n._v = _unpack_from(self._raw)
+                    n._raw = None
+                    n.listener = self
+                    return n
                 if rc == 0:
                     raise TimeoutError(errno.ETIMEDOUT, "no notification within the timeout")
                 if rc == 2:
@@ -530,9 +565,12 @@ class Listener:
                     check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
                 # EINTR: Python ran its signal handlers when we returned; go on (PEP 475).
         finally:
-            with self._state:
+            with lock:
                 self._receivers -= 1
-                self._state.notify_all()
+                if self._fd < 0:
+                    # close() marked the fd closed and waits for the receivers
+                    # to leave (only then is there anyone to wake).
+                    self._state.notify_all()
 
     # -- answering
     def respond(self, notification: Notification | int, response: Response) -> None:
@@ -541,16 +579,22 @@ class Listener:
         Raises NotificationGoneError (the target was interrupted or killed,
         the id was already answered or is unknown), InvalidArgumentError.
         """
-        id = _check_id(notification)
-        if not isinstance(response, Response):
+        id = notification.id if isinstance(notification, Notification) \
+            else _check_id(notification)
+        if response.__class__ is not Response and not isinstance(response, Response):
             raise TypeError(f"respond() takes a Response, not {type(response).__name__}")
         if response.sent:
             return
-        rc = lib.spy_notify_send(self._live("SECCOMP_IOCTL_NOTIF_SEND"), id, response.val,
-                                 response.error, response.flags)
+        fd = self._fd
+        if fd < 0:
+            raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_SEND")
+        rc = lib.spy_notify_send(fd, id, response.val, response.error, response.flags)
         if rc < 0:
             self._send_failed(rc, id)
-        self._answered_add(id)
+        answered = self._answered
+        if len(answered) >= 4096:
+            answered.clear()
+        answered.add(id)
 
     def respond_continue(self, notification: Notification | int) -> None:
         """Let the syscall run as the target asked (not a security decision)."""
@@ -902,31 +946,57 @@ def serve(listener: Listener, handler: Handler, *, on_error: Response | None = N
     loop.nrules = nrules
     raw = ffi.buffer(ffi.addressof(loop, "notif"))
     step = lib.spy_notify_loop_step
-    new = Notification.__new__
-    unpack_from = _NOTIF.unpack_from
+    refs = _getrefcount
     handled = 0
+    # The handler gets a Notification decoded lazily from the loop's buffer
+    # (nothing is decoded unless it reads a field).  When it kept no reference
+    # the same object serves the next notification; one that was kept (stored,
+    # handed to a thread, held by a traceback) is decoded before the buffer is
+    # reused, and a fresh object takes its place.
+    n = _spare_notification(raw, listener)
     # The notification received and not answered yet: a loop that dies
     # (a BaseException from the handler, the reporter or a signal) answers
     # it with on_error and closes the listener, so no target hangs.
     pending: Notification | None = None
+    kept = n  # the notification answered last
+    # What getrefcount says with only ``n`` and ``kept`` holding it (the same
+    # locals as in the check below; measured, not assumed, as interpreters
+    # differ in whether the argument itself counts).
+    base = refs(n) if refs is not None else 0
     try:
         rc = step(loop, ffi.NULL)
         while True:
             if rc == 1:
-                n = pending = new(Notification)
-                n._v = unpack_from(raw)
-                n.listener = listener
+                kept = pending = n
                 handled += 1
-                r = _call_handler(handler, n, default, rep)
+                try:
+                    r = handler(n)
+                except Exception as exc:
+                    rep(exc, n)
+                    r = default
+                pending = None
+                if refs is None or refs(n) > base:
+                    if n._v is None:
+                        n._v = _unpack_from(raw)
+                    n = _spare_notification(raw, listener)
                 if r.__class__ is Response and not r.sent:
                     # The common case: answer and wait for the next one in one C call.
-                    pending = None
+                    if kept is n:
+                        n._v = None  # reused for the next one
                     rc = step(loop, r._c)
                     continue
-                pending = None
-                _answer(listener, n, r, default, rep)
+                if kept is n:  # it may be reported: never reuse it
+                    n = _spare_notification(raw, listener)
+                if kept._v is None:
+                    kept._v = _unpack_from(raw)
+                _answer(listener, kept, r, default, rep)
             elif rc == 3:
-                _send_error(listener, loop.send_rc, n, rep)
+                # The fast-path answer failed; the buffer still holds ``kept``.
+                if kept is n:
+                    n = _spare_notification(raw, listener)
+                if kept._v is None:
+                    kept._v = _unpack_from(raw)
+                _send_error(listener, loop.send_rc, kept, rep)
             elif rc in (0, 2, -errno.EPIPE):
                 return handled + int(loop.answered)
             elif rc != -errno.EINTR:
@@ -937,6 +1007,14 @@ def serve(listener: Listener, handler: Handler, *, on_error: Response | None = N
             _answer_quietly(listener, pending, default)
         listener.close()
         raise
+
+
+def _spare_notification(raw: Any, listener: Listener) -> Notification:
+    n = _new(Notification)
+    n._v = None
+    n._raw = raw
+    n.listener = listener
+    return n
 
 
 def _send_error(listener: Listener, rc: int, n: Notification, rep: Reporter) -> None:
@@ -1235,7 +1313,7 @@ class Supervisor:
             self.report(err, None)
             self._drop(listener, str(err))
             return
-        n = Notification._from_raw(listener._raw[:], listener)
+        n = Notification._from_raw(listener._raw, listener)
         self.handled += 1
         try:
             r = _call_handler(self.handler, n, self.on_error, self.report)
@@ -1370,7 +1448,7 @@ async def serve_async(listener: Listener, handler: AsyncHandler, *,
         if rc < 0:
             done.set_exception(SeccompError(-rc, "SECCOMP_IOCTL_NOTIF_RECV"))
             return
-        n = Notification._from_raw(listener._raw[:], listener)
+        n = Notification._from_raw(listener._raw, listener)
         count += 1
         try:
             r = _call_handler(handler, n, default, rep)
