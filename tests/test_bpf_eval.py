@@ -10,7 +10,7 @@ import pytest
 from seccomp_py import bpf, notify
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "helpers"))
-import bpf_random  # noqa: E402
+import bpf_random
 
 X86_64 = 0xC000003E
 ALLOW = 0x7FFF0000

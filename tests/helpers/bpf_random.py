@@ -41,7 +41,7 @@ def random_body(rng: random.Random, invalid: bool = False) -> list[bpf.Insn]:
     length = rng.randrange(3, 40)
     out: list[bpf.Insn] = []
     stored: set[int] = set()
-    for i in range(rng.randrange(0, 3)):  # some scratch slots stored up front
+    for _ in range(rng.randrange(0, 3)):  # some scratch slots stored up front
         slot = rng.randrange(16)
         out += [bpf.Insn(LD | IMM, 0, 0, rng.getrandbits(32)), bpf.Insn(ST, 0, 0, slot)]
         stored.add(slot)
@@ -115,7 +115,7 @@ def predicted(value: int) -> str:
     """What the calling process sees for a filter result (seccomp(2)), as bpf_kernel prints it."""
     action = value & 0xFFFF0000
     data = value & 0xFFFF
-    if value & 0x80000000 and action == 0x80000000 or action in (0x00000000, 0x00030000):
+    if (value & 0x80000000 and action == 0x80000000) or action in (0x00000000, 0x00030000):
         return f"signal {31}"
     if action == 0x00050000:
         return "ret 0 0" if data == 0 else f"ret -1 {min(data, 4095)}"
