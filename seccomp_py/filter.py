@@ -22,6 +22,7 @@ from operator import attrgetter, itemgetter
 from operator import sub as _sub
 
 from . import arch as _arch
+from . import model as _model
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
 from .arch import Arch
@@ -40,6 +41,7 @@ from .errors import (
     error_for,
 )
 from .features import kernel_actions
+from .model import Policy
 from .syscall import (
     _NATIVE_NUMBERS,
     Syscall,
@@ -183,8 +185,12 @@ class Filter:
     return_system_return_codes = _Attr[bool](Attribute.RETURN_SYSTEM_RETURN_CODES)
     wait_kill = _Attr[bool](Attribute.WAIT_KILL)
 
-    def __init__(self, default_action: Action | int) -> None:
+    def __init__(self, default_action: Action | int, *, verify: bool = True) -> None:
         action = Action.coerce(default_action)
+        #: verify every program against the rules before it leaves (docs/failclosed.md)
+        self.verify = bool(verify)
+        # arch -> [start, end) ranges of rule positions that apply to it (end None: open)
+        self._arch_rules: dict[Arch, list[list[int | None]]] = {_arch.native(): [[0, None]]}
         self._lock = _allocate_lock()
         self._closed: str | None = "the filter failed to initialize"
         self._failed: str | None = None
@@ -239,6 +245,11 @@ class Filter:
             self._lock.release()
 
     def _arches_changed(self, arches: set[Arch]) -> None:
+        # seccomp_arch_add(3): a new arch gets the rules added from now on only
+        for gone in self._arch_set - arches:
+            self._arch_rules.pop(gone, None)
+        for new in arches - self._arch_set:
+            self._arch_rules[new] = [[len(self._rules), None]]
         self._arch_set = arches
         self._mux = not arches.isdisjoint(_mux_arches())
 
@@ -710,8 +721,20 @@ class Filter:
                 ffi.gc(other._ctx, None)
                 other._ctx = ffi.NULL
                 other._closed = "the filter was merged into another filter"
+                # seccomp_merge(3): each side's rules stay on its own arches
+                start, extra = len(self._rules), len(other._rules)
+                ranges: dict[Arch, list[list[int | None]]] = {}
+                for a, spans in self._arch_rules.items():
+                    ranges[a] = [[s, start if e is None else e] for s, e in spans]
+                for a, spans in other._arch_rules.items():
+                    ranges[a] = [[s + start, start + extra if e is None else e + start]
+                                 for s, e in spans if s is not None]
+                for spans in ranges.values():
+                    spans.append([start + extra, None])
                 self._rules.extend(other._rules)
-                self._arches_changed(self._arch_set | other._arch_set)
+                self._arch_set = self._arch_set | other._arch_set
+                self._arch_rules = ranges
+                self._arches_changed(self._arch_set)
             finally:
                 other._lock.release()
 
@@ -729,6 +752,8 @@ class Filter:
             self._rules.clear()
             self._default = action
             self._optimize_set = False
+            self._arch_set = set()
+            self._arch_rules = {}
             self._arches_changed({_arch.native()})
         self._set_raw(Attribute.RETURN_SYSTEM_RETURN_CODES, 1)
 
@@ -795,56 +820,41 @@ class Filter:
                 data, tree = None, False  # too big as a tree: libseccomp's default layout
         if data is None:
             data = _export_bpf(ctx)
-        if Arch.X32 in self._arch_set:
-            self._verify_export(data)
+        if self.verify:
+            data = self._verified(ctx, data, tree)
         self._bpf = (generation, data, tree)
         return data, tree
 
-    def _verify_export(self, data: bytes) -> None:
-        """Fail closed on a program that does not enforce the filter's rules.
+    def policy(self) -> Policy:
+        """What this filter's rules ask for, as the verifier's model sees it
+        (seccomp_py.model.Policy)."""
+        with self._use("seccomp_attr_get") as ctx:
+            return self._policy(ctx)
 
-        libseccomp 2.5 has a bug (tests/test_model_core.py, x32 cases): with the
-        x32 arch in a filter, some rule sets make the generated BPF skip loading
-        the syscall number, so every rule is ignored and every call gets the
-        default action.  For each syscall with a single rule (or only rules
-        without comparisons), the program is run (in C, spy_bpf_eval) on the
-        native arch with arguments that satisfy the rule, and must give the
-        rule's action (for several plain rules: the first, which libseccomp
-        keeps).  Raises SeccompError (EPROTO) naming the rule.
-        """
-        by_name: dict[str, list[RuleRecord]] = {}
-        for rec in map(_record, self._rules):
-            by_name.setdefault(rec.syscall, []).append(rec)
-        prog = ffi.from_buffer("char[]", data)
-        count = len(data) // BPF_INSN_SIZE
-        args = ffi.new("uint64_t[6]")
-        result = ffi.new("uint32_t *")
-        native = int(_arch.native())
-        for name, recs in by_name.items():
-            if len(recs) > 1 and any(r.comparisons for r in recs):
-                continue
-            values = _satisfying_args(recs[0].comparisons)
-            if values is None:
-                continue
-            try:
-                nr = libseccomp_number(name)
-            except SeccompError:
-                continue
-            if nr < 0:
-                continue
-            for i in range(6):
-                args[i] = values[i]
-            check(lib.spy_bpf_eval(prog, count, nr, native, 0, args, result),
-                  "spy_bpf_eval", "the BPF libseccomp generated is malformed")
-            action = recs[0].action
-            if int(result[0]) != action.value:
-                raise SeccompError(
-                    errno.EPROTO, "seccomp_export_bpf",
-                    f"libseccomp generated a program that does not enforce {action!r} for "
-                    f"{name} (it gives {int(result[0]):#010x}): a known libseccomp bug with "
-                    f"the x32 arch (priorities on syscalls without rules, or conditional rules "
-                    f"on syscalls x32 lacks; seen with libseccomp 2.5.4); refusing it. "
-                    f"Remove x32 or those rules, or try a newer libseccomp")
+    def _policy(self, ctx: Any) -> Policy:
+        value = ffi.new("uint32_t *")
+        check(lib.seccomp_attr_get(ctx, int(Attribute.BAD_ARCH_ACTION), value),
+              "seccomp_attr_get", "BAD_ARCH_ACTION")
+        spans = [(a, [(s or 0, e) for s, e in ranges]) for a, ranges in self._arch_rules.items()
+                 if a in self._arch_set]
+        rules = []
+        cache: dict[tuple[Arch, ...], frozenset[Arch]] = {}
+        for pos, rec in enumerate(map(_record, self._rules)):
+            key = tuple(a for a, ranges in spans
+                        if any(s <= pos and (e is None or pos < e) for s, e in ranges))
+            arches = cache.get(key)
+            if arches is None:
+                arches = cache[key] = frozenset(key)
+            cmps = tuple(_model.Cmp(c.index, int(c.op), c.a, c.b) for c in rec.comparisons)
+            rules.append(_model.Rule(rec.action.value, rec.syscall, cmps, arches, pos))
+        return _model.Policy(self._default.value, int(value[0]), self._arch_set, rules)
+
+    def _verified(self, ctx: Any, data: bytes, tree: bool) -> bytes:
+        """``data`` when it decides as the rules say, else FilterVerificationError."""
+        from .verify import verify
+
+        verify(self._policy(ctx), data)
+        return data
 
     @property
     def layout(self) -> Optimize:

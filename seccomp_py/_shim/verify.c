@@ -274,148 +274,144 @@ enum { AV_UNSET, AV_CONST, AV_WORD, AV_WAND, AV_OTHER };
 struct spy_av { uint8_t kind; uint8_t word; uint32_t v; uint32_t mask; };
 struct spy_astate { uint8_t live; struct spy_av A, X, M[BPF_MEMWORDS]; };
 
-static void av_merge(struct spy_av *d, const struct spy_av *s)
-{
-    if (d->kind == s->kind && d->word == s->word && d->v == s->v && d->mask == s->mask)
-        return;
-    if (d->kind == AV_UNSET) { *d = *s; return; }
-    if (s->kind == AV_UNSET) return;
-    d->kind = AV_OTHER; d->word = 0; d->v = 0; d->mask = 0;
-}
-
-static void st_merge(struct spy_astate *d, const struct spy_astate *s)
-{
-    int i;
-    if (!d->live) { *d = *s; return; }
-    av_merge(&d->A, &s->A);
-    av_merge(&d->X, &s->X);
-    for (i = 0; i < BPF_MEMWORDS; i++)
-        av_merge(&d->M[i], &s->M[i]);
-}
-
-/* Walk every path of the (checked) program with nr and arch fixed; list each
- * comparison on another word as (word, mask, k, op) with op 0 = A == k,
- * 1 = A > k, 2 = A >= k, 3 = (A & k) != 0, where A = word & mask.  Returns
- * the number of comparisons (at most max; more: -E2BIG), -ENOTSUP when a
- * decision depends on unknown data other than through those comparisons,
- * -ENOMEM. */
+/* Walk every path of the (checked) program with nr and arch fixed (a
+ * depth-first search over the branches that depend on other words; the
+ * state is copied at each branch, so a register's content is exact on each
+ * path); list each distinct comparison on another word as (word, mask, k, op)
+ * with op 0 = A == k, 1 = A > k, 2 = A >= k, 3 = (A & k) != 0, where
+ * A = word & mask.  Returns the number of comparisons (at most max; more, or
+ * more than 2^20 instructions walked: -E2BIG), -ENOTSUP when a decision
+ * depends on unknown data other than through those comparisons, -ENOMEM. */
 int spy_bpf_probe(const void *prog, unsigned int n, uint32_t arch, uint32_t nr,
                   uint32_t *out_word, uint32_t *out_mask, uint32_t *out_k, uint8_t *out_op,
                   int max)
 {
     const struct sock_filter *f = prog;
-    struct spy_astate *st = calloc(n, sizeof *st);
-    struct spy_astate cur;
-    unsigned int pc;
+    struct frame { unsigned int pc; struct spy_astate s; } *stack;
+    size_t depth = 0, cap = (size_t)n + 1;
+    long budget = 1L << 20;
     int count = 0, rc = 0;
-    if (!st)
+    stack = malloc(cap * sizeof *stack);
+    if (!stack)
         return -ENOMEM;
-    st[0].live = 1;
-    for (pc = 0; pc < n && rc == 0; pc++) {
-        const struct sock_filter *i = &f[pc];
-        struct spy_av *a, src;
-        uint32_t k = i->k;
-        if (!st[pc].live)
-            continue;
-        cur = st[pc];
-        a = &cur.A;
-        switch (BPF_CLASS(i->code)) {
-        case BPF_LD:
-        case BPF_LDX: {
-            struct spy_av v = {AV_CONST, 0, 0, 0};
-            switch (BPF_MODE(i->code)) {
-            case BPF_ABS:
-                if (k == 0) v.v = nr;
-                else if (k == 4) v.v = arch;
-                else { v.kind = AV_WORD; v.word = (uint8_t)(k / 4); v.mask = 0xffffffffu; }
-                break;
-            case BPF_MEM: v = cur.M[k]; break;
-            case BPF_LEN: v.v = SPY_WORDS * 4; break;
-            default: v.v = k; break;
-            }
-            if (BPF_CLASS(i->code) == BPF_LD) cur.A = v; else cur.X = v;
-            break;
-        }
-        case BPF_ST: cur.M[k] = cur.A; break;
-        case BPF_STX: cur.M[k] = cur.X; break;
-        case BPF_MISC:
-            if (BPF_MISCOP(i->code) == BPF_TAX) cur.X = cur.A; else cur.A = cur.X;
-            break;
-        case BPF_ALU:
-            if (BPF_SRC(i->code) == BPF_X && BPF_OP(i->code) != BPF_NEG) src = cur.X;
-            else { src.kind = AV_CONST; src.word = 0; src.v = k; src.mask = 0; }
-            if (a->kind == AV_CONST && src.kind == AV_CONST) {
-                uint32_t x = a->v, y = src.v;
-                switch (BPF_OP(i->code)) {
-                case BPF_ADD: x += y; break;
-                case BPF_SUB: x -= y; break;
-                case BPF_MUL: x *= y; break;
-                case BPF_DIV: if (y == 0) goto next; x /= y; break; /* path ends: ret 0 */
-                case BPF_OR: x |= y; break;
-                case BPF_AND: x &= y; break;
-                case BPF_XOR: x ^= y; break;
-                case BPF_LSH: x <<= (y & 31); break;
-                case BPF_RSH: x >>= (y & 31); break;
-                case BPF_NEG: x = -x; break;
+    memset(&stack[0], 0, sizeof stack[0]);
+    depth = 1;
+    while (depth && rc == 0) {
+        struct frame fr = stack[--depth];
+        unsigned int pc = fr.pc;
+        struct spy_astate cur = fr.s;
+        for (;;) {
+            const struct sock_filter *i = &f[pc];
+            struct spy_av *a = &cur.A, src;
+            uint32_t k = i->k;
+            if (--budget < 0) { rc = -E2BIG; break; }
+            switch (BPF_CLASS(i->code)) {
+            case BPF_LD:
+            case BPF_LDX: {
+                struct spy_av v = {AV_CONST, 0, 0, 0};
+                switch (BPF_MODE(i->code)) {
+                case BPF_ABS:
+                    if (k == 0) v.v = nr;
+                    else if (k == 4) v.v = arch;
+                    else { v.kind = AV_WORD; v.word = (uint8_t)(k / 4); v.mask = 0xffffffffu; }
+                    break;
+                case BPF_MEM: v = cur.M[k]; break;
+                case BPF_LEN: v.v = SPY_WORDS * 4; break;
+                default: v.v = k; break;
                 }
-                a->v = x;
-            } else if (BPF_OP(i->code) == BPF_AND && src.kind == AV_CONST
-                       && (a->kind == AV_WORD || a->kind == AV_WAND)) {
-                a->kind = AV_WAND;
-                a->mask &= src.v;
-            } else if (BPF_OP(i->code) == BPF_DIV && src.kind != AV_CONST) {
-                rc = -ENOTSUP;
-            } else {
-                a->kind = AV_OTHER;
-            }
-            break;
-        case BPF_JMP:
-            if (BPF_OP(i->code) == BPF_JA) {
-                st_merge(&st[pc + 1 + k], &cur);
+                if (BPF_CLASS(i->code) == BPF_LD) cur.A = v; else cur.X = v;
+                pc++;
                 continue;
             }
-            if (BPF_SRC(i->code) == BPF_X) src = cur.X;
-            else { src.kind = AV_CONST; src.word = 0; src.v = k; src.mask = 0; }
-            if (a->kind == AV_CONST && src.kind == AV_CONST) {
-                int cond;
-                switch (BPF_OP(i->code)) {
-                case BPF_JEQ: cond = a->v == src.v; break;
-                case BPF_JGT: cond = a->v > src.v; break;
-                case BPF_JGE: cond = a->v >= src.v; break;
-                default: cond = (a->v & src.v) != 0; break;
+            case BPF_ST: cur.M[k] = cur.A; pc++; continue;
+            case BPF_STX: cur.M[k] = cur.X; pc++; continue;
+            case BPF_MISC:
+                if (BPF_MISCOP(i->code) == BPF_TAX) cur.X = cur.A; else cur.A = cur.X;
+                pc++;
+                continue;
+            case BPF_ALU:
+                if (BPF_SRC(i->code) == BPF_X && BPF_OP(i->code) != BPF_NEG) src = cur.X;
+                else { src.kind = AV_CONST; src.word = 0; src.v = k; src.mask = 0; }
+                if (a->kind == AV_CONST && src.kind == AV_CONST) {
+                    uint32_t x = a->v, y = src.v;
+                    switch (BPF_OP(i->code)) {
+                    case BPF_ADD: x += y; break;
+                    case BPF_SUB: x -= y; break;
+                    case BPF_MUL: x *= y; break;
+                    case BPF_DIV: if (y == 0) goto done; x /= y; break; /* ret 0 */
+                    case BPF_OR: x |= y; break;
+                    case BPF_AND: x &= y; break;
+                    case BPF_XOR: x ^= y; break;
+                    case BPF_LSH: x <<= (y & 31); break;
+                    case BPF_RSH: x >>= (y & 31); break;
+                    case BPF_NEG: x = -x; break;
+                    }
+                    a->v = x;
+                } else if (BPF_OP(i->code) == BPF_AND && src.kind == AV_CONST
+                           && (a->kind == AV_WORD || a->kind == AV_WAND)) {
+                    a->kind = AV_WAND;
+                    a->mask &= src.v;
+                } else if (BPF_OP(i->code) == BPF_DIV && src.kind != AV_CONST) {
+                    rc = -ENOTSUP;
+                    goto done;
+                } else {
+                    a->kind = AV_OTHER;
                 }
-                st_merge(&st[pc + 1 + (cond ? i->jt : i->jf)], &cur);
+                pc++;
+                continue;
+            case BPF_JMP: {
+                int t;
+                if (BPF_OP(i->code) == BPF_JA) { pc += 1 + k; continue; }
+                if (BPF_SRC(i->code) == BPF_X) src = cur.X;
+                else { src.kind = AV_CONST; src.word = 0; src.v = k; src.mask = 0; }
+                if (a->kind == AV_CONST && src.kind == AV_CONST) {
+                    int cond;
+                    switch (BPF_OP(i->code)) {
+                    case BPF_JEQ: cond = a->v == src.v; break;
+                    case BPF_JGT: cond = a->v > src.v; break;
+                    case BPF_JGE: cond = a->v >= src.v; break;
+                    default: cond = (a->v & src.v) != 0; break;
+                    }
+                    pc += 1 + (cond ? i->jt : i->jf);
+                    continue;
+                }
+                if (src.kind != AV_CONST || (a->kind != AV_WORD && a->kind != AV_WAND)) {
+                    rc = -ENOTSUP;
+                    goto done;
+                }
+                {
+                    uint8_t op = BPF_OP(i->code) == BPF_JEQ ? 0 : BPF_OP(i->code) == BPF_JGT ? 1
+                                 : BPF_OP(i->code) == BPF_JGE ? 2 : 3;
+                    for (t = 0; t < count; t++)
+                        if (out_word[t] == a->word && out_mask[t] == a->mask
+                            && out_k[t] == src.v && out_op[t] == op)
+                            break;
+                    if (t == count) {
+                        if (count >= max) { rc = -E2BIG; goto done; }
+                        out_word[count] = a->word;
+                        out_mask[count] = a->mask;
+                        out_k[count] = src.v;
+                        out_op[count] = op;
+                        count++;
+                    }
+                }
+                if (depth >= cap) { rc = -E2BIG; goto done; }
+                stack[depth].pc = pc + 1 + i->jf;
+                stack[depth].s = cur;
+                depth++;
+                pc += 1 + i->jt;
                 continue;
             }
-            if (src.kind != AV_CONST || (a->kind != AV_WORD && a->kind != AV_WAND)) {
-                rc = -ENOTSUP;
-                break;
+            default: /* RET */
+                if (BPF_RVAL(i->code) == BPF_A && a->kind != AV_CONST)
+                    rc = -ENOTSUP;
+                goto done;
             }
-            if (count >= max) { rc = -E2BIG; break; }
-            out_word[count] = a->word;
-            out_mask[count] = a->mask;
-            out_k[count] = src.v;
-            switch (BPF_OP(i->code)) {
-            case BPF_JEQ: out_op[count] = 0; break;
-            case BPF_JGT: out_op[count] = 1; break;
-            case BPF_JGE: out_op[count] = 2; break;
-            default: out_op[count] = 3; break;
-            }
-            count++;
-            st_merge(&st[pc + 1 + i->jt], &cur);
-            st_merge(&st[pc + 1 + i->jf], &cur);
-            continue;
-        case BPF_RET:
-            if (BPF_RVAL(i->code) == BPF_A && a->kind != AV_CONST)
-                rc = -ENOTSUP;
-            continue;
         }
-        if (pc + 1 < n)
-            st_merge(&st[pc + 1], &cur);
-next:
+done:
         ;
     }
-    free(st);
+    free(stack);
     return rc < 0 ? rc : count;
 }
 
