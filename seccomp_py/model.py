@@ -72,7 +72,10 @@ class Cmp:
         return self.op == MASKED_EQ and self.a == 0
 
     def holds(self, args: Sequence[int]) -> bool:
-        x = args[self.index]
+        return self.holds_value(args[self.index])
+
+    def holds_value(self, x: int) -> bool:
+        """The comparison on one argument value."""
         op = self.op
         if op == EQ:
             return x == self.a

@@ -29,7 +29,7 @@ loaded from data) is refused as "cannot prove", never guessed.
 
 from __future__ import annotations
 
-import itertools
+import errno
 from array import array
 from collections.abc import Iterable, Sequence
 
@@ -37,12 +37,12 @@ from ._native import ffi, lib
 from .arch import Arch
 from .bpf import INSN_SIZE, action_name, host_program
 from .errors import FilterVerificationError
-from .model import MASK32, MASKED_EQ, Entry, Policy, decide_entries
+from .model import MASK32, MASKED_EQ, Cmp, Entry, Policy, decide_entries
 
 _FOREIGN = (0xC00000B7, 0xC000003E, 0x40000003, 0x12345678)  # aarch64, x86_64, x86, nonsense
 #: the largest argument cross product verified for one syscall
 MAX_POINTS = 1 << 18
-_PROBE_MAX = 4096
+_PROBE_MAX = 1 << 16
 
 
 def _version() -> str:
@@ -145,7 +145,7 @@ def verify(policy: Policy, program: bytes | bytearray | memoryview) -> int:
     raw = host_program(program)
     n = len(raw) // INSN_SIZE
     prog = ffi.from_buffer("char[]", raw)
-    if lib.spy_bpf_check(prog, n) < 0:
+    if lib.spy_bpf_check_any(prog, n) < 0:
         _cannot("the kernel would refuse the program")
     consts = ffi.new("uint32_t[]", _PROBE_MAX)
     masks = ffi.new("uint32_t[]", _PROBE_MAX)
@@ -209,23 +209,51 @@ def _verify_token(policy: Policy, prog: object, n: int, token: int, points: list
     return ran
 
 
+def _holds(value: int, mask: int, k: int, op: int) -> bool:
+    a = value & mask
+    if op == 0:
+        return a == k
+    if op == 1:
+        return a > k
+    if op == 2:
+        return a >= k
+    return bool(a & k)
+
+
+_MAX_PATHS = 1 << 18
+
+
 def _verify_args(policy: Policy, prog: object, n: int, token: int, nr: int) -> int:
-    words = ffi.new("uint32_t[]", _PROBE_MAX)
-    masks = ffi.new("uint32_t[]", _PROBE_MAX)
-    ks = ffi.new("uint32_t[]", _PROBE_MAX)
-    ops = ffi.new("uint8_t[]", _PROBE_MAX)
-    count = lib.spy_bpf_probe(prog, n, token, nr, words, masks, ks, ops, _PROBE_MAX)
-    entries = policy.entries(token, nr)
-    if count < 0:
+    """Every path the program takes for (token, nr) against the model on the
+    argument points inside that path's region."""
+    size = 1 << 14
+    while True:
+        c_word = ffi.new("uint8_t[]", size * 16)
+        c_mask = ffi.new("uint32_t[]", size * 16)
+        c_k = ffi.new("uint32_t[]", size * 16)
+        c_op = ffi.new("uint8_t[]", size * 16)
+        ends = ffi.new("int[]", size)
+        rets = ffi.new("uint32_t[]", size)
+        npaths = lib.spy_bpf_paths(prog, n, token, nr, c_word, c_mask, c_k, c_op, size * 16,
+                                   ends, rets, size)
+        if npaths != -errno.E2BIG or size >= _MAX_PATHS:
+            break
+        size *= 16
+    if npaths < 0:
         _cannot(f"the program computes on the arguments of syscall {nr} on arch "
-                f"{token:#x} in a way the verifier does not cover")
+                f"{token:#x} in a way the verifier does not cover"
+                if npaths == -errno.ENOTSUP else
+                f"the program has too many paths for syscall {nr} on arch {token:#x}")
+    entries = policy.entries(token, nr)
     little = bool(token & 0x40000000)
     wide = bool(token & 0x80000000)
+    total = int(ends[npaths - 1]) if npaths else 0
+    conds = [(int(c_word[i]), int(c_mask[i]), int(c_k[i]), int(c_op[i])) for i in range(total)]
     # 32-bit candidates per data word (2..15: ip and the arguments' halves)
     cand: dict[int, set[int]] = {}
-    for i in range(count):
-        w, m, k, op = int(words[i]), int(masks[i]), int(ks[i]), int(ops[i])
+    for w, m, k, op in set(conds):
         s = cand.setdefault(w, {0, MASK32})
+        op &= 0x7F
         if m == MASK32 and op < 3:
             s.update(_around((k,)))
         elif op == 3:
@@ -233,67 +261,113 @@ def _verify_args(policy: Policy, prog: object, n: int, token: int, nr: int) -> i
         else:
             s.update(_masked(m, k))
             s.update(_around((k,)))
+    if 2 in cand or 3 in cand:
+        _cannot(f"the program compares the instruction pointer (syscall {nr})")
     for e in entries or ():
         for c in e.cmps:
-            lo_w = 4 + 2 * c.index + (0 if little else 1)
-            hi_w = 4 + 2 * c.index + (1 if little else 0)
-            lo = cand.setdefault(lo_w, {0, MASK32})
-            hi = cand.setdefault(hi_w, {0, MASK32})
+            lo = cand.setdefault(4 + 2 * c.index + (0 if little else 1), {0, MASK32})
+            hi = cand.setdefault(4 + 2 * c.index + (1 if little else 0), {0, MASK32})
             if c.op == MASKED_EQ:
                 lo.update(_masked(c.a & MASK32, c.b & MASK32))
                 hi.update(_masked(c.a >> 32, c.b >> 32))
             else:
                 lo.update(_around((c.a & MASK32,)))
                 hi.update(_around((c.a >> 32,)))
-    if 2 in cand or 3 in cand:
-        _cannot(f"the program compares the instruction pointer (syscall {nr})")
+    lo_of = [4 + 2 * i + (0 if little else 1) for i in range(6)]
+    hi_of = [4 + 2 * i + (1 if little else 0) for i in range(6)]
     if not wide:  # the kernel zero-extends a 32-bit arch's arguments
+        for w in hi_of:
+            cand[w] = {0}
+    ran = 0
+    start = 0
+    for p in range(npaths):
+        end = int(ends[p])
+        got = int(rets[p])
+        mine = conds[start:end]
+        start = end
+        region: list[list[int]] = []
         for i in range(6):
-            cand[4 + 2 * i + (1 if little else 0)] = {0}
-    # per argument: its 64-bit candidates
-    per_arg: list[list[int]] = []
-    used: list[int] = []
-    total = 1
-    for i in range(6):
-        lo_w = 4 + 2 * i + (0 if little else 1)
-        hi_w = 4 + 2 * i + (1 if little else 0)
-        lo, hi = cand.get(lo_w, {0}), cand.get(hi_w, {0})
-        if len(lo) == 1 and len(hi) == 1:
-            per_arg.append([(next(iter(hi)) << 32) | next(iter(lo))])
+            los = [v for v in sorted(cand.get(lo_of[i], {0}))
+                   if all(_holds(v, m, k, op & 0x7F) == bool(op & 0x80)
+                          for w, m, k, op in mine if w == lo_of[i])]
+            his = [v for v in sorted(cand.get(hi_of[i], {0}))
+                   if all(_holds(v, m, k, op & 0x7F) == bool(op & 0x80)
+                          for w, m, k, op in mine if w == hi_of[i])]
+            region.append([(h << 32) | v for h in his for v in los])
+        if not all(region):
+            continue  # no candidate point takes this path
+        ran += _check_region(policy, prog, n, token, nr, entries, region, got)
+    return ran
+
+
+def _check_region(policy: Policy, prog: object, n: int, token: int, nr: int,
+                  entries: list[Entry] | None, region: list[list[int]], got: int) -> int:
+    """The program returns ``got`` on every point of ``region`` (one list of
+    candidate values per argument): the model must allow it on each.  The
+    region is split on a comparison until every rule is decided on it."""
+    if entries is None:
+        if got != policy.bad_arch:
+            _fail_at(policy, prog, n, token, nr, region, {policy.bad_arch}, got, entries)
+        return 1
+    for e in entries:
+        if e.unconditional:
+            if got != e.rule.action:
+                _fail_at(policy, prog, n, token, nr, region, {e.rule.action}, got, entries)
+            return 1
+    narrow = bool(entries) and entries[0].narrow
+    stack = [region]
+    checks = 0
+    while stack:
+        reg = stack.pop()
+        checks += 1
+        if checks > MAX_POINTS:
+            _cannot(f"syscall {nr} on arch {token:#x} needs more than {MAX_POINTS} "
+                    "argument classes")
+        actions: set[int] = set()
+        split: tuple[int, Cmp] | None = None
+        for e in entries:
+            never = False
+            maybe: Cmp | None = None
+            for c in e.cmps:
+                values = reg[c.index]
+                hits = 0
+                for v in values:
+                    if c.holds_value(v & MASK32 if narrow else v):
+                        hits += 1
+                if hits == 0:
+                    never = True
+                    break
+                if hits != len(values) and maybe is None:
+                    maybe = c
+            if never:
+                continue
+            if maybe is not None:
+                split = (maybe.index, maybe)
+                break
+            actions.add(e.rule.action)
+        if split is not None:
+            idx, c = split
+            yes = [v for v in reg[idx] if c.holds_value(v & MASK32 if narrow else v)]
+            no = [v for v in reg[idx] if not c.holds_value(v & MASK32 if narrow else v)]
+            for part in (yes, no):
+                sub = list(reg)
+                sub[idx] = part
+                stack.append(sub)
             continue
-        values = [(h << 32) | v for h in sorted(hi) for v in sorted(lo)]
-        per_arg.append(values)
-        used.append(i)
-        total *= len(values)
-    if total > MAX_POINTS:
-        _cannot(f"syscall {nr} on arch {token:#x} needs {total} argument points "
-                f"(more than {MAX_POINTS})")
-    combos = list(itertools.product(*per_arg))
-    buf = array("I")
-    for args in combos:
-        buf.append(nr)
-        buf.append(token)
-        buf.append(0)
-        buf.append(0)
-        for a in args:
-            if little:
-                buf.append(a & MASK32)
-                buf.append(a >> 32)
-            else:
-                buf.append(a >> 32)
-                buf.append(a & MASK32)
-    results = array("I", bytes(4 * len(combos)))
-    lib.spy_bpf_eval_words(prog, n, len(combos), ffi.from_buffer("uint32_t[]", buf),
-                           ffi.from_buffer("uint32_t[]", results))
-    default = policy.default
-    for args, got in zip(combos, results):
-        if entries is None:
-            want = frozenset({policy.bad_arch})
-        else:
-            want = decide_entries(entries, default, args)
+        want = frozenset(actions) if actions else frozenset({policy.default})
         if got not in want:
-            _fail(policy, token, nr, args, want, got, entries)
-    return len(combos)
+            _fail_at(policy, prog, n, token, nr, reg, want, got, entries)
+    return checks
+
+
+def _fail_at(policy: Policy, prog: object, n: int, token: int, nr: int,
+             region: list[list[int]], want: Iterable[int], got: int,
+             entries: list[Entry] | None) -> None:
+    args = tuple(values[0] for values in region)
+    full = ffi.new("uint64_t[6]", list(args))
+    result = ffi.new("uint32_t *")
+    lib.spy_bpf_eval(prog, n, nr, token, 0, full, result)
+    _fail(policy, token, nr, args, want, int(result[0]), entries)
 
 
 __all__ = ["MAX_POINTS", "verify"]

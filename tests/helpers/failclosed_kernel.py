@@ -158,6 +158,8 @@ class Result:
     calls: tuple[Call, ...]
     mismatches: list[str] = dataclasses.field(default_factory=list)
     refusals: int = 0
+    #: refused by seccomp_py's verifier before anything was loaded (fail closed)
+    verify_refused: int = 0
     ambiguous: int = 0
     checked: int = 0
 
@@ -283,6 +285,14 @@ def run_policy(policy: M.MPolicy, calls: tuple[Call, ...], timeout: float = 20.0
         f = build(policy, result, model)
     except Refused:
         result.refusals += 1
+        return result
+    from seccomp_py.errors import FilterVerificationError
+
+    try:
+        f.export_bpf()  # the program load() would hand over, verified
+    except FilterVerificationError:
+        result.verify_refused += 1
+        f.close()
         return result
     return run_filter(f, model, calls, result, timeout)
 
