@@ -193,6 +193,7 @@ class FilterVerificationError(SeccompError):
     version: str = ""
     reason: str = ""
     hint: str = ""
+    token: int = 0  # the AUDIT_ARCH token of the input
 
     def __init__(self, errnum: int = _errno.EPROTO, func: str = "verify",
                  detail: str = "") -> None:

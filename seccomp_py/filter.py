@@ -34,6 +34,7 @@ from .errors import (
     FilterClosedError,
     FilterFailedError,
     FilterTooLargeError,
+    FilterVerificationError,
     InvalidArgumentError,
     SeccompError,
     UnsupportedError,
@@ -189,6 +190,8 @@ class Filter:
         action = Action.coerce(default_action)
         #: verify every program against the rules before it leaves (docs/failclosed.md)
         self.verify = bool(verify)
+        # the generation whose program seccomp_py repaired (load() loads it itself)
+        self._repaired = -1
         # arch -> [start, end) ranges of rule positions that apply to it (end None: open)
         self._arch_rules: dict[Arch, list[list[int | None]]] = {_arch.native(): [[0, None]]}
         self._lock = _allocate_lock()
@@ -821,7 +824,7 @@ class Filter:
         if data is None:
             data = _export_bpf(ctx)
         if self.verify:
-            data = self._verified(ctx, data, tree)
+            data = self._verified(ctx, data, generation)
         self._bpf = (generation, data, tree)
         return data, tree
 
@@ -849,11 +852,19 @@ class Filter:
             rules.append(_model.Rule(rec.action.value, rec.syscall, cmps, arches, pos))
         return _model.Policy(self._default.value, int(value[0]), self._arch_set, rules)
 
-    def _verified(self, ctx: Any, data: bytes, tree: bool) -> bytes:
-        """``data`` when it decides as the rules say, else FilterVerificationError."""
-        from .verify import verify
+    def _verified(self, ctx: Any, data: bytes, generation: int) -> bytes:
+        """``data`` when it decides as the rules say; else a repaired program
+        (seccomp_py decides the syscalls libseccomp got wrong itself, verified
+        again: load() then loads it), else FilterVerificationError."""
+        from .verify import repair, verify
 
-        verify(self._policy(ctx), data)
+        policy = self._policy(ctx)
+        try:
+            verify(policy, data)
+        except FilterVerificationError as err:
+            fixed = repair(policy, data, err)
+            self._repaired = generation
+            return fixed
         return data
 
     @property
@@ -931,6 +942,9 @@ class Filter:
             load_with_notifier(self, self._notifier, self._notifier_timeout)
             return
         self.check_size()
+        if self._repaired == self._generation:
+            self._load_repaired()
+            return
         with self._use("seccomp_load") as ctx:
             data, tree = self._export_locked(ctx)
             count = len(data) // BPF_INSN_SIZE
@@ -951,6 +965,28 @@ class Filter:
             finally:
                 if not raw[0]:
                     lib.seccomp_attr_set(ctx, attr, 0)
+            self._loaded = True
+
+    def _load_repaired(self) -> None:
+        """Load the verified, repaired program with seccomp(2) (libseccomp's
+        seccomp_load() would compile and load its own, wrong, program)."""
+        from .spawn import _build_plan
+
+        data = self.export_bpf()
+        plan = _build_plan(self, data)
+        if plan.has_notify:
+            raise FilterVerificationError(
+                func="seccomp_load",
+                detail="libseccomp's program for this filter is wrong and seccomp_py's "
+                       "repaired program has NOTIFY rules, which it cannot load itself "
+                       "(libseccomp keeps the listener); nothing was loaded")
+        with self._use("seccomp_load"):
+            rc = check(lib.spy_load_program(plan.prog, plan.count, plan.flags,
+                                            int(plan.no_new_privs)), "seccomp",
+                       "loading seccomp_py's repaired program")
+            if rc > 0:
+                raise SeccompError(errno.ESRCH, "seccomp",
+                                   f"THREAD_SYNC: thread {rc} could not be synchronized")
             self._loaded = True
 
     def spawn(self, args: Any, **popen_options: Any) -> SeccompPopen:

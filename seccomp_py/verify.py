@@ -105,6 +105,7 @@ def _fail(policy: Policy, token: int, nr: int, args: Sequence[int],
     err.actual = act
     err.version = version
     err.hint = hint
+    err.token = token
     raise err
 
 
@@ -370,4 +371,136 @@ def _fail_at(policy: Policy, prog: object, n: int, token: int, nr: int,
     _fail(policy, token, nr, args, want, int(result[0]), entries)
 
 
-__all__ = ["MAX_POINTS", "verify"]
+# -- repair: build the part libseccomp gets wrong ------------------------------------------
+
+_LD_ABS, _AND_K, _JEQ, _JGT, _JGE, _JA, _RET_K = 0x20, 0x54, 0x15, 0x25, 0x35, 0x05, 0x06
+
+
+_Code = list[tuple[int, object, object, int]]
+
+
+def _cmp_code(c: Cmp, little: bool, narrow: bool, t: str, f: str) -> _Code:
+    """Classic BPF for one comparison: jumps to label ``t`` when it holds, ``f`` otherwise
+    (0 is the next instruction)."""
+    base = 16 + 8 * c.index
+    lo_off, hi_off = (base, base + 4) if little else (base + 4, base)
+    dl, dh = c.a & MASK32, c.a >> 32
+    if c.op == MASKED_EQ:
+        ml, mh = c.a & MASK32, c.a >> 32
+        vl, vh = c.b & ml, (c.b >> 32) & mh
+        low = [(_LD_ABS, 0, 0, lo_off), (_AND_K, 0, 0, ml), (_JEQ, t, f, vl)]
+        if narrow:
+            return low
+        return [(_LD_ABS, 0, 0, hi_off), (_AND_K, 0, 0, mh), (_JEQ, 0, f, vh), *low]
+    # (jump op, swap) for the low half: "holds" when the jump is taken unless swapped
+    from .model import EQ, GE, GT, LE, LT, NE
+
+    low_op = {EQ: (_JEQ, False), NE: (_JEQ, True), GT: (_JGT, False), GE: (_JGE, False),
+              LT: (_JGE, True), LE: (_JGT, True)}[c.op]
+    op, swap = low_op
+    last = (op, f, t, dl) if swap else (op, t, f, dl)
+    if narrow:
+        return [(_LD_ABS, 0, 0, lo_off), last]
+    hi = [(_LD_ABS, 0, 0, hi_off)]
+    if c.op == EQ:
+        hi.append((_JEQ, 0, f, dh))
+    elif c.op == NE:
+        hi.append((_JEQ, 0, t, dh))
+    elif c.op in (GT, GE):
+        hi += [(_JGT, t, 0, dh), (_JEQ, 0, f, dh)]
+    else:  # LT, LE
+        hi += [(_JGT, f, 0, dh), (_JEQ, 0, t, dh)]
+    return [*hi, (_LD_ABS, 0, 0, lo_off), last]
+
+
+def _block(policy: Policy, token: int, nr: int) -> list[tuple[int, object, object, int]]:
+    """The code deciding (token, nr) as the model says, falling through otherwise."""
+    code: list[tuple[int, object, object, int]] = [
+        (_LD_ABS, 0, 0, 4), (_JEQ, 1, 0, token), (_JA, 0, 0, -1),
+        (_LD_ABS, 0, 0, 0), (_JEQ, 1, 0, nr), (_JA, 0, 0, -1)]
+    entries = policy.entries(token, nr)
+    if entries is None:
+        return [*code, (_RET_K, 0, 0, policy.bad_arch)]
+    little = bool(token & 0x40000000)
+    for r, e in enumerate(entries):
+        if e.unconditional:
+            return [*code, (_RET_K, 0, 0, e.rule.action)]
+        fail = f"fail{r}"
+        for j, c in enumerate(e.cmps):
+            if c.tautology:
+                continue
+            nxt = f"c{r}.{j + 1}"
+            code += [(op, jt, jf, k) for op, jt, jf, k in
+                     _cmp_code(c, little, e.narrow, nxt, fail)]
+            code.append((-1, 0, 0, nxt))  # label
+        code.append((_RET_K, 0, 0, e.rule.action))
+        code.append((-1, 0, 0, fail))
+    return [*code, (_RET_K, 0, 0, policy.default)]
+
+
+def _rel(labels: dict[object, int], pc: int, target: object) -> int:
+    if isinstance(target, int):
+        return target
+    off = labels[target] - pc - 1
+    if not 0 <= off < 256:
+        raise ValueError("jump too long")
+    return off
+
+
+def _assemble(blocks: list[list[tuple[int, object, object, int]]]) -> bytes:
+    from .bpf import Insn, assemble
+
+    out: list[Insn] = []
+    for block in blocks:
+        labels: dict[object, int] = {}
+        pcs: list[tuple[int, object, object, int]] = []
+        for op, jt, jf, k in block:
+            if op == -1:
+                labels[k] = len(pcs)
+            else:
+                pcs.append((op, jt, jf, k))
+        end = len(pcs)
+        for pc, (op, jt, jf, k) in enumerate(pcs):
+            if op == _JA and k == -1:
+                out.append(Insn(op, 0, 0, end - pc - 1))
+            else:
+                out.append(Insn(op, _rel(labels, pc, jt), _rel(labels, pc, jf), k & MASK32))
+    return assemble(out)
+
+
+def repair(policy: Policy, program: bytes, error: FilterVerificationError,
+           limit: int = 64) -> bytes:
+    """A program that decides as ``policy`` says: ``program`` with a prefix that
+    decides, itself, each (arch, syscall) where ``program`` is wrong.  The result
+    is verified; raises ``error`` (with the conflicting rules named) when no
+    correct program of at most 4096 instructions is found."""
+    import sys
+
+    from .bpf import guess_byteorder
+
+    if guess_byteorder(program) != sys.byteorder:
+        raise error
+    fixed: list[tuple[int, int]] = []
+    current = error
+    for _ in range(limit):
+        key = (current.token, current.nr & MASK32)
+        if current.reason or key in fixed:
+            raise error
+        fixed.append(key)
+        try:
+            prefix = _assemble([_block(policy, t, nr) for t, nr in fixed])
+        except ValueError:
+            raise error from None
+        candidate = prefix + bytes(program)
+        if len(candidate) // INSN_SIZE > 4096:
+            raise error
+        try:
+            verify(policy, candidate)
+        except FilterVerificationError as again:
+            current = again
+            continue
+        return candidate
+    raise error
+
+
+__all__ = ["MAX_POINTS", "repair", "verify"]

@@ -22,6 +22,7 @@
  * verifier's partition cannot cover. */
 #include "shim.h"
 #include <linux/filter.h>
+#include <sys/prctl.h>
 
 #define SPY_WORDS 16
 
@@ -521,4 +522,25 @@ int spy_bpf_nr_consts(const void *prog, unsigned int n, uint32_t *out, uint32_t 
     free(word);
     free(mask);
     return count;
+}
+
+/* Load a program seccomp_py built or repaired itself (libseccomp's
+ * seccomp_load() would load its own): PR_SET_NO_NEW_PRIVS when asked, then
+ * seccomp(SECCOMP_SET_MODE_FILTER, flags).  Returns seccomp(2)'s result
+ * (0, a listener fd, or with TSYNC the id of a thread that could not sync)
+ * or -errno. */
+int spy_load_program(const void *prog, unsigned int n, unsigned int flags, int nnp)
+{
+    struct sock_fprog fp;
+    long rc;
+    fp.len = (unsigned short)n;
+    fp.filter = (struct sock_filter *)prog;
+    if (n == 0 || n > BPF_MAXINSNS)
+        return -EINVAL;
+    if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -errno;
+    rc = spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, flags, &fp);
+    if (rc < 0)
+        return -errno;
+    return (int)rc;
 }
