@@ -376,7 +376,7 @@ def _fail_at(policy: Policy, prog: object, n: int, token: int, nr: int,
 _LD_ABS, _AND_K, _JEQ, _JGT, _JGE, _JA, _RET_K = 0x20, 0x54, 0x15, 0x25, 0x35, 0x05, 0x06
 
 
-_Code = list[tuple[int, object, object, int]]
+_Code = list[tuple[int, object, object, object]]
 
 
 def _cmp_code(c: Cmp, little: bool, narrow: bool, t: str, f: str) -> _Code:
@@ -388,7 +388,7 @@ def _cmp_code(c: Cmp, little: bool, narrow: bool, t: str, f: str) -> _Code:
     if c.op == MASKED_EQ:
         ml, mh = c.a & MASK32, c.a >> 32
         vl, vh = c.b & ml, (c.b >> 32) & mh
-        low = [(_LD_ABS, 0, 0, lo_off), (_AND_K, 0, 0, ml), (_JEQ, t, f, vl)]
+        low: _Code = [(_LD_ABS, 0, 0, lo_off), (_AND_K, 0, 0, ml), (_JEQ, t, f, vl)]
         if narrow:
             return low
         return [(_LD_ABS, 0, 0, hi_off), (_AND_K, 0, 0, mh), (_JEQ, 0, f, vh), *low]
@@ -398,10 +398,10 @@ def _cmp_code(c: Cmp, little: bool, narrow: bool, t: str, f: str) -> _Code:
     low_op = {EQ: (_JEQ, False), NE: (_JEQ, True), GT: (_JGT, False), GE: (_JGE, False),
               LT: (_JGE, True), LE: (_JGT, True)}[c.op]
     op, swap = low_op
-    last = (op, f, t, dl) if swap else (op, t, f, dl)
+    last: tuple[int, object, object, object] = (op, f, t, dl) if swap else (op, t, f, dl)
     if narrow:
         return [(_LD_ABS, 0, 0, lo_off), last]
-    hi = [(_LD_ABS, 0, 0, hi_off)]
+    hi: _Code = [(_LD_ABS, 0, 0, hi_off)]
     if c.op == EQ:
         hi.append((_JEQ, 0, f, dh))
     elif c.op == NE:
@@ -413,9 +413,9 @@ def _cmp_code(c: Cmp, little: bool, narrow: bool, t: str, f: str) -> _Code:
     return [*hi, (_LD_ABS, 0, 0, lo_off), last]
 
 
-def _block(policy: Policy, token: int, nr: int) -> list[tuple[int, object, object, int]]:
+def _block(policy: Policy, token: int, nr: int) -> list[tuple[int, object, object, object]]:
     """The code deciding (token, nr) as the model says, falling through otherwise."""
-    code: list[tuple[int, object, object, int]] = [
+    code: list[tuple[int, object, object, object]] = [
         (_LD_ABS, 0, 0, 4), (_JEQ, 1, 0, token), (_JA, 0, 0, -1),
         (_LD_ABS, 0, 0, 0), (_JEQ, 1, 0, nr), (_JA, 0, 0, -1)]
     entries = policy.entries(token, nr)
@@ -447,13 +447,13 @@ def _rel(labels: dict[object, int], pc: int, target: object) -> int:
     return off
 
 
-def _assemble(blocks: list[list[tuple[int, object, object, int]]]) -> bytes:
+def _assemble(blocks: list[list[tuple[int, object, object, object]]]) -> bytes:
     from .bpf import Insn, assemble
 
     out: list[Insn] = []
     for block in blocks:
         labels: dict[object, int] = {}
-        pcs: list[tuple[int, object, object, int]] = []
+        pcs: list[tuple[int, object, object, object]] = []
         for op, jt, jf, k in block:
             if op == -1:
                 labels[k] = len(pcs)
@@ -464,6 +464,7 @@ def _assemble(blocks: list[list[tuple[int, object, object, int]]]) -> bytes:
             if op == _JA and k == -1:
                 out.append(Insn(op, 0, 0, end - pc - 1))
             else:
+                assert isinstance(k, int)
                 out.append(Insn(op, _rel(labels, pc, jt), _rel(labels, pc, jf), k & MASK32))
     return assemble(out)
 
