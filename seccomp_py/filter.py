@@ -842,6 +842,12 @@ class Filter:
                  if a in self._arch_set]
         rules = []
         cache: dict[tuple[Arch, ...], frozenset[Arch]] = {}
+        if all(r == [(0, None)] for _, r in spans):  # every rule on every arch
+            every = frozenset(a for a, _ in spans)
+            for pos, rec in enumerate(map(_record, self._rules)):
+                cmps = tuple(_model.Cmp(c.index, int(c.op), c.a, c.b) for c in rec.comparisons)
+                rules.append(_model.Rule(rec.action.value, rec.syscall, cmps, every, pos))
+            return _model.Policy(self._default.value, int(value[0]), self._arch_set, rules)
         for pos, rec in enumerate(map(_record, self._rules)):
             key = tuple(a for a, ranges in spans
                         if any(s <= pos and (e is None or pos < e) for s, e in ranges))

@@ -98,16 +98,19 @@ class Cmp:
         return f"Arg({self.index}) {sym} {self.a:#x}"
 
 
-@dataclasses.dataclass(frozen=True)
 class Rule:
     """A rule as added: action value, syscall name (or number as text), comparisons,
     the arches it applies to, and its position (for messages)."""
 
-    action: int
-    syscall: str
-    cmps: tuple[Cmp, ...]
-    arches: frozenset[Arch]
-    position: int = 0
+    __slots__ = ("action", "arches", "cmps", "position", "syscall")
+
+    def __init__(self, action: int, syscall: str, cmps: tuple[Cmp, ...],
+                 arches: frozenset[Arch], position: int = 0) -> None:
+        self.action = action
+        self.syscall = syscall
+        self.cmps = cmps
+        self.arches = arches
+        self.position = position
 
     @property
     def unconditional(self) -> bool:
@@ -147,17 +150,17 @@ def numbers(arch: Arch, name: str) -> tuple[tuple[int, int | None], ...]:
     return tuple(out)
 
 
-@dataclasses.dataclass(frozen=True)
 class Entry:
     """One rule as it applies to one (arch, nr): its effective comparisons."""
 
-    rule: Rule
-    cmps: tuple[Cmp, ...]
-    narrow: bool = False  # a 32-bit ABI: libseccomp compares the low halves only
+    __slots__ = ("cmps", "narrow", "rule", "unconditional")
 
-    @property
-    def unconditional(self) -> bool:
-        return all(c.tautology for c in self.cmps)
+    def __init__(self, rule: Rule, cmps: tuple[Cmp, ...], narrow: bool = False) -> None:
+        self.rule = rule
+        self.cmps = cmps
+        #: a 32-bit ABI: libseccomp compares the low halves only
+        self.narrow = narrow
+        self.unconditional = not cmps or all(c.op == MASKED_EQ and c.a == 0 for c in cmps)
 
 
 class Policy:
@@ -170,6 +173,7 @@ class Policy:
         self.arches = frozenset(arches)
         self.rules = tuple(rules)
         self._tables: dict[Arch, dict[int, list[Entry]]] = {}
+        self._plain: dict[Rule, Entry] = {}
 
     def table(self, arch: Arch) -> dict[int, list[Entry]]:
         """nr -> the entries (in rule order) that may decide it on ``arch``."""
@@ -178,14 +182,27 @@ class Policy:
             return found
         table: dict[int, list[Entry]] = {}
         narrow = not int(arch) & 0x80000000
+        get = table.get
+        plain = self._plain
         for rule in self.rules:
             if arch not in rule.arches:
                 continue
             for nr, call in numbers(arch, rule.syscall):
-                cmps = rule.cmps if call is None else (Cmp(0, EQ, call),)
-                if narrow:
-                    cmps = tuple(Cmp(c.index, c.op, c.a & MASK32, c.b & MASK32) for c in cmps)
-                table.setdefault(nr, []).append(Entry(rule, cmps, narrow))
+                if call is None and not rule.cmps:  # the common case: one shared entry
+                    entry = plain.get(rule)
+                    if entry is None:
+                        entry = plain[rule] = Entry(rule, (), False)
+                else:
+                    cmps = rule.cmps if call is None else (Cmp(0, EQ, call),)
+                    if narrow:
+                        cmps = tuple(Cmp(c.index, c.op, c.a & MASK32, c.b & MASK32)
+                                     for c in cmps)
+                    entry = Entry(rule, cmps, narrow)
+                have = get(nr)
+                if have is None:
+                    table[nr] = [entry]
+                elif not have[-1].unconditional:  # after an unconditional one: no effect
+                    have.append(entry)
         self._tables[arch] = table
         return table
 

@@ -29,15 +29,17 @@ loaded from data) is refused as "cannot prove", never guessed.
 
 from __future__ import annotations
 
+import bisect
 import errno
 from array import array
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ._native import ffi, lib
 from .arch import Arch
 from .bpf import INSN_SIZE, action_name, host_program
 from .errors import FilterVerificationError
-from .model import MASK32, MASKED_EQ, Cmp, Entry, Policy, decide_entries
+from .model import MASK32, MASKED_EQ, X32_BIT, Cmp, Entry, Policy
 
 _FOREIGN = (0xC00000B7, 0xC000003E, 0x40000003, 0x12345678)  # aarch64, x86_64, x86, nonsense
 #: the largest argument cross product verified for one syscall
@@ -148,31 +150,63 @@ def verify(policy: Policy, program: bytes | bytearray | memoryview) -> int:
     prog = ffi.from_buffer("char[]", raw)
     if lib.spy_bpf_check_any(prog, n) < 0:
         _cannot("the kernel would refuse the program")
-    consts = ffi.new("uint32_t[]", _PROBE_MAX)
-    masks = ffi.new("uint32_t[]", _PROBE_MAX)
-    count = lib.spy_bpf_nr_consts(prog, n, consts, masks, _PROBE_MAX)
+    size = min(_PROBE_MAX, 2 * n + 16)
+    consts = ffi.new("uint32_t[]", size)
+    masks = ffi.new("uint32_t[]", size)
+    count = lib.spy_bpf_nr_consts(prog, n, consts, masks, size)
     if count < 0:
         _cannot("the program compares the syscall number with too many constants")
     prog_nrs: set[int] = set()
-    for i in range(count):
-        m, k = int(masks[i]), int(consts[i])
+    for m, k in zip(ffi.unpack(masks, count), ffi.unpack(consts, count)):
         if m == MASK32:
             prog_nrs.add(k)
         else:
             prog_nrs.update(_masked(m, k))
     tokens = {int(Arch.X86_64) if a is Arch.X32 else int(a) for a in policy.arches}
-    tokens.update(t for t in _FOREIGN[:2] if t not in tokens)
     tokens.add(next(t for t in _FOREIGN if t not in tokens))
     tokens.add(0)
     ran = 0
+    shared = {(v - 1) & MASK32 for v in prog_nrs}
+    shared.update(prog_nrs)
+    shared.update((v + 1) & MASK32 for v in prog_nrs)
+    shared.update(_BASE_NRS)
     for token in sorted(tokens):
         rule_nrs: set[int] = set()
         for arch in policy.arches:
             if (int(Arch.X86_64) if arch is Arch.X32 else int(arch)) == token:
                 rule_nrs.update(policy.table(arch))
-        points = sorted(_around(rule_nrs | prog_nrs) | set(_BASE_NRS))
+        rule_nrs -= prog_nrs
+        if rule_nrs:
+            extra = {(v - 1) & MASK32 for v in rule_nrs}
+            extra.update(rule_nrs)
+            extra.update((v + 1) & MASK32 for v in rule_nrs)
+            points = sorted(shared | extra)
+        else:
+            points = sorted(shared)
         ran += _verify_token(policy, prog, n, token, points)
     return ran
+
+
+def _simple(policy: Policy, arch: Arch) -> tuple[dict[int, int], set[int]]:
+    """nr -> the one action the rules give it whatever the arguments (nrs
+    without rules are absent: the default), and the nrs whose arguments matter."""
+    cache: dict[Arch, tuple[dict[int, int], set[int]]] = policy.__dict__.setdefault(
+        "_verify_simple", {})
+    found = cache.get(arch)
+    if found is not None:
+        return found
+    out: dict[int, int] = {}
+    unsure: set[int] = set()
+    for nr, entries in policy.table(arch).items():
+        for e in entries:
+            if e.unconditional:
+                out[nr] = e.rule.action
+                break
+        else:
+            out[nr] = 0
+            unsure.add(nr)
+    cache[arch] = (out, unsure)
+    return out, unsure
 
 
 def _verify_token(policy: Policy, prog: object, n: int, token: int, points: list[int]) -> int:
@@ -184,28 +218,44 @@ def _verify_token(policy: Policy, prog: object, n: int, token: int, points: list
     lib.spy_bpf_scan(prog, n, count, ffi.from_buffer("uint32_t[]", arches),
                      ffi.from_buffer("uint32_t[]", nrs),
                      ffi.from_buffer("uint32_t[]", results), ffi.from_buffer("uint8_t[]", dep))
-    deep: list[int] = []
-    ran = count
-    zeros = (0,) * 6
     bad_arch = policy.bad_arch
     default = policy.default
-    for i, nr in enumerate(points):
+    low = policy.arch_for(token, 0)
+    high = policy.arch_for(token, X32_BIT)
+    skip = policy.arch_for(token, MASK32)
+    deep: set[int] = set()
+    if low is None and high is None and skip is None:
+        expected = array("I", [bad_arch]) * count
+    else:
+        values: list[int] = []
+        cut = bisect.bisect_left(points, X32_BIT)
+        top = bisect.bisect_left(points, MASK32)
+        for arch, part in ((low, points[:cut]), (high, points[cut:top]),
+                           (skip, points[top:])):
+            if arch is None:
+                values += [bad_arch] * len(part)
+                continue
+            table, unsure = _simple(policy, arch)
+            get = table.get
+            values += [get(nr, default) for nr in part]
+            if unsure:
+                deep.update(unsure.intersection(part))
+        expected = array("I", values)
+    i = dep.find(1)
+    while i >= 0:
+        deep.add(points[i])
+        i = dep.find(1, i + 1)
+    if deep:
+        for nr in deep:
+            i = bisect.bisect_left(points, nr)
+            expected[i] = results[i]
+    if expected.tobytes() != results.tobytes():
+        i = next(i for i in range(count) if expected[i] != results[i])
+        nr = points[i]
         entries = policy.entries(token, nr)
-        if dep[i] or (entries and not any(e.unconditional for e in entries)):
-            deep.append(nr)
-            continue
-        got = results[i]
-        if entries is None:
-            if got != bad_arch:
-                _fail(policy, token, nr, zeros, {bad_arch}, got, None)
-        elif not entries:
-            if got != default:
-                _fail(policy, token, nr, zeros, {default}, got, entries)
-        else:
-            want = decide_entries(entries, default, zeros)
-            if got not in want:
-                _fail(policy, token, nr, zeros, want, got, entries)
-    for nr in deep:
+        _fail(policy, token, nr, (0,) * 6, {expected[i]}, results[i], entries)
+    ran = count
+    for nr in sorted(deep):
         ran += _verify_args(policy, prog, n, token, nr)
     return ran
 
@@ -227,14 +277,10 @@ _MAX_PATHS = 1 << 18
 def _verify_args(policy: Policy, prog: object, n: int, token: int, nr: int) -> int:
     """Every path the program takes for (token, nr) against the model on the
     argument points inside that path's region."""
-    size = 1 << 14
+    size = 1 << 8
     while True:
-        c_word = ffi.new("uint8_t[]", size * 16)
-        c_mask = ffi.new("uint32_t[]", size * 16)
-        c_k = ffi.new("uint32_t[]", size * 16)
-        c_op = ffi.new("uint8_t[]", size * 16)
-        ends = ffi.new("int[]", size)
-        rets = ffi.new("uint32_t[]", size)
+        bufs = _buffers(size)
+        c_word, c_mask, c_k, c_op, ends, rets = bufs
         npaths = lib.spy_bpf_paths(prog, n, token, nr, c_word, c_mask, c_k, c_op, size * 16,
                                    ends, rets, size)
         if npaths != -errno.E2BIG or size >= _MAX_PATHS:
@@ -249,7 +295,8 @@ def _verify_args(policy: Policy, prog: object, n: int, token: int, nr: int) -> i
     little = bool(token & 0x40000000)
     wide = bool(token & 0x80000000)
     total = int(ends[npaths - 1]) if npaths else 0
-    conds = [(int(c_word[i]), int(c_mask[i]), int(c_k[i]), int(c_op[i])) for i in range(total)]
+    conds = list(zip(ffi.unpack(c_word, total), ffi.unpack(c_mask, total),
+                     ffi.unpack(c_k, total), ffi.unpack(c_op, total)))
     # 32-bit candidates per data word (2..15: ip and the arguments' halves)
     cand: dict[int, set[int]] = {}
     for w, m, k, op in set(conds):
@@ -281,24 +328,67 @@ def _verify_args(policy: Policy, prog: object, n: int, token: int, nr: int) -> i
             cand[w] = {0}
     ran = 0
     start = 0
-    for p in range(npaths):
-        end = int(ends[p])
+    zero = [0]
+    lo_sorted = [list(cand[lo_of[i]]) if lo_of[i] in cand else zero for i in range(6)]
+    hi_sorted = [list(cand[hi_of[i]]) if hi_of[i] in cand else zero for i in range(6)]
+    free = [[(h << 32) | v for h in hi_sorted[i] for v in lo_sorted[i]] for i in range(6)]
+    word_arg = {lo_of[i]: i for i in range(6)} | {hi_of[i]: i for i in range(6)}
+    memo: dict[tuple[object, ...], list[int]] = {}
+    for p, end in enumerate(ffi.unpack(ends, npaths)):
         got = int(rets[p])
         mine = conds[start:end]
         start = end
-        region: list[list[int]] = []
-        for i in range(6):
-            los = [v for v in sorted(cand.get(lo_of[i], {0}))
-                   if all(_holds(v, m, k, op & 0x7F) == bool(op & 0x80)
-                          for w, m, k, op in mine if w == lo_of[i])]
-            his = [v for v in sorted(cand.get(hi_of[i], {0}))
-                   if all(_holds(v, m, k, op & 0x7F) == bool(op & 0x80)
-                          for w, m, k, op in mine if w == hi_of[i])]
-            region.append([(h << 32) | v for h in his for v in los])
+        region = list(free)
+        touched = {word_arg[w] for w, _, _, _ in mine if w in word_arg}
+        for i in touched:
+            lw, hw = lo_of[i], hi_of[i]
+            los = _narrow(lo_sorted[i], [c for c in mine if c[0] == lw], memo)
+            his = _narrow(hi_sorted[i], [c for c in mine if c[0] == hw], memo)
+            region[i] = [(h << 32) | v for h in his for v in los]
         if not all(region):
             continue  # no candidate point takes this path
         ran += _check_region(policy, prog, n, token, nr, entries, region, got)
     return ran
+
+
+def _narrow(values: list[int], conds: list[tuple[int, int, int, int]],
+            memo: dict[tuple[object, ...], list[int]]) -> list[int]:
+    """The values of one word that satisfy a path's conditions on it."""
+    if not conds:
+        return values
+    key = (id(values), *conds)
+    found = memo.get(key)
+    if found is not None:
+        return found
+    out = values
+    for _, m, k, op in conds:
+        taken = bool(op & 0x80)
+        op &= 0x7F
+        if op == 0:
+            out = [v for v in out if ((v & m) == k) is taken]
+        elif op == 1:
+            out = [v for v in out if ((v & m) > k) is taken]
+        elif op == 2:
+            out = [v for v in out if ((v & m) >= k) is taken]
+        else:
+            out = [v for v in out if bool(v & m & k) is taken]
+    memo[key] = out
+    return out
+
+
+_BUFFERS: dict[int, tuple[object, ...]] = {}
+
+
+def _buffers(size: int) -> tuple[Any, ...]:
+    """Output buffers for spy_bpf_paths (reused; the GIL is held while they are used)."""
+    found = _BUFFERS.get(size)
+    if found is None:
+        found = (ffi.new("uint8_t[]", size * 16), ffi.new("uint32_t[]", size * 16),
+                 ffi.new("uint32_t[]", size * 16), ffi.new("uint8_t[]", size * 16),
+                 ffi.new("int[]", size), ffi.new("uint32_t[]", size))
+        if size <= 1 << 12:
+            _BUFFERS[size] = found
+    return found
 
 
 def _check_region(policy: Policy, prog: object, n: int, token: int, nr: int,
