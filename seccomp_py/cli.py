@@ -648,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
                    help="exit after SECONDS without any event (default: never)")
     p.set_defaults(func=cmd_agent)
+    __import__(f"{__package__}._cli_verify", fromlist=["register"]).register(sub)
     return parser
 
 
