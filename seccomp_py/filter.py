@@ -823,7 +823,8 @@ class Filter:
                 data, tree = None, False  # too big as a tree: libseccomp's default layout
         if data is None:
             data = _export_bpf(ctx)
-        if self.verify:
+        if self.verify and len(data) // BPF_INSN_SIZE <= BPF_MAXINSNS:
+            # (a longer program is refused by every kernel: FilterTooLargeError)
             data = self._verified(ctx, data, generation)
         self._bpf = (generation, data, tree)
         return data, tree

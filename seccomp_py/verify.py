@@ -39,7 +39,7 @@ from ._native import ffi, lib
 from .arch import Arch
 from .bpf import INSN_SIZE, action_name, host_program
 from .errors import FilterVerificationError
-from .model import MASK32, MASKED_EQ, X32_BIT, Cmp, Entry, Policy
+from .model import EQ, MASK32, MASKED_EQ, NE, X32_BIT, Cmp, Entry, Policy
 
 _FOREIGN = (0xC00000B7, 0xC000003E, 0x40000003, 0x12345678)  # aarch64, x86_64, x86, nonsense
 #: the largest argument cross product verified for one syscall
@@ -334,6 +334,7 @@ def _verify_args(policy: Policy, prog: object, n: int, token: int, nr: int) -> i
     free = [[(h << 32) | v for h in hi_sorted[i] for v in lo_sorted[i]] for i in range(6)]
     word_arg = {lo_of[i]: i for i in range(6)} | {hi_of[i]: i for i in range(6)}
     memo: dict[tuple[object, ...], list[int]] = {}
+    index = _EqIndex(entries or [])
     for p, end in enumerate(ffi.unpack(ends, npaths)):
         got = int(rets[p])
         mine = conds[start:end]
@@ -347,7 +348,7 @@ def _verify_args(policy: Policy, prog: object, n: int, token: int, nr: int) -> i
             region[i] = [(h << 32) | v for h in his for v in los]
         if not all(region):
             continue  # no candidate point takes this path
-        ran += _check_region(policy, prog, n, token, nr, entries, region, got)
+        ran += _check_region(policy, prog, n, token, nr, entries, region, got, index)
     return ran
 
 
@@ -361,7 +362,20 @@ def _narrow(values: list[int], conds: list[tuple[int, int, int, int]],
     if found is not None:
         return found
     out = values
-    for _, m, k, op in conds:
+    rest = []
+    excluded: set[int] = set()
+    for c in conds:
+        _, m, k, op = c
+        if m == MASK32 and op & 0x7F == 0:
+            if op & 0x80:  # word == k: at most one value left
+                out = [v for v in out if v == k]
+            else:
+                excluded.add(k)
+        else:
+            rest.append(c)
+    if excluded:
+        out = [v for v in out if v not in excluded]
+    for _, m, k, op in rest:
         taken = bool(op & 0x80)
         op &= 0x7F
         if op == 0:
@@ -391,8 +405,42 @@ def _buffers(size: int) -> tuple[Any, ...]:
     return found
 
 
+class _EqIndex:
+    """Rules with an EQ comparison, by argument and datum: a region only needs
+    the rules whose datum it holds (an allow-list of 1,000 values is not
+    1,000 rules to look at on every path)."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.by_arg: dict[int, dict[int, list[int]]] = {}
+        self.others: list[int] = []
+        for pos, e in enumerate(entries):
+            eq = None if e.narrow else next((c for c in e.cmps if c.op == EQ), None)
+            if eq is None:
+                self.others.append(pos)
+            else:
+                self.by_arg.setdefault(eq.index, {}).setdefault(eq.a, []).append(pos)
+
+    def candidates(self, reg: list[list[int]]) -> list[int]:
+        out = list(self.others)
+        for arg, table in self.by_arg.items():
+            values = reg[arg]
+            if len(values) <= len(table):
+                for v in values:
+                    found = table.get(v)
+                    if found:
+                        out += found
+            else:
+                have = set(values)
+                for datum, found in table.items():
+                    if datum in have:
+                        out += found
+        out.sort()
+        return out
+
+
 def _check_region(policy: Policy, prog: object, n: int, token: int, nr: int,
-                  entries: list[Entry] | None, region: list[list[int]], got: int) -> int:
+                  entries: list[Entry] | None, region: list[list[int]], got: int,
+                  index: _EqIndex | None = None) -> int:
     """The program returns ``got`` on every point of ``region`` (one list of
     candidate values per argument): the model must allow it on each.  The
     region is split on a comparison until every rule is decided on it."""
@@ -416,15 +464,24 @@ def _check_region(policy: Policy, prog: object, n: int, token: int, nr: int,
                     "argument classes")
         actions: set[int] = set()
         split: tuple[int, Cmp] | None = None
-        for e in entries:
+        sets: dict[int, set[int]] = {}
+        for pos in (index.candidates(reg) if index is not None else range(len(entries))):
+            e = entries[pos]
             never = False
             maybe: Cmp | None = None
             for c in e.cmps:
                 values = reg[c.index]
-                hits = 0
-                for v in values:
-                    if c.holds_value(v & MASK32 if narrow else v):
-                        hits += 1
+                if not narrow and c.op in (EQ, NE):  # set membership, not a scan
+                    found = sets.get(c.index)
+                    if found is None:
+                        found = sets[c.index] = set(values)
+                    inside = c.a in found
+                    hits = int(inside) if c.op == EQ else len(values) - int(inside)
+                else:
+                    hits = 0
+                    for v in values:
+                        if c.holds_value(v & MASK32 if narrow else v):
+                            hits += 1
                 if hits == 0:
                     never = True
                     break
