@@ -276,7 +276,7 @@ def _nr_points(sides: list[_Side], token: int) -> list[int]:
     for s in sides:
         consts = ffi.new("uint32_t[]", 2 * s.n + 16)
         masks = ffi.new("uint32_t[]", 2 * s.n + 16)
-        count = lib.spy_bpf_nr_consts(s.cprog, s.n, consts, masks, 2 * s.n + 16)
+        count = lib.spy_bpf_nr_consts(s.cprog, s.n, token, consts, masks, 2 * s.n + 16)
         base.update(ffi.unpack(consts, max(count, 0)))
         if s.policy is not None:
             for a in s.policy.arches:

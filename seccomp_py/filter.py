@@ -845,9 +845,14 @@ class Filter:
         cache: dict[tuple[Arch, ...], frozenset[Arch]] = {}
         if all(r == [(0, None)] for _, r in spans):  # every rule on every arch
             every = frozenset(a for a, _ in spans)
-            for pos, rec in enumerate(map(_record, self._rules)):
-                cmps = tuple(_model.Cmp(c.index, int(c.op), c.a, c.b) for c in rec.comparisons)
-                rules.append(_model.Rule(rec.action.value, rec.syscall, cmps, every, pos))
+            make, cmp = _model.Rule, _model.Cmp
+            for pos, item in enumerate(self._rules):
+                if len(item) == 2:  # (Action, name) from add_rules(): no comparisons
+                    rules.append(make(item[0]._value, item[1], (), every, pos))
+                    continue
+                rec = _record(item)
+                cmps = tuple(cmp(c.index, int(c.op), c.a, c.b) for c in rec.comparisons)
+                rules.append(make(rec.action._value, rec.syscall, cmps, every, pos))
             return _model.Policy(self._default.value, int(value[0]), self._arch_set, rules)
         for pos, rec in enumerate(map(_record, self._rules)):
             key = tuple(a for a, ranges in spans

@@ -153,37 +153,28 @@ def verify(policy: Policy, program: bytes | bytearray | memoryview) -> int:
     size = min(_PROBE_MAX, 2 * n + 16)
     consts = ffi.new("uint32_t[]", size)
     masks = ffi.new("uint32_t[]", size)
-    count = lib.spy_bpf_nr_consts(prog, n, consts, masks, size)
-    if count < 0:
-        _cannot("the program compares the syscall number with too many constants")
-    prog_nrs: set[int] = set()
-    for m, k in zip(ffi.unpack(masks, count), ffi.unpack(consts, count)):
-        if m == MASK32:
-            prog_nrs.add(k)
-        else:
-            prog_nrs.update(_masked(m, k))
     tokens = {int(Arch.X86_64) if a is Arch.X32 else int(a) for a in policy.arches}
     tokens.add(next(t for t in _FOREIGN if t not in tokens))
     tokens.add(0)
     ran = 0
-    shared = {(v - 1) & MASK32 for v in prog_nrs}
-    shared.update(prog_nrs)
-    shared.update((v + 1) & MASK32 for v in prog_nrs)
-    shared.update(_BASE_NRS)
     for token in sorted(tokens):
-        rule_nrs: set[int] = set()
+        count = lib.spy_bpf_nr_consts(prog, n, token, consts, masks, size)
+        if count < 0:
+            _cannot("the program compares the syscall number with too many constants")
+        prog_nrs: set[int] = set()
+        for m, k in zip(ffi.unpack(masks, count), ffi.unpack(consts, count)):
+            if m == MASK32:
+                prog_nrs.add(k)
+            else:
+                prog_nrs.update(_masked(m, k))
         for arch in policy.arches:
             if (int(Arch.X86_64) if arch is Arch.X32 else int(arch)) == token:
-                rule_nrs.update(policy.table(arch))
-        rule_nrs -= prog_nrs
-        if rule_nrs:
-            extra = {(v - 1) & MASK32 for v in rule_nrs}
-            extra.update(rule_nrs)
-            extra.update((v + 1) & MASK32 for v in rule_nrs)
-            points = sorted(shared | extra)
-        else:
-            points = sorted(shared)
-        ran += _verify_token(policy, prog, n, token, points)
+                prog_nrs.update(policy.table(arch))
+        points = {(v - 1) & MASK32 for v in prog_nrs}
+        points.update(prog_nrs)
+        points.update((v + 1) & MASK32 for v in prog_nrs)
+        points.update(_BASE_NRS)
+        ran += _verify_token(policy, prog, n, token, sorted(points))
     return ran
 
 

@@ -464,9 +464,11 @@ out:
 }
 
 /* Every constant the program compares the nr word (offset 0) against, on
- * any path (a path-insensitive pass): at most max, -E2BIG for more. */
-int spy_bpf_nr_consts(const void *prog, unsigned int n, uint32_t *out, uint32_t *mask_out,
-                      int max)
+ * the paths a call with arch token `arch` can take (a path-insensitive pass:
+ * jumps on the arch word are decided, every other jump is taken both ways):
+ * at most max, -E2BIG for more. */
+int spy_bpf_nr_consts(const void *prog, unsigned int n, uint32_t arch, uint32_t *out,
+                      uint32_t *mask_out, int max)
 {
     const struct sock_filter *f = prog;
     /* what A holds at each pc: -1 unknown, else the word index; and its mask */
@@ -503,6 +505,18 @@ int spy_bpf_nr_consts(const void *prog, unsigned int n, uint32_t *out, uint32_t 
             break;
         case BPF_JMP:
             if (BPF_OP(i->code) == BPF_JA) { t[0] = pc + 1 + i->k; break; }
+            if (wa == 1 && BPF_SRC(i->code) == BPF_K) { /* the arch: known */
+                uint32_t a = arch & ma;
+                int cond;
+                switch (BPF_OP(i->code)) {
+                case BPF_JEQ: cond = a == i->k; break;
+                case BPF_JGT: cond = a > i->k; break;
+                case BPF_JGE: cond = a >= i->k; break;
+                default: cond = (a & i->k) != 0; break;
+                }
+                t[0] = pc + 1 + (cond ? i->jt : i->jf);
+                break;
+            }
             if (wa == 0 && BPF_SRC(i->code) == BPF_K) {
                 if (count >= max) { free(word); free(mask); return -E2BIG; }
                 mask_out[count] = BPF_OP(i->code) == BPF_JSET ? (i->k & ma) : ma;
