@@ -160,6 +160,8 @@ class Result:
     refusals: int = 0
     #: refused by seccomp_py's verifier before anything was loaded (fail closed)
     verify_refused: int = 0
+    #: libseccomp's program was wrong and seccomp_py loaded its verified repair
+    repaired: int = 0
     ambiguous: int = 0
     checked: int = 0
 
@@ -294,6 +296,7 @@ def run_policy(policy: M.MPolicy, calls: tuple[Call, ...], timeout: float = 20.0
         result.verify_refused += 1
         f.close()
         return result
+    result.repaired = int(f._repaired == f._generation)
     return run_filter(f, model, calls, result, timeout)
 
 
