@@ -26,7 +26,7 @@ from . import model as _model
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
 from .arch import Arch
-from .arg import ArgCmp, Op
+from .arg import ArgCmp
 from .attribute import ACTION_ATTRIBUTES, HAS_WAIT_KILL, Attribute, Optimize
 from .errors import (
     AlreadyLoadedError,
@@ -1262,32 +1262,6 @@ def _export_via_memfd(ctx: Any, func: Any, name: str) -> bytes:
         return os.pread(fd, size, 0)
     finally:
         os.close(fd)
-
-
-def _satisfying_args(comparisons: tuple[ArgCmp, ...]) -> list[int] | None:
-    """Six argument values for which every comparison holds, or None if none is easy."""
-    values = [0] * 6
-    top = (1 << 64) - 1
-    for c in comparisons:
-        a, b, op = c.a, c.b, c.op
-        if op is Op.EQ or op is Op.GE or op is Op.LE:
-            v = a
-        elif op is Op.NE:
-            v = a ^ 1
-        elif op is Op.GT:
-            if a == top:
-                return None
-            v = a + 1
-        elif op is Op.LT:
-            if a == 0:
-                return None
-            v = a - 1
-        else:  # MASKED_EQ: (arg & a) == b
-            if b & a != b:
-                return None
-            v = b
-        values[c.index] = v
-    return values
 
 
 def _export_bpf(ctx: Any) -> bytes:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import threading
 from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -381,18 +382,21 @@ def _narrow(values: list[int], conds: list[tuple[int, int, int, int]],
     return out
 
 
-_BUFFERS: dict[int, tuple[object, ...]] = {}
+_BUFFERS = threading.local()
 
 
 def _buffers(size: int) -> tuple[Any, ...]:
-    """Output buffers for spy_bpf_paths (reused; the GIL is held while they are used)."""
-    found = _BUFFERS.get(size)
+    """Output buffers for spy_bpf_paths, reused per thread (the C call releases the GIL)."""
+    cache: dict[int, tuple[Any, ...]] | None = getattr(_BUFFERS, "cache", None)
+    if cache is None:
+        cache = _BUFFERS.cache = {}
+    found = cache.get(size)
     if found is None:
         found = (ffi.new("uint8_t[]", size * 16), ffi.new("uint32_t[]", size * 16),
                  ffi.new("uint32_t[]", size * 16), ffi.new("uint8_t[]", size * 16),
                  ffi.new("int[]", size), ffi.new("uint32_t[]", size))
         if size <= 1 << 12:
-            _BUFFERS[size] = found
+            cache[size] = found
     return found
 
 
