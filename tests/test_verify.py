@@ -222,3 +222,47 @@ def test_rules_before_add_arch_do_not_apply_to_it() -> None:
     verify(policy, f.export_bpf())
     assert policy.decide(int(Arch.X86), 20) == {0x7FFF0000}  # i386 getpid: no rule there
     assert policy.decide(int(Arch.X86), 64) == {0x00050002}
+
+
+def test_merged_filters_keep_each_sides_rules_on_its_arches() -> None:
+    a = Filter(Action.ALLOW)
+    a.add_rule(Action.errno(1), "getpid")
+    b = Filter(Action.ALLOW)
+    b.add_arch(Arch.X86)
+    b.remove_arch(Arch.native())
+    b.add_rule(Action.errno(2), "getppid")
+    a.merge(b)
+    a.add_rule(Action.errno(3), "gettid")  # after the merge: on both
+    policy = a.policy()
+    verify(policy, a.export_bpf())
+    x86 = int(Arch.X86)
+    native = int(Arch.native())
+    assert policy.decide(x86, 20) == {0x7FFF0000}  # i386 getpid: a's rule is not there
+    assert policy.decide(x86, 64) == {0x00050002}
+    assert policy.decide(x86, 224) == {0x00050003}  # i386 gettid
+    assert policy.decide(native, 39 if X86_64 else 0) in ({0x00050001}, {0x7FFF0000})
+
+
+def test_verifier_threads_do_not_share_buffers() -> None:
+    import threading
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        filters = [Profile.builtin(n).compile(caps=()).filter for n in ("docker", "podman")]
+    data = [(f.policy(), f.export_bpf()) for f in filters]
+    errors: list[BaseException] = []
+
+    def work(policy: object, program: bytes) -> None:
+        try:
+            for _ in range(5):
+                verify(policy, program)  # type: ignore[arg-type]
+        except BaseException as exc:  # pragma: no cover - the failure is the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=d) for d in data * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
