@@ -188,8 +188,7 @@ class Filter:
 
     def __init__(self, default_action: Action | int, *, verify: bool = True) -> None:
         action = Action.coerce(default_action)
-        #: verify every program against the rules before it leaves (docs/failclosed.md)
-        self.verify = bool(verify)
+        self._verify = bool(verify)
         # the generation whose program seccomp_py repaired (load() loads it itself)
         self._repaired = -1
         # arch -> [start, end) ranges of rule positions that apply to it (end None: open)
@@ -246,6 +245,21 @@ class Filter:
             if change:
                 self._generation += 1
             self._lock.release()
+
+    @property
+    def verify(self) -> bool:
+        """Prove every program against the rules before it leaves (default True).
+
+        ``False`` opts out: export_bpf() gives libseccomp's program as is and
+        load() uses seccomp_load(3).  See docs/failclosed.md for the cost.
+        """
+        return self._verify
+
+    @verify.setter
+    def verify(self, value: bool) -> None:
+        if bool(value) != self._verify:
+            self._verify = bool(value)
+            self._generation += 1  # the cached program was made under the other setting
 
     def _arches_changed(self, arches: set[Arch]) -> None:
         # seccomp_arch_add(3): a new arch gets the rules added from now on only
@@ -953,12 +967,16 @@ class Filter:
 
             load_with_notifier(self, self._notifier, self._notifier_timeout)
             return
-        self.check_size()
+        self.check_size()  # exports, and so verifies (or repairs) the program
+        if self._verify:
+            self.export_bpf()
         if self._repaired == self._generation:
             self._load_repaired()
             return
         with self._use("seccomp_load") as ctx:
             data, tree = self._export_locked(ctx)
+            if self._repaired == self._generation:  # changed meanwhile: never libseccomp's
+                raise ConcurrentUseError("seccomp_load")
             count = len(data) // BPF_INSN_SIZE
             if count > BPF_MAXINSNS:
                 raise FilterTooLargeError(count, BPF_MAXINSNS)
