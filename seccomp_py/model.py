@@ -124,6 +124,10 @@ class Rule:
         return f"rule {self.position}: add_rule({inner})"
 
 
+#: int(arch) -> name -> numbers(arch, name), for the hot loop of Policy.table
+_NUMBERS: dict[int, dict[str, tuple[tuple[int, int | None], ...]]] = {}
+
+
 @functools.lru_cache(maxsize=16384)
 def numbers(arch: Arch, name: str) -> tuple[tuple[int, int | None], ...]:
     """The kernel numbers a rule on ``name`` matches on ``arch``: (nr, call) pairs,
@@ -184,10 +188,18 @@ class Policy:
         narrow = not int(arch) & 0x80000000
         get = table.get
         plain = self._plain
+        member: dict[int, bool] = {}  # id(rule.arches) -> arch in it (Enum hashing is slow)
+        known = _NUMBERS.setdefault(int(arch), {})
         for rule in self.rules:
-            if arch not in rule.arches:
+            inside = member.get(id(rule.arches))
+            if inside is None:
+                inside = member[id(rule.arches)] = arch in rule.arches
+            if not inside:
                 continue
-            for nr, call in numbers(arch, rule.syscall):
+            found_numbers = known.get(rule.syscall)
+            if found_numbers is None:
+                found_numbers = known[rule.syscall] = numbers(arch, rule.syscall)
+            for nr, call in found_numbers:
                 if call is None and not rule.cmps:  # the common case: one shared entry
                     entry = plain.get(rule)
                     if entry is None:
