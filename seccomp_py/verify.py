@@ -564,9 +564,10 @@ def _block(policy: Policy, token: int, nr: int) -> list[tuple[int, object, objec
     if entries is None:
         return [*code, (_RET_K, 0, 0, policy.bad_arch)]
     little = bool(token & 0x40000000)
-    for r, e in enumerate(entries):
+    for e in entries:  # an unconditional rule decides every call, wherever it is
         if e.unconditional:
             return [*code, (_RET_K, 0, 0, e.rule.action)]
+    for r, e in enumerate(entries):
         fail = f"fail{r}"
         for j, c in enumerate(e.cmps):
             if c.tautology:

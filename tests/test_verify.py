@@ -266,3 +266,30 @@ def test_verifier_threads_do_not_share_buffers() -> None:
     for t in threads:
         t.join()
     assert not errors
+
+
+@needs_x86_64
+def test_repair_keeps_the_first_unconditional_rule_deciding() -> None:
+    # the x32 phantom shape makes libseccomp's program wrong for every syscall;
+    # the repair must decide getppid as the model does: the unconditional rule
+    # wins over the earlier conditional one
+    def build() -> Filter:
+        f = Filter(Action.errno(errno.EPERM))
+        f.add_arch(Arch.X32)
+        f.set_priority("tuxcall", 32)
+        _allow_plumbing(f)
+        f.add_rule(Action.errno(5), "getppid", Arg(1) >= 10)
+        f.add_rule(Action.errno(6), "getppid")
+        return f
+
+    f = build()
+    verify(f.policy(), f.export_bpf())
+
+    def child() -> list[int]:
+        build().load()
+        return [raw_syscall("getppid", 0, 11), raw_syscall("getppid", 0, 1),
+                raw_syscall("getuid")]
+
+    out = in_child(child)
+    assert out.exitcode == 0, out
+    assert out.value == [-6, -6, -errno.EPERM]
