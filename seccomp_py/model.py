@@ -178,6 +178,14 @@ class Policy:
         self.rules = tuple(rules)
         self._tables: dict[Arch, dict[int, list[Entry]]] = {}
         self._plain: dict[Rule, Entry] = {}
+        self._simple: dict[Arch, tuple[dict[int, int], set[int]]] = {}
+
+    def simple(self, arch: Arch) -> tuple[dict[int, int], set[int]]:
+        """nr -> the action the rules give it whatever the arguments, and the nrs
+        whose arguments matter (for the verifier's bulk comparison)."""
+        if arch not in self._simple:
+            self.table(arch)
+        return self._simple[arch]
 
     def table(self, arch: Arch) -> dict[int, list[Entry]]:
         """nr -> the entries (in rule order) that may decide it on ``arch``."""
@@ -189,6 +197,8 @@ class Policy:
         get = table.get
         plain = self._plain
         member: dict[int, bool] = {}  # id(rule.arches) -> arch in it (Enum hashing is slow)
+        simple: dict[int, int] = {}  # nr -> the action whatever the arguments
+        unsure: set[int] = set()  # nrs whose arguments matter
         known = _NUMBERS.setdefault(int(arch), {})
         for rule in self.rules:
             inside = member.get(id(rule.arches))
@@ -215,7 +225,15 @@ class Policy:
                     table[nr] = [entry]
                 elif not have[-1].unconditional:  # after an unconditional one: no effect
                     have.append(entry)
+                else:
+                    continue
+                if entry.unconditional:
+                    simple[nr] = entry.rule.action
+                    unsure.discard(nr)
+                elif nr not in simple:
+                    unsure.add(nr)
         self._tables[arch] = table
+        self._simple[arch] = (simple, unsure)
         return table
 
     def arch_for(self, token: int, nr: int) -> Arch | None:

@@ -182,23 +182,7 @@ def verify(policy: Policy, program: bytes | bytearray | memoryview) -> int:
 def _simple(policy: Policy, arch: Arch) -> tuple[dict[int, int], set[int]]:
     """nr -> the one action the rules give it whatever the arguments (nrs
     without rules are absent: the default), and the nrs whose arguments matter."""
-    cache: dict[Arch, tuple[dict[int, int], set[int]]] = policy.__dict__.setdefault(
-        "_verify_simple", {})
-    found = cache.get(arch)
-    if found is not None:
-        return found
-    out: dict[int, int] = {}
-    unsure: set[int] = set()
-    for nr, entries in policy.table(arch).items():
-        for e in entries:
-            if e.unconditional:
-                out[nr] = e.rule.action
-                break
-        else:
-            out[nr] = 0
-            unsure.add(nr)
-    cache[arch] = (out, unsure)
-    return out, unsure
+    return policy.simple(arch)
 
 
 def _verify_token(policy: Policy, prog: object, n: int, token: int, points: list[int]) -> int:
