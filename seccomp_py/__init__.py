@@ -26,7 +26,8 @@ _LAZY = {
     "Attribute": "attribute", "Optimize": "attribute",
     "AlreadyLoadedError": "errors", "ChildSetupError": "errors", "ConcurrentUseError": "errors",
     "FilterClosedError": "errors", "FilterFailedError": "errors",
-    "FilterTooLargeError": "errors", "InvalidArgumentError": "errors",
+    "FilterTooLargeError": "errors", "FilterVerificationError": "errors",
+    "InvalidArgumentError": "errors",
     "SeccompError": "errors", "UnknownArchError": "errors", "UnknownSyscallError": "errors",
     "UnsupportedError": "errors", "WidenedRuleWarning": "errors",
     "Filter": "filter", "RuleRecord": "filter",
@@ -59,6 +60,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and IDEs
     from .errors import FilterClosedError as FilterClosedError
     from .errors import FilterFailedError as FilterFailedError
     from .errors import FilterTooLargeError as FilterTooLargeError
+    from .errors import FilterVerificationError as FilterVerificationError
     from .errors import InvalidArgumentError as InvalidArgumentError
     from .errors import SeccompError as SeccompError
     from .errors import UnknownArchError as UnknownArchError
@@ -139,6 +141,7 @@ __all__ = [
     "FilterClosedError",
     "FilterFailedError",
     "FilterTooLargeError",
+    "FilterVerificationError",
     "HandoffError",
     "HangupError",
     "InvalidArgumentError",

@@ -257,8 +257,12 @@ def validate(program: Sequence[Insn]) -> None:
             op = ins.code & 0xF0
             if op not in _ALU_OPS:
                 raise BpfError(f"{where}: unknown ALU operation", "bpf.validate")
-            if op in (0x30, 0x90) and ins.code & _X == 0 and ins.k == 0:
+            if op == 0x90:
+                raise BpfError(f"{where}: seccomp does not allow mod", "bpf.validate")
+            if op == 0x30 and ins.code & _X == 0 and ins.k == 0:
                 raise BpfError(f"{where}: division by constant zero", "bpf.validate")
+            if op in (0x60, 0x70) and ins.code & _X == 0 and ins.k >= 32:
+                raise BpfError(f"{where}: shift by {ins.k}", "bpf.validate")
         elif cls == JMP:
             op = ins.code & 0xF0
             if op == _JA:
@@ -270,12 +274,36 @@ def validate(program: Sequence[Insn]) -> None:
             else:
                 raise BpfError(f"{where}: unknown jump", "bpf.validate")
         elif cls == RET:
-            if ins.code & 0x18 not in (_K, _RET_A):
+            if ins.code & 0x18 not in (_K, _RET_A) or ins.code & ~0x18 != RET:
                 raise BpfError(f"{where}: unknown return source", "bpf.validate")
         elif cls == MISC and ins.code & 0xF8 not in (0x00, 0x80):
             raise BpfError(f"{where}: unknown misc operation", "bpf.validate")
     if program[-1].cls != RET:
         raise BpfError("the last instruction is not a ret", "bpf.validate")
+    _check_memory(program)
+
+
+def _check_memory(program: Sequence[Insn]) -> None:
+    """Scratch slots are stored before they are read (the kernel's
+    check_load_and_stores(); a ret does not reset what is known)."""
+    masks = [0xFFFF] * len(program)
+    valid = 0
+    for pc, ins in enumerate(program):
+        valid &= masks[pc]
+        mode = ins.code & 0xE0
+        if ins.cls in (ST, STX):
+            valid |= 1 << ins.k
+        elif ins.cls in (LD, LDX) and mode == _MEM:
+            if not valid & (1 << ins.k):
+                raise BpfError(f"instruction {pc}: scratch slot {ins.k} read before it is "
+                               "stored", "bpf.validate")
+        elif ins.cls == JMP:
+            if ins.code & 0xF0 == _JA:
+                masks[pc + 1 + ins.k] &= valid
+            else:
+                masks[pc + 1 + ins.jt] &= valid
+                masks[pc + 1 + ins.jf] &= valid
+            valid = 0xFFFF
 
 
 def _analyse(program: Sequence[Insn]) -> list[_State | None]:
@@ -401,6 +429,17 @@ def seccomp_data(nr: int, arch: int, args: Sequence[int] = (), ip: int = 0) -> b
                        *(a & (2**64 - 1) for a in full))
 
 
+def host_program(program: bytes | bytearray | memoryview | Sequence[Insn]) -> bytes:
+    """The raw program in the host's byte order (what the kernel and the C
+    evaluator read), from raw bytes in either order or instructions."""
+    if isinstance(program, (bytes, bytearray, memoryview)):
+        raw = bytes(program)
+        if raw and len(raw) % INSN_SIZE == 0 and guess_byteorder(raw) == sys.byteorder:
+            return raw
+        return assemble(parse(raw))
+    return assemble(list(program))
+
+
 def evaluate(program: bytes | bytearray | memoryview | Sequence[Insn], nr: int, arch: int,
              args: Sequence[int] = (), ip: int = 0) -> int:
     """Run ``program`` on one syscall, as the kernel would; return the 32-bit result.
@@ -408,90 +447,27 @@ def evaluate(program: bytes | bytearray | memoryview | Sequence[Insn], nr: int, 
     ``arch`` is an AUDIT_ARCH token (``int(Arch.X86_64)``); the data is laid
     out in its byte order, and raw program bytes are read in the order
     :func:`guess_byteorder` finds (libseccomp exports a big-endian arch's
-    filter big-endian).  The program is validated first.  Raises BpfError
-    for a malformed program.
+    filter big-endian).  ``nr`` is any 32-bit number (``-1`` and
+    ``0xffffffff`` are the same); arguments and ``ip`` are taken modulo
+    2**64.  The program runs in C (``spy_bpf_eval`` in the shim: the one
+    evaluator of seccomp_py, checked against the kernel by
+    tests/test_bpf_eval.py).  Raises BpfError for a program the kernel
+    would refuse (see :func:`validate`).
     """
-    prog = parse(program) if isinstance(program, (bytes, bytearray, memoryview)) else list(program)
-    validate(prog)
-    data = seccomp_data(nr, arch, args, ip)
-    word = "<I" if arch & 0x40000000 else ">I"
-    a = x = 0
-    mem = [0] * 16
-    pc = 0
-    while True:
-        ins = prog[pc]
-        cls = ins.cls
-        pc += 1
-        if cls == LD:
-            mode = ins.code & 0xE0
-            if mode == _ABS:
-                a = struct.unpack_from(word, data, ins.k)[0]
-            elif mode == _IMM:
-                a = ins.k
-            elif mode == _MEM:
-                a = mem[ins.k]
-            else:  # _LEN
-                a = SECCOMP_DATA_SIZE
-        elif cls == LDX:
-            mode = ins.code & 0xE0
-            x = mem[ins.k] if mode == _MEM else (SECCOMP_DATA_SIZE if mode == _LEN else ins.k)
-        elif cls == ST:
-            mem[ins.k] = a
-        elif cls == STX:
-            mem[ins.k] = x
-        elif cls == ALU:
-            op = ins.code & 0xF0
-            src = x if ins.code & _X else ins.k
-            if op == 0x00:
-                a = a + src
-            elif op == 0x10:
-                a = a - src
-            elif op == 0x20:
-                a = a * src
-            elif op == 0x30:
-                a = a // src if src else 0
-                if not src:
-                    return 0  # the kernel kills (returns 0) on division by zero
-            elif op == 0x40:
-                a = a | src
-            elif op == 0x50:
-                a = a & src
-            elif op == 0x60:
-                a = a << src if src < 32 else 0
-            elif op == 0x70:
-                a = a >> src if src < 32 else 0
-            elif op == 0x80:
-                a = -a
-            elif op == 0x90:
-                if not src:
-                    return 0
-                a = a % src
-            else:
-                a = a ^ src
-            a &= _U32
-        elif cls == JMP:
-            op = ins.code & 0xF0
-            if op == _JA:
-                pc += ins.k
-                continue
-            src = x if ins.code & _X else ins.k
-            if op == _JEQ:
-                cond = a == src
-            elif op == _JGT:
-                cond = a > src
-            elif op == _JGE:
-                cond = a >= src
-            else:
-                cond = bool(a & src)
-            pc += ins.jt if cond else ins.jf
-        elif cls == RET:
-            source = ins.code & 0x18
-            return (a if source == _RET_A else x if source == _X else ins.k) & _U32
-        else:  # MISC
-            if ins.code & 0xF8 == 0x00:
-                x = a
-            else:
-                a = x
+    from ._native import ffi, lib
+
+    raw = host_program(program)
+    full = [a & 0xFFFFFFFFFFFFFFFF for a in args] + [0] * (6 - len(args))
+    if len(full) != 6:
+        raise BpfError("a syscall has at most 6 arguments", "bpf.evaluate")
+    values = ffi.new("uint64_t[6]", full)
+    result = ffi.new("uint32_t *")
+    rc = lib.spy_bpf_eval(raw, len(raw) // INSN_SIZE, nr & _U32, arch & _U32,
+                          ip & 0xFFFFFFFFFFFFFFFF, values, result)
+    if rc < 0:
+        validate(parse(raw, sys.byteorder))  # names the instruction
+        raise BpfError("the kernel would refuse this program", "bpf.evaluate")
+    return int(result[0])
 
 
 _AUDIT_X86_64 = 0xC000003E
@@ -556,4 +532,4 @@ def enosys_stub(maxima: Mapping[Arch, int]) -> list[Insn]:
 
 
 __all__ = ["BpfError", "Insn", "action_name", "assemble", "disassemble", "enosys_stub", "evaluate",
-           "guess_byteorder", "is_action", "parse", "seccomp_data", "validate"]
+           "guess_byteorder", "host_program", "is_action", "parse", "seccomp_data", "validate"]

@@ -866,6 +866,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ._cli_inspect import register as register_inspect
     register_inspect(sub)
     _cli_groups.register(sub)
+    __import__(f"{__package__}._cli_verify", fromlist=["register"]).register(sub)
 
     from . import _cli_profiles, _cli_shell
 

@@ -630,11 +630,20 @@ class SyscallFilter:
     def load(self) -> None:
         """Load the filter into the kernel (seccomp_load(3)); enforcing at once.
 
-        Like the official module it may be called again (e.g. from other threads).
+        The program is verified against the rules first (seccomp_py.verify; a
+        program libseccomp gets wrong is repaired or refused with
+        FilterVerificationError).  Like the official module it may be called
+        again (e.g. from other threads).
         Raises FilterTooLargeError above 4096 instructions, and a SeccompError with
         the kernel's errno otherwise (never libseccomp's ECANCELED).
         """
         self._filter.check_size()
+        flt = self._filter
+        if flt.verify:
+            flt.export_bpf()  # proven against the rules first (FilterVerificationError)
+            if flt._repaired == flt._generation:  # libseccomp's program was wrong
+                flt._load_repaired()
+                return
         with self._filter._use("seccomp_load") as ctx:
             check(lib.seccomp_load(ctx), "seccomp_load")
             self._filter._loaded = True

@@ -221,3 +221,31 @@ def error_for(errnum: int, func: str, detail: str = "") -> SeccompError:
     if errnum == _errno.EINVAL:
         return InvalidArgumentError(errnum, func, detail)
     return SeccompError(errnum, func, detail)
+
+
+class FilterVerificationError(SeccompError):
+    """The BPF program does not decide as the filter's rules say (seccomp_py's verifier).
+
+    Raised before anything is loaded or written (Filter.load, export_bpf,
+    write, spawn, profile compilation, the CLI): see docs/failclosed.md.
+    Attributes: ``arch`` (libseccomp name or AUDIT_ARCH token), ``syscall``
+    (name or None), ``nr``, ``args``, ``expected`` (the action names the
+    rules allow), ``actual`` (the program's action name), ``version``
+    (libseccomp's), ``reason`` (a "cannot prove" refusal instead of a
+    counterexample) and ``hint`` (how to rewrite conflicting rules).
+    """
+
+    arch: str = ""
+    syscall: str | None = None
+    nr: int = 0
+    args: tuple[int, ...] = ()
+    expected: tuple[str, ...] = ()
+    actual: str = ""
+    version: str = ""
+    reason: str = ""
+    hint: str = ""
+    token: int = 0  # the AUDIT_ARCH token of the input
+
+    def __init__(self, errnum: int = _errno.EPROTO, func: str = "verify",
+                 detail: str = "") -> None:
+        super().__init__(errnum, func, detail)

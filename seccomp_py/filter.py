@@ -22,10 +22,11 @@ from operator import attrgetter, itemgetter
 from operator import sub as _sub
 
 from . import arch as _arch
+from . import model as _model
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
 from .arch import Arch
-from .arg import ArgCmp, Op
+from .arg import ArgCmp
 from .attribute import ACTION_ATTRIBUTES, HAS_WAIT_KILL, Attribute, Optimize
 from .errors import (
     AlreadyLoadedError,
@@ -33,6 +34,7 @@ from .errors import (
     FilterClosedError,
     FilterFailedError,
     FilterTooLargeError,
+    FilterVerificationError,
     InvalidArgumentError,
     SeccompError,
     UnsupportedError,
@@ -40,6 +42,7 @@ from .errors import (
     error_for,
 )
 from .features import kernel_actions
+from .model import Policy
 from .syscall import (
     _NATIVE_NUMBERS,
     Syscall,
@@ -183,8 +186,13 @@ class Filter:
     return_system_return_codes = _Attr[bool](Attribute.RETURN_SYSTEM_RETURN_CODES)
     wait_kill = _Attr[bool](Attribute.WAIT_KILL)
 
-    def __init__(self, default_action: Action | int) -> None:
+    def __init__(self, default_action: Action | int, *, verify: bool = True) -> None:
         action = Action.coerce(default_action)
+        self._verify = bool(verify)
+        # the generation whose program seccomp_py repaired (load() loads it itself)
+        self._repaired = -1
+        # arch -> [start, end) ranges of rule positions that apply to it (end None: open)
+        self._arch_rules: dict[Arch, list[list[int | None]]] = {_arch.native(): [[0, None]]}
         self._lock = _allocate_lock()
         self._closed: str | None = "the filter failed to initialize"
         self._failed: str | None = None
@@ -238,7 +246,27 @@ class Filter:
                 self._generation += 1
             self._lock.release()
 
+    @property
+    def verify(self) -> bool:
+        """Prove every program against the rules before it leaves (default True).
+
+        ``False`` opts out: export_bpf() gives libseccomp's program as is and
+        load() uses seccomp_load(3).  See docs/failclosed.md for the cost.
+        """
+        return self._verify
+
+    @verify.setter
+    def verify(self, value: bool) -> None:
+        if bool(value) != self._verify:
+            self._verify = bool(value)
+            self._generation += 1  # the cached program was made under the other setting
+
     def _arches_changed(self, arches: set[Arch]) -> None:
+        # seccomp_arch_add(3): a new arch gets the rules added from now on only
+        for gone in self._arch_set - arches:
+            self._arch_rules.pop(gone, None)
+        for new in arches - self._arch_set:
+            self._arch_rules[new] = [[len(self._rules), None]]
         self._arch_set = arches
         self._mux = not arches.isdisjoint(_mux_arches())
 
@@ -710,8 +738,20 @@ class Filter:
                 ffi.gc(other._ctx, None)
                 other._ctx = ffi.NULL
                 other._closed = "the filter was merged into another filter"
+                # seccomp_merge(3): each side's rules stay on its own arches
+                start, extra = len(self._rules), len(other._rules)
+                ranges: dict[Arch, list[list[int | None]]] = {}
+                for a, spans in self._arch_rules.items():
+                    ranges[a] = [[s, start if e is None else e] for s, e in spans]
+                for a, spans in other._arch_rules.items():
+                    ranges[a] = [[s + start, start + extra if e is None else e + start]
+                                 for s, e in spans if s is not None]
+                for spans in ranges.values():
+                    spans.append([start + extra, None])
                 self._rules.extend(other._rules)
-                self._arches_changed(self._arch_set | other._arch_set)
+                self._arch_set = self._arch_set | other._arch_set
+                self._arch_rules = ranges
+                self._arches_changed(self._arch_set)
             finally:
                 other._lock.release()
 
@@ -729,6 +769,8 @@ class Filter:
             self._rules.clear()
             self._default = action
             self._optimize_set = False
+            self._arch_set = set()
+            self._arch_rules = {}
             self._arches_changed({_arch.native()})
         self._set_raw(Attribute.RETURN_SYSTEM_RETURN_CODES, 1)
 
@@ -795,56 +837,61 @@ class Filter:
                 data, tree = None, False  # too big as a tree: libseccomp's default layout
         if data is None:
             data = _export_bpf(ctx)
-        if Arch.X32 in self._arch_set:
-            self._verify_export(data)
+        if self.verify and len(data) // BPF_INSN_SIZE <= BPF_MAXINSNS:
+            # (a longer program is refused by every kernel: FilterTooLargeError)
+            data = self._verified(ctx, data, generation)
         self._bpf = (generation, data, tree)
         return data, tree
 
-    def _verify_export(self, data: bytes) -> None:
-        """Fail closed on a program that does not enforce the filter's rules.
+    def policy(self) -> Policy:
+        """What this filter's rules ask for, as the verifier's model sees it
+        (seccomp_py.model.Policy)."""
+        with self._use("seccomp_attr_get") as ctx:
+            return self._policy(ctx)
 
-        libseccomp 2.5 has a bug (tests/test_model_core.py, x32 cases): with the
-        x32 arch in a filter, some rule sets make the generated BPF skip loading
-        the syscall number, so every rule is ignored and every call gets the
-        default action.  For each syscall with a single rule (or only rules
-        without comparisons), the program is run (in C, spy_bpf_eval) on the
-        native arch with arguments that satisfy the rule, and must give the
-        rule's action (for several plain rules: the first, which libseccomp
-        keeps).  Raises SeccompError (EPROTO) naming the rule.
-        """
-        by_name: dict[str, list[RuleRecord]] = {}
-        for rec in map(_record, self._rules):
-            by_name.setdefault(rec.syscall, []).append(rec)
-        prog = ffi.from_buffer("char[]", data)
-        count = len(data) // BPF_INSN_SIZE
-        args = ffi.new("uint64_t[6]")
-        result = ffi.new("uint32_t *")
-        native = int(_arch.native())
-        for name, recs in by_name.items():
-            if len(recs) > 1 and any(r.comparisons for r in recs):
-                continue
-            values = _satisfying_args(recs[0].comparisons)
-            if values is None:
-                continue
-            try:
-                nr = libseccomp_number(name)
-            except SeccompError:
-                continue
-            if nr < 0:
-                continue
-            for i in range(6):
-                args[i] = values[i]
-            check(lib.spy_bpf_eval(prog, count, nr, native, 0, args, result),
-                  "spy_bpf_eval", "the BPF libseccomp generated is malformed")
-            action = recs[0].action
-            if int(result[0]) != action.value:
-                raise SeccompError(
-                    errno.EPROTO, "seccomp_export_bpf",
-                    f"libseccomp generated a program that does not enforce {action!r} for "
-                    f"{name} (it gives {int(result[0]):#010x}): a known libseccomp bug with "
-                    f"the x32 arch (priorities on syscalls without rules, or conditional rules "
-                    f"on syscalls x32 lacks; seen with libseccomp 2.5.4); refusing it. "
-                    f"Remove x32 or those rules, or try a newer libseccomp")
+    def _policy(self, ctx: Any) -> Policy:
+        value = ffi.new("uint32_t *")
+        check(lib.seccomp_attr_get(ctx, int(Attribute.BAD_ARCH_ACTION), value),
+              "seccomp_attr_get", "BAD_ARCH_ACTION")
+        spans = [(a, [(s or 0, e) for s, e in ranges]) for a, ranges in self._arch_rules.items()
+                 if a in self._arch_set]
+        rules = []
+        cache: dict[tuple[Arch, ...], frozenset[Arch]] = {}
+        if all(r == [(0, None)] for _, r in spans):  # every rule on every arch
+            every = frozenset(a for a, _ in spans)
+            make, cmp = _model.Rule, _model.Cmp
+            for pos, item in enumerate(self._rules):
+                if len(item) == 2:  # (Action, name) from add_rules(): no comparisons
+                    rules.append(make(item[0]._value, item[1], (), every, pos))
+                    continue
+                rec = _record(item)
+                cmps = tuple(cmp(c.index, int(c.op), c.a, c.b) for c in rec.comparisons)
+                rules.append(make(rec.action._value, rec.syscall, cmps, every, pos))
+            return _model.Policy(self._default.value, int(value[0]), self._arch_set, rules)
+        for pos, rec in enumerate(map(_record, self._rules)):
+            key = tuple(a for a, ranges in spans
+                        if any(s <= pos and (e is None or pos < e) for s, e in ranges))
+            arches = cache.get(key)
+            if arches is None:
+                arches = cache[key] = frozenset(key)
+            cmps = tuple(_model.Cmp(c.index, int(c.op), c.a, c.b) for c in rec.comparisons)
+            rules.append(_model.Rule(rec.action.value, rec.syscall, cmps, arches, pos))
+        return _model.Policy(self._default.value, int(value[0]), self._arch_set, rules)
+
+    def _verified(self, ctx: Any, data: bytes, generation: int) -> bytes:
+        """``data`` when it decides as the rules say; else a repaired program
+        (seccomp_py decides the syscalls libseccomp got wrong itself, verified
+        again: load() then loads it), else FilterVerificationError."""
+        from .verify import repair, verify
+
+        policy = self._policy(ctx)
+        try:
+            verify(policy, data)
+        except FilterVerificationError as err:
+            fixed = repair(policy, data, err)
+            self._repaired = generation
+            return fixed
+        return data
 
     @property
     def layout(self) -> Optimize:
@@ -920,9 +967,16 @@ class Filter:
 
             load_with_notifier(self, self._notifier, self._notifier_timeout)
             return
-        self.check_size()
+        self.check_size()  # exports, and so verifies (or repairs) the program
+        if self._verify:
+            self.export_bpf()
+        if self._repaired == self._generation:
+            self._load_repaired()
+            return
         with self._use("seccomp_load") as ctx:
             data, tree = self._export_locked(ctx)
+            if self._repaired == self._generation:  # changed meanwhile: never libseccomp's
+                raise ConcurrentUseError("seccomp_load")
             count = len(data) // BPF_INSN_SIZE
             if count > BPF_MAXINSNS:
                 raise FilterTooLargeError(count, BPF_MAXINSNS)
@@ -941,6 +995,28 @@ class Filter:
             finally:
                 if not raw[0]:
                     lib.seccomp_attr_set(ctx, attr, 0)
+            self._loaded = True
+
+    def _load_repaired(self) -> None:
+        """Load the verified, repaired program with seccomp(2) (libseccomp's
+        seccomp_load() would compile and load its own, wrong, program)."""
+        from .spawn import _build_plan
+
+        data = self.export_bpf()
+        plan = _build_plan(self, data)
+        if plan.has_notify:
+            raise FilterVerificationError(
+                func="seccomp_load",
+                detail="libseccomp's program for this filter is wrong and seccomp_py's "
+                       "repaired program has NOTIFY rules, which it cannot load itself "
+                       "(libseccomp keeps the listener); nothing was loaded")
+        with self._use("seccomp_load"):
+            rc = check(lib.spy_load_program(plan.prog, plan.count, plan.flags,
+                                            int(plan.no_new_privs)), "seccomp",
+                       "loading seccomp_py's repaired program")
+            if rc > 0:
+                raise SeccompError(errno.ESRCH, "seccomp",
+                                   f"THREAD_SYNC: thread {rc} could not be synchronized")
             self._loaded = True
 
     def spawn(self, args: Any, **popen_options: Any) -> SeccompPopen:
@@ -1206,32 +1282,6 @@ def _export_via_memfd(ctx: Any, func: Any, name: str) -> bytes:
         return os.pread(fd, size, 0)
     finally:
         os.close(fd)
-
-
-def _satisfying_args(comparisons: tuple[ArgCmp, ...]) -> list[int] | None:
-    """Six argument values for which every comparison holds, or None if none is easy."""
-    values = [0] * 6
-    top = (1 << 64) - 1
-    for c in comparisons:
-        a, b, op = c.a, c.b, c.op
-        if op is Op.EQ or op is Op.GE or op is Op.LE:
-            v = a
-        elif op is Op.NE:
-            v = a ^ 1
-        elif op is Op.GT:
-            if a == top:
-                return None
-            v = a + 1
-        elif op is Op.LT:
-            if a == 0:
-                return None
-            v = a - 1
-        else:  # MASKED_EQ: (arg & a) == b
-            if b & a != b:
-                return None
-            v = b
-        values[c.index] = v
-    return values
 
 
 def _export_bpf(ctx: Any) -> bytes:

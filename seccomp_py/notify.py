@@ -1978,104 +1978,13 @@ _RET_LOG = 0x7FFC0000
 def bpf_run(bpf: bytes, nr: int, arch: int, args: Sequence[int] = (), ip: int = 0) -> int:
     """Run a seccomp BPF program on one syscall and return its SECCOMP_RET_* value.
 
-    Classic BPF as the kernel accepts it for seccomp (seccomp(2),
-    Documentation/networking/filter.rst): loads from ``struct seccomp_data``,
-    ALU, jumps, scratch memory, return.  Used before load() to prove the
-    handoff's own syscalls will be allowed.  Raises InvalidArgumentError for
-    an instruction it does not know or a program that runs off its end.
+    The same evaluator as :func:`seccomp_py.bpf.evaluate` (C, in the shim).
+    Used before load() to prove the handoff's own syscalls will be allowed.
+    Raises InvalidArgumentError (BpfError) for a program the kernel refuses.
     """
-    full = (list(args) + [0] * 6)[:6]
-    data = _DATA.pack(nr, arch, ip & (_U64 - 1), *(a & (_U64 - 1) for a in full))
-    insns = [_INSN.unpack_from(bpf, off) for off in range(0, len(bpf), _INSN.size)]
-    a = x = 0
-    mem = [0] * 16
-    pc = 0
-    mask = 0xFFFFFFFF
-    while 0 <= pc < len(insns):
-        code, jt, jf, k = insns[pc]
-        pc += 1
-        cls = code & 0x07
-        if cls == 0x00:  # BPF_LD
-            mode = code & 0xE0
-            if mode == 0x20 and code & 0x18 == 0x00:  # W ABS
-                if k % 4 or k + 4 > len(data):
-                    raise InvalidArgumentError(func="bpf_run", detail=f"bad load offset {k}")
-                a = int.from_bytes(data[k:k + 4], "little" if _LITTLE else "big")
-            elif mode == 0x00:  # IMM
-                a = k
-            elif mode == 0x60:  # MEM
-                a = mem[k & 15]
-            elif mode == 0x80:  # LEN
-                a = len(data)
-            else:
-                raise InvalidArgumentError(func="bpf_run", detail=f"unknown load {code:#x}")
-        elif cls == 0x01:  # BPF_LDX
-            mode = code & 0xE0
-            if mode == 0x00:
-                x = k
-            elif mode == 0x60:
-                x = mem[k & 15]
-            elif mode == 0x80:
-                x = len(data)
-            else:
-                raise InvalidArgumentError(func="bpf_run", detail=f"unknown ldx {code:#x}")
-        elif cls == 0x02:  # BPF_ST
-            mem[k & 15] = a
-        elif cls == 0x03:  # BPF_STX
-            mem[k & 15] = x
-        elif cls == 0x04:  # BPF_ALU
-            op = code & 0xF0
-            v = x if code & 0x08 else k
-            if op == 0x00:
-                a = (a + v) & mask
-            elif op == 0x10:
-                a = (a - v) & mask
-            elif op == 0x20:
-                a = (a * v) & mask
-            elif op == 0x30:
-                a = a // v if v else 0
-            elif op == 0x40:
-                a |= v
-            elif op == 0x50:
-                a &= v
-            elif op == 0x60:
-                a = (a << v) & mask if v < 32 else 0
-            elif op == 0x70:
-                a = a >> v if v < 32 else 0
-            elif op == 0x80:
-                a = (-a) & mask
-            elif op == 0x90:
-                a = a % v if v else 0
-            elif op == 0xA0:
-                a ^= v
-            else:
-                raise InvalidArgumentError(func="bpf_run", detail=f"unknown alu {code:#x}")
-        elif cls == 0x05:  # BPF_JMP
-            op = code & 0xF0
-            v = x if code & 0x08 else k
-            if op == 0x00:
-                pc += k
-                continue
-            if op == 0x10:
-                taken = a == v
-            elif op == 0x20:
-                taken = a > v
-            elif op == 0x30:
-                taken = a >= v
-            elif op == 0x40:
-                taken = bool(a & v)
-            else:
-                raise InvalidArgumentError(func="bpf_run", detail=f"unknown jump {code:#x}")
-            pc += jt if taken else jf
-        elif cls == 0x06:  # BPF_RET
-            return a if code & 0x18 == 0x10 else k
-        elif code == 0x07:  # TAX
-            x = a
-        elif code == 0x87:  # TXA
-            a = x
-        else:
-            raise InvalidArgumentError(func="bpf_run", detail=f"unknown instruction {code:#x}")
-    raise InvalidArgumentError(func="bpf_run", detail="the program runs off its end")
+    from .bpf import evaluate
+
+    return evaluate(bpf, nr, arch, args, ip)
 
 
 _LITTLE = struct.pack("=H", 1) == b"\x01\x00"

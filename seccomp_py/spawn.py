@@ -156,7 +156,8 @@ class _Plan:
         padded = [a & 0xFFFFFFFFFFFFFFFF for a in args] + [0] * (6 - len(args))
         values = ffi.new("uint64_t[6]", padded)
         result = ffi.new("uint32_t *")
-        check(lib.spy_bpf_eval(self.prog, self.count, nr, _NATIVE_ARCH, 0, values, result),
+        check(lib.spy_bpf_eval(self.prog, self.count, nr & 0xFFFFFFFF, _NATIVE_ARCH, 0, values,
+                               result),
               "spy_bpf_eval", "the exported BPF program is malformed")
         raw = int(result[0])
         try:

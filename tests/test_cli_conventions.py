@@ -76,6 +76,10 @@ USAGE_ERRORS = [
     (["inspect"], "give a PID or --runc ID"),
     (["inspect", "notapid"], "is not a pid"),
     (["groups", "--x"], "unrecognized arguments"),
+    (["verify"], "required: PROFILE.json|PROGRAM.bpf"),
+    (["verify", "/etc/hostname"], "needs --profile"),
+    (["query", "docker"], "required: SYSCALL"),
+    (["diff", "docker"], "required: B"),
 ]
 
 

@@ -83,7 +83,8 @@ def test_check_lists_the_widened_rules_and_the_strict_refusal() -> None:
     assert "multiplexed:" in text
     for path in ("syscalls[2]", "syscalls[3]", "syscalls[4]"):
         assert f"  {path}: " in text
-    strict = cli("check", DOCKER, "--arch", "x86_64", "--caps", "", "--strict-multiplexed", "--allow-unknown")
+    strict = cli("check", DOCKER, "--arch", "x86_64", "--caps", "", "--strict-multiplexed",
+                 "--allow-unknown")
     assert strict.returncode == 0, strict
     assert "socketcall is refused on x86" in strict.stdout.decode()
 

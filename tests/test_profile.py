@@ -489,9 +489,17 @@ def test_cross_endian_export_is_checked(docker: Profile) -> None:
     """libseccomp 2.5 byte-swaps some shared ret instructions twice when it exports
     a big-endian filter (s390x + s390) on a little-endian host; check_export()
     catches the corrupt program instead of letting it out."""
+    from seccomp_py.errors import FilterVerificationError
     from seccomp_py.profile import check_export
 
     f = _quiet_compile(docker, caps=(), arch=Arch.S390X)
+    try:
+        f.export_bpf()
+    except FilterVerificationError:
+        pass  # the verifier refuses the corrupt program before it leaves
+    else:
+        return  # a fixed libseccomp
+    f.verify = False
     data = f.export_bpf()
     bad = [i for i in bpf.parse(data) if i.cls == bpf.RET and not bpf.is_action(i.k)]
     if not bad:

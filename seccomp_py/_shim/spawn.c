@@ -11,9 +11,8 @@
  * socketpair with SCM_RIGHTS before execve(); the kernel creates it
  * O_CLOEXEC, so the child's program never sees it.
  *
- * spy_bpf_eval() runs a classic-BPF seccomp program on a seccomp_data the
- * caller describes: spawn uses it to find out, before forking, whether the
- * policy lets the child make execve() (it is made under the filter). */
+ * spawn.py runs the program with spy_bpf_eval() (verify.c) to find out,
+ * before forking, whether the policy lets the child make execve(). */
 #include "shim.h"
 #include <fcntl.h>
 #include <signal.h>
@@ -439,116 +438,6 @@ int spy_spawn(struct spy_spawn_req *req)
         }
     }
     return (int)pid;
-}
-
-/* ---- a classic-BPF interpreter for seccomp programs ----------------------- */
-
-/* Run `prog` (n instructions) on the seccomp_data {nr, arch, ip, args[6]} and
- * store the filter's return value in *result.  Returns 0, or -EINVAL for a
- * program the kernel would refuse (bad jump, bad load offset, no return). */
-int spy_bpf_eval(const void *prog, unsigned int n, int nr, uint32_t arch,
-                 uint64_t ip, const uint64_t *args, uint32_t *result)
-{
-    const struct sock_filter *insns = prog;
-    struct seccomp_data data;
-    uint32_t A = 0, X = 0, M[BPF_MEMWORDS];
-    unsigned int pc = 0, steps = 0;
-
-    memset(&data, 0, sizeof data);
-    memset(M, 0, sizeof M);
-    data.nr = nr;
-    data.arch = arch;
-    data.instruction_pointer = ip;
-    memcpy(data.args, args, sizeof data.args);
-
-    while (pc < n && steps++ <= n) {
-        const struct sock_filter *f = &insns[pc++];
-        uint32_t k = f->k, src;
-        switch (BPF_CLASS(f->code)) {
-        case BPF_LD:
-        case BPF_LDX: {
-            uint32_t v;
-            switch (BPF_MODE(f->code)) {
-            case BPF_IMM: v = k; break;
-            case BPF_ABS:
-                if (BPF_SIZE(f->code) != BPF_W || k % 4 || k + 4 > sizeof data)
-                    return -EINVAL;
-                memcpy(&v, (const char *)&data + k, 4);
-                break;
-            case BPF_MEM:
-                if (k >= BPF_MEMWORDS)
-                    return -EINVAL;
-                v = M[k];
-                break;
-            case BPF_LEN: v = sizeof data; break;
-            default: return -EINVAL;
-            }
-            if (BPF_CLASS(f->code) == BPF_LD)
-                A = v;
-            else
-                X = v;
-            break;
-        }
-        case BPF_ST:
-        case BPF_STX:
-            if (k >= BPF_MEMWORDS)
-                return -EINVAL;
-            M[k] = BPF_CLASS(f->code) == BPF_ST ? A : X;
-            break;
-        case BPF_ALU:
-            src = BPF_SRC(f->code) == BPF_X ? X : k;
-            switch (BPF_OP(f->code)) {
-            case BPF_ADD: A += src; break;
-            case BPF_SUB: A -= src; break;
-            case BPF_MUL: A *= src; break;
-            case BPF_DIV: if (src == 0) { *result = 0; return 0; } A /= src; break;
-            case BPF_MOD: if (src == 0) { *result = 0; return 0; } A %= src; break;
-            case BPF_OR: A |= src; break;
-            case BPF_AND: A &= src; break;
-            case BPF_XOR: A ^= src; break;
-            case BPF_LSH: A = src >= 32 ? 0 : A << src; break;
-            case BPF_RSH: A = src >= 32 ? 0 : A >> src; break;
-            case BPF_NEG: A = -A; break;
-            default: return -EINVAL;
-            }
-            break;
-        case BPF_JMP: {
-            int cond;
-            src = BPF_SRC(f->code) == BPF_X ? X : k;
-            switch (BPF_OP(f->code)) {
-            case BPF_JA:
-                if (k >= n - pc)
-                    return -EINVAL;
-                pc += k;
-                continue;
-            case BPF_JEQ: cond = A == src; break;
-            case BPF_JGT: cond = A > src; break;
-            case BPF_JGE: cond = A >= src; break;
-            case BPF_JSET: cond = (A & src) != 0; break;
-            default: return -EINVAL;
-            }
-            pc += cond ? f->jt : f->jf;
-            break;
-        }
-        case BPF_RET:
-            switch (BPF_RVAL(f->code)) {
-            case BPF_K: *result = k; return 0;
-            case BPF_A: *result = A; return 0;
-            default: return -EINVAL;
-            }
-        case BPF_MISC:
-            if (BPF_MISCOP(f->code) == BPF_TAX)
-                X = A;
-            else if (BPF_MISCOP(f->code) == BPF_TXA)
-                A = X;
-            else
-                return -EINVAL;
-            break;
-        default:
-            return -EINVAL;
-        }
-    }
-    return -EINVAL;
 }
 
 /* ---- spawn templates: a confined fork server ------------------------------
