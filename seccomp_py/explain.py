@@ -411,7 +411,7 @@ def watch(argv: Sequence[str], policy: Policy, *, mode: str = "explain",
     if mode not in ("explain", "complain"):
         raise ValueError(f"mode must be 'explain' or 'complain', not {mode!r}")
     from .features import kernel_actions, kernel_flags
-    from .learn import _STEPS, LearnError, _resolve
+    from .learn import _resolve, _start_child
     from .notify import Listener, Response, serve
 
     if ActionKind.NOTIFY not in kernel_actions() or not int(kernel_flags()) & _FLAG_NEW_LISTENER:
@@ -434,13 +434,7 @@ def watch(argv: Sequence[str], policy: Policy, *, mode: str = "explain",
     req.bpf_len = len(program) // 8
     req.no_new_privs = 1 if policy.no_new_privs else 0
     req.seccomp_flags = _FLAG_NEW_LISTENER
-    rc = lib.spy_learn_start(req)
-    if rc < 0:
-        step, err = int(req.err_step), int(req.err_errno) or -rc
-        if step == int(lib.SPY_LEARN_STEP_EXEC):
-            raise OSError(err, os.strerror(err), os.fsdecode(path))
-        func, detail = _STEPS.get(step, ("fork", "starting the child"))
-        raise LearnError(err, func, detail)
+    _start_child(req, path)
     pid, pidfd = int(req.pid), int(req.pidfd)
     listener = Listener(int(req.listener))
     handler = _Watcher(policy, mode, report)
@@ -517,21 +511,12 @@ class _Watcher:
         return Response.errno(_errno.EPERM)
 
 
-def _tgid(tid: int) -> int:
-    try:
-        with open(f"/proc/{tid}/status", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"Tgid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        return -1
-    return -1
-
-
 def _kill(n: Notification, r: Refusal, killed: list[Refusal]) -> None:
     """Kill the calling process like the policy's KILL would (SIGKILL via a pidfd,
     proven with ID_VALID to still be the caller)."""
-    tgid = _tgid(n.pid)
+    from .notify_tools import _tgid
+
+    tgid = _tgid(n.pid, gone=-1)
     if tgid <= 0:
         return  # gone already
     try:

@@ -325,6 +325,18 @@ def _stdio_fd(target: Any, which: int, opened: list[int]) -> int:
     return fd
 
 
+def _start_child(req: Any, path: bytes) -> None:
+    """Start the child of ``req`` (learn.c: fork, filter, execve held for the
+    supervisor); a failed step raises OSError (exec, as subprocess does) or LearnError."""
+    rc = lib.spy_learn_start(req)
+    if rc < 0:
+        step, err = int(req.err_step), int(req.err_errno) or -rc
+        if step == int(lib.SPY_LEARN_STEP_EXEC):
+            raise OSError(err, os.strerror(err), os.fsdecode(path))
+        func, detail = _STEPS.get(step, ("fork", "starting the child"))
+        raise LearnError(err, func, detail)
+
+
 def _learn(req: Any, path: bytes, args: list[bytes],
            progress: Callable[[LearnProgress], None] | None, interval: float,
            sync_wakeup: bool, no_new_privs: bool) -> LearnResult:
@@ -334,13 +346,7 @@ def _learn(req: Any, path: bytes, args: list[bytes],
     req.no_new_privs = 1 if no_new_privs else 0
     req.seccomp_flags = _FLAG_NEW_LISTENER
     start = time.monotonic()
-    rc = lib.spy_learn_start(req)
-    if rc < 0:
-        step, err = int(req.err_step), int(req.err_errno) or -rc
-        if step == int(lib.SPY_LEARN_STEP_EXEC):
-            raise OSError(err, os.strerror(err), os.fsdecode(path))
-        func, detail = _STEPS.get(step, ("fork", "starting the child"))
-        raise LearnError(err, func, detail)
+    _start_child(req, path)
     pid, pidfd, listener = int(req.pid), int(req.pidfd), int(req.listener)
     table = ffi.new("struct spy_learn_table *")
     status: int | None = None

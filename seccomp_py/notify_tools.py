@@ -90,7 +90,9 @@ def get_fd(notification: Notification, target_fd: int) -> int:
         os.close(pidfd)
 
 
-def _tgid(tid: int) -> int:
+def _tgid(tid: int, gone: int | None = None) -> int:
+    """The thread group (process) of thread ``tid``; ``gone`` (default ``tid`` itself,
+    so that pidfd_open(tid) reports the failure) when it is gone or unreadable."""
     try:
         with open(f"/proc/{tid}/status", "rb") as fh:
             for line in fh:
@@ -98,7 +100,7 @@ def _tgid(tid: int) -> int:
                     return int(line.split()[1])
     except (OSError, ValueError):
         pass
-    return tid  # gone or unreadable: pidfd_open(tid) reports it
+    return tid if gone is None else gone
 
 
 @dataclass(frozen=True)
