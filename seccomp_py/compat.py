@@ -621,9 +621,14 @@ class SyscallFilter:
         the kernel's errno otherwise (never libseccomp's ECANCELED).
         """
         self._filter.check_size()
-        with self._filter._use("seccomp_load") as ctx:
-            check(lib.seccomp_load(ctx), "seccomp_load")
-            self._filter._loaded = True
+        flt = self._filter
+        with flt._use("seccomp_load") as ctx:
+            data = flt._export_locked(ctx)[0]
+            if flt._is_ranges():  # flt.optimize = Optimize.RANGES: seccomp_py's program
+                flt._install(data)
+            else:
+                check(lib.seccomp_load(ctx), "seccomp_load")
+            flt._loaded = True
 
     # -- architectures ---------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from .errors import (
     FilterClosedError,
     FilterFailedError,
     FilterTooLargeError,
+    FilterVerificationError,
     InvalidArgumentError,
     SeccompError,
     UnsupportedError,
@@ -209,6 +210,10 @@ class Filter:
         self._optimize_set = False
         # False for filters that must compile exactly like libseccomp (compat)
         self._auto_layout = True
+        # True when the user chose Optimize.RANGES (kept here: libseccomp knows 1, 2)
+        self._ranges_set = False
+        # the generation whose cached program seccomp_py generated (RANGES)
+        self._ranges_gen = -1
         self._notifier: Any = None
         self._notifier_timeout: float | None = None
         ctx = lib.seccomp_init(action.value)
@@ -325,7 +330,7 @@ class Filter:
         if attr in ACTION_ATTRIBUTES:
             return Action(raw)
         if attr is Attribute.OPTIMIZE:
-            return raw
+            return int(Optimize.RANGES) if self._ranges_set else raw
         return bool(raw)
 
     def set_attribute(self, attr: Attribute, value: AttrValue) -> None:
@@ -344,12 +349,18 @@ class Filter:
             raw = Action.coerce(value).value
         elif attr is Attribute.OPTIMIZE:
             if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError("OPTIMIZE takes an Optimize value (1 or 2)")
+                raise TypeError("OPTIMIZE takes an Optimize value (1, 2 or 3)")
             try:
                 raw = int(Optimize(value))
             except ValueError:
-                raise InvalidArgumentError(func="seccomp_attr_set",
-                                           detail=f"OPTIMIZE must be 1 or 2, not {value}") from None
+                raise InvalidArgumentError(
+                    func="seccomp_attr_set",
+                    detail=f"OPTIMIZE must be 1, 2 or 3, not {value}") from None
+            if raw == Optimize.RANGES:
+                with self._use("seccomp_attr_set", change=True):
+                    self._ranges_set = self._optimize_set = True
+                return
+            self._ranges_set = False
         else:
             if not isinstance(value, (bool, int)) or isinstance(value, Action):
                 raise TypeError(f"{attr.name} takes a bool, not {type(value).__name__}")
@@ -751,7 +762,7 @@ class Filter:
             self._failed = None
             self._rules.clear()
             self._default = action
-            self._optimize_set = False
+            self._optimize_set = self._ranges_set = False
             self._arch_set = set()
             self._arch_rules = {}
             self._arches_changed({_arch.native()})
@@ -820,10 +831,45 @@ class Filter:
                 data, tree = None, False  # too big as a tree: libseccomp's default layout
         if data is None:
             data = _export_bpf(ctx)
-        if self.verify:
-            data = self._verified(ctx, data, tree)
+        ranges = self._ranges_set or self._auto_ranges(tree)
+        policy = self._policy(ctx) if ranges else None
+        generated = _generated(policy, data, self._ranges_set) if policy is not None else None
+        if generated is not None:
+            data = generated
+        elif self.verify:
+            try:
+                data = self._verified(ctx, data, tree)
+            except FilterVerificationError:
+                # libseccomp's program is wrong (e.g. 2.5's range merge) or cannot be
+                # proven: seccomp_py's own, when it verifies (not for compat filters,
+                # which load libseccomp's program)
+                generated = _generated(policy or self._policy(ctx), None, True,
+                                       quiet=True) if self._auto_layout else None
+                if generated is None:
+                    count = len(data) // BPF_INSN_SIZE
+                    if count > BPF_MAXINSNS:  # the kernel refuses it: say why
+                        raise FilterTooLargeError(count, BPF_MAXINSNS) from None
+                    raise
+                data = generated
+        self._ranges_gen = generation if generated is not None else -1
         self._bpf = (generation, data, tree)
         return data, tree
+
+    def _auto_ranges(self, tree: bool) -> bool:
+        """The automatic layout tries RANGES where it tries the binary tree, for
+        verified filters without NOTIFY actions (load() hands those to libseccomp
+        for its listener fd)."""
+        return (self.verify and self._auto_layout and not self._optimize_set
+                and len(self._rules) > AUTO_BINARY_TREE_RULES and not self._has_notify())
+
+    def _has_notify(self) -> bool:
+        notify = int(ActionKind.NOTIFY)
+        return (self._default.value & 0xFFFF0000 == notify
+                or any(r[0].value & 0xFFFF0000 == notify for r in self._rules))
+
+    def _is_ranges(self) -> bool:
+        cached = self._bpf
+        return cached is not None and cached[0] == self._ranges_gen
 
     def policy(self) -> Policy:
         """What this filter's rules ask for, as the verifier's model sees it
@@ -849,6 +895,29 @@ class Filter:
             rules.append(_model.Rule(rec.action.value, rec.syscall, cmps, arches, pos))
         return _model.Policy(self._default.value, int(value[0]), self._arch_set, rules)
 
+    def _install(self, data: bytes) -> None:
+        """Install a program seccomp_py generated (RANGES) with the flags the
+        attributes ask for, as seccomp_load(3) would; the caller holds the lock."""
+        if self._has_notify():
+            raise UnsupportedError("seccomp_load", "a RANGES program with NOTIFY rules is "
+                                   "loaded by set_notifier()+load() or spawn(), which take "
+                                   "its listener; choose another layout for libseccomp's "
+                                   "notify_fd()")
+        flags = 0
+        for attr, flag in ((Attribute.THREAD_SYNC, lib.SPY_FILTER_FLAG_TSYNC),
+                           (Attribute.LOG, lib.SPY_FILTER_FLAG_LOG),
+                           (Attribute.DISABLE_SSB, lib.SPY_FILTER_FLAG_SPEC_ALLOW)):
+            value = ffi.new("uint32_t *")
+            check(lib.seccomp_attr_get(self._ctx, int(attr), value), "seccomp_attr_get",
+                  attr.name)
+            if value[0]:
+                flags |= int(flag)
+        nnp = ffi.new("uint32_t *")
+        check(lib.seccomp_attr_get(self._ctx, int(Attribute.NO_NEW_PRIVILEGES), nnp),
+              "seccomp_attr_get", "NO_NEW_PRIVILEGES")
+        check(lib.spy_install_filter(data, len(data), flags, int(nnp[0])),
+              "seccomp(SECCOMP_SET_MODE_FILTER)", "the RANGES program (Optimize.RANGES)")
+
     def _verified(self, ctx: Any, data: bytes, tree: bool) -> bytes:
         """``data`` when it decides as the rules say, else FilterVerificationError."""
         from .verify import verify
@@ -859,10 +928,14 @@ class Filter:
     @property
     def layout(self) -> Optimize:
         """The layout export_bpf(), load() and spawn() use: the OPTIMIZE attribute
-        when set, else the automatic choice (BINARY_TREE above
-        AUTO_BINARY_TREE_RULES rules when it fits in 4096 instructions)."""
+        when set, else the automatic choice (above AUTO_BINARY_TREE_RULES rules:
+        RANGES when seccomp_py's program is smaller than libseccomp's, else
+        BINARY_TREE when it fits in 4096 instructions).  RANGES also when
+        libseccomp's program failed verification and seccomp_py's replaced it."""
         with self._use("seccomp_export_bpf") as ctx:
             tree = self._export_locked(ctx)[1]
+            if self._is_ranges():
+                return Optimize.RANGES
             if not tree:
                 value = ffi.new("uint32_t *")
                 check(lib.seccomp_attr_get(ctx, _OPTIMIZE, value), "seccomp_attr_get",
@@ -946,8 +1019,11 @@ class Filter:
                 check(lib.seccomp_attr_set(ctx, attr, 1), "seccomp_attr_set",
                       "RETURN_SYSTEM_RETURN_CODES = 1")
             try:
-                with _optimize(ctx, tree):
-                    check(lib.seccomp_load(ctx), "seccomp_load")
+                if self._is_ranges():
+                    self._install(data)
+                else:
+                    with _optimize(ctx, tree):
+                        check(lib.seccomp_load(ctx), "seccomp_load")
             finally:
                 if not raw[0]:
                     lib.seccomp_attr_set(ctx, attr, 0)
@@ -1204,6 +1280,32 @@ def _optimize(ctx: Any, tree: bool) -> Iterator[None]:
         yield
     finally:
         lib.seccomp_attr_set(ctx, _OPTIMIZE, int(old[0]))
+
+
+def _generated(policy: Policy, rival: bytes | None, wanted: bool, *,
+               quiet: bool = False) -> bytes | None:
+    """seccomp_py's program for ``policy`` (seccomp_py.codegen), verified; None
+    when it is not wanted: bigger than ``rival`` (libseccomp's) unless
+    ``wanted``, or (``quiet``) too big or refused by the verifier.  Raises
+    FilterVerificationError / FilterTooLargeError when ``wanted`` and not quiet."""
+    from .codegen import generate
+    from .verify import verify
+
+    data = generate(policy)
+    count = len(data) // BPF_INSN_SIZE
+    if rival is not None and not wanted and count >= len(rival) // BPF_INSN_SIZE:
+        return None
+    if count > BPF_MAXINSNS:
+        if quiet or not wanted:
+            return None
+        raise FilterTooLargeError(count, BPF_MAXINSNS, func="Filter.export_bpf")
+    try:
+        verify(policy, data)
+    except FilterVerificationError:
+        if quiet or not wanted:
+            return None
+        raise
+    return data
 
 
 def _export_via_memfd(ctx: Any, func: Any, name: str) -> bytes:
