@@ -24,7 +24,7 @@ from . import bpf, features
 from . import syscall as _syscall
 from .arch import Arch
 from .arch import coerce as _coerce_arch
-from .errors import SeccompError
+from .errors import FilterTooLargeError, SeccompError
 from .filter import BPF_MAXINSNS
 from .profile import (
     ACTIONS,
@@ -188,7 +188,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     args.quiet = True
     profile, compiled = _compile(args)
     with compiled.filter as filt:
-        count = len(check_export(filt.export_bpf(), compiled.arch)) // bpf.INSN_SIZE
+        try:
+            count = len(check_export(filt.export_bpf(), compiled.arch)) // bpf.INSN_SIZE
+            layout = filt.layout.name
+        except FilterTooLargeError as exc:  # no layout fits: say how big
+            count, layout = exc.instructions, "none fits"
     used = {s.path for s in compiled.skipped if s.reason in ("excluded", "default")}
     unknown = compiled.skipped_for("unknown")
     absent = compiled.skipped_for("absent")
@@ -216,6 +220,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     ok = count <= BPF_MAXINSNS
     print(f"size:      {count} BPF instructions (limit {BPF_MAXINSNS}): "
           + ("ok" if ok else "TOO LARGE, the kernel will refuse it"))
+    print(f"layout:    {layout}" + (" (seccomp_py's code generator)" if layout == "RANGES"
+                                    else " (libseccomp)"))
     return 0 if ok else 1
 
 

@@ -42,6 +42,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from .arch import Arch
+from .errors import UnsupportedError
 from .model import EQ, GE, GT, LE, LT, MASK32, MASKED_EQ, NE, NR_SKIP, X32_BIT, Cmp, Entry, Policy
 
 # classic BPF opcodes (linux/filter.h)
@@ -54,8 +55,11 @@ _X86_64 = int(Arch.X86_64)
 #: above this many memo entries the argument checks stop carrying facts
 #: (still correct, only less shared): a bound on hostile rule sets
 _FACTS_BUDGET = 20000
+#: the most comparisons the rules of one syscall may hold (the argument checks
+#: are built recursively); more raises UnsupportedError
+MAX_COMPARISONS = 128
 
-__all__ = ["generate", "pick", "ranges"]
+__all__ = ["MAX_COMPARISONS", "generate", "pick", "ranges"]
 
 
 def _rank(action: int) -> tuple[int, int]:
@@ -244,6 +248,9 @@ class _Args:
 
     def __init__(self, g: _Graph, rules: Sequence[tuple[int, tuple[Cmp, ...]]], narrow: bool,
                  little: bool, default: int) -> None:
+        if sum(len(cmps) for _, cmps in rules) > MAX_COMPARISONS:
+            raise UnsupportedError("codegen", f"more than {MAX_COMPARISONS} comparisons for "
+                                   "one syscall: Optimize.RANGES does not compile it")
         self.g = g
         self.actions = [a for a, _ in rules]
         self.preds = [_conj(cmps, narrow, little) for _, cmps in rules]
@@ -402,7 +409,9 @@ def _emit(g: _Graph, root: int) -> list[tuple[int, int, int, int]]:
 def generate(policy: Policy) -> bytes:
     """The RANGES program for ``policy`` (raw ``struct sock_filter`` bytes in the
     byte order of the filter's arches).  It may exceed the kernel's 4096
-    instructions for huge policies; the caller checks the size and verifies."""
+    instructions for huge policies; the caller checks the size and verifies.
+    Raises UnsupportedError when the rules of one syscall hold more than
+    MAX_COMPARISONS comparisons."""
     g, root = _graph(policy)
     insns = _emit(g, root)
     big = bool(policy.arches) and not any(int(a) & 0x40000000 for a in policy.arches)

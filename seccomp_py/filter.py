@@ -1291,7 +1291,12 @@ def _generated(policy: Policy, rival: bytes | None, wanted: bool, *,
     from .codegen import generate
     from .verify import verify
 
-    data = generate(policy)
+    try:
+        data = generate(policy)
+    except UnsupportedError:
+        if quiet or not wanted:
+            return None
+        raise
     count = len(data) // BPF_INSN_SIZE
     if rival is not None and not wanted and count >= len(rival) // BPF_INSN_SIZE:
         return None

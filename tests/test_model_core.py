@@ -23,7 +23,7 @@ from helpers import failclosed_kernel as K
 from helpers.failclosed_strategies import cases
 from hypothesis import HealthCheck, given, settings
 
-from seccomp_py import Action, Arg, Filter, features
+from seccomp_py import Action, Arg, Filter
 
 pytestmark = pytest.mark.skipif(K.supported() is not None, reason=str(K.supported()))
 

@@ -21,6 +21,30 @@ def words(nr: int, arch: int, args: Sequence[int]) -> list[int]:
     return out
 
 
+def _alu(op: int, a: int, src: int) -> int:
+    if op == 0x00:
+        a += src
+    elif op == 0x10:
+        a -= src
+    elif op == 0x20:
+        a *= src
+    elif op == 0x30:
+        a //= src
+    elif op == 0x40:
+        a |= src
+    elif op == 0x50:
+        a &= src
+    elif op == 0xA0:
+        a ^= src
+    elif op == 0x60:
+        a <<= src & 31
+    elif op == 0x70:
+        a >>= src & 31
+    else:
+        a = -a
+    return a & 0xFFFFFFFF
+
+
 def executed(program: bytes, nr: int, arch: int, args: Sequence[int] = ()) -> tuple[int, int]:
     """(return value, instructions executed)."""
     insns = bpf.parse(program)
@@ -45,10 +69,7 @@ def executed(program: bytes, nr: int, arch: int, args: Sequence[int] = ()) -> tu
         elif cls == 4:  # alu
             src = x if code & 0x08 else k
             op = code & 0xF0
-            a = {0x00: lambda: a + src, 0x10: lambda: a - src, 0x20: lambda: a * src,
-                 0x40: lambda: a | src, 0x50: lambda: a & src, 0xA0: lambda: a ^ src,
-                 0x60: lambda: a << (src & 31), 0x70: lambda: a >> (src & 31),
-                 0x80: lambda: -a, 0x30: lambda: a // src}[op]() & 0xFFFFFFFF
+            a = _alu(op, a, src)
         elif cls == 5:  # jmp
             op = code & 0xF0
             if op == 0x00:
