@@ -270,3 +270,47 @@ def test_generated_policies_with_ranges_follow_the_model() -> None:
         assert not result.mismatches, result.report()
 
     run()
+
+
+def test_ranges_refusals_and_limits() -> None:
+    from seccomp_py.codegen import MAX_COMPARISONS
+    from seccomp_py.errors import UnsupportedError
+
+    # a plain load() of a RANGES program with NOTIFY rules: refused, nothing loaded
+    f = Filter(Action.ALLOW)
+    f.optimize = Optimize.RANGES
+    f.add_rule(Action.NOTIFY, "getppid")
+
+    def child() -> str:
+        try:
+            f.load()
+        except UnsupportedError as exc:
+            return f"refused: {'NOTIFY' in str(exc)} {f.loaded}"
+        return "loaded"
+
+    assert in_child(child).value == "refused: True False"
+    # the automatic choice never picks RANGES for NOTIFY rules, nor with verify=False
+    many = [(Action.errno(errno.EACCES), n) for n in ("mount", "umount2", "reboot", "swapon",
+                                                    "swapoff", "kexec_load", "init_module",
+                                                    "delete_module", "acct", "pivot_root")]
+    many += [(Action.ALLOW, "getppid", Arg(0) == v) for v in range(30)]
+    g = Filter(Action.errno(1))
+    g.add_rules(many)
+    assert g.layout is Optimize.RANGES
+    g.add_rule(Action.NOTIFY, "getpid")
+    assert g.layout is not Optimize.RANGES
+    h = Filter(Action.errno(1), verify=False)
+    h.add_rules(many)
+    assert h.layout is not Optimize.RANGES
+    h.optimize = Optimize.RANGES  # explicit: verified all the same
+    assert h.layout is Optimize.RANGES
+    verify(h.policy(), h.export_bpf())
+    # more comparisons for one syscall than the generator builds: a clear error
+    big = Filter(Action.errno(1))
+    big.optimize = Optimize.RANGES
+    big.add_rules([(Action.ALLOW, "getppid", Arg(0) == v) for v in range(MAX_COMPARISONS + 1)])
+    with pytest.raises(UnsupportedError, match="comparisons"):
+        big.export_bpf()
+    # automatic: libseccomp's program is used instead
+    big.optimize = Optimize.PRIORITY
+    assert big.layout is Optimize.PRIORITY
