@@ -11,6 +11,11 @@ Packaging choices made here (see docs/packaging.md):
   libseccomp's notice) and LICENSE-LGPL-2.1 (its license) match setuptools'
   default ``LICEN[CS]E*`` pattern, so every setuptools from 61 on puts them in
   the wheel's ``.dist-info`` (no license-files setting needed).
+- Shell completions and the man page: generated from the argparse parser by
+  ``scripts/gen-shell-files.py`` into share/ and committed (so a build needs no
+  import of the package it is building); tests/test_shell.py fails when they no
+  longer match the parser.  They go into the wheel's data (``<prefix>/share/...``,
+  where bash-completion, zsh, fish and man look).
 """
 
 import platform
@@ -24,7 +29,16 @@ if platform.python_implementation() == "CPython" and not sysconfig.get_config_va
 ):
     options["bdist_wheel"] = {"py_limited_api": "cp39"}
 
+#: (install dir under the prefix, [file]) for the completions and the man page
+DATA_FILES = [
+    ("share/bash-completion/completions", ["share/bash-completion/completions/seccomp-py"]),
+    ("share/zsh/site-functions", ["share/zsh/site-functions/_seccomp-py"]),
+    ("share/fish/vendor_completions.d", ["share/fish/vendor_completions.d/seccomp-py.fish"]),
+    ("share/man/man1", ["share/man/man1/seccomp-py.1"]),
+]
+
 setup(
     cffi_modules=["build_ffi.py:ffibuilder"],
     options=options,
+    data_files=DATA_FILES,
 )

@@ -14,12 +14,13 @@ import textwrap
 import warnings
 
 from seccomp_py import features
-from seccomp_py.profile import Profile, builtin_path
+from seccomp_py.profile import Profile, builtin_names
 from seccomp_py.spawn import spawn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Docker's default profile: the first argument, else the copy shipped in the package
-PROFILE = sys.argv[1] if len(sys.argv) > 1 else builtin_path("docker")
+# Docker's default profile: the first argument (a file, or a built-in name), else the
+# copy shipped in the package
+PROFILE = sys.argv[1] if len(sys.argv) > 1 else "docker"
 
 PROBE = textwrap.dedent("""
     import ctypes, errno, os, socket
@@ -43,17 +44,18 @@ PROBE = textwrap.dedent("""
 
 
 def main() -> int:
-    if not os.path.exists(PROFILE):
-        print(f"demo: Docker's default seccomp profile not found at {PROFILE}; pass its path "
-              "(moby's profiles/seccomp/default.json) as the first argument", file=sys.stderr)
+    builtin = not os.path.exists(PROFILE) and PROFILE in builtin_names()
+    if not builtin and not os.path.exists(PROFILE):
+        print(f"demo: no profile file {PROFILE} (and not one of the built-in profiles: "
+              f"{', '.join(builtin_names())})", file=sys.stderr)
         return 2
     info = features.summary()
     print(f"libseccomp {info['libseccomp']} (API level {info['api_level']}), "
           f"kernel actions: {', '.join(info['kernel_actions'])}")
-    profile = Profile.load(PROFILE)
+    profile = Profile.builtin(PROFILE) if builtin else Profile.load(PROFILE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        compiled = profile.compile(caps=set())  # a container without extra capabilities
+        compiled = profile.compile(caps="docker")  # Docker's default 14 capabilities
     flt = compiled.filter
     print(f"Docker's default profile: {len(profile.syscalls)} entries -> {len(compiled.rules)} "
           f"rules, {flt.instruction_count} BPF instructions for "

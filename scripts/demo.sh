@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-profile=${1:-seccomp_py/profiles/docker.json}
+profile=${1:-docker}   # a profile file, or a built-in one: docker, podman
 .venv/bin/python scripts/demo.py "$profile"
 
 tmp=$(mktemp -d)
@@ -14,7 +14,7 @@ run() { echo "\$ $*"; "$@" 2>&1 | sed 's/^/  /' || true; echo; }
 cli=.venv/bin/seccomp-py
 
 echo "--- the command line ---"
-run $cli run --profile "$profile" --caps '' -- sh -c 'echo hello from a container profile; unshare --user true || echo "unshare refused (exit $?)"'
+run $cli run --profile "$profile" -- sh -c 'echo hello from a container profile; unshare --user true || echo "unshare refused (exit $?)"'
 run $cli learn -q -o "$tmp/ls.json" -- ls /usr
 run $cli check "$tmp/ls.json"
 run $cli run --profile "$tmp/ls.json" -- ls /usr

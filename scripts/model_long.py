@@ -5,9 +5,13 @@ Generates N independent random policies (the generator of
 tests/helpers/failclosed_strategies.py, driven by random.Random: no shrinking,
 so it keeps going after a mismatch), builds each with seccomp_py, loads it in
 a forked child, makes the probe calls and compares with tests/model.py.
-Prints every mismatch (policy, calls, what the kernel did) and a summary:
-cases, calls checked, refusals, ambiguous decisions, mismatches, and the
-known libseccomp bugs counted apart.  Exit status 1 when any mismatch was found.
+Every program goes through seccomp_py's verifier (Filter.export_bpf), so a
+policy libseccomp compiles wrongly is repaired (seccomp_py decides the
+affected syscall itself) or refused before loading.  Prints every mismatch
+(policy, calls, what the kernel did) and a summary: cases, programs loaded,
+calls checked, refusals, verifier refusals and repairs, ambiguous decisions,
+mismatches (known libseccomp bug shapes included, and counted by shape as
+repaired, refused or mismatched).  Exit status 1 when any mismatch was found.
 
     .venv/bin/python scripts/model_long.py [-n 10000] [--seed S] [--quiet]
 """
@@ -40,8 +44,9 @@ def main() -> int:
         print(f"skipped: {reason}")
         return 0
     stats = {"cases": 0, "calls": 0, "refusals": 0, "ambiguous": 0, "mismatching_cases": 0,
-             "mismatches": 0, "errors": 0}
-    known: dict[str, list[int]] = {k: [0, 0] for k in K.KNOWN_BUGS}  # [cases, mismatching]
+             "mismatches": 0, "errors": 0, "loaded": 0, "repaired": 0, "verify_refused": 0}
+    # [cases with the shape, mismatching, repaired (fixed), refused by the verifier]
+    known: dict[str, list[int]] = {k: [0, 0, 0, 0] for k in K.KNOWN_BUGS}
     start = time.monotonic()
 
     rng = random.Random(opts.seed)
@@ -58,10 +63,17 @@ def main() -> int:
         stats["calls"] += r.checked
         stats["refusals"] += r.refusals
         stats["ambiguous"] += r.ambiguous
+        stats["verify_refused"] += r.verify_refused
+        stats["repaired"] += r.repaired
+        stats["loaded"] += bool(r.checked)
         bug = K.known_bug(policy)
         if bug is not None:
             known[bug][0] += 1
             known[bug][1] += bool(r.mismatches)
+            known[bug][2] += r.repaired
+            known[bug][3] += r.verify_refused
+            stats["mismatching_cases"] += bool(r.mismatches)
+            stats["mismatches"] += len(r.mismatches)
             if r.mismatches and not opts.quiet:
                 print(f"[known {bug}] " + r.report() + "\n", flush=True)
             return
@@ -78,12 +90,15 @@ def main() -> int:
     for _ in range(opts.n):
         run(random_case(rng, opts.avoid_known_bugs))
     elapsed = time.monotonic() - start
-    print(f"model_long: {stats['cases']} cases, {stats['calls']} calls checked against the "
-          f"kernel, {stats['refusals']} refusals, {stats['ambiguous']} ambiguous decisions, "
-          f"{stats['mismatches']} mismatches in {stats['mismatching_cases']} cases, "
-          f"{stats['errors']} errors, {elapsed:.1f}s (known libseccomp bugs counted apart)")
-    for bug, (n, bad) in known.items():
-        print(f"  known {bug}: {n} cases had its shape, {bad} of them mismatched")
+    print(f"model_long: {stats['cases']} cases, {stats['loaded']} loaded, "
+          f"{stats['calls']} calls checked against the kernel, {stats['refusals']} refusals "
+          f"by libseccomp, {stats['verify_refused']} refused by the verifier before loading, "
+          f"{stats['repaired']} loaded with a repaired program, {stats['ambiguous']} ambiguous "
+          f"decisions, {stats['mismatches']} mismatches in {stats['mismatching_cases']} cases "
+          f"(known shapes included), {stats['errors']} errors, {elapsed:.1f}s")
+    for bug, (n, bad, fixed, refused) in known.items():
+        print(f"  known {bug}: {n} cases had its shape: {fixed} repaired (fixed), "
+              f"{refused} refused, {bad} mismatched")
     return 1 if stats["mismatches"] or stats["errors"] else 0
 
 

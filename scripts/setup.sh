@@ -4,14 +4,17 @@
 # site packages, so Debian's python3-seccomp is visible for the compat tests) and
 # install seccomp_py into it, editable, with the test extras.
 #   scripts/setup.sh           the library, its build needs and the test extras
-#   scripts/setup.sh --tests   also runc and busybox-static for the OCI agent tests
+#   scripts/setup.sh --tests   also runc and busybox-static for the OCI agent tests, and
+#                              zsh, fish, man-db, groff-base to check the completions and
+#                              the man page
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libseccomp-dev pkg-config gcc python3-dev python3-venv python3-seccomp)
 if [ "${1:-}" = "--tests" ]; then
-    # what the test suite uses besides: runc and a static busybox for the OCI agent tests
-    packages+=(runc busybox-static libc6-dev)
+    # what the test suite uses besides: runc and a static busybox for the OCI agent tests;
+    # the shells and man to check the generated completions and man page
+    packages+=(runc busybox-static libc6-dev zsh fish man-db groff-base)
 fi
 missing=()
 for pkg in "${packages[@]}"; do

@@ -8,34 +8,32 @@
 
 from __future__ import annotations
 
-from . import features
-from .action import Action, ActionKind
-from .arch import Arch
-from .arg import Arg, ArgCmp, Op
-from .attribute import Attribute, Optimize
-from .errors import (
-    AlreadyLoadedError,
-    ConcurrentUseError,
-    FilterClosedError,
-    FilterFailedError,
-    FilterTooLargeError,
-    InvalidArgumentError,
-    SeccompError,
-    UnknownArchError,
-    UnknownSyscallError,
-    UnsupportedError,
-    WidenedRuleWarning,
-)
-from .filter import Filter, RuleRecord
-from .spawn import ExecForbiddenError, SeccompPopen, SpawnTemplate, spawn
-from .syscall import Syscall
+import sys as _sys
+from types import ModuleType as _ModuleType
+
+TYPE_CHECKING = False  # not typing's: importing typing would cost more than the package
 
 __version__ = "0.1.0"
 
-# Names of the notify and profile subsystems, imported on first use (notify
-# pulls in asyncio): ``from seccomp_py import Listener`` works, and costs
-# nothing for programs that never supervise.
+# Every name is imported on first use (PEP 562): ``import seccomp_py`` costs next to
+# nothing (the seccomp-py command and short-lived tools start fast), and
+# ``from seccomp_py import Filter`` loads just what Filter needs.
 _LAZY = {
+    "features": "",
+    "Action": "action", "ActionKind": "action",
+    "Arch": "arch",
+    "Arg": "arg", "ArgCmp": "arg", "Op": "arg",
+    "Attribute": "attribute", "Optimize": "attribute",
+    "AlreadyLoadedError": "errors", "ChildSetupError": "errors", "ConcurrentUseError": "errors",
+    "FilterClosedError": "errors", "FilterFailedError": "errors",
+    "FilterTooLargeError": "errors", "FilterVerificationError": "errors",
+    "InvalidArgumentError": "errors",
+    "SeccompError": "errors", "UnknownArchError": "errors", "UnknownSyscallError": "errors",
+    "UnsupportedError": "errors", "WidenedRuleWarning": "errors",
+    "Filter": "filter", "RuleRecord": "filter",
+    "ExecForbiddenError": "spawn", "SeccompPopen": "spawn", "SpawnTemplate": "spawn",
+    "spawn": "spawn",
+    "Syscall": "syscall",
     "Listener": "notify", "ListenerServer": "notify", "Notification": "notify",
     "NotificationGoneError": "notify", "Notifier": "notify", "HandoffError": "notify",
     "HangupError": "notify", "PeerRefusedError": "notify", "Response": "notify",
@@ -46,6 +44,56 @@ _LAZY = {
     "LearnResult": "learn",
 }
 
+if TYPE_CHECKING:  # what the names are, for type checkers and IDEs
+    from . import features as features
+    from .action import Action as Action
+    from .action import ActionKind as ActionKind
+    from .arch import Arch as Arch
+    from .arg import Arg as Arg
+    from .arg import ArgCmp as ArgCmp
+    from .arg import Op as Op
+    from .attribute import Attribute as Attribute
+    from .attribute import Optimize as Optimize
+    from .errors import AlreadyLoadedError as AlreadyLoadedError
+    from .errors import ChildSetupError as ChildSetupError
+    from .errors import ConcurrentUseError as ConcurrentUseError
+    from .errors import FilterClosedError as FilterClosedError
+    from .errors import FilterFailedError as FilterFailedError
+    from .errors import FilterTooLargeError as FilterTooLargeError
+    from .errors import FilterVerificationError as FilterVerificationError
+    from .errors import InvalidArgumentError as InvalidArgumentError
+    from .errors import SeccompError as SeccompError
+    from .errors import UnknownArchError as UnknownArchError
+    from .errors import UnknownSyscallError as UnknownSyscallError
+    from .errors import UnsupportedError as UnsupportedError
+    from .errors import WidenedRuleWarning as WidenedRuleWarning
+    from .filter import Filter as Filter
+    from .filter import RuleRecord as RuleRecord
+    from .learn import LearnResult as LearnResult
+    from .notify import HandoffError as HandoffError
+    from .notify import HangupError as HangupError
+    from .notify import Listener as Listener
+    from .notify import ListenerServer as ListenerServer
+    from .notify import Notification as Notification
+    from .notify import NotificationGoneError as NotificationGoneError
+    from .notify import Notifier as Notifier
+    from .notify import PeerRefusedError as PeerRefusedError
+    from .notify import Response as Response
+    from .notify import Supervisor as Supervisor
+    from .notify import UnixNotifier as UnixNotifier
+    from .notify import receive_listener as receive_listener
+    from .notify import serve as serve
+    from .notify import serve_async as serve_async
+    from .profile import Profile as Profile
+    from .profile import ProfileError as ProfileError
+    from .profile import ProfileWarning as ProfileWarning
+    from .profile import WeakenedPolicyWarning as WeakenedPolicyWarning
+    from .spawn import ExecForbiddenError as ExecForbiddenError
+    from .spawn import SeccompPopen as SeccompPopen
+    from .spawn import SpawnTemplate as SpawnTemplate
+    from .spawn import spawn as spawn
+    from .syscall import Syscall as Syscall
+
 
 def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
@@ -53,9 +101,30 @@ def __getattr__(name: str) -> object:
         raise AttributeError(f"module 'seccomp_py' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    if module == "":
+        value: object = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(_ModuleType):
+    """``seccomp_py.spawn`` is the function, as it always was: importing the
+    submodule of the same name (which sets the package's attribute to the module)
+    keeps the function there."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "spawn" and isinstance(value, _ModuleType):
+            value = value.spawn
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "Action",
@@ -65,12 +134,14 @@ __all__ = [
     "Arg",
     "ArgCmp",
     "Attribute",
+    "ChildSetupError",
     "ConcurrentUseError",
     "ExecForbiddenError",
     "Filter",
     "FilterClosedError",
     "FilterFailedError",
     "FilterTooLargeError",
+    "FilterVerificationError",
     "HandoffError",
     "HangupError",
     "InvalidArgumentError",

@@ -147,6 +147,17 @@ class Action:
     def __reduce__(self) -> tuple[type[Action], tuple[int]]:
         return (Action, (self._value,))
 
+    def __str__(self) -> str:
+        """The readable name: ``ERRNO(EPERM)``, ``TRACE(7)``, ``KILL_PROCESS``."""
+        kind = self.kind
+        if kind is ActionKind.ERRNO:
+            import errno
+
+            return f"ERRNO({errno.errorcode.get(self.data, self.data)})"
+        if kind is ActionKind.TRACE:
+            return f"TRACE({self.data})"
+        return kind.name
+
     def __repr__(self) -> str:
         kind = self.kind
         if kind is ActionKind.ERRNO:

@@ -8,42 +8,48 @@ program), ``features`` (what libseccomp and the kernel support), ``run``
 what a command uses and write the smallest profile).  Errors are one line on
 stderr and exit status 1 (2 for bad usage; 126/127 when ``run``/``learn``
 cannot execute the command).  See docs/cli.md.
+
+Start-up matters (``seccomp-py run`` is on the path of every command it runs):
+the library is imported inside the subcommands that use it, never at the top.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import warnings
 from collections.abc import Sequence
-from typing import Any, NoReturn
 
-from . import bpf, features
-from . import syscall as _syscall
-from .arch import Arch
-from .arch import coerce as _coerce_arch
-from .errors import FilterTooLargeError, SeccompError
-from .filter import BPF_MAXINSNS
-from .profile import (
-    ACTIONS,
-    CAPABILITIES,
-    Compiled,
-    Profile,
-    ProfileError,
-    check_errno_name,
-    check_export,
-    current_caps,
-    current_kernel,
-    parse_kernel,
-)
+from . import _cli_explain, _cli_groups, _cli_learn, _cli_sandbox
+from .errors import SeccompError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from .arch import Arch
+    from .profile import Compiled, Profile
 
 PROG = "seccomp-py"
+#: Where a user of the installed wheel finds the documentation.  No project URL is
+#: given: the project has no public home yet (pyproject.toml invents none); the man
+#: page is installed with the wheel, and the docs/ directory is in the sdist.
+DOCS_HINT = ("the man page (man seccomp-py, installed with the package; also "
+             "'seccomp-py manpage'), and docs/cli.md in the source distribution "
+             "(pip download --no-deps --no-binary :all: seccomp_py)")
+EPILOG = f"Documentation: {DOCS_HINT}."
 
 
 class CliError(Exception):
     """A failure reported as one line and exit status 1."""
+
+    status = 1
+
+
+class UsageError(CliError):
+    """Bad usage found after parsing (a missing command, a bad option value): exit 2."""
+
+    status = 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,25 +70,56 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", help="compile for this arch (libseccomp name such as x86_64, "
                                   "aarch64, or Docker's amd64, arm64; default: native)")
     caps = p.add_mutually_exclusive_group()
-    caps.add_argument("--caps", metavar="CAP,...",
-                      help="the capability set includes/excludes see, comma-separated "
-                           "(e.g. CAP_SYS_ADMIN,sys_ptrace; '' for none; default: this "
-                           "process's effective set)")
+    caps.add_argument("--caps", metavar="SET|CAP,...",
+                      help="the capability set includes/excludes see: docker (Docker's "
+                           "default 14), podman (Podman's default 10), all, none, or names "
+                           "comma-separated (e.g. CAP_SYS_ADMIN,sys_ptrace; '' for none). "
+                           "Default: the profile's runtime set (docker for the docker "
+                           "built-in, podman for podman), none for any other profile; "
+                           "never this process's own")
     caps.add_argument("--all-caps", action="store_true",
-                      help="every capability (a privileged container)")
+                      help="every capability (a privileged container; same as --caps all)")
     p.add_argument("--kernel", metavar="X.Y",
                    help="kernel version for minKernel (default: the running kernel)")
     p.add_argument("--strict", action="store_true",
                    help="refuse unknown keys and syscall names libseccomp does not know "
                         "(default: skip them with a warning, as runc does)")
+    # issue 15: socketcall/ipc multiplexing (seccomp_py.profile.Profile.compile)
+    p.add_argument("--strict-multiplexed", action="store_true",
+                   help="refuse socketcall/ipc on arches where argument checks of socket/ipc "
+                        "rules cannot apply (i386); default: report them and behave as runc")
 
 
-def _caps(args: argparse.Namespace) -> frozenset[str]:
-    if args.all_caps:
-        return frozenset(CAPABILITIES)
-    if args.caps is not None:
-        return frozenset(c for c in (x.strip() for x in args.caps.split(",")) if c)
-    return current_caps()
+def _caps(args: argparse.Namespace, profile: Profile) -> tuple[frozenset[str], str]:
+    """The capability set of --caps / --all-caps (default: the profile's runtime set)
+    and how to describe it."""
+    from .profile import CAP_SETS, resolve_caps
+
+    spec = "all" if args.all_caps else args.caps
+    if spec is None:
+        spec = profile.runtime_caps()
+    try:
+        caps = resolve_caps(spec)
+    except ValueError as exc:
+        raise UsageError(f"--caps: {exc}") from None
+    key = spec.strip().lower() or "none"
+    return caps, (key if key in CAP_SETS else "given")
+
+
+def _arch_arg(text: str | None) -> Arch | None:
+    """--arch: a libseccomp or Docker arch name; an unknown one lists the valid names."""
+    if text is None:
+        return None
+    from .arch import Arch
+    from .errors import UnknownArchError
+    from .profile import target_arch
+
+    try:
+        return target_arch(text)
+    except UnknownArchError:
+        valid = [a.libseccomp_name for a in Arch if a is not Arch.NATIVE and a.is_available()]
+        raise UsageError(f"--arch: unknown architecture {text!r}; valid: "
+                         + ", ".join(valid)) from None
 
 
 def _read_input(path: str, binary: bool) -> Any:
@@ -96,17 +133,43 @@ def _read_input(path: str, binary: bool) -> Any:
 
 
 def _load_profile(path: str, strict: bool) -> Profile:
-    data = _read_input(path, binary=True)
+    """A profile file, '-' for stdin, or the name of a built-in profile (``docker``,
+    ``podman``) when no file of that name exists."""
+    import dataclasses
+
+    from .profile import Profile, builtin_names, builtin_path
+
+    if path != "-" and not os.path.exists(path) and path in builtin_names():
+        with open(builtin_path(path), "rb") as fh:
+            return dataclasses.replace(Profile.loads(fh.read(), strict=strict), origin=path)
+    try:
+        data = _read_input(path, binary=True)
+    except CliError:
+        if path != "-" and os.sep not in path and not os.path.exists(path):
+            raise CliError(f"cannot read {path}: no such file, and not a built-in profile "
+                           f"(built-in: {', '.join(builtin_names())})") from None
+        raise
     return Profile.loads(data, strict=strict)
 
 
 def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
-    kernel = parse_kernel(args.kernel) if args.kernel else None
+    import warnings
+
+    from .profile import parse_kernel
+
+    try:
+        kernel = parse_kernel(args.kernel) if args.kernel else None
+    except ValueError as exc:
+        raise UsageError(f"--kernel: {exc}") from None
+    arch = _arch_arg(args.arch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         profile = _load_profile(args.profile, args.strict)
-        compiled = profile.compile(args.arch, caps=_caps(args), kernel=kernel,
-                                   unknown="error" if args.strict else "ignore")
+        caps, args.caps_name = _caps(args, profile)
+        args.caps_set = caps
+        compiled = profile.compile(arch, caps=caps, kernel=kernel,
+                                   unknown="error" if args.strict else "ignore",
+                                   strict_multiplexed=args.strict_multiplexed)
     for w in caught:
         if not getattr(args, "quiet_warnings", False):
             _err(f"warning: {w.message}")
@@ -122,18 +185,34 @@ def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
     return profile, compiled
 
 
+def _report_multiplexed(compiled: Compiled) -> None:
+    """issue 15: rules whose argument checks cannot apply on an arch, one line."""
+    if compiled.widened:
+        _err(f"warning: {compiled.multiplexed_note}")
+
+
 # -- subcommands ----------------------------------------------------------------------------------
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    arch = _coerce_arch(args.arch) if args.arch else _coerce_arch(Arch.NATIVE)
-    if args.all:
-        for name in _syscall.names(arch):
-            print(f"{name}\t{_syscall.resolve_name(name, arch)}")
-        return 0
-    if not args.items:
-        raise CliError("resolve: give syscall names or numbers (or --all)")
+    import json
+
+    from . import syscall as _syscall
+    from .arch import native
+
+    if args.arch is not None and args.arch.strip().lower() != "native":
+        arch = _arch_arg(args.arch) or native()
+    else:
+        arch = native()
+    rows: list[dict[str, Any]] = []
     status = 0
+    if args.all:
+        if args.items:
+            raise UsageError("resolve: give names/numbers or --all, not both")
+        rows = [{"name": name, "number": _syscall.resolve_name(name, arch)}
+                for name in _syscall.names(arch)]
+    elif not args.items:
+        raise UsageError("resolve: give syscall names or numbers (or --all)")
     for item in args.items:
         try:
             number = int(item, 0)
@@ -141,21 +220,40 @@ def cmd_resolve(args: argparse.Namespace) -> int:
             number = None
         try:
             if number is not None:
-                print(f"{number}\t{_syscall.resolve_number(number, arch)}")
+                rows.append({"name": _syscall.resolve_number(number, arch), "number": number,
+                             "input": item})
             else:
                 value = _syscall.resolve_name(item, arch)
-                note = "\t(not on this arch: libseccomp pseudo-number)" if value < 0 else ""
-                print(f"{item}\t{value}{note}")
+                rows.append({"name": item, "number": value, "input": item,
+                             "pseudo": value < 0})
         except (LookupError, ValueError) as exc:
-            _err(f"error: {getattr(exc, 'detail', None) or exc}")
+            message = str(getattr(exc, "detail", None) or exc)
+            _err(f"error: {message}")
+            rows.append({"input": item, "error": message})
             status = 1
+    if args.json:
+        print(json.dumps({"arch": arch.libseccomp_name, "syscalls": rows}, indent=2))
+        return status
+    for r in rows:
+        if "error" in r:
+            continue
+        if r.get("input", r["name"]) == r["name"] or args.all:
+            note = "\t(not on this arch: libseccomp pseudo-number)" if r.get("pseudo") else ""
+            print(f"{r['name']}\t{r['number']}{note}")
+        else:
+            print(f"{r['number']}\t{r['name']}")
     return status
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    from . import bpf
+    from .filter import BPF_MAXINSNS
+    from .profile import check_export
+
     if args.runc and args.format != "bpf":
-        raise CliError("compile: --runc needs --format bpf")
+        raise UsageError("compile: --runc needs --format bpf")
     _, compiled = _compile(args)
+    _report_multiplexed(compiled)
     with compiled.filter as filt:
         if args.format == "pfc":
             data = filt.export_pfc().encode()
@@ -184,7 +282,26 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _did_you_mean(name: str, arches: Sequence[Arch]) -> str:
+    import difflib
+
+    from . import syscall as _syscall
+
+    known: set[str] = set()
+    for a in arches:
+        known.update(_syscall.names(a))
+    hints = difflib.get_close_matches(name, sorted(known), n=2)
+    return f" (did you mean {' or '.join(hints)}?)" if hints else ""
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    import json
+
+    from . import bpf
+    from .errors import FilterTooLargeError
+    from .filter import BPF_MAXINSNS
+    from .profile import check_export, current_kernel, parse_kernel
+
     args.quiet = True
     profile, compiled = _compile(args)
     with compiled.filter as filt:
@@ -195,13 +312,48 @@ def cmd_check(args: argparse.Namespace) -> int:
             count, layout = exc.instructions, "none fits"
     used = {s.path for s in compiled.skipped if s.reason in ("excluded", "default")}
     unknown = compiled.skipped_for("unknown")
+    weak = [s for s in unknown if s.weakens]
     absent = compiled.skipped_for("absent")
     kernel = parse_kernel(args.kernel) if args.kernel else current_kernel()
-    default = profile.default()
+    ok = count <= BPF_MAXINSNS
+    problems: list[str] = []
+    if not ok:
+        problems.append(f"{count} BPF instructions: the kernel refuses more than {BPF_MAXINSNS}")
+    if unknown and not args.allow_unknown:
+        problems.append(f"{len(unknown)} syscall names libseccomp does not know: "
+                        + ", ".join(s.name + _did_you_mean(s.name, compiled.arches)
+                                    for s in unknown))
+    if weak and not args.allow_unknown:
+        problems.append(f"the filter is weaker than the profile: {len(weak)} refused names "
+                        "could not be compiled: " + ", ".join(s.name for s in weak))
+    if args.json:
+        print(json.dumps({
+            "profile": args.profile,
+            "ok": not problems,
+            "problems": problems,
+            "default": str(profile.default()),
+            "arches": [a.libseccomp_name for a in compiled.arches],
+            "caps": sorted(args.caps_set),
+            "caps_set": args.caps_name,
+            "kernel": f"{kernel[0]}.{kernel[1]}",
+            "entries": len(profile.syscalls),
+            "entries_used": len(profile.syscalls) - len(used),
+            "skipped": [{"path": s.path, "reason": s.reason, "detail": s.detail}
+                        for s in compiled.skipped if s.reason in ("excluded", "default")],
+            "rules": len(compiled.rules),
+            "unknown": [{"name": s.name, "path": s.path, "weakens": s.weakens}
+                        for s in unknown],
+            "absent": [s.name for s in absent],
+            "instructions": count,
+            "instruction_limit": BPF_MAXINSNS,
+            "layout": layout,
+        }, indent=2))
+        return 0 if not problems else 1
     print(f"profile:   {args.profile}")
-    print(f"default:   {default!r}")
+    print(f"default:   {profile.default()}")
     print("arches:    " + ", ".join(a.libseccomp_name for a in compiled.arches))
-    print(f"caps:      {len(_caps(args))} capabilities; kernel {kernel[0]}.{kernel[1]}")
+    print(f"caps:      {len(args.caps_set)} capabilities ({args.caps_name}); "
+          f"kernel {kernel[0]}.{kernel[1]}")
     print(f"entries:   {len(profile.syscalls)} ({len(profile.syscalls) - len(used)} used)")
     for s in compiled.skipped:
         if s.reason in ("excluded", "default"):
@@ -209,29 +361,48 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"rules:     {len(compiled.rules)}")
     if unknown:
         print(f"unknown:   {len(unknown)} names libseccomp does not know (skipped): "
-              + ", ".join(s.name for s in unknown))
-        weak = [s for s in unknown if s.weakens]
+              + ", ".join(s.name + _did_you_mean(s.name, compiled.arches) for s in unknown))
         if weak:
             print(f"WARNING:   {len(weak)} of them were in rules that refuse: the filter is "
                   "weaker than the profile: " + ", ".join(s.name for s in weak))
     if absent:
         print(f"absent:    {len(absent)} names not on these arches (no effect): "
               + ", ".join(s.name for s in absent))
-    ok = count <= BPF_MAXINSNS
+    # issue 15: rules whose argument checks cannot apply on an arch (socketcall/ipc)
+    refused = compiled.skipped_for("strict-multiplexed")
+    if compiled.widened:
+        print(f"multiplexed: {compiled.multiplexed_note}")
+        for line in compiled.widened:
+            print(f"  {line}")
+    if refused:
+        print(f"multiplexed: {refused[0].detail}; the profile's own rules for it dropped: "
+              + ", ".join(s.path for s in refused))
     print(f"size:      {count} BPF instructions (limit {BPF_MAXINSNS}): "
           + ("ok" if ok else "TOO LARGE, the kernel will refuse it"))
     print(f"layout:    {layout}" + (" (seccomp_py's code generator)" if layout == "RANGES"
                                     else " (libseccomp)"))
-    return 0 if ok else 1
+    for problem in problems:
+        _err(f"check: {problem}"
+             + ("" if "BPF" in problem else " (--allow-unknown accepts it)"))
+    return 0 if not problems else 1
 
 
 def cmd_disasm(args: argparse.Namespace) -> int:
+    from . import bpf
+
     data = _read_input(args.file, binary=True)
+    if data.lstrip()[:1] in (b"{", b"["):
+        raise CliError(f"disasm: {args.file} is JSON (a profile?), not a BPF program; "
+                       f"compile it first: {PROG} compile {args.file} -o FILE.bpf")
     sys.stdout.write(bpf.disassemble(data))
     return 0
 
 
 def cmd_features(args: argparse.Namespace) -> int:
+    import json
+
+    from . import features
+
     info = features.summary()
     if args.json:
         print(json.dumps(info, indent=2))
@@ -247,9 +418,14 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def _errno_arg(text: str) -> int:
-    value = int(text) if text.isdigit() else check_errno_name(text)
+    from .profile import check_errno_name
+
+    try:
+        value = int(text) if text.isdigit() else check_errno_name(text)
+    except ValueError as exc:
+        raise UsageError(f"--deny: {exc}") from None
     if not 1 <= value <= 4095:
-        raise CliError(f"errno {text!r} is outside 1..4095")
+        raise UsageError(f"errno {text!r} is outside 1..4095")
     return value
 
 
@@ -310,7 +486,7 @@ def _command(args: argparse.Namespace) -> list[str]:
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
     if not cmd:
-        raise CliError(f"{args.command}: give the command after '--' "
+        raise UsageError(f"{args.command}: give the command after '--' "
                        f"(e.g. seccomp-py {args.command} ... -- ls -l)")
     return cmd
 
@@ -341,6 +517,7 @@ def _wait_foreground(proc: Any) -> int:
 def _hand_listener(path: str, fd: int, pid: int, metadata: str | None) -> None:
     """Send the listener to ``path`` as runc does: connect to the Unix stream socket,
     send the container process state (JSON) with the fd attached (SCM_RIGHTS)."""
+    import json
     import socket
 
     state = {
@@ -356,6 +533,13 @@ def _hand_listener(path: str, fd: int, pid: int, metadata: str | None) -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(10)
             sock.connect(path)
+            # issue 15: the listener goes only to a monitor run by us or root (SO_PEERCRED)
+            from .notify import peer_credentials
+
+            ppid, uid, _gid = peer_credentials(sock)
+            if uid not in (os.getuid(), 0):
+                raise CliError(f"run: refusing to hand the listener to listenerPath {path}: "
+                               f"its monitor (pid {ppid}) runs as uid {uid}, not as us or root")
             socket.send_fds(sock, [payload], [fd])
     except OSError as exc:
         raise CliError(f"run: cannot hand the listener to listenerPath {path}: "
@@ -364,6 +548,7 @@ def _hand_listener(path: str, fd: int, pid: int, metadata: str | None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .arch import native
+    from .profile import check_export
     from .spawn import ExecForbiddenError, spawn
 
     cmd = _command(args)
@@ -377,12 +562,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         stub = args.runc_stub if args.runc_stub is not None else True
         program = (compiled.runc_program() if stub
                    else check_export(filt.export_bpf(), compiled.arch))
+        if _cli_explain.wanted(args):
+            return _cli_explain.run(args, cmd, profile, compiled, program)
         notify = _has_notify(program)
         if notify and not profile.listener_path:
             raise CliError("run: the profile has SCMP_ACT_NOTIFY rules but no listenerPath: "
                            "nobody would answer them")
         try:
-            proc = spawn(cmd, filt, program=program)
+            proc = spawn(cmd, filt, program=program, **_cli_sandbox.spawn_options(args))
+            _report_multiplexed(compiled)
         except ExecForbiddenError as exc:
             raise CliError(f"run: {exc.detail}") from None
         except SeccompError:
@@ -407,25 +595,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _has_notify(program: bytes) -> bool:
+    import struct
+
     from .action import ActionKind
 
-    return any(ins.code == 0x06 and ins.k & 0xFFFF0000 == int(ActionKind.NOTIFY)
-               for ins in bpf.parse(program, sys.byteorder))
+    notify = int(ActionKind.NOTIFY)
+    return any(code == 0x06 and k & 0xFFFF0000 == notify
+               for code, _jt, _jf, k in struct.iter_unpack("=HBBI", program))
 
 
 def _learn_default(args: argparse.Namespace) -> Any:
     from .action import Action, ActionKind
-    from .profile import _make_action
+    from .profile import ACTIONS, _make_action, check_errno_name
 
     name = args.default_action.upper()
     if not name.startswith("SCMP_ACT_"):
         name = "SCMP_ACT_" + name
     if name not in ACTIONS:
-        raise CliError(f"learn: unknown action {args.default_action!r} (one of "
+        raise UsageError(f"learn: unknown action {args.default_action!r} (one of "
                        + ", ".join(sorted(ACTIONS)) + ")")
     kind = ACTIONS[name]
     if kind in (ActionKind.ALLOW, ActionKind.NOTIFY):
-        raise CliError(f"learn: {name} as the default action would not restrict anything "
+        raise UsageError(f"learn: {name} as the default action would not restrict anything "
                        "(or need a supervisor); use ERRNO, KILL_PROCESS, TRAP or LOG")
     value = args.default_errno
     try:
@@ -434,23 +625,18 @@ def _learn_default(args: argparse.Namespace) -> Any:
         try:
             number = check_errno_name(value)
         except ValueError:
-            raise CliError(f"learn: unknown errno {value!r}") from None
+            raise UsageError(f"learn: unknown errno {value!r}") from None
     if not 0 < number < 4095:  # libseccomp refuses 4095
-        raise CliError(f"learn: errno {number} is out of range (1..4094)")
+        raise UsageError(f"learn: errno {number} is out of range (1..4094)")
     action: Action = _make_action(name, number)
     return action
 
 
 def _action_text(action: Any) -> str:
     """``SCMP_ACT_ERRNO(EPERM)``, ``SCMP_ACT_KILL_PROCESS``: an action as a profile names it."""
-    import errno
+    from .profile import action_text
 
-    from .profile import _action_fields
-
-    name, number = _action_fields(action)
-    if number is None:
-        return name
-    return f"{name}({errno.errorcode.get(number, number)})"
+    return action_text(action)
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
@@ -460,8 +646,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
     cmd = _command(args)
     default = _learn_default(args)
+    _cli_learn.check(args)
     if args.interval <= 0:
-        raise CliError("learn: --interval must be positive")
+        raise UsageError("learn: --interval must be positive")
     if args.output != "-":
         where = os.path.dirname(os.path.abspath(args.output))
         if not os.path.isdir(where) or not os.access(where, os.W_OK):
@@ -498,8 +685,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, old_term)
         if tty and shown[0]:
             sys.stderr.write("\r\033[K")
-    profile = result.to_profile(default)
-    text = profile.dumps() + "\n"
+    text = _cli_learn.render(args, result, default)
     if args.output == "-":
         sys.stdout.write(text)
     else:
@@ -516,7 +702,16 @@ def cmd_learn(args: argparse.Namespace) -> int:
     arches = ", ".join(f"{k}: {v}" for k, v in per_arch.items())
     how = (f"killed by signal {-result.returncode}" if result.returncode < 0
            else f"exited with status {result.returncode}")
-    if not args.quiet:
+    if args.json:
+        import json
+
+        sys.stderr.write(json.dumps({
+            "command": cmd, "returncode": result.returncode, "status": status,
+            "seconds": round(time.monotonic() - started, 3), "calls": result.calls,
+            "distinct": len(result.counts), "per_arch": per_arch, "output": args.output,
+            "allowed": len(result.names()), "default": _action_text(default),
+        }) + "\n")
+    elif not args.quiet:
         _err(f"learn: {cmd[0]} {how} after {time.monotonic() - started:.2f} s; "
              f"{result.calls} syscalls answered, {len(result.counts)} distinct ({arches})")
         _err(f"learn: wrote {args.output}: {len(result.names())} syscalls allowed, "
@@ -534,11 +729,19 @@ def cmd_learn(args: argparse.Namespace) -> int:
 # -- parser ---------------------------------------------------------------------------------------
 
 
+_PROFILE_HELP = ("profile JSON file ('-' for stdin), or a built-in profile: docker, podman "
+                 "(when no file of that name exists)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``seccomp-py`` (every subcommand has --help)."""
+    from . import __version__
+
     parser = _Parser(prog=PROG, description="Linux seccomp tools: resolve syscalls, compile, "
                                             "check and disassemble filters and container "
-                                            "profiles (OCI / Docker / Podman JSON).")
+                                            "profiles (OCI / Docker / Podman JSON).",
+                     epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -548,13 +751,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("items", nargs="*", metavar="NAME|NUMBER")
     p.add_argument("--arch", help="libseccomp arch name (default: native)")
     p.add_argument("--all", action="store_true", help="list every syscall of the arch")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: {arch, syscalls: [{name, number, ...}]}")
     p.set_defaults(func=cmd_resolve)
 
     p = sub.add_parser("compile", help="compile a profile to BPF or PFC",
                        description="Compile a seccomp profile (OCI / Docker / Podman JSON) "
                                    "to raw BPF (as loaded by the kernel) or libseccomp's PFC "
                                    "text, for one arch, capability set and kernel.")
-    p.add_argument("profile", metavar="PROFILE", help="profile JSON file ('-' for stdin)")
+    p.add_argument("profile", metavar="PROFILE", help=_PROFILE_HELP)
     p.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
     p.add_argument("--format", choices=("bpf", "pfc"), default="bpf",
                    help="bpf (binary, default) or pfc (text)")
@@ -568,9 +773,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Validate a profile, compile it, and report skipped "
                                    "entries, unknown syscall names and the BPF instruction "
                                    "count against the kernel's limit of 4096. Exit status 1 "
-                                   "when the profile is invalid or too large.")
-    p.add_argument("profile", metavar="PROFILE", help="profile JSON file ('-' for stdin)")
+                                   "when the profile is invalid or too large, names syscalls "
+                                   "libseccomp does not know, or compiles to a filter weaker "
+                                   "than it (unless --allow-unknown).")
+    p.add_argument("profile", metavar="PROFILE", help=_PROFILE_HELP)
     _add_target_options(p)
+    p.add_argument("--allow-unknown", action="store_true",
+                   help="exit 0 even when syscall names are unknown to libseccomp (skipped, "
+                        "as runc does) or the filter is weaker than the profile")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("disasm", help="disassemble a BPF program",
@@ -592,7 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "when it is not found, 126 when it cannot be executed. By "
                                    "default runc's -ENOSYS stub is put in front of the filter, "
                                    "as runc does (see docs/profiles.md).")
-    p.add_argument("--profile", required=True, metavar="PROFILE", help="profile JSON file")
+    p.add_argument("--profile", required=True, metavar="PROFILE", help=_PROFILE_HELP)
     _add_target_options(p)
     p.add_argument("--runc-stub", action=argparse.BooleanOptionalAction, default=None,
                    help="put runc's -ENOSYS stub in front of the filter (default: on; it is "
@@ -600,6 +811,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="print every compile warning (default: only the WARNING lines about "
                         "refusing rules that had to be dropped)")
+    _cli_sandbox.add_arguments(p)
+    _cli_explain.add_arguments(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
     p.set_defaults(func=cmd_run)
 
@@ -626,6 +839,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no progress and no summary (warnings still)")
     p.add_argument("--no-sync-wakeup", action="store_true",
                    help="do not ask for synchronous supervisor wake-ups (Linux 6.6+)")
+    _cli_learn.add_arguments(p)
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object on stderr (stdout is the "
+                        "command's)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
     p.set_defaults(func=cmd_learn)
 
@@ -654,6 +871,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
                    help="exit after SECONDS without any event (default: never)")
     p.set_defaults(func=cmd_agent)
+    from ._cli_inspect import register as register_inspect
+    register_inspect(sub)
+    _cli_groups.register(sub)
+    __import__(f"{__package__}._cli_verify", fromlist=["register"]).register(sub)
+
+    from . import _cli_profiles, _cli_shell
+
+    _cli_profiles.register(sub)
+    _cli_shell.register(sub)
+    for choice in sub.choices.values():
+        if choice.epilog is None:
+            choice.epilog = EPILOG
     return parser
 
 
@@ -665,15 +894,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.func(args)
         sys.stdout.flush()
         return status
-    except _ExecError as exc:
-        _err(f"error: {exc}")
-        return exc.status
     except CliError as exc:
         _err(f"error: {exc}")
-    except ProfileError as exc:
-        _err(f"error: {getattr(args, 'profile', '') or ''}: {exc}".replace(": : ", ": "))
+        return exc.status
     except SeccompError as exc:
-        _err(f"error: {exc.strerror}")
+        profile_mod = sys.modules.get("seccomp_py.profile")
+        if profile_mod is not None and isinstance(exc, profile_mod.ProfileError):
+            _err(f"error: {getattr(args, 'profile', '') or ''}: {exc}".replace(": : ", ": "))
+        else:
+            _err(f"error: {exc.strerror}")
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): not an error worth a traceback
         devnull = os.open(os.devnull, os.O_WRONLY)

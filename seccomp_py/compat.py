@@ -152,6 +152,16 @@ class ArgumentOverflowError(InvalidArgumentError, OverflowError):
         return (type(self), (self.detail, self.func))
 
 
+class NotAFileError(TypeError, AttributeError):
+    """export_*() was given something that is neither a file nor an fd (the
+    official module's AttributeError from ``file.fileno()``)."""
+
+
+class ExportTargetError(InvalidArgumentLibraryError):
+    """Binary BPF for a stream without a file descriptor (the official
+    module's io.UnsupportedOperation: an OSError and a ValueError)."""
+
+
 _TWINS: dict[type[SeccompError], type[SeccompError]] = {
     SeccompError: LibraryError,
     InvalidArgumentError: InvalidArgumentLibraryError,
@@ -165,8 +175,12 @@ _TWINS: dict[type[SeccompError], type[SeccompError]] = {
 
 
 def _as_library_error(exc: SeccompError) -> SeccompError:
-    """Give ``exc`` the RuntimeError twin of its class (same attributes, same traceback)."""
-    if isinstance(exc, RuntimeError):
+    """Give ``exc`` the RuntimeError twin of its class (same attributes, same traceback).
+
+    An ArgumentOverflowError is kept as it is: the official module raises a
+    plain OverflowError there, not a RuntimeError.
+    """
+    if isinstance(exc, (RuntimeError, OverflowError)):
         return exc
     twin = _TWINS.get(type(exc))
     if twin is not None:
@@ -537,7 +551,7 @@ def _syscall(syscall: object) -> str | int:
     if isinstance(syscall, str):
         return syscall
     if isinstance(syscall, int):
-        return int(syscall)
+        return _c_int(syscall, "syscall", -(2**31), 2**31 - 1)
     raise TypeError("Syscall must either be an int or str type")
 
 
@@ -616,19 +630,23 @@ class SyscallFilter:
     def load(self) -> None:
         """Load the filter into the kernel (seccomp_load(3)); enforcing at once.
 
-        Like the official module it may be called again (e.g. from other threads).
+        The program is verified against the rules first (seccomp_py.verify; a
+        program libseccomp gets wrong is repaired or refused with
+        FilterVerificationError).  Like the official module it may be called
+        again (e.g. from other threads).
         Raises FilterTooLargeError above 4096 instructions, and a SeccompError with
         the kernel's errno otherwise (never libseccomp's ECANCELED).
         """
         self._filter.check_size()
         flt = self._filter
-        with flt._use("seccomp_load") as ctx:
-            data = flt._export_locked(ctx)[0]
-            if flt._is_ranges():  # flt.optimize = Optimize.RANGES: seccomp_py's program
-                flt._install(data)
-            else:
-                check(lib.seccomp_load(ctx), "seccomp_load")
-            flt._loaded = True
+        if flt.verify or flt._ranges_set:
+            flt.export_bpf()  # proven against the rules first (FilterVerificationError)
+            if flt._own_program():  # libseccomp's was wrong (repaired) or RANGES was set
+                flt._load_own()
+                return
+        with self._filter._use("seccomp_load") as ctx:
+            check(lib.seccomp_load(ctx), "seccomp_load")
+            self._filter._loaded = True
 
     # -- architectures ---------------------------------------------------------------
 
@@ -764,27 +782,43 @@ class SyscallFilter:
     # -- export ----------------------------------------------------------------------------
 
     @staticmethod
-    def _write(file: Any, data: bytes) -> None:
+    def _write(file: Any, data: bytes, func: str, text: bool) -> None:
+        """Write ``data`` to ``file`` (a file object or an fd), failing like the
+        official module: RuntimeError (here a LibraryError, errno kept) when the
+        write fails, AttributeError-compatible TypeError for a non-file,
+        ValueError for a closed file or a text stream given binary BPF."""
         if isinstance(file, int) and not isinstance(file, bool):
             fd: int | None = file
         else:
             try:
                 fd = file.fileno()
-            except (AttributeError, OSError, ValueError):
+            except AttributeError:
                 fd = None
-            if fd is None and not hasattr(file, "write"):
-                raise TypeError(f"export needs a file object or an fd, not {type(file).__name__}")
+                if not hasattr(file, "write"):
+                    raise NotAFileError(f"export needs a file object or an fd, not "
+                                        f"{type(file).__name__}") from None
+            except (OSError, ValueError):
+                if not hasattr(file, "write") or getattr(file, "closed", False):
+                    raise
+                fd = None  # an in-memory stream (an extension of the official module)
         if fd is not None:
             flush = getattr(file, "flush", None)
             if flush is not None:
                 flush()
             view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            try:
+                while view:
+                    view = view[os.write(fd, view):]
+            except OSError as exc:
+                raise LibraryError(exc.errno or errno.EIO, func,
+                                   f"writing to fd {fd}: {exc.strerror}") from None
             return
         try:
             file.write(data)
         except TypeError:
+            if not text:
+                raise ExportTargetError(errno.EINVAL, func, "binary BPF cannot be written to "
+                                        "a text stream") from None
             file.write(data.decode())
 
     @_library_errors
@@ -794,12 +828,12 @@ class SyscallFilter:
         ``file`` is a file object with a fileno() (written through the fd, as
         libseccomp does, after a flush), an fd, or an in-memory file object.
         """
-        self._write(file, self._filter.export_pfc().encode())
+        self._write(file, self._filter.export_pfc().encode(), "seccomp_export_pfc", True)
 
     @_library_errors
     def export_bpf(self, file: IO[Any] | int) -> None:
         """Write the filter as the raw BPF the kernel loads (seccomp_export_bpf(3))."""
-        self._write(file, self._filter.export_bpf())
+        self._write(file, self._filter.export_bpf(), "seccomp_export_bpf", False)
 
     @_library_errors
     def export_bpf_mem(self) -> memoryview:
@@ -891,9 +925,10 @@ class SyscallFilter:
     @_library_errors
     def respond_notify(self, response: NotificationResponse, fd: int | None = None) -> None:
         """Send ``response`` to the kernel (seccomp_notify_respond(3))."""
+        target = self._notify_fd(fd)  # "Notifications not enabled/active" first
         if not isinstance(response, NotificationResponse):
             raise TypeError(f"expected a NotificationResponse, not {type(response).__name__}")
-        _notify_respond(self._notify_fd(fd), response)
+        _notify_respond(target, response)
 
     @_library_errors
     def notify_addfd(self, addfd: NotificationAddfd, fd: int | None = None) -> int:
@@ -903,9 +938,10 @@ class SyscallFilter:
         version; done here with the ioctl, so it works with any libseccomp (kernel
         5.9+).
         """
+        target = self._notify_fd(fd)
         if not isinstance(addfd, NotificationAddfd):
             raise TypeError(f"expected a NotificationAddfd, not {type(addfd).__name__}")
-        return _notify_addfd(self._notify_fd(fd), addfd)
+        return _notify_addfd(target, addfd)
 
 
 class _Rejected(Exception):

@@ -152,6 +152,49 @@ class UnsupportedError(SeccompError):
         super().__init__(_errno.EOPNOTSUPP, func, detail)
 
 
+class InspectError(SeccompError):
+    """Reading the seccomp filters of another process failed (seccomp_py.inspect).
+
+    ``errno`` says why, ``detail`` says it in words, ``pid`` is the target and
+    ``func`` the ptrace(2) request or file that failed:
+
+    - ESRCH: no such process (or it exited while being inspected);
+    - EPERM: not allowed to trace it (ptrace_may_access: another uid, a
+      set-uid target, Yama's ptrace_scope, already traced, the caller itself);
+    - EACCES: PTRACE_SECCOMP_GET_FILTER needs CAP_SYS_ADMIN and a caller that
+      is not itself under seccomp;
+    - EINVAL: the kernel hands out no filters (built without
+      CONFIG_CHECKPOINT_RESTORE), or the target is in strict mode;
+    - EMEDIUMTYPE: a filter is not a classic BPF program.
+    """
+
+    pid: int
+
+    def __init__(self, errnum: int, func: str, detail: str = "", pid: int = 0) -> None:
+        super().__init__(errnum, func, detail)
+        self.pid = pid
+
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
+        return (type(self), (self.errno or 0, self.func, self.detail, self.pid))
+class ChildSetupError(SeccompError):
+    """A sandbox step failed in a spawned child before its program started.
+
+    ``func`` names the call (``"setrlimit"``, ``"setgroups"``, ``"setresgid"``,
+    ``"setresuid"``), ``errno`` is the kernel's answer and ``detail`` says what
+    was asked (e.g. ``RLIMIT_NOFILE to (16, 16)``).  The child was reaped.
+    """
+
+
+class RuntimeMeasureError(SeccompError):
+    """A container runtime's needs could not be measured (``func``: the runtime):
+    missing binary or busybox, no root, or a container that did not run."""
+
+
+class UnknownSyscallWarning(UserWarning):
+    """Syscall names the linked libseccomp does not know were left out
+    (e.g. members of a syscall group newer than this libseccomp)."""
+
+
 class WidenedRuleWarning(UserWarning):
     """libseccomp had to widen a rule on some architecture.
 
@@ -163,6 +206,14 @@ class WidenedRuleWarning(UserWarning):
     than the default (the rule then allows more than asked); use
     ``add_rule_exact`` to make it an error instead.
     """
+
+
+class UnsafeSocketPathWarning(UserWarning):
+    """A Unix socket path for a seccomp handoff sits in a directory that
+    others may write to (world- or group-writable without the sticky bit, or
+    owned by another user): someone else could bind the path first.  The
+    peer's credentials are still checked (SO_PEERCRED), but use a private
+    directory."""
 
 
 def error_for(errnum: int, func: str, detail: str = "") -> SeccompError:
@@ -193,6 +244,7 @@ class FilterVerificationError(SeccompError):
     version: str = ""
     reason: str = ""
     hint: str = ""
+    token: int = 0  # the AUDIT_ARCH token of the input
 
     def __init__(self, errnum: int = _errno.EPROTO, func: str = "verify",
                  detail: str = "") -> None:

@@ -26,7 +26,7 @@ from . import model as _model
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
 from .arch import Arch
-from .arg import ArgCmp, Op
+from .arg import ArgCmp
 from .attribute import ACTION_ATTRIBUTES, HAS_WAIT_KILL, Attribute, Optimize
 from .errors import (
     AlreadyLoadedError,
@@ -188,8 +188,9 @@ class Filter:
 
     def __init__(self, default_action: Action | int, *, verify: bool = True) -> None:
         action = Action.coerce(default_action)
-        #: verify every program against the rules before it leaves (docs/failclosed.md)
-        self.verify = bool(verify)
+        self._verify = bool(verify)
+        # the generation whose program seccomp_py repaired (load() loads it itself)
+        self._repaired = -1
         # arch -> [start, end) ranges of rule positions that apply to it (end None: open)
         self._arch_rules: dict[Arch, list[list[int | None]]] = {_arch.native(): [[0, None]]}
         self._lock = _allocate_lock()
@@ -248,6 +249,21 @@ class Filter:
             if change:
                 self._generation += 1
             self._lock.release()
+
+    @property
+    def verify(self) -> bool:
+        """Prove every program against the rules before it leaves (default True).
+
+        ``False`` opts out: export_bpf() gives libseccomp's program as is and
+        load() uses seccomp_load(3).  See docs/failclosed.md for the cost.
+        """
+        return self._verify
+
+    @verify.setter
+    def verify(self, value: bool) -> None:
+        if bool(value) != self._verify:
+            self._verify = bool(value)
+            self._generation += 1  # the cached program was made under the other setting
 
     def _arches_changed(self, arches: set[Arch]) -> None:
         # seccomp_arch_add(3): a new arch gets the rules added from now on only
@@ -638,7 +654,7 @@ class Filter:
         if not widened:
             return None
         via = "socketcall(2)" if _is_socket_family(name) else "ipc(2)"
-        return (f"{act!r} for {name} with {', '.join(map(repr, comparisons))}: on "
+        return (f"{act} for {name} with {', '.join(map(repr, comparisons))}: on "
                 f"{', '.join(widened)} the call can also be made through {via}, whose "
                 f"arguments seccomp cannot see, so there the rule matches every {name} call "
                 f"(use add_rule_exact to refuse, or deny {via.split('(')[0]})")
@@ -837,23 +853,31 @@ class Filter:
         if generated is not None:
             data = generated
         elif self.verify:
+            # libseccomp's program, or (when it is wrong) that program behind a verified
+            # prefix deciding the syscalls it gets wrong (verify.repair); when neither
+            # (or it is too long for any kernel), seccomp_py's own program if it verifies
+            # (not for compat filters, which keep libseccomp's layout): docs/failclosed.md
+            too_long = len(data) // BPF_INSN_SIZE > BPF_MAXINSNS
             try:
-                data = self._verified(ctx, data, tree)
+                if not too_long:
+                    data = self._verified(ctx, data, generation)
             except FilterVerificationError:
-                # libseccomp's program is wrong (e.g. 2.5's range merge) or cannot be
-                # proven: seccomp_py's own, when it verifies (not for compat filters,
-                # which load libseccomp's program)
-                generated = _generated(policy or self._policy(ctx), None, True,
-                                       quiet=True) if self._auto_layout else None
+                generated = self._fallback(ctx, policy)
                 if generated is None:
-                    count = len(data) // BPF_INSN_SIZE
-                    if count > BPF_MAXINSNS:  # the kernel refuses it: say why
-                        raise FilterTooLargeError(count, BPF_MAXINSNS) from None
                     raise
+            if too_long:  # refused by every kernel (check_size/load say so) unless replaced
+                generated = self._fallback(ctx, policy)
+            if generated is not None:
                 data = generated
         self._ranges_gen = generation if generated is not None else -1
         self._bpf = (generation, data, tree)
         return data, tree
+
+    def _fallback(self, ctx: Any, policy: Policy | None) -> bytes | None:
+        """seccomp_py's own program (verified) in place of libseccomp's, or None."""
+        if not self._auto_layout:
+            return None
+        return _generated(policy or self._policy(ctx), None, True, quiet=True)
 
     def _auto_ranges(self, tree: bool) -> bool:
         """The automatic layout tries RANGES where it tries the binary tree, for
@@ -885,6 +909,17 @@ class Filter:
                  if a in self._arch_set]
         rules = []
         cache: dict[tuple[Arch, ...], frozenset[Arch]] = {}
+        if all(r == [(0, None)] for _, r in spans):  # every rule on every arch
+            every = frozenset(a for a, _ in spans)
+            make, cmp = _model.Rule, _model.Cmp
+            for pos, item in enumerate(self._rules):
+                if len(item) == 2:  # (Action, name) from add_rules(): no comparisons
+                    rules.append(make(item[0]._value, item[1], (), every, pos))
+                    continue
+                rec = _record(item)
+                cmps = tuple(cmp(c.index, int(c.op), c.a, c.b) for c in rec.comparisons)
+                rules.append(make(rec.action._value, rec.syscall, cmps, every, pos))
+            return _model.Policy(self._default.value, int(value[0]), self._arch_set, rules)
         for pos, rec in enumerate(map(_record, self._rules)):
             key = tuple(a for a, ranges in spans
                         if any(s <= pos and (e is None or pos < e) for s, e in ranges))
@@ -895,34 +930,25 @@ class Filter:
             rules.append(_model.Rule(rec.action.value, rec.syscall, cmps, arches, pos))
         return _model.Policy(self._default.value, int(value[0]), self._arch_set, rules)
 
-    def _install(self, data: bytes) -> None:
-        """Install a program seccomp_py generated (RANGES) with the flags the
-        attributes ask for, as seccomp_load(3) would; the caller holds the lock."""
-        if self._has_notify():
-            raise UnsupportedError("seccomp_load", "a RANGES program with NOTIFY rules is "
-                                   "loaded by set_notifier()+load() or spawn(), which take "
-                                   "its listener; choose another layout for libseccomp's "
-                                   "notify_fd()")
-        flags = 0
-        for attr, flag in ((Attribute.THREAD_SYNC, lib.SPY_FILTER_FLAG_TSYNC),
-                           (Attribute.LOG, lib.SPY_FILTER_FLAG_LOG),
-                           (Attribute.DISABLE_SSB, lib.SPY_FILTER_FLAG_SPEC_ALLOW)):
-            value = ffi.new("uint32_t *")
-            check(lib.seccomp_attr_get(self._ctx, int(attr), value), "seccomp_attr_get",
-                  attr.name)
-            if value[0]:
-                flags |= int(flag)
-        nnp = ffi.new("uint32_t *")
-        check(lib.seccomp_attr_get(self._ctx, int(Attribute.NO_NEW_PRIVILEGES), nnp),
-              "seccomp_attr_get", "NO_NEW_PRIVILEGES")
-        check(lib.spy_install_filter(data, len(data), flags, int(nnp[0])),
-              "seccomp(SECCOMP_SET_MODE_FILTER)", "the RANGES program (Optimize.RANGES)")
+    def _own_program(self) -> bool:
+        """The cached program is seccomp_py's (repaired or generated, both verified):
+        load() loads it with seccomp(2), never seccomp_load(3)."""
+        cached = self._bpf
+        return cached is not None and cached[0] in (self._repaired, self._ranges_gen)
 
-    def _verified(self, ctx: Any, data: bytes, tree: bool) -> bytes:
-        """``data`` when it decides as the rules say, else FilterVerificationError."""
-        from .verify import verify
+    def _verified(self, ctx: Any, data: bytes, generation: int) -> bytes:
+        """``data`` when it decides as the rules say; else a repaired program
+        (seccomp_py decides the syscalls libseccomp got wrong itself, verified
+        again: load() then loads it), else FilterVerificationError."""
+        from .verify import repair, verify
 
-        verify(self._policy(ctx), data)
+        policy = self._policy(ctx)
+        try:
+            verify(policy, data)
+        except FilterVerificationError as err:
+            fixed = repair(policy, data, err)
+            self._repaired = generation
+            return fixed
         return data
 
     @property
@@ -1003,9 +1029,16 @@ class Filter:
 
             load_with_notifier(self, self._notifier, self._notifier_timeout)
             return
-        self.check_size()
+        self.check_size()  # exports, and so verifies (or repairs) the program
+        if self._verify:
+            self.export_bpf()
+        if self._own_program():  # repaired or generated: seccomp_py loads it itself
+            self._load_own()
+            return
         with self._use("seccomp_load") as ctx:
             data, tree = self._export_locked(ctx)
+            if self._own_program():  # changed meanwhile: never libseccomp's
+                raise ConcurrentUseError("seccomp_load")
             count = len(data) // BPF_INSN_SIZE
             if count > BPF_MAXINSNS:
                 raise FilterTooLargeError(count, BPF_MAXINSNS)
@@ -1019,14 +1052,42 @@ class Filter:
                 check(lib.seccomp_attr_set(ctx, attr, 1), "seccomp_attr_set",
                       "RETURN_SYSTEM_RETURN_CODES = 1")
             try:
-                if self._is_ranges():
-                    self._install(data)
-                else:
-                    with _optimize(ctx, tree):
-                        check(lib.seccomp_load(ctx), "seccomp_load")
+                with _optimize(ctx, tree):
+                    check(lib.seccomp_load(ctx), "seccomp_load")
             finally:
                 if not raw[0]:
                     lib.seccomp_attr_set(ctx, attr, 0)
+            self._loaded = True
+
+    def _load_own(self) -> None:
+        """Load seccomp_py's verified program (repaired, or generated: RANGES) with
+        seccomp(2) and the flags the attributes ask for, as seccomp_load(3) would
+        (libseccomp's seccomp_load() would compile and load its own program)."""
+        from .spawn import _build_plan
+
+        data = self.export_bpf()
+        plan = _build_plan(self, data)
+        ranges = self._is_ranges()
+        if plan.has_notify and ranges:
+            raise UnsupportedError("seccomp_load", "a RANGES program with NOTIFY rules is "
+                                   "loaded by set_notifier()+load() or spawn(), which take "
+                                   "its listener; choose another layout for libseccomp's "
+                                   "notify_fd()")
+        if plan.has_notify:
+            raise FilterVerificationError(
+                func="seccomp_load",
+                detail="libseccomp's program for this filter is wrong and seccomp_py's "
+                       "repaired program has NOTIFY rules, which it cannot load itself "
+                       "(libseccomp keeps the listener); nothing was loaded")
+        what = ("seccomp_py's program (Optimize.RANGES)" if ranges
+                else "seccomp_py's repaired program")
+        with self._use("seccomp_load"):
+            rc = check(lib.spy_load_program(plan.prog, plan.count, plan.flags,
+                                            int(plan.no_new_privs)), "seccomp",
+                       f"loading {what}")
+            if rc > 0:
+                raise SeccompError(errno.ESRCH, "seccomp",
+                                   f"THREAD_SYNC: thread {rc} could not be synchronized")
             self._loaded = True
 
     def spawn(self, args: Any, **popen_options: Any) -> SeccompPopen:
@@ -1040,9 +1101,11 @@ class Filter:
     def set_notifier(self, notifier: Any, *, timeout: float | None = 10.0) -> None:
         """Hand the listener fd to ``notifier`` at load() (the seed's Notifier protocol).
 
-        load() then runs ``notifier.prepare(timeout)``, adds ALLOW rules for
-        ``notifier.exempt()``, installs the filter with a new listener and hands
-        the fd over (see seccomp_py.notify.Notifier and docs/notify.md).
+        load() then runs ``notifier.prepare(timeout)``, installs the filter
+        with a new listener behind a prologue allowing exactly
+        ``notifier.exempt()``, hands the fd over, and seals it with a second
+        layer so the policy is exactly this filter's (the rules are not
+        changed; see seccomp_py.notify.Notifier and docs/notify.md).
         ``None`` removes it.  Raises TypeError for an object without the protocol.
         """
         if notifier is not None:
@@ -1321,32 +1384,6 @@ def _export_via_memfd(ctx: Any, func: Any, name: str) -> bytes:
         return os.pread(fd, size, 0)
     finally:
         os.close(fd)
-
-
-def _satisfying_args(comparisons: tuple[ArgCmp, ...]) -> list[int] | None:
-    """Six argument values for which every comparison holds, or None if none is easy."""
-    values = [0] * 6
-    top = (1 << 64) - 1
-    for c in comparisons:
-        a, b, op = c.a, c.b, c.op
-        if op is Op.EQ or op is Op.GE or op is Op.LE:
-            v = a
-        elif op is Op.NE:
-            v = a ^ 1
-        elif op is Op.GT:
-            if a == top:
-                return None
-            v = a + 1
-        elif op is Op.LT:
-            if a == 0:
-                return None
-            v = a - 1
-        else:  # MASKED_EQ: (arg & a) == b
-            if b & a != b:
-                return None
-            v = b
-        values[c.index] = v
-    return values
 
 
 def _export_bpf(ctx: Any) -> bytes:

@@ -36,7 +36,7 @@ import shutil
 import signal
 import struct
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from . import syscall as _syscall
@@ -134,13 +134,26 @@ class LearnResult:
         """Every syscall name seen (on any arch), sorted."""
         return sorted(set(self.named().values()))
 
-    def to_profile(self, default_action: Action | int | None = None) -> Profile:
+    def to_profile(self, default_action: Action | int | None = None, *,
+                   merge: Profile | None = None, extra: Iterable[str] = (),
+                   runtime: str | None = None) -> Profile:
         """The smallest profile that lets the command run again: ``default_action``
         (default ERRNO(EPERM)) for everything, ALLOW for exactly the names seen,
         ``architectures`` the arches seen (native first).
 
-        Raises ValueError for an ALLOW default (nothing to learn) and what
-        Profile.from_dict raises.
+        ``merge``: a profile from earlier runs (a learned one: only
+        SCMP_ACT_ALLOW entries without args or conditions) whose names and
+        arches are added, so that the result lets every run's command run; the
+        names stay in one sorted entry without duplicates.
+
+        ``extra``: more names to allow.  ``runtime`` ("runc" or "crun"): also
+        allow what that container runtime's init needs after it loaded the
+        filter, measured now with the real runtime
+        (:func:`seccomp_py.runtime.measure`; raises RuntimeMeasureError).
+
+        Raises ValueError for an ALLOW default (nothing to learn), for a
+        ``merge`` profile that is not a plain allow-list (naming the entry),
+        and what Profile.from_dict raises.
         """
         action = Action.errno(_errno.EPERM) if default_action is None \
             else Action.coerce(default_action)
@@ -152,9 +165,42 @@ class LearnResult:
         data: dict[str, Any] = {"defaultAction": name}
         if errno_ret is not None:
             data["defaultErrnoRet"] = errno_ret
-        data["architectures"] = [f"SCMP_ARCH_{a.name}" for a in self.arches()]
-        data["syscalls"] = [{"names": self.names(), "action": "SCMP_ACT_ALLOW"}]
+        arches = [f"SCMP_ARCH_{a.name}" for a in self.arches()]
+        names = set(self.names()) | {str(n) for n in extra}
+        if runtime is not None:
+            from .runtime import measure
+
+            names |= measure(runtime)
+        if merge is not None:
+            old_names, old_arches = _allow_list(merge)
+            names |= old_names
+            arches = [arches[0], *sorted(set(arches[1:]) | (old_arches - {arches[0]}),
+                                         key=_arch_order)]
+        data["architectures"] = arches
+        data["syscalls"] = [{"names": sorted(names), "action": "SCMP_ACT_ALLOW"}]
         return Profile.from_dict(data, strict=True)
+
+
+def _arch_order(name: str) -> int:
+    try:
+        return int(Arch[name[len("SCMP_ARCH_"):]])
+    except KeyError:
+        return 1 << 32
+
+
+def _allow_list(profile: Profile) -> tuple[set[str], set[str]]:
+    """The names and arches of a learned (plain allow-list) profile; ValueError otherwise."""
+    names: set[str] = set()
+    for i, entry in enumerate(profile.syscalls):
+        if entry.action != "SCMP_ACT_ALLOW" or entry.args or entry.includes or entry.excludes:
+            raise ValueError(f"syscalls[{i}] of the profile to merge is not a plain "
+                             "SCMP_ACT_ALLOW entry (no args, includes or excludes): only "
+                             "learned allow-lists can be merged")
+        names.update(entry.expanded_names())
+    arches = set(profile.architectures)
+    for m in profile.arch_map:
+        arches.update((m.architecture, *m.sub_architectures))
+    return names, arches
 
 
 def _table_counts(table: Any) -> dict[tuple[Arch | int, int], int]:

@@ -72,7 +72,10 @@ class Cmp:
         return self.op == MASKED_EQ and self.a == 0
 
     def holds(self, args: Sequence[int]) -> bool:
-        x = args[self.index]
+        return self.holds_value(args[self.index])
+
+    def holds_value(self, x: int) -> bool:
+        """The comparison on one argument value."""
         op = self.op
         if op == EQ:
             return x == self.a
@@ -95,16 +98,19 @@ class Cmp:
         return f"Arg({self.index}) {sym} {self.a:#x}"
 
 
-@dataclasses.dataclass(frozen=True)
 class Rule:
     """A rule as added: action value, syscall name (or number as text), comparisons,
     the arches it applies to, and its position (for messages)."""
 
-    action: int
-    syscall: str
-    cmps: tuple[Cmp, ...]
-    arches: frozenset[Arch]
-    position: int = 0
+    __slots__ = ("action", "arches", "cmps", "position", "syscall")
+
+    def __init__(self, action: int, syscall: str, cmps: tuple[Cmp, ...],
+                 arches: frozenset[Arch], position: int = 0) -> None:
+        self.action = action
+        self.syscall = syscall
+        self.cmps = cmps
+        self.arches = arches
+        self.position = position
 
     @property
     def unconditional(self) -> bool:
@@ -116,6 +122,10 @@ class Rule:
         inner = ", ".join([action_name(self.action), repr(self.syscall),
                            *(c.describe() for c in self.cmps)])
         return f"rule {self.position}: add_rule({inner})"
+
+
+#: int(arch) -> name -> numbers(arch, name), for the hot loop of Policy.table
+_NUMBERS: dict[int, dict[str, tuple[tuple[int, int | None], ...]]] = {}
 
 
 @functools.lru_cache(maxsize=16384)
@@ -144,17 +154,17 @@ def numbers(arch: Arch, name: str) -> tuple[tuple[int, int | None], ...]:
     return tuple(out)
 
 
-@dataclasses.dataclass(frozen=True)
 class Entry:
     """One rule as it applies to one (arch, nr): its effective comparisons."""
 
-    rule: Rule
-    cmps: tuple[Cmp, ...]
-    narrow: bool = False  # a 32-bit ABI: libseccomp compares the low halves only
+    __slots__ = ("cmps", "narrow", "rule", "unconditional")
 
-    @property
-    def unconditional(self) -> bool:
-        return all(c.tautology for c in self.cmps)
+    def __init__(self, rule: Rule, cmps: tuple[Cmp, ...], narrow: bool = False) -> None:
+        self.rule = rule
+        self.cmps = cmps
+        #: a 32-bit ABI: libseccomp compares the low halves only
+        self.narrow = narrow
+        self.unconditional = not cmps or all(c.op == MASKED_EQ and c.a == 0 for c in cmps)
 
 
 class Policy:
@@ -167,6 +177,15 @@ class Policy:
         self.arches = frozenset(arches)
         self.rules = tuple(rules)
         self._tables: dict[Arch, dict[int, list[Entry]]] = {}
+        self._plain: dict[Rule, Entry] = {}
+        self._simple: dict[Arch, tuple[dict[int, int], set[int]]] = {}
+
+    def simple(self, arch: Arch) -> tuple[dict[int, int], set[int]]:
+        """nr -> the action the rules give it whatever the arguments, and the nrs
+        whose arguments matter (for the verifier's bulk comparison)."""
+        if arch not in self._simple:
+            self.table(arch)
+        return self._simple[arch]
 
     def table(self, arch: Arch) -> dict[int, list[Entry]]:
         """nr -> the entries (in rule order) that may decide it on ``arch``."""
@@ -175,15 +194,46 @@ class Policy:
             return found
         table: dict[int, list[Entry]] = {}
         narrow = not int(arch) & 0x80000000
+        get = table.get
+        plain = self._plain
+        member: dict[int, bool] = {}  # id(rule.arches) -> arch in it (Enum hashing is slow)
+        simple: dict[int, int] = {}  # nr -> the action whatever the arguments
+        unsure: set[int] = set()  # nrs whose arguments matter
+        known = _NUMBERS.setdefault(int(arch), {})
         for rule in self.rules:
-            if arch not in rule.arches:
+            inside = member.get(id(rule.arches))
+            if inside is None:
+                inside = member[id(rule.arches)] = arch in rule.arches
+            if not inside:
                 continue
-            for nr, call in numbers(arch, rule.syscall):
-                cmps = rule.cmps if call is None else (Cmp(0, EQ, call),)
-                if narrow:
-                    cmps = tuple(Cmp(c.index, c.op, c.a & MASK32, c.b & MASK32) for c in cmps)
-                table.setdefault(nr, []).append(Entry(rule, cmps, narrow))
+            found_numbers = known.get(rule.syscall)
+            if found_numbers is None:
+                found_numbers = known[rule.syscall] = numbers(arch, rule.syscall)
+            for nr, call in found_numbers:
+                if call is None and not rule.cmps:  # the common case: one shared entry
+                    entry = plain.get(rule)
+                    if entry is None:
+                        entry = plain[rule] = Entry(rule, (), False)
+                else:
+                    cmps = rule.cmps if call is None else (Cmp(0, EQ, call),)
+                    if narrow:
+                        cmps = tuple(Cmp(c.index, c.op, c.a & MASK32, c.b & MASK32)
+                                     for c in cmps)
+                    entry = Entry(rule, cmps, narrow)
+                have = get(nr)
+                if have is None:
+                    table[nr] = [entry]
+                elif not have[-1].unconditional:  # after an unconditional one: no effect
+                    have.append(entry)
+                else:
+                    continue
+                if entry.unconditional:
+                    simple[nr] = entry.rule.action
+                    unsure.discard(nr)
+                elif nr not in simple:
+                    unsure.add(nr)
         self._tables[arch] = table
+        self._simple[arch] = (simple, unsure)
         return table
 
     def arch_for(self, token: int, nr: int) -> Arch | None:

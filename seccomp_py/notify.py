@@ -7,11 +7,14 @@ SECCOMP_GET_NOTIF_SIZES), unix(7) (SCM_RIGHTS, SO_PEERCRED) and proc(5)
 Sandbox side
     A :class:`Notifier` (the seed's protocol: ``exempt()``, ``prepare()``,
     ``handle(fd)``) is attached with ``Filter.set_notifier()``; ``load()``
-    then prepares it (with a timeout), adds its exempt rules, installs the
-    filter and hands the listener over.  :class:`UnixNotifier` is the ready
-    one: it sends the fd with SCM_RIGHTS and a small versioned payload over a
-    Unix socket; install-and-send is ONE C call, which once the filter is in
-    force makes only ``sendmsg(2)`` and ``close(2)``.
+    then prepares it (with a timeout), installs the filter in two layers
+    (the user's program behind a prologue allowing exactly the handoff's
+    calls, then the user's program with NOTIFY made ALLOW: the user's rules
+    are never changed) and hands the listener over in between.
+    :class:`UnixNotifier` is the ready one: it sends the fd with SCM_RIGHTS
+    and a small versioned payload over a Unix socket; install, send and seal
+    are ONE C call, which between the layers makes only ``sendmsg(2)``,
+    ``close(2)`` and ``seccomp(2)``.
 
 Monitor side
     :func:`receive_listener` (one socket) and :class:`ListenerServer` (a path
@@ -43,8 +46,10 @@ import selectors
 import socket
 import stat
 import struct
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union, runtime_checkable
@@ -52,7 +57,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union, runt
 from ._native import check, ffi, lib
 from .arch import Arch
 from .arg import Arg, ArgCmp
-from .errors import InvalidArgumentError, SeccompError, UnsupportedError
+from .errors import InvalidArgumentError, SeccompError, UnsafeSocketPathWarning, UnsupportedError
 from .syscall import SyscallLike
 
 if TYPE_CHECKING:
@@ -146,7 +151,9 @@ def notif_sizes() -> NotifSizes:
 # -- notifications and responses --------------------------------------------------
 
 _NOTIF = struct.Struct("=QIIiIQ6Q")
-_unpack = _NOTIF.unpack
+_unpack_from = _NOTIF.unpack_from
+_new = object.__new__
+_getrefcount: Callable[[object], int] | None = getattr(sys, "getrefcount", None)
 
 
 class Notification:
@@ -159,9 +166,15 @@ class Notification:
     ``flags`` and the ``listener`` it came from.
     """
 
-    __slots__ = ("_v", "listener")
+    # ``_v`` holds the decoded fields, or None while they still sit in the
+    # receive buffer ``_raw`` (serve() hands its handler such a lazily decoded
+    # notification: nothing is decoded unless the handler reads a field, and
+    # the object is reused for the next one when the handler kept no reference;
+    # one that was kept is decoded before the buffer is reused).
+    __slots__ = ("_raw", "_v", "listener")
 
-    _v: tuple[int, ...]
+    _v: tuple[int, ...] | None
+    _raw: Any
     listener: Listener | None
 
     def __init__(self, id: int, pid: int, syscall: int, arch: int, ip: int,
@@ -171,57 +184,72 @@ class Notification:
         if len(values) != 6:
             raise InvalidArgumentError(func="Notification", detail="args must hold 6 values")
         self._v = (id, pid, flags, syscall, int(arch), ip, *values)
+        self._raw = None
         self.listener = listener
 
     @classmethod
-    def _from_raw(cls, raw: bytes, listener: Listener | None) -> Notification:
+    def _from_raw(cls, raw: Any, listener: Listener | None) -> Notification:
         n = cls.__new__(cls)
-        n._v = _unpack(raw)
+        n._v = _unpack_from(raw)
+        n._raw = None
         n.listener = listener
         return n
+
+    def _values(self) -> tuple[int, ...]:
+        v = self._v
+        if v is None:
+            v = self._v = _unpack_from(self._raw)
+        return v
 
     @property
     def id(self) -> int:
         """The notification id (the cookie to answer with)."""
-        return self._v[0]
+        v = self._v
+        return (v if v is not None else self._values())[0]
 
     @property
     def pid(self) -> int:
         """The target thread's id in our pid namespace (0 if not visible)."""
-        return self._v[1]
+        v = self._v
+        return (v if v is not None else self._values())[1]
 
     @property
     def flags(self) -> int:
         """seccomp_notif.flags (0 today)."""
-        return self._v[2]
+        v = self._v
+        return (v if v is not None else self._values())[2]
 
     @property
     def syscall(self) -> int:
         """The syscall number on ``arch``."""
-        return self._v[3]
+        v = self._v
+        return (v if v is not None else self._values())[3]
 
     @property
     def arch_token(self) -> int:
         """The audit arch token, as an int."""
-        return self._v[4]
+        v = self._v
+        return (v if v is not None else self._values())[4]
 
     @property
     def ip(self) -> int:
         """The instruction pointer at the syscall."""
-        return self._v[5]
+        v = self._v
+        return (v if v is not None else self._values())[5]
 
     @property
     def args(self) -> tuple[int, ...]:
         """The six syscall arguments, as unsigned 64-bit ints."""
-        return self._v[6:12]
+        v = self._v
+        return (v if v is not None else self._values())[6:12]
 
     @property
     def arch(self) -> Arch | int:
         """The audit arch as an :class:`Arch` (an int if unknown)."""
         try:
-            return Arch(self._v[4])
+            return Arch(self.arch_token)
         except ValueError:
-            return int(self._v[4])
+            return self.arch_token
 
     @property
     def syscall_name(self) -> str:
@@ -229,20 +257,20 @@ class Notification:
         from .syscall import resolve_number
 
         try:
-            return resolve_number(self._v[3], self._v[4])
+            return resolve_number(self.syscall, self.arch_token)
         except (SeccompError, ValueError):
             return ""
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Notification):
             return NotImplemented
-        return self._v == other._v
+        return self._values() == other._values()
 
     def __hash__(self) -> int:
-        return hash(self._v)
+        return hash(self._values())
 
     def __reduce__(self) -> tuple[Any, ...]:
-        v = self._v
+        v = self._values()
         return (Notification, (v[0], v[1], v[3], v[4], v[5], v[6:12], v[2]))
 
     def __repr__(self) -> str:
@@ -308,6 +336,18 @@ class Response:
             raise InvalidArgumentError(func="Response.value",
                                        detail=f"value must be a signed 64-bit int, not {val!r}")
         return cls(val, 0)
+
+    def __str__(self) -> str:
+        """The readable name: ``ERRNO(EPERM)``, ``CONTINUE``, ``VALUE(0)``, ``HANDLED``."""
+        if self.sent:
+            return "HANDLED"
+        if self.flags & FLAG_CONTINUE:
+            return "CONTINUE"
+        if self.error:
+            import errno
+
+            return f"ERRNO({errno.errorcode.get(-self.error, -self.error)})"
+        return f"VALUE({self.val})"
 
     def __repr__(self) -> str:
         if self.sent:
@@ -399,7 +439,8 @@ class Listener:
         # to leave before closing the fd, so the number is never reused under it.
         self._wake: tuple[int, int] | None = None
         self._receivers = 0
-        self._state = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._state = threading.Condition(self._lock)
 
     # -- lifecycle
     def fileno(self) -> int:
@@ -491,18 +532,28 @@ class Listener:
         Raises TimeoutError after ``timeout`` seconds, HangupError when no
         task uses the filter any more, ListenerClosedError, SeccompError.
         """
-        ms = _ms(timeout)
-        with self._state:
-            fd = self._live("SECCOMP_IOCTL_NOTIF_RECV")
-            if self._wake is None:
-                self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-            stop = self._wake[0]
+        ms = -1 if timeout is None else _ms(timeout)
+        # The Condition's own lock, entered directly: the same mutual exclusion
+        # as ``with self._state`` without a Python-level __enter__ per call.
+        lock = self._lock
+        with lock:
+            fd = self._fd
+            if fd < 0:
+                raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_RECV")
+            wake = self._wake
+            if wake is None:
+                wake = self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            stop = wake[0]
             self._receivers += 1
         try:
             while True:
                 rc = lib.spy_notify_wait_recv(fd, stop, ms, self._buf)
                 if rc == 1:
-                    return Notification._from_raw(self._raw[:], self)
+                    n = _new(Notification)
+                    n._v = _unpack_from(self._raw)
+                    n._raw = None
+                    n.listener = self
+                    return n
                 if rc == 0:
                     raise TimeoutError(errno.ETIMEDOUT, "no notification within the timeout")
                 if rc == 2:
@@ -514,9 +565,12 @@ class Listener:
                     check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
                 # EINTR: Python ran its signal handlers when we returned; go on (PEP 475).
         finally:
-            with self._state:
+            with lock:
                 self._receivers -= 1
-                self._state.notify_all()
+                if self._fd < 0:
+                    # close() marked the fd closed and waits for the receivers
+                    # to leave (only then is there anyone to wake).
+                    self._state.notify_all()
 
     # -- answering
     def respond(self, notification: Notification | int, response: Response) -> None:
@@ -525,16 +579,22 @@ class Listener:
         Raises NotificationGoneError (the target was interrupted or killed,
         the id was already answered or is unknown), InvalidArgumentError.
         """
-        id = _check_id(notification)
-        if not isinstance(response, Response):
+        id = notification.id if isinstance(notification, Notification) \
+            else _check_id(notification)
+        if response.__class__ is not Response and not isinstance(response, Response):
             raise TypeError(f"respond() takes a Response, not {type(response).__name__}")
         if response.sent:
             return
-        rc = lib.spy_notify_send(self._live("SECCOMP_IOCTL_NOTIF_SEND"), id, response.val,
-                                 response.error, response.flags)
+        fd = self._fd
+        if fd < 0:
+            raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_SEND")
+        rc = lib.spy_notify_send(fd, id, response.val, response.error, response.flags)
         if rc < 0:
             self._send_failed(rc, id)
-        self._answered_add(id)
+        answered = self._answered
+        if len(answered) >= 4096:
+            answered.clear()
+        answered.add(id)
 
     def respond_continue(self, notification: Notification | int) -> None:
         """Let the syscall run as the target asked (not a security decision)."""
@@ -753,16 +813,58 @@ def _default_report(exc: BaseException, notification: Notification | None) -> No
     log.error("seccomp notify handler failed on %r", notification, exc_info=exc)
 
 
+def _guarded(report: Reporter) -> Reporter:
+    """``report``, but an Exception it raises is logged instead of ending the
+    loop (a BaseException still propagates; the loops answer first)."""
+    if getattr(report, "_spy_guarded", False):
+        return report
+
+    def guarded(exc: BaseException, notification: Notification | None) -> None:
+        try:
+            report(exc, notification)
+        except Exception as failure:
+            log.error("seccomp notify: the report callback failed on %r (reporting %r)",
+                      notification, exc, exc_info=failure)
+
+    guarded._spy_guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def _call_handler(handler: Callable[[Notification], Any], n: Notification,
+                  on_error: Response, report: Reporter) -> Any:
+    """``handler(n)``; ``on_error`` when it raised an Exception (reported).
+
+    A BaseException from the handler or the reporter propagates: the caller
+    answers ``n`` (see :func:`_answer_quietly`) and re-raises it.
+    """
+    try:
+        return handler(n)
+    except Exception as exc:
+        report(exc, n)
+        return on_error
+
+
+def _answer_quietly(listener: Listener, n: Notification, response: Response) -> None:
+    """Answer ``n`` ignoring every failure: the last act of a dying loop."""
+    fd = listener._fd
+    if fd >= 0 and not response.sent:
+        lib.spy_notify_send(fd, n.id, response.val, response.error, response.flags)
+
+
 def _answer(listener: Listener, n: Notification, response: Response | None,
             on_error: Response, report: Reporter) -> bool:
-    """Send the response; return False when it could not be sent."""
+    """Send the response; return False when it could not be sent.  Any
+    report is made after the answer went out."""
+    bad: BaseException | None = None
     if response is None or not isinstance(response, Response):
         if response is not None:
-            report(TypeError(f"handler returned {type(response).__name__}, not a Response"), n)
+            bad = TypeError(f"handler returned {type(response).__name__}, not a Response")
         response = on_error
     if response.sent:
         return True
     rc = lib.spy_notify_send(listener._fd, n.id, response.val, response.error, response.flags)
+    if bad is not None:
+        report(bad, n)
     if rc == 0:
         return True
     if rc == -errno.ENOENT:  # the target went away meanwhile: not an error
@@ -811,7 +913,11 @@ def serve(listener: Listener, handler: Handler, *, on_error: Response | None = N
     (default: logged to ``seccomp_py.notify``) and answered with
     ``on_error`` (default ``Response.errno(EPERM)``).  A handler returning
     None also gets ``on_error``.  ENOENT (target gone) and EINTR are
-    handled.
+    handled.  A reporter that raises an Exception is logged and the loop
+    goes on; a BaseException (SystemExit, KeyboardInterrupt...) from the
+    handler or the reporter is re-raised after the notification was
+    answered with ``on_error``, and the listener is then closed (its
+    targets see ENOSYS, never a hang).
 
     ``static`` maps syscalls (names resolve on the native arch, or Syscall
     objects with an arch) to fixed answers given in C without calling the
@@ -828,7 +934,7 @@ def serve(listener: Listener, handler: Handler, *, on_error: Response | None = N
     default = Response.errno(errno.EPERM) if on_error is None else on_error
     if not isinstance(default, Response) or default.sent:
         raise InvalidArgumentError(func="serve", detail="on_error must be a Response that answers")
-    rep = report or _default_report
+    rep = _guarded(report or _default_report)
     rules, nrules = _static_rules(static)
     if sync_wakeup:
         listener.set_sync_wakeup()
@@ -840,33 +946,75 @@ def serve(listener: Listener, handler: Handler, *, on_error: Response | None = N
     loop.nrules = nrules
     raw = ffi.buffer(ffi.addressof(loop, "notif"))
     step = lib.spy_notify_loop_step
-    new = Notification.__new__
-    unpack_from = _NOTIF.unpack_from
+    refs = _getrefcount
     handled = 0
-    rc = step(loop, ffi.NULL)
-    while True:
-        if rc == 1:
-            n = new(Notification)
-            n._v = unpack_from(raw)
-            n.listener = listener
-            handled += 1
-            try:
-                r = handler(n)
-            except Exception as exc:
-                rep(exc, n)
-                r = default
-            if r.__class__ is Response and not r.sent:
-                # The common case: answer and wait for the next one in one C call.
-                rc = step(loop, r._c)
-                continue
-            _answer(listener, n, r, default, rep)
-        elif rc == 3:
-            _send_error(listener, loop.send_rc, n, rep)
-        elif rc in (0, 2, -errno.EPIPE):
-            return handled + int(loop.answered)
-        elif rc != -errno.EINTR:
-            check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
+    # The handler gets a Notification decoded lazily from the loop's buffer
+    # (nothing is decoded unless it reads a field).  When it kept no reference
+    # the same object serves the next notification; one that was kept (stored,
+    # handed to a thread, held by a traceback) is decoded before the buffer is
+    # reused, and a fresh object takes its place.
+    n = _spare_notification(raw, listener)
+    # The notification received and not answered yet: a loop that dies
+    # (a BaseException from the handler, the reporter or a signal) answers
+    # it with on_error and closes the listener, so no target hangs.
+    pending: Notification | None = None
+    kept = n  # the notification answered last
+    # What getrefcount says with only ``n`` and ``kept`` holding it (the same
+    # locals as in the check below; measured, not assumed, as interpreters
+    # differ in whether the argument itself counts).
+    base = refs(n) if refs is not None else 0
+    try:
         rc = step(loop, ffi.NULL)
+        while True:
+            if rc == 1:
+                kept = pending = n
+                handled += 1
+                try:
+                    r = handler(n)
+                except Exception as exc:
+                    rep(exc, n)
+                    r = default
+                pending = None
+                if refs is None or refs(n) > base:
+                    if n._v is None:
+                        n._v = _unpack_from(raw)
+                    n = _spare_notification(raw, listener)
+                if r.__class__ is Response and not r.sent:
+                    # The common case: answer and wait for the next one in one C call.
+                    if kept is n:
+                        n._v = None  # reused for the next one
+                    rc = step(loop, r._c)
+                    continue
+                if kept is n:  # it may be reported: never reuse it
+                    n = _spare_notification(raw, listener)
+                if kept._v is None:
+                    kept._v = _unpack_from(raw)
+                _answer(listener, kept, r, default, rep)
+            elif rc == 3:
+                # The fast-path answer failed; the buffer still holds ``kept``.
+                if kept is n:
+                    n = _spare_notification(raw, listener)
+                if kept._v is None:
+                    kept._v = _unpack_from(raw)
+                _send_error(listener, loop.send_rc, kept, rep)
+            elif rc in (0, 2, -errno.EPIPE):
+                return handled + int(loop.answered)
+            elif rc != -errno.EINTR:
+                check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
+            rc = step(loop, ffi.NULL)
+    except BaseException:
+        if pending is not None:
+            _answer_quietly(listener, pending, default)
+        listener.close()
+        raise
+
+
+def _spare_notification(raw: Any, listener: Listener) -> Notification:
+    n = _new(Notification)
+    n._v = None
+    n._raw = raw
+    n.listener = listener
+    return n
 
 
 def _send_error(listener: Listener, rc: int, n: Notification, rep: Reporter) -> None:
@@ -878,6 +1026,43 @@ def _send_error(listener: Listener, rc: int, n: Notification, rep: Reporter) -> 
         rep(exc, n)
 
 
+class Handshake(Protocol):
+    """One connection's handshake, driven by the :class:`Supervisor` without
+    blocking: ``feed()`` reads what the peer sent so far (the socket is
+    non-blocking) and returns the :class:`Handoff` once complete, None while
+    more is needed, or raises to refuse the peer; ``close()`` releases what
+    it holds (fds received so far).  A server object may give
+    ``handshake(conn) -> Handshake`` (the OCI agent does); the default is
+    :class:`ListenerServer`'s one-message SCM_RIGHTS handoff.
+    """
+
+    def feed(self) -> Handoff | None: ...
+
+    def close(self) -> None: ...
+
+
+class _PayloadHandshake:
+    """The ListenerServer handoff: one SOCK_SEQPACKET message (receive_listener)."""
+
+    def __init__(self, conn: socket.socket, allowed_uids: set[int] | None) -> None:
+        self.conn = conn
+        self.allowed_uids = allowed_uids
+        peer_credentials(conn)  # fails now for a peer already gone
+
+    def feed(self) -> Handoff | None:
+        try:
+            return receive_listener(self.conn, allowed_uids=self.allowed_uids, timeout=0.0)
+        except TimeoutError:
+            return None  # spurious wake-up: keep waiting until the deadline
+
+    def close(self) -> None:
+        pass
+
+
+#: Most handshakes a Supervisor runs at once (more connections wait in the backlog).
+MAX_HANDSHAKES = 64
+
+
 class Supervisor:
     """Serve many listeners (and optionally a :class:`ListenerServer`) in one loop.
 
@@ -886,27 +1071,47 @@ class Supervisor:
     (``on_handoff(handoff)`` sees each one and may return False to refuse
     it).  :meth:`run` blocks until :meth:`stop` (or, without a server, until
     every listener hung up); :meth:`start` runs it in a daemon thread.
-    Listeners that hang up are closed and dropped.
+    Listeners that hang up are closed and dropped (``on_drop(listener,
+    reason)`` is told).
+
+    No peer can stall the loop: connections are accepted and read without
+    blocking, each handshake has one deadline for the whole exchange (the
+    server's ``timeout``, default 5 s), at most ``max_handshakes`` run at
+    once (the server socket is not polled meanwhile; the others wait in its
+    backlog), and any exception from one connection (its handshake or
+    ``on_handoff``) closes that connection only and is reported.
     """
 
     def __init__(self, handler: Handler, *, on_error: Response | None = None,
-                 report: Reporter | None = None, server: ListenerServer | None = None,
-                 on_handoff: Callable[[Handoff], bool | None] | None = None) -> None:
+                 report: Reporter | None = None, server: Any = None,
+                 on_handoff: Callable[[Handoff], bool | None] | None = None,
+                 on_drop: Callable[[Listener, str], None] | None = None,
+                 max_handshakes: int = MAX_HANDSHAKES) -> None:
+        if isinstance(max_handshakes, bool) or not isinstance(max_handshakes, int) \
+                or max_handshakes < 1:
+            raise InvalidArgumentError(func="Supervisor",
+                                       detail=f"max_handshakes must be >= 1, not "
+                                              f"{max_handshakes!r}")
         self.handler = handler
         self.on_error = Response.errno(errno.EPERM) if on_error is None else on_error
-        self.report = report or _default_report
+        self.report = _guarded(report or _default_report)
         self.server = server
         self.on_handoff = on_handoff
+        self.on_drop = on_drop
+        self.max_handshakes = max_handshakes
         self.handled = 0
         self._sel = selectors.DefaultSelector()
         self._listeners: dict[int, Listener] = {}
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._sel.register(self._stop_r, selectors.EVENT_READ, None)
-        self._conns: dict[int, tuple[socket.socket, float]] = {}
+        self._conns: dict[int, tuple[socket.socket, float, Any]] = {}
+        self._accepting = False
         if server is not None:
             self._sel.register(server.fileno(), selectors.EVENT_READ, server)
+            self._accepting = True
         self._thread: threading.Thread | None = None
         self._served_any = False
+        self._stop_requested = False
         self._lock = threading.Lock()
         self._pending: list[Listener] = []
 
@@ -934,12 +1139,17 @@ class Supervisor:
             self.add_now(listener)
         return b"s" in data
 
-    def _drop(self, listener: Listener) -> None:
+    def _drop(self, listener: Listener, reason: str = "closed") -> None:
         fd = listener._fd
         if fd >= 0:
             self._sel.unregister(fd)
             del self._listeners[fd]
         listener.close()
+        if self.on_drop is not None and fd >= 0:
+            try:
+                self.on_drop(listener, reason)
+            except Exception as exc:
+                self.report(exc, None)
 
     def _accept(self) -> None:
         # Accept without blocking; the handoff is read when the connection
@@ -955,23 +1165,57 @@ class Supervisor:
             return
         conn.setblocking(False)
         wait = self.server.timeout if self.server.timeout is not None else 5.0
-        self._conns[conn.fileno()] = (conn, time.monotonic() + wait)
+        try:
+            start = getattr(self.server, "handshake", None)
+            state = (start(conn) if start is not None
+                     else _PayloadHandshake(conn, self.server.allowed_uids))
+        except Exception as exc:
+            conn.close()
+            self._refused(None, exc)
+            return
+        self._conns[conn.fileno()] = (conn, time.monotonic() + wait, state)
         self._sel.register(conn, selectors.EVENT_READ, conn)
+        if len(self._conns) >= self.max_handshakes and self._accepting:
+            self._sel.unregister(self.server.fileno())
+            self._accepting = False
+
+    def _refused(self, state: Any, exc: BaseException) -> None:
+        hook = getattr(state, "refused", None) or getattr(self.server, "refused", None)
+        if hook is not None:
+            try:
+                hook(exc)
+                return
+            except Exception as failure:
+                exc = failure
+        self.report(exc, None)
 
     def _close_conn(self, conn: socket.socket) -> None:
-        self._conns.pop(conn.fileno(), None)
-        self._sel.unregister(conn)
+        fd = conn.fileno()
+        entry = self._conns.pop(fd, None)
+        if fd >= 0:
+            self._sel.unregister(conn)
         conn.close()
+        if entry is not None:
+            with contextlib.suppress(Exception):
+                entry[2].close()
+        if (not self._accepting and self.server is not None
+                and len(self._conns) < self.max_handshakes
+                and getattr(self.server, "_sock", None) is not None):
+            self._sel.register(self.server.fileno(), selectors.EVENT_READ, self.server)
+            self._accepting = True
 
     def _handoff(self, conn: socket.socket) -> None:
-        assert self.server is not None
+        entry = self._conns.get(conn.fileno())
+        if entry is None:
+            return
+        state = entry[2]
         try:
-            handoff = receive_listener(conn, allowed_uids=self.server.allowed_uids, timeout=0.0)
-        except TimeoutError:
-            return  # spurious wake-up: keep waiting until the deadline
-        except (SeccompError, OSError) as exc:
+            handoff = state.feed()
+        except Exception as exc:  # this connection only: close it, refuse, go on
             self._close_conn(conn)
-            self.report(exc, None)
+            self._refused(state, exc)
+            return
+        if handoff is None:
             return
         self._close_conn(conn)
         try:
@@ -989,14 +1233,15 @@ class Supervisor:
         if not self._conns:
             return None
         now = time.monotonic()
-        for conn, deadline in list(self._conns.values()):
+        for conn, deadline, state in list(self._conns.values()):
             if deadline <= now:
                 self._close_conn(conn)
-                self.report(TimeoutError(errno.ETIMEDOUT, "a sandbox connected but sent "
-                                                          "no handoff in time"), None)
+                self._refused(state, TimeoutError(
+                    errno.ETIMEDOUT, "a peer connected but did not complete its handoff "
+                                     "in time"))
         if not self._conns:
             return None
-        return max(0.0, min(d for _, d in self._conns.values()) - now)
+        return max(0.0, min(d for _, d, _ in self._conns.values()) - now)
 
     def add_now(self, listener: Listener) -> None:
         """Register ``listener`` at once: before start(), or from the supervising thread."""
@@ -1007,9 +1252,23 @@ class Supervisor:
     def run(self, timeout: float | None = None) -> int:
         """Serve until stop(), or all listeners hung up (no server), or ``timeout`` s idle.
 
-        Returns the number of notifications handled.
+        Every notification received is answered, whatever the handler or the
+        reporter raises; a BaseException (SystemExit, KeyboardInterrupt...)
+        is re-raised after the answer, and run() then closes every listener
+        so that their targets see ENOSYS instead of hanging.  Returns the
+        number of notifications handled.
         """
+        try:
+            return self._run(timeout)
+        except BaseException:
+            self._die()
+            raise
+
+    def _run(self, timeout: float | None) -> int:
         self._drain_control()
+        if self._stop_requested:  # stop() came before run() got going
+            self._stop_requested = False
+            return self.handled
         idle_until = None if timeout is None else time.monotonic() + timeout
         while True:
             if self.server is None and not self._listeners and self._served_any:
@@ -1031,6 +1290,7 @@ class Supervisor:
                 obj = key.data
                 if obj is None:
                     if self._drain_control():
+                        self._stop_requested = False
                         return self.handled
                 elif isinstance(obj, Listener):
                     if obj._fd >= 0:
@@ -1046,19 +1306,20 @@ class Supervisor:
         if rc == 0 or rc == -errno.EINTR:
             return
         if rc == -errno.EPIPE:
-            self._drop(listener)
+            self._drop(listener, "no process uses the filter any more")
             return
         if rc < 0:
-            self.report(SeccompError(-rc, "SECCOMP_IOCTL_NOTIF_RECV"), None)
-            self._drop(listener)
+            err = SeccompError(-rc, "SECCOMP_IOCTL_NOTIF_RECV")
+            self.report(err, None)
+            self._drop(listener, str(err))
             return
-        n = Notification._from_raw(listener._raw[:], listener)
+        n = Notification._from_raw(listener._raw, listener)
         self.handled += 1
         try:
-            r = self.handler(n)
-        except Exception as exc:
-            self.report(exc, n)
-            r = self.on_error
+            r = _call_handler(self.handler, n, self.on_error, self.report)
+        except BaseException:
+            _answer_quietly(listener, n, self.on_error)
+            raise
         _answer(listener, n, r, self.on_error, self.report)
 
     def start(self, name: str = "seccomp-supervisor") -> threading.Thread:
@@ -1073,10 +1334,30 @@ class Supervisor:
         try:
             self.run()
         except BaseException as exc:  # report, never die silently
-            self.report(exc, None)
+            with contextlib.suppress(BaseException):
+                self.report(exc, None)
+
+    def _die(self) -> None:
+        """run() is dying: close every listener (their targets see ENOSYS)
+        and every pending connection."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for listener in pending:
+            listener.close()
+        for listener in list(self._listeners.values()):
+            with contextlib.suppress(Exception):
+                self._drop(listener, "the supervisor died")
+        for conn, *_ in list(self._conns.values()):
+            with contextlib.suppress(Exception):
+                self._close_conn(conn)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Ask run() to return and wait for the thread (if started)."""
+        """Ask run() to return and wait for the thread (if started).
+
+        A stop() made while run() is not running makes the next run()
+        return at once.
+        """
+        self._stop_requested = True
         with contextlib.suppress(OSError):
             os.write(self._stop_w, b"s")
         if self._thread is not None and self._thread is not threading.current_thread():
@@ -1087,7 +1368,7 @@ class Supervisor:
         self.stop(5.0)
         for listener in list(self._listeners.values()):
             self._drop(listener)
-        for conn, _ in list(self._conns.values()):
+        for conn, *_ in list(self._conns.values()):
             self._close_conn(conn)
         self._sel.close()
         for fd in (self._stop_r, self._stop_w):
@@ -1128,20 +1409,31 @@ async def serve_async(listener: Listener, handler: AsyncHandler, *,
     of notifications handled.
     """
     default = Response.errno(errno.EPERM) if on_error is None else on_error
-    rep = report or _default_report
+    rep = _guarded(report or _default_report)
     loop = asyncio.get_running_loop()
     fd = listener._live("serve_async")
     done: asyncio.Future[None] = loop.create_future()
-    tasks: set[asyncio.Task[None]] = set()
+    tasks: dict[asyncio.Task[None], Notification] = {}
     count = 0
+
+    def die(exc: BaseException) -> None:
+        if not done.done():
+            done.set_exception(exc)
 
     async def run_one(n: Notification, pending: Awaitable[Response | None]) -> None:
         try:
-            r = await pending
-        except Exception as exc:
-            rep(exc, n)
-            r = default
-        _answer(listener, n, r, default, rep)
+            try:
+                r = await pending
+            except Exception as exc:
+                r = default
+                rep(exc, n)
+            _answer(listener, n, r, default, rep)
+        except asyncio.CancelledError:
+            _answer_quietly(listener, n, default)
+            raise
+        except BaseException as exc:  # SystemExit...: answer, then end the loop with it
+            _answer_quietly(listener, n, default)
+            die(exc)
 
     def readable() -> None:
         nonlocal count
@@ -1156,29 +1448,37 @@ async def serve_async(listener: Listener, handler: AsyncHandler, *,
         if rc < 0:
             done.set_exception(SeccompError(-rc, "SECCOMP_IOCTL_NOTIF_RECV"))
             return
-        n = Notification._from_raw(listener._raw[:], listener)
+        n = Notification._from_raw(listener._raw, listener)
         count += 1
         try:
-            r = handler(n)
-        except Exception as exc:
-            rep(exc, n)
-            r = default
-        if inspect.isawaitable(r):
-            task = loop.create_task(run_one(n, r))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        else:
-            _answer(listener, n, r, default, rep)
+            r = _call_handler(handler, n, default, rep)
+            if inspect.isawaitable(r):
+                task = loop.create_task(run_one(n, r))
+                tasks[task] = n
+                task.add_done_callback(lambda t: tasks.pop(t, None))
+            else:
+                _answer(listener, n, r, default, rep)
+        except BaseException as exc:
+            _answer_quietly(listener, n, default)
+            die(exc)
 
     loop.add_reader(fd, readable)
+    failed = True
     try:
         await done
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        failed = False
+    except asyncio.CancelledError:
+        failed = False  # cancelling stops the loop; it does not kill the listener
+        raise
     finally:
         loop.remove_reader(fd)
-        for task in tasks:
+        for task, n in list(tasks.items()):
             task.cancel()
+            _answer_quietly(listener, n, default)  # never leave a target waiting
+        if failed:
+            listener.close()
     return count
 
 
@@ -1233,6 +1533,102 @@ def decode_payload(data: bytes) -> tuple[int, str, bytes]:
     except UnicodeDecodeError:
         raise HandoffError(errno.EBADMSG, "decode_payload", "name is not UTF-8") from None
     return pid, name, bytes(body[nlen:])
+
+
+# -- socket paths --------------------------------------------------
+
+
+def warn_unsafe_socket_dir(path: str) -> bool:
+    """Warn (UnsafeSocketPathWarning) when others may create ``path``.
+
+    True when the directory holding it is writable by group or others
+    without the sticky bit, or is owned by a user other than us and root
+    (stat(2)).  Returns whether it warned.
+    """
+    directory = os.path.dirname(os.path.abspath(path)) or "/"
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return False
+    reason = ""
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+        reason = "writable by others without the sticky bit"
+    elif st.st_uid not in (0, os.getuid()):
+        reason = f"owned by uid {st.st_uid}"
+    if not reason:
+        return False
+    warnings.warn(f"{path}: the directory {directory} is {reason}, so another user could "
+                  f"bind this socket path first; use a private directory",
+                  UnsafeSocketPathWarning, stacklevel=3)
+    return True
+
+
+def _socket_is_live(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        probe.setblocking(False)
+        try:
+            probe.connect(path)
+        except (BlockingIOError, InterruptedError):
+            return True  # someone listens, its backlog is full
+        except OSError as exc:
+            if exc.errno == errno.EPROTOTYPE:  # a live SOCK_SEQPACKET / DGRAM socket
+                return _seqpacket_live(path)
+            return False  # ECONNREFUSED: nobody listens (stale)
+        return True
+    finally:
+        probe.close()
+
+
+def _seqpacket_live(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    try:
+        probe.setblocking(False)
+        try:
+            probe.connect(path)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError as exc:
+            return exc.errno != errno.ECONNREFUSED
+        return True
+    finally:
+        probe.close()
+
+
+def bind_socket(sock: socket.socket, path: str, mode: int) -> tuple[int, int]:
+    """Bind ``sock`` at ``path`` with ``mode`` (under a umask: never wider
+    meanwhile) and return the file's (st_dev, st_ino).
+
+    A stale socket file at ``path`` (nobody listening) is removed first; a
+    live socket, or a file that is not a socket, is left alone and bind
+    fails with EADDRINUSE (OSError).
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if not stat.S_ISSOCK(st.st_mode) or _socket_is_live(path):
+            raise OSError(errno.EADDRINUSE, f"{os.strerror(errno.EADDRINUSE)} (a live socket "
+                                            f"or another file is at the path; not removed)")
+        os.unlink(path)
+    old = os.umask(0o777 & ~mode)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    st = os.lstat(path)
+    return st.st_dev, st.st_ino
+
+
+def unlink_own_socket(path: str, ident: tuple[int, int]) -> None:
+    """Remove ``path`` if it is still the socket file we bound (same inode)."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISSOCK(st.st_mode) and (st.st_dev, st.st_ino) == ident:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 # -- the handoff: monitor side --------------------------------------------------
@@ -1338,7 +1734,11 @@ class ListenerServer:
     """A Unix socket at ``path`` where sandboxes hand over their listeners.
 
     SOCK_SEQPACKET, created with ``mode`` (0o600 by default; widen it and
-    ``allowed_uids`` together to accept other users).  :meth:`accept`
+    ``allowed_uids`` together to accept other users) and never readable or
+    writable by others meanwhile (bound under a umask).  A stale socket at
+    ``path`` (nobody accepts on it) is replaced; a live one or any other
+    file is never removed (HandoffError EADDRINUSE).  Closing removes the
+    socket file only if it is still ours.  :meth:`accept`
     returns one :class:`Handoff`; give the server to a :class:`Supervisor`
     to serve many sandboxes.  Closing removes the socket file.
     """
@@ -1349,14 +1749,10 @@ class ListenerServer:
         self.path = os.fspath(path)
         self.allowed_uids = None if allowed_uids is None else set(allowed_uids)
         self.timeout = timeout
+        warn_unsafe_socket_dir(self.path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         try:
-            old = os.umask(0o777 & ~mode)
-            try:
-                sock.bind(self.path)
-            finally:
-                os.umask(old)
-            os.chmod(self.path, mode)
+            self._ident = bind_socket(sock, self.path, mode)
             sock.listen(backlog)
         except OSError as exc:
             sock.close()
@@ -1393,11 +1789,7 @@ class ListenerServer:
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
-            try:
-                if stat.S_ISSOCK(os.lstat(self.path).st_mode):
-                    os.unlink(self.path)
-            except OSError:
-                pass
+            unlink_own_socket(self.path, self._ident)
 
     def __enter__(self) -> ListenerServer:
         return self
@@ -1419,11 +1811,13 @@ class Notifier(Protocol):
     1. ``prepare(timeout)``: before load; connect sockets, start helpers.
        Must give up (raise) after ``timeout`` seconds.
     2. ``exempt()``: the syscalls the handoff itself makes once the filter is
-       in force; load() adds an ALLOW rule for each (a name, a Syscall, or a
-       tuple ``(syscall, *ArgCmp)``).
-    3. the filter is installed with SECCOMP_FILTER_FLAG_NEW_LISTENER, then
+       in force (a name, a Syscall, or a tuple ``(syscall, *ArgCmp)`` with
+       ``==`` / ``masked_eq`` conditions only).  They go into layer 1's
+       prologue, never into the user's rules, and die with layer 2.
+    3. layer 1 is installed with SECCOMP_FILTER_FLAG_NEW_LISTENER, then
        ``handle(fd)`` receives the listener fd (and owns it: it must close
-       it, or the targets never see ENOSYS when the monitor goes away).
+       it, or the targets never see ENOSYS when the monitor goes away);
+       layer 2 follows when it returns (NOTIFY = ENOSYS if it raised).
 
     A notifier that also has ``handoff_target() -> (socket_fd, payload)``
     gets the fast path instead of ``handle``: install and sendmsg in one C
@@ -1447,20 +1841,32 @@ class UnixNotifier:
     versioned payload (our pid, ``name``, ``metadata``; see
     :func:`encode_payload`).
 
-    Syscalls after the filter is in force: exactly ``sendmsg(2)`` on the
-    socket (exempted for that fd only) and ``close(2)`` (of the listener fd
-    and then of the socket).  Raises TimeoutError, HandoffError,
+    The monitor is checked before anything is installed: the peer's
+    credentials (SO_PEERCRED, unix(7)) must show a uid in ``allowed_uids``
+    (default: our own uid and root) and, when ``allowed_pids`` is given, a
+    pid in it; otherwise prepare() raises PeerRefusedError and load()
+    installs nothing.  A path in a directory others may write to gives an
+    UnsafeSocketPathWarning (someone else could bind it first).
+
+    Syscalls between the layers: exactly ``sendmsg(2)`` on the socket,
+    ``close(2)`` of the listener and of the socket, and ``seccomp(2)`` for
+    layer 2, each allowed for those arguments only (see
+    :func:`load_with_notifier`).  Raises TimeoutError, HandoffError,
     InvalidArgumentError (payload too big).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *,
                  sock: socket.socket | None = None, name: str = "",
-                 metadata: bytes = b"") -> None:
+                 metadata: bytes = b"", allowed_uids: Iterable[int] | None = None,
+                 allowed_pids: Iterable[int] | None = None) -> None:
         if (path is None) == (sock is None):
             raise InvalidArgumentError(func="UnixNotifier",
                                        detail="give exactly one of a path or a connected socket")
         self.path = None if path is None else os.fspath(path)
         self._sock = sock
+        self.allowed_uids = ({os.getuid(), 0} if allowed_uids is None
+                             else set(allowed_uids))
+        self.allowed_pids = None if allowed_pids is None else set(allowed_pids)
         self.name = name
         self.metadata = bytes(metadata)
         encode_payload(os.getpid(), name, self.metadata)  # validate sizes now
@@ -1474,6 +1880,7 @@ class UnixNotifier:
     def prepare(self, timeout: float | None) -> None:
         if self._sock is None:
             assert self.path is not None
+            warn_unsafe_socket_dir(self.path)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
             sock.settimeout(timeout)
             deadline = None if timeout is None else time.monotonic() + timeout
@@ -1501,7 +1908,26 @@ class UnixNotifier:
                                        f"{self.path}: {exc.strerror}") from None
             sock.settimeout(None)
             self._sock = sock
+        try:
+            self._check_peer(self._sock)
+        except BaseException:
+            self.close()
+            raise
         self._payload = encode_payload(os.getpid(), self.name, self.metadata)
+
+    def _check_peer(self, sock: socket.socket) -> None:
+        pid, uid, _gid = peer_credentials(sock)
+        where = self.path or "the socket"
+        if uid not in self.allowed_uids:
+            raise PeerRefusedError(errno.EACCES, "SO_PEERCRED",
+                                   f"the monitor at {where} (pid {pid}) runs as uid {uid}, "
+                                   f"not in {sorted(self.allowed_uids)}: refusing to hand "
+                                   f"it the listener")
+        if self.allowed_pids is not None and pid not in self.allowed_pids:
+            raise PeerRefusedError(errno.EACCES, "SO_PEERCRED",
+                                   f"the monitor at {where} is pid {pid}, not in "
+                                   f"{sorted(self.allowed_pids)}: refusing to hand it the "
+                                   f"listener")
 
     def handoff_target(self) -> tuple[int, bytes]:
         if self._sock is None or self._payload is None:
@@ -1542,26 +1968,6 @@ def _filter_flags(filt: Filter) -> tuple[int, bool]:
     return flags, bool(filt.get_attribute(Attribute.NO_NEW_PRIVILEGES))
 
 
-def _add_exempt(filt: Filter, rules: Sequence[ExemptRule]) -> None:
-    from .action import Action
-
-    if filt.default_action == Action.ALLOW:
-        return
-    for rule in rules:
-        if isinstance(rule, tuple):
-            syscall, *cmps = rule
-        else:
-            syscall, cmps = rule, []
-        if not all(isinstance(c, ArgCmp) for c in cmps):
-            raise TypeError(f"exempt rule {rule!r}: conditions must be ArgCmp")
-        try:
-            filt.add_rule(Action.ALLOW, syscall, *cmps)
-        except SeccompError as exc:
-            raise HandoffError(exc.errno or errno.EINVAL, exc.func,
-                               f"cannot exempt {syscall!r} for the handoff (it conflicts "
-                               f"with a rule of the filter?): {exc.strerror}") from None
-
-
 _INSN = struct.Struct("=HBBI")
 _DATA = struct.Struct("=iIQ6Q")
 _RET_ACTION_FULL = 0xFFFF0000
@@ -1584,38 +1990,172 @@ def bpf_run(bpf: bytes, nr: int, arch: int, args: Sequence[int] = (), ip: int = 
 _LITTLE = struct.pack("=H", 1) == b"\x01\x00"
 
 
-def _lowest_free_fd() -> int:
-    fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-    os.close(fd)
-    return fd
+# -- the two-layer handoff --------------------------------------------------
+#
+# Filters cannot be removed, so the handoff's own syscalls are never added to
+# the user's rules.  Layer 1 (installed with SECCOMP_FILTER_FLAG_NEW_LISTENER)
+# is a short prologue that allows, on the native arch only, exactly the
+# handoff's calls with their exact arguments, in front of the user's program
+# (everything else falls through to it).  Layer 2, installed right after the
+# handoff, is the user's program with each NOTIFY return turned into ALLOW.
+# The kernel runs every filter and keeps the most restrictive action
+# (seccomp(2)), so once layer 2 is in force each call gets exactly the user's
+# decision: NOTIFY (layer 1) beats ALLOW (layer 2), and for every other call
+# both layers agree.  The prologue's exemptions are then dead.
+
+_LD_W_ABS = 0x20
+_JEQ_K = 0x15
+_AND_K = 0x54
+_RET_K = 0x06
+_RET_USER_NOTIF = 0x7FC00000
+_RET_ERRNO = 0x00050000
+_SET_MODE_FILTER = 1
+_JUMP_MAX = 255
 
 
-def _check_handoff_allowed(bpf: bytes, calls: Sequence[tuple[str, Sequence[int]]]) -> None:
-    """Fail before install if the filter would not ALLOW one of the handoff's
-    syscalls (libseccomp silently keeps an earlier rule for the same syscall,
-    so an exempt rule may not take effect; NOTIFY there would deadlock)."""
+@dataclass(frozen=True)
+class _Exempt:
+    """One call the prologue allows: ``name``, and (arg index, mask, value) checks."""
+
+    name: str
+    checks: tuple[tuple[int, int, int], ...] = ()
+
+
+def _arg_offsets(index: int) -> tuple[int, int]:
+    """Offsets of args[index]'s low and high 32-bit words in struct seccomp_data."""
+    base = 16 + 8 * index
+    return (base, base + 4) if _LITTLE else (base + 4, base)
+
+
+def _exempt_from_rule(rule: object) -> _Exempt:
+    """An exempt() rule (a syscall, or (syscall, *ArgCmp) with == or masked_eq)."""
+    from .arg import Op
+    from .syscall import Syscall
+
+    if isinstance(rule, tuple):
+        syscall, *cmps = rule
+    else:
+        syscall, cmps = rule, []
+    name = Syscall.coerce(syscall).name
+    checks = []
+    for cmp in cmps:
+        if not isinstance(cmp, ArgCmp):
+            raise TypeError(f"exempt rule {rule!r}: conditions must be ArgCmp")
+        full = 0xFFFFFFFFFFFFFFFF if cmp.bits == 64 else 0xFFFFFFFF
+        if cmp.op is Op.EQ:
+            checks.append((cmp.index, full, cmp.a & full))
+        elif cmp.op is Op.MASKED_EQ:
+            checks.append((cmp.index, cmp.a & full, cmp.b & full))
+        else:
+            raise HandoffError(errno.EINVAL, "Filter.load",
+                               f"exempt rule {rule!r}: only == and masked_eq conditions can "
+                               f"be exempted exactly")
+    return _Exempt(name, tuple(checks))
+
+
+def handoff_prologue(calls: Sequence[_Exempt], arch: int | None = None,
+                     marker: int | None = None) -> tuple[bytes, int]:
+    """The layer-1 prologue: ALLOW exactly ``calls`` on ``arch``, else fall through.
+
+    Returns the BPF bytes (to be put in front of the user's program) and the
+    index of the instruction comparing the first argument check equal to
+    ``marker`` (-1 when none): the C handoff patches it with the listener's
+    fd number.  Raises HandoffError when the prologue cannot be assembled.
+    """
     from .syscall import resolve_name
 
-    native = int(Arch.native())
-    for name, args in calls:
-        nr = resolve_name(name)
-        ret = bpf_run(bpf, nr, native, args)
-        if ret & _RET_ACTION_FULL not in (_RET_ALLOW, _RET_LOG):
-            raise HandoffError(errno.EPERM, "Filter.load",
-                               f"the filter would not allow {name}{tuple(args)!r} "
-                               f"(action {ret:#010x}), which the handoff needs once the "
-                               f"filter is in force: a rule of yours for {name} takes "
-                               f"precedence over the exempt rule")
+    native = int(Arch.native()) if arch is None else arch
+    blocks: list[list[tuple[int, int, int, int]]] = []
+    marked = -1
+    at = 2
+    for call in calls:
+        block: list[tuple[int, int, int, int]] = [(_LD_W_ABS, 0, 0, 0)]
+        jumps: list[int] = []
+
+        def jeq(k: int, block: list[tuple[int, int, int, int]] = block,
+                jumps: list[int] = jumps) -> None:
+            jumps.append(len(block))
+            block.append((_JEQ_K, 0, 0, k))
+
+        jeq(resolve_name(call.name))
+        for index, mask, value in call.checks:
+            for off, shift in zip(_arg_offsets(index), (0, 32)):
+                m = (mask >> shift) & 0xFFFFFFFF
+                if not m:
+                    continue
+                block.append((_LD_W_ABS, 0, 0, off))
+                if m != 0xFFFFFFFF:
+                    block.append((_AND_K, 0, 0, m))
+                if marker is not None and marked < 0 and shift == 0 and value == marker:
+                    marked = at + len(block)
+                jeq((value >> shift) & m)
+        block.append((_RET_K, 0, 0, _RET_ALLOW))
+        for j in jumps:
+            code, _, _, k = block[j]
+            jf = len(block) - j - 1
+            if jf > _JUMP_MAX:
+                raise HandoffError(errno.E2BIG, "Filter.load", "an exempt rule is too long")
+            block[j] = (code, 0, jf, k)
+        blocks.append(block)
+        at += len(block)
+    rest = sum(len(b) for b in blocks)
+    if rest > _JUMP_MAX:
+        raise HandoffError(errno.E2BIG, "Filter.load", "too many exempt rules")
+    insns = [(_LD_W_ABS, 0, 0, 4), (_JEQ_K, 0, rest, native)]
+    for block in blocks:
+        insns.extend(block)
+    return b"".join(_INSN.pack(*i) for i in insns), marked
+
+
+def seal_program(bpf: bytes, notify_to: int = _RET_ALLOW) -> bytes:
+    """Layer 2: ``bpf`` with every NOTIFY return replaced by ``notify_to``.
+
+    Only ``ret #k`` instructions change, so for every call the result is the
+    original's, except NOTIFY.  Raises HandoffError for a program that
+    returns a computed value (libseccomp never makes one).
+    """
+    out = bytearray(bpf)
+    for off in range(0, len(bpf) - len(bpf) % _INSN.size, _INSN.size):
+        code, jt, jf, k = _INSN.unpack_from(bpf, off)
+        if code & 0x07 != 0x06:
+            continue
+        if code != _RET_K:
+            raise HandoffError(errno.EINVAL, "Filter.load",
+                               "the program returns a computed action; cannot seal it")
+        if k & _RET_ACTION_FULL == _RET_USER_NOTIF:
+            _INSN.pack_into(out, off, code, jt, jf, notify_to)
+    return bytes(out)
+
+
+def _layers(filt: Filter, calls: Sequence[_Exempt], marker: int | None
+            ) -> tuple[bytes, int, bytes, bytes]:
+    """(layer 1, its patch index, layer 2, layer 2 when the handoff failed)."""
+    from .errors import FilterTooLargeError
+
+    bpf = filt.export_bpf()
+    filt.check_size()
+    prologue, marked = handoff_prologue(calls, marker=marker)
+    layer1 = prologue + bpf
+    count = len(layer1) // _INSN.size
+    if count > 4096:
+        raise FilterTooLargeError(count, 4096, "Filter.load")
+    return (layer1, marked, seal_program(bpf),
+            seal_program(bpf, _RET_ERRNO | errno.ENOSYS))
 
 
 def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) -> None:
     """What ``Filter.load()`` does when a notifier is set (see :class:`Notifier`).
 
-    The filter is installed with raw seccomp(2) (not seccomp_load(3)) from
-    its exported BPF, so that nothing but the handoff runs once it is in
-    force and libseccomp's process-wide notify fd is left untouched.
-    Raises HandoffError (with ``installed`` True when the filter is in force
-    despite the failure), TimeoutError, SeccompError.
+    Two layers (see docs/notify.md, "How the handoff stays inside the
+    policy"): layer 1, the user's program behind a prologue that allows
+    exactly the handoff's calls, with a new listener; the handoff; layer 2,
+    the user's program with NOTIFY made ALLOW, which leaves the combined
+    decision equal to the user's policy for every call.  The user's rules are
+    not changed.  Installed with raw seccomp(2) (not seccomp_load(3)), so
+    libseccomp's process-wide notify fd is left untouched.  Raises
+    HandoffError (with ``installed`` True when the filter is in force despite
+    the failure: its NOTIFY rules then fail with ENOSYS), TimeoutError,
+    FilterTooLargeError, SeccompError.
     """
     from .errors import AlreadyLoadedError
 
@@ -1624,36 +2164,51 @@ def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) 
     notifier.prepare(timeout)
     fast = getattr(notifier, "handoff_target", None)
     try:
-        _add_exempt(filt, notifier.exempt())
-        bpf = filt.export_bpf()
-        filt.check_size()
         flags, nnp = _filter_flags(filt)
+        # Layer 2 has no listener: WAIT_KILLABLE_RECV needs one (EINVAL otherwise).
+        flags2 = flags & ~int(lib.SPY_FILTER_FLAG_WAIT_KILLABLE_RECV)
+        if flags & int(lib.SPY_FILTER_FLAG_TSYNC):
+            flags2 |= int(lib.SPY_FILTER_FLAG_TSYNC_ESRCH)
+        seal = _Exempt("seccomp", ((0, 2**64 - 1, _SET_MODE_FILTER), (1, 2**64 - 1, flags2)))
         if fast is not None:
             sockfd, payload = fast()
-            # The listener will take the lowest free fd (unless another thread
-            # opens one meanwhile).
-            _check_handoff_allowed(bpf, [
-                ("sendmsg", (sockfd, 0, socket.MSG_NOSIGNAL)),
-                ("close", (_lowest_free_fd(),)),
-                ("close", (sockfd,)),
-            ])
+            marker = 0xFFFFFFFF  # patched in C with the listener's number
+            calls = [
+                _Exempt("sendmsg", ((0, 2**64 - 1, sockfd),
+                                    (2, 2**64 - 1, socket.MSG_NOSIGNAL))),
+                _Exempt("close", ((0, 2**64 - 1, marker),)),
+                _Exempt("close", ((0, 2**64 - 1, sockfd),)),
+                seal,
+            ]
+        else:
+            marker = None
+            calls = [_exempt_from_rule(r) for r in notifier.exempt()] + [seal]
+        layer1, marked, layer2, layer2_fail = _layers(filt, calls, marker)
     except BaseException:
         _abort(notifier)
         raise
+    buf1 = ffi.new("char[]", layer1)
     if fast is not None:
         stage = ffi.new("int *")
+        sealed = ffi.new("int *")
         with filt._use("seccomp(SECCOMP_SET_MODE_FILTER)"):
-            rc = lib.spy_install_and_send(bpf, len(bpf), flags, int(nnp), sockfd, payload,
-                                          len(payload), stage)
+            rc = lib.spy_install_and_send(buf1, len(layer1), layer2, layer2_fail, len(layer2),
+                                          marked, flags, flags2, int(nnp), sockfd, payload,
+                                          len(payload), stage, sealed)
             if stage[0] >= 1:
                 filt._loaded = True
+        if stage[0] >= 1:
+            # C closed the socket under layer 1: forget it without closing again.
+            _forget_socket(notifier)
         if rc < 0:
             if stage[0] == 0:
                 _abort(notifier)
                 check(rc, "seccomp(SECCOMP_SET_MODE_FILTER)")
+            why = ("another thread took the listener's fd number during the handoff"
+                   if rc == -errno.EADDRINUSE else os.strerror(-rc))
             err = HandoffError(-rc, "sendmsg",
-                               "the filter IS in force but its listener could not be sent: "
-                               "its NOTIFY rules now fail with ENOSYS")
+                               f"the filter IS in force but its listener could not be sent "
+                               f"({why}): its NOTIFY rules now fail with ENOSYS")
             err.installed = True
             _abort(notifier)
             raise err
@@ -1662,13 +2217,27 @@ def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) 
             done()
         return
     with filt._use("seccomp(SECCOMP_SET_MODE_FILTER)"):
-        fd = lib.spy_install_listener(bpf, len(bpf), flags, int(nnp))
+        fd = lib.spy_load_program(buf1, len(layer1) // 8,
+                                  flags | int(lib.SPY_FILTER_FLAG_NEW_LISTENER), int(nnp))
         if fd >= 0:
             filt._loaded = True
     if fd < 0:
         _abort(notifier)
         check(fd, "seccomp(SECCOMP_SET_MODE_FILTER)")
-    notifier.handle(fd)
+    sealed = layer2_fail
+    try:
+        notifier.handle(fd)
+        sealed = layer2
+    finally:
+        # A handle() that failed may have kept the fd: then NOTIFY = ENOSYS.
+        if lib.spy_load_program(sealed, len(sealed) // 8, flags2, 0) != 0:
+            os._exit(127)  # never run on with the prologue's exemptions live
+
+
+def _forget_socket(notifier: object) -> None:
+    sock = getattr(notifier, "_sock", None)
+    if isinstance(sock, socket.socket):
+        sock.detach()
 
 
 def _abort(notifier: object) -> None:
@@ -1682,6 +2251,7 @@ __all__ = [
     "ADDFD_FLAG_SEND",
     "ADDFD_FLAG_SETFD",
     "FLAG_CONTINUE",
+    "MAX_HANDSHAKES",
     "MAX_METADATA",
     "MAX_NAME",
     "MAX_PAYLOAD",
@@ -1689,6 +2259,7 @@ __all__ = [
     "SYNC_WAKE_UP",
     "Handoff",
     "HandoffError",
+    "Handshake",
     "HangupError",
     "Listener",
     "ListenerClosedError",
@@ -1706,10 +2277,12 @@ __all__ = [
     "continue_all",
     "decode_payload",
     "encode_payload",
+    "handoff_prologue",
     "load_with_notifier",
     "notif_sizes",
     "peer_credentials",
     "receive_listener",
+    "seal_program",
     "serve",
     "serve_async",
     "serve_in_thread",

@@ -39,7 +39,6 @@ import json
 import logging
 import os
 import posixpath
-import selectors
 import socket
 import struct
 import threading
@@ -47,15 +46,20 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import IO, Any, Callable, Optional
 
+from . import _json
 from .errors import InvalidArgumentError, SeccompError
 from .notify import (
-    HangupError,
+    Handoff,
     Listener,
     NotAListenerError,
     Notification,
     NotificationGoneError,
     Response,
+    Supervisor,
+    bind_socket,
     peer_credentials,
+    unlink_own_socket,
+    warn_unsafe_socket_dir,
 )
 
 log = logging.getLogger("seccomp_py.oci")
@@ -66,6 +70,10 @@ SECCOMP_FD_NAME = "seccompFd"
 MAX_MESSAGE = 1 << 16
 #: Most fds accepted in one message.
 MAX_FDS = 16
+#: Deepest JSON nesting accepted in a message (a real state nests 3 levels).
+MAX_DEPTH = 16
+#: Most handshakes in progress at once (more runtimes wait in the backlog).
+MAX_CONNECTIONS = 64
 STATUSES = frozenset({"creating", "created", "running", "stopped"})
 
 
@@ -131,20 +139,16 @@ def parse_process_state(data: bytes | str, nfds: int | None = None) -> ProcessSt
     of them, once, and include ``seccompFd``.  Raises AgentProtocolError
     naming the offending field.
     """
-    if isinstance(data, bytes):
-        if len(data) > MAX_MESSAGE:
-            raise AgentProtocolError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE}",
-                                     errno.EMSGSIZE)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise AgentProtocolError(f"message is not UTF-8: {exc.reason}") from None
-    else:
-        text = data
+    if isinstance(data, (bytes, bytearray)) and len(data) > MAX_MESSAGE:
+        raise AgentProtocolError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE}",
+                                 errno.EMSGSIZE)
     try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise AgentProtocolError(f"message is not JSON: {exc}") from None
+        obj = _json.loads(data, max_size=MAX_MESSAGE, max_depth=MAX_DEPTH, what="message")
+    except _json.JsonLimitError as exc:
+        if exc.kind == "syntax":
+            raise AgentProtocolError(f"message is not JSON ({exc.detail})") from None
+        raise AgentProtocolError(str(exc), errno.EMSGSIZE if exc.kind in ("size", "depth")
+                                 else errno.EBADMSG) from None
     if not isinstance(obj, dict):
         raise AgentProtocolError(f"message must be a JSON object, not {type(obj).__name__}")
     version = _want(obj, "ociVersion", str, "")
@@ -228,6 +232,111 @@ class Route:
 # -- the agent ------------------------------------------------------------------------------
 
 
+class _Handshake:
+    """One runtime's connection, read without blocking (a notify.Handshake).
+
+    The peer is checked (SO_PEERCRED) when it connects; ``feed()`` then
+    collects the state message and its fds as they arrive, and returns the
+    Handoff once the message is a complete JSON object (or the peer closed).
+    The Supervisor bounds the whole handshake by the agent's
+    ``handshake_timeout``.
+    """
+
+    def __init__(self, conn: socket.socket, agent: Agent) -> None:
+        self.conn = conn
+        self.agent = agent
+        self.fds: list[int] = []
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.peer_pid, self.peer_uid, _gid = peer_credentials(conn)
+        if self.peer_uid not in agent.allowed_uids:
+            raise AgentPeerError(f"peer pid {self.peer_pid} runs as uid {self.peer_uid}, not "
+                                 f"in {sorted(agent.allowed_uids)}", errno.EACCES,
+                                 "SO_PEERCRED")
+
+    def feed(self) -> Handoff | None:
+        while True:
+            try:
+                data, anc, flags, _ = self.conn.recvmsg(MAX_MESSAGE + 1 - self.size,
+                                                        socket.CMSG_SPACE(MAX_FDS * 4),
+                                                        socket.MSG_CMSG_CLOEXEC)
+            except (BlockingIOError, InterruptedError):
+                return None
+            for level, kind, cdata in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    usable = len(cdata) - len(cdata) % 4
+                    self.fds.extend(struct.unpack(f"{usable // 4}i", cdata[:usable]))
+            if flags & socket.MSG_CTRUNC:
+                raise AgentProtocolError(f"more than {MAX_FDS} fds sent (MSG_CTRUNC)",
+                                         errno.EMSGSIZE, "recvmsg")
+            if len(self.fds) > MAX_FDS:
+                raise AgentProtocolError(f"more than {MAX_FDS} fds sent", errno.EMSGSIZE,
+                                         "recvmsg")
+            if not data:
+                return self._finish()
+            self.chunks.append(data)
+            self.size += len(data)
+            if self.size > MAX_MESSAGE:
+                raise AgentProtocolError(f"message exceeds {MAX_MESSAGE} bytes",
+                                         errno.EMSGSIZE)
+            # runc sends the whole state in one sendmsg; stop at a complete JSON object.
+            if data.rstrip().endswith(b"}"):
+                try:
+                    _json.loads(b"".join(self.chunks), max_size=MAX_MESSAGE,
+                                max_depth=MAX_DEPTH, what="message")
+                except _json.JsonLimitError as exc:
+                    if exc.kind in ("depth", "size"):  # no more bytes can fix that
+                        raise AgentProtocolError(str(exc), errno.EMSGSIZE) from None
+                    continue
+                return self._finish()
+
+    def _finish(self) -> Handoff:
+        if not self.chunks:
+            raise AgentProtocolError("the peer closed without sending a state",
+                                     errno.ECONNRESET)
+        process = parse_process_state(b"".join(self.chunks), len(self.fds))
+        index = process.fds.index(SECCOMP_FD_NAME)
+        try:
+            listener = Listener(self.fds[index])
+        except NotAListenerError:
+            raise AgentProtocolError("fds: the seccompFd is not a seccomp listener",
+                                     errno.ENOTTY) from None
+        del self.fds[index]
+        _close_all(self.fds)  # other fds are not ours to keep
+        self.fds.clear()
+        container = Container(process, listener, self.peer_pid, self.peer_uid)
+        return Handoff(listener, process.pid, process.state.id, process.metadata.encode(),
+                       self.peer_pid, self.peer_uid, -1, extra={"container": container})
+
+    def refused(self, exc: BaseException) -> None:
+        self.close()
+        self.agent._refused(exc)
+
+    def close(self) -> None:
+        fds, self.fds = self.fds, []
+        _close_all(fds)
+
+
+class _Server:
+    """The agent's listening socket as the Supervisor's ``server``."""
+
+    def __init__(self, agent: Agent, sock: socket.socket) -> None:
+        self.agent = agent
+        self._sock: socket.socket | None = sock
+        self.timeout = agent.handshake_timeout
+        self.allowed_uids = agent.allowed_uids
+
+    def fileno(self) -> int:
+        assert self._sock is not None
+        return self._sock.fileno()
+
+    def handshake(self, conn: socket.socket) -> _Handshake:
+        return _Handshake(conn, self.agent)
+
+    def refused(self, exc: BaseException) -> None:
+        self.agent._refused(exc)
+
+
 class Agent:
     """An OCI seccomp agent listening on a Unix stream socket at ``path``.
 
@@ -239,13 +348,23 @@ class Agent:
     ``default`` (fail closed).  ``events`` (a text stream) receives one JSON
     line per connection, refusal and decision.
 
-    Raises SeccompError (OSError) if the socket cannot be bound.
+    The agent is a :class:`~seccomp_py.notify.Supervisor` with an OCI-state
+    handshake: no runtime can stall it (non-blocking handshakes, one
+    ``handshake_timeout`` for the whole handshake, at most
+    ``max_connections`` at once, any exception from one connection closes
+    that connection only), every notification is answered whatever a
+    handler raises, and a loop that dies closes every listener (targets see
+    ENOSYS).
+
+    Raises SeccompError (OSError) if the socket cannot be bound (a live
+    socket at ``path`` is never replaced).
     """
 
     def __init__(self, path: str | os.PathLike[str], *,
                  allowed_uids: Iterable[int] | None = None, mode: int = 0o600,
                  default: Response | None = None, events: IO[str] | None = None,
-                 handshake_timeout: float = 5.0) -> None:
+                 handshake_timeout: float = 5.0,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.path = os.fspath(path)
         self.allowed_uids = {os.getuid()} if allowed_uids is None else set(allowed_uids)
         self.default = Response.errno(errno.EPERM) if default is None else default
@@ -259,26 +378,23 @@ class Agent:
         self.accepted = 0
         self._events_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        warn_unsafe_socket_dir(self.path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
-            if os.path.exists(self.path) and _is_socket(self.path):
-                os.unlink(self.path)  # a stale socket from an earlier run
-            old = os.umask(0o777 & ~mode)
-            try:
-                sock.bind(self.path)
-            finally:
-                os.umask(old)
-            sock.listen(64)
+            # A stale socket from an earlier run is replaced; a live one never.
+            self._ident = bind_socket(sock, self.path, mode)
+            sock.listen(128)
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
             raise SeccompError(exc.errno or errno.EIO, "bind", f"{self.path}: {exc.strerror}") \
                 from None
         self._sock: socket.socket | None = sock
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(sock, selectors.EVENT_READ, None)
-        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        self._sel.register(self._stop_r, selectors.EVENT_READ, "stop")
+        self._server = _Server(self, sock)
+        self._sup = Supervisor(self._decide, on_error=self.default, report=self._report,
+                               server=self._server, on_handoff=self._on_handoff,
+                               on_drop=self._on_drop, max_handshakes=max_connections)
+        self._stop_r, self._stop_w = self._sup._stop_r, self._sup._stop_w
 
     # -- configuration
     def route(self, handler: Handler, syscalls: Iterable[str] | None = None,
@@ -300,103 +416,41 @@ class Agent:
             self.events.write(line + "\n")
             self.events.flush()
 
-    # -- accepting runtimes
-    def _accept(self) -> None:
-        assert self._sock is not None
-        try:
-            conn, _ = self._sock.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        with conn:
-            fds: list[int] = []
-            try:
-                container = self._handshake(conn, fds)
-            except (SeccompError, OSError) as exc:
-                _close_all(fds)
-                self.refused += 1
-                log.warning("oci agent: refused a connection: %s", exc)
-                self._event("refused", reason=str(exc))
-                return
+    def _report(self, exc: BaseException, n: Notification | None) -> None:
+        log.error("oci agent: %s", exc, exc_info=exc if n is not None else None)
+
+    # -- accepting runtimes (driven by the Supervisor)
+    def _refused(self, exc: BaseException) -> None:
+        self.refused += 1
+        reason = str(exc) if isinstance(exc, (SeccompError, OSError)) else \
+            f"{type(exc).__name__}: {exc}"
+        log.warning("oci agent: refused a connection: %s", reason)
+        self._event("refused", reason=reason)
+
+    def _on_handoff(self, handoff: Handoff) -> bool:
+        container: Container = handoff.extra["container"]
         self.containers[container.listener.fileno()] = container
-        self._sel.register(container.listener.fileno(), selectors.EVENT_READ, container)
         self.accepted += 1
         log.info("oci agent: serving container %s (pid %d)", container.id, container.process.pid)
         self._event("container", id=container.id, pid=container.process.pid,
                     metadata=container.metadata, peer_pid=container.peer_pid)
+        return True
 
-    def _handshake(self, conn: socket.socket, fds: list[int]) -> Container:
-        ppid, uid, _gid = peer_credentials(conn)
-        if uid not in self.allowed_uids:
-            raise AgentPeerError(f"peer pid {ppid} runs as uid {uid}, not in "
-                                 f"{sorted(self.allowed_uids)}", errno.EACCES, "SO_PEERCRED")
-        conn.settimeout(self.handshake_timeout)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            try:
-                data, anc, flags, _ = conn.recvmsg(MAX_MESSAGE + 1 - size,
-                                                   socket.CMSG_SPACE(MAX_FDS * 4),
-                                                   socket.MSG_CMSG_CLOEXEC)
-            except socket.timeout:
-                raise AgentProtocolError(
-                    f"no complete message within {self.handshake_timeout}s",
-                    errno.ETIMEDOUT) from None
-            for level, kind, cdata in anc:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    usable = len(cdata) - len(cdata) % 4
-                    fds.extend(struct.unpack(f"{usable // 4}i", cdata[:usable]))
-            if flags & socket.MSG_CTRUNC:
-                raise AgentProtocolError(f"more than {MAX_FDS} fds sent (MSG_CTRUNC)",
-                                         errno.EMSGSIZE, "recvmsg")
-            if not data:
-                break
-            chunks.append(data)
-            size += len(data)
-            if size > MAX_MESSAGE:
-                raise AgentProtocolError(f"message exceeds {MAX_MESSAGE} bytes", errno.EMSGSIZE)
-            # runc sends the whole state in one sendmsg; stop at a complete JSON object.
-            if data.rstrip().endswith(b"}"):
-                try:
-                    json.loads(b"".join(chunks))
-                    break
-                except ValueError:
-                    continue
-        if not chunks:
-            raise AgentProtocolError("the peer closed without sending a state", errno.ECONNRESET)
-        process = parse_process_state(b"".join(chunks), len(fds))
-        index = process.fds.index(SECCOMP_FD_NAME)
-        try:
-            listener = Listener(fds[index])
-        except NotAListenerError:
-            raise AgentProtocolError("fds: the seccompFd is not a seccomp listener",
-                                     errno.ENOTTY) from None
-        del fds[index]
-        _close_all(fds)  # other fds are not ours to keep
-        fds.clear()
-        return Container(process, listener, ppid, uid)
+    def _on_drop(self, listener: Listener, reason: str) -> None:
+        for fd, container in list(self.containers.items()):
+            if container.listener is listener:
+                del self.containers[fd]
+                self._event("gone", id=container.id, reason=reason,
+                            handled=container.handled)
 
     # -- serving
-    def _drop(self, container: Container, reason: str) -> None:
-        fd = container.listener._fd
-        if fd >= 0:
-            self._sel.unregister(fd)
-            self.containers.pop(fd, None)
-        container.listener.close()
-        self._event("gone", id=container.id, reason=reason, handled=container.handled)
-
-    def _dispatch(self, container: Container) -> None:
-        listener = container.listener
-        try:
-            n = listener.receive(timeout=0)
-        except TimeoutError:
-            return  # the target went away before we received
-        except HangupError:
-            self._drop(container, "no process uses the filter any more")
-            return
-        except SeccompError as exc:
-            log.error("oci agent: receive failed for %s: %s", container.id, exc)
-            self._drop(container, str(exc))
-            return
+    def _decide(self, n: Notification) -> Response:
+        """The Supervisor's handler: route, answer, log.  Returns HANDLED."""
+        listener = n.listener
+        assert listener is not None
+        container = self.containers.get(listener._fd)
+        if container is None:
+            return self.default
         container.handled += 1
         name = n.syscall_name or str(n.syscall)
         response: Response | None = None
@@ -416,39 +470,41 @@ class Agent:
             listener.respond(n, response)
         except NotificationGoneError:
             self._event("interrupted", id=container.id, syscall=name, pid=n.pid)
-            return
+            return Response.HANDLED
         except SeccompError as exc:
             log.error("oci agent: respond failed for %s: %s", container.id, exc)
-            return
+            return Response.HANDLED
         self._event("decision", id=container.id, pid=n.pid, syscall=name,
-                    args=[hex(a) for a in n.args], response=repr(response))
+                    args=[hex(a) for a in n.args], response=str(response))
+        return Response.HANDLED
 
     def serve_forever(self, timeout: float | None = None) -> None:
-        """Serve until :meth:`stop` (or ``timeout`` seconds without any event)."""
-        while self._sock is not None:
-            events = self._sel.select(timeout)
-            if not events:
-                return
-            for key, _ in events:
-                if key.data == "stop":
-                    return
-                if key.data is None:
-                    self._accept()
-                else:
-                    self._dispatch(key.data)
+        """Serve until :meth:`stop` (or ``timeout`` seconds without any event).
+
+        A BaseException from a handler is re-raised after its notification
+        was answered with ``default``; every listener is then closed.
+        """
+        if self._sock is None:
+            return
+        self._sup.run(timeout)
 
     def start(self) -> threading.Thread:
         """Serve from a daemon thread; returns it."""
         if self._thread is not None:
             raise InvalidArgumentError(errno.EALREADY, "Agent.start", "already started")
-        self._thread = threading.Thread(target=self.serve_forever, name="oci-agent", daemon=True)
+        self._thread = threading.Thread(target=self._run_thread, name="oci-agent", daemon=True)
         self._thread.start()
         return self._thread
 
+    def _run_thread(self) -> None:
+        try:
+            self.serve_forever()
+        except BaseException as exc:  # listeners are closed; say why
+            log.error("oci agent: the serving loop died: %r", exc, exc_info=exc)
+
     def stop(self, timeout: float | None = 5.0) -> None:
         """Make serve_forever() return (and join the thread if started)."""
-        with contextlib.suppress(OSError):
-            os.write(self._stop_w, b"s")
+        self._sup.stop(0)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
@@ -457,33 +513,19 @@ class Agent:
         if self._sock is None:
             return
         self.stop()
-        for container in list(self.containers.values()):
-            self._drop(container, "agent closed")
-        self._sel.close()
+        for listener in list(self._sup.listeners):
+            self._sup._drop(listener, "agent closed")
+        self._sup.close()
+        self._server._sock = None
         self._sock.close()
         self._sock = None
-        for fd in (self._stop_r, self._stop_w):
-            os.close(fd)
-        try:
-            if _is_socket(self.path):
-                os.unlink(self.path)
-        except OSError:
-            pass
+        unlink_own_socket(self.path, self._ident)
 
     def __enter__(self) -> Agent:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _is_socket(path: str) -> bool:
-    import stat
-
-    try:
-        return stat.S_ISSOCK(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 def _close_all(fds: Iterable[int]) -> None:

@@ -21,14 +21,14 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
 from . import arch as _arch
 from .action import Action, ActionKind
 from .arch import Arch
 from .arg import MAX_ARGS, ArgCmp, Op
-from .errors import InvalidArgumentError, SeccompError, UnsupportedError
+from .errors import InvalidArgumentError, SeccompError, UnsupportedError, WidenedRuleWarning
 from .filter import Filter, RuleRecord
 from .syscall import _NR_ERROR, _resolve_name
 
@@ -117,6 +117,26 @@ CAPABILITIES: tuple[str, ...] = (
     "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 )
 
+#: Named capability sets for ``caps=`` (and ``--caps`` on the command line).
+#: docker: moby's default for a container (oci/caps/defaults.go, 14 capabilities);
+#: podman: containers/common's default_capabilities (pkg/config, 10 since v0.47:
+#: Docker's minus CAP_AUDIT_WRITE, CAP_MKNOD, CAP_NET_RAW and CAP_SYS_CHROOT);
+#: all: every capability (``--privileged``); none: an unprivileged process.
+CAP_SETS: dict[str, frozenset[str]] = {
+    "docker": frozenset({
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+        "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}),
+    "podman": frozenset({
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+        "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID"}),
+    "all": frozenset(CAPABILITIES),
+    "none": frozenset(),
+}
+#: The capability set of a profile that does not say which runtime it is for (a
+#: user's file): none, as an unprivileged container (the strictest reading).
+DEFAULT_CAPS = "none"
+
 _ERRNO_BY_NAME: dict[str, int] = {name: num for num, name in _errno.errorcode.items()}
 _MIN_KERNEL = re.compile(r"^(\d+)\.(\d+)")
 _U64 = 2**64 - 1
@@ -124,6 +144,12 @@ _EPERM = _errno.EPERM
 
 
 # -- errors and warnings ---------------------------------------------------------------
+
+
+#: Largest profile accepted (bytes); Docker's default profile is about 20 KB.
+MAX_PROFILE_BYTES = 16 << 20
+#: Deepest JSON nesting accepted in a profile (a real one nests 5 levels).
+MAX_PROFILE_DEPTH = 32
 
 
 class ProfileError(InvalidArgumentError):
@@ -155,6 +181,17 @@ class ProfileWarning(UserWarning):
 
 class WeakenedPolicyWarning(ProfileWarning):
     """A rule that refuses something was dropped: the filter allows more than the profile says."""
+
+
+def widened_report(widened: Sequence[str]) -> str:
+    """One line naming every rule whose argument checks cannot apply on some
+    arch of the filter (socketcall/ipc multiplexing)."""
+    paths = ", ".join(w.split(":", 1)[0] for w in widened)
+    via = " and ".join(m for m in ("socketcall(2)", "ipc(2)") if any(m in w for w in widened))
+    return (f"{len(widened)} rule(s) with argument checks do not hold on an arch that "
+            f"multiplexes calls through {via} (seccomp cannot read those arguments), so "
+            f"there they match every call, as under runc: {paths}; strict_multiplexed "
+            f"(seccomp-py --strict-multiplexed) refuses {via} on those arches instead")
 
 
 # -- the typed profile ----------------------------------------------------------------------
@@ -226,8 +263,19 @@ class SyscallEntry:
         """The Action this entry's rules get."""
         return _make_action(self.action, self.errno_ret)
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"names": list(self.names), "action": self.action}
+    def expanded_names(self) -> tuple[str, ...]:
+        """``names`` with every ``@group`` (a seccomp_py extension) replaced by its
+        syscalls (seccomp_py.groups), in order, without duplicates."""
+        if not any(n.startswith("@") for n in self.names):
+            return self.names
+        from .groups import expand
+
+        return tuple(expand(self.names))
+
+    def to_dict(self, *, keep_groups: bool = False) -> dict[str, Any]:
+        """The entry as JSON data; ``@group`` names are expanded unless ``keep_groups``."""
+        names = self.names if keep_groups else self.expanded_names()
+        out: dict[str, Any] = {"names": list(names), "action": self.action}
         if self.errno_ret is not None:
             out["errnoRet"] = self.errno_ret
         if self.args:
@@ -301,6 +349,11 @@ class Compiled:
     #: of warning once per rule
     widened: tuple[str, ...] = ()
 
+    @property
+    def multiplexed_note(self) -> str:
+        """One line for run/check: what ``widened`` means ("" when empty)."""
+        return widened_report(self.widened) if self.widened else ""
+
     def skipped_for(self, reason: str) -> list[Skipped]:
         return [s for s in self.skipped if s.reason == reason]
 
@@ -355,6 +408,9 @@ class Profile:
     listener_path: str | None = None
     listener_metadata: str | None = None
     syscalls: tuple[SyscallEntry, ...] = ()
+    #: the built-in profile this was loaded from (``"docker"``, ``"podman"``), or None;
+    #: it picks the default capability set of :meth:`compile`
+    origin: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -370,13 +426,22 @@ class Profile:
 
     @classmethod
     def loads(cls, text: str | bytes, *, strict: bool = False) -> Profile:
-        """Parse JSON text.  Raises ProfileError (bad JSON too, with line and column)."""
+        """Parse JSON text.  Raises ProfileError (bad JSON too, with line and column).
+
+        The text is bounded (seccomp_py._json): at most MAX_PROFILE_BYTES and
+        MAX_PROFILE_DEPTH levels of nesting, else a one-line ProfileError
+        (never RecursionError).
+        """
+        from . import _json
+
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ProfileError("", f"not valid JSON: {exc.msg} at line {exc.lineno} "
-                                   f"column {exc.colno}") from None
-        except (UnicodeDecodeError, TypeError) as exc:
+            data = _json.loads(text, max_size=MAX_PROFILE_BYTES, max_depth=MAX_PROFILE_DEPTH,
+                               what="the profile")
+        except _json.JsonLimitError as exc:
+            if exc.kind == "encoding":
+                raise ProfileError("", f"not valid JSON text: {exc.detail}") from None
+            raise ProfileError("", str(exc)) from None
+        except TypeError as exc:
             raise ProfileError("", f"not valid JSON text: {exc}") from None
         return cls.from_dict(data, strict=strict)
 
@@ -389,9 +454,9 @@ class Profile:
         """
         if isinstance(source, (str, os.PathLike)):
             with open(source, "rb") as fh:
-                return cls.loads(fh.read(), strict=strict)
+                return cls.loads(fh.read(MAX_PROFILE_BYTES + 1), strict=strict)
         if hasattr(source, "read"):
-            return cls.loads(source.read(), strict=strict)
+            return cls.loads(source.read(MAX_PROFILE_BYTES + 1), strict=strict)
         raise TypeError(f"load() takes a path or a file, not {type(source).__name__}")
 
     @classmethod
@@ -400,14 +465,28 @@ class Profile:
 
         They are verbatim copies of Docker's and Podman's default profiles (Apache-2.0;
         provenance in ``seccomp_py/profiles/SOURCES.json``).  :func:`builtin_names`
-        lists them.  Raises ProfileError for an unknown name.
+        lists them.  Its :meth:`compile` defaults to the runtime's capability set
+        (``caps="docker"`` for Docker's).  Raises ProfileError for an unknown name.
         """
-        return cls.load(builtin_path(name))
+        return dataclasses.replace(cls.load(builtin_path(name)), origin=name)
+
+    def runtime_caps(self) -> str:
+        """The name of the capability set :meth:`compile` uses by default: the
+        runtime's for a built-in profile (``"docker"``, ``"podman"``), else
+        ``"none"`` (:data:`DEFAULT_CAPS`)."""
+        if self.origin is not None:
+            return builtin_sources().get(self.origin, {}).get("runtime_caps", DEFAULT_CAPS)
+        return DEFAULT_CAPS
 
     # -- saving ----------------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        """The profile as JSON-ready data (Docker's key order; numbers for errnos)."""
+    def to_dict(self, *, keep_groups: bool = False) -> dict[str, Any]:
+        """The profile as JSON-ready data (Docker's key order; numbers for errnos).
+
+        Syscall groups (``"@file-system"``, a seccomp_py extension) are written as
+        their plain names, so any runtime can read the result; ``keep_groups``
+        keeps them (for seccomp_py's own use).
+        """
         out: dict[str, Any] = {"defaultAction": self.default_action}
         if self.default_errno_ret is not None:
             out["defaultErrnoRet"] = self.default_errno_ret
@@ -421,7 +500,7 @@ class Profile:
             out["listenerPath"] = self.listener_path
         if self.listener_metadata is not None:
             out["listenerMetadata"] = self.listener_metadata
-        out["syscalls"] = [s.to_dict() for s in self.syscalls]
+        out["syscalls"] = [s.to_dict(keep_groups=keep_groups) for s in self.syscalls]
         return out
 
     def dumps(self, indent: int | None = 2) -> str:
@@ -463,32 +542,62 @@ class Profile:
         return tuple(out)
 
     def compile(self, arch: Arch | str | int | None = None, *,
-                caps: Iterable[str] | None = None,
+                caps: str | Iterable[str] | None = None,
                 kernel: str | tuple[int, int] | None = None,
-                unknown: str = "warn") -> Compiled:
+                unknown: str = "warn", strict_multiplexed: bool = False) -> Compiled:
         """Build the Filter this profile gives on ``arch`` for a process with
         capability set ``caps`` on kernel ``kernel``.
 
-        Defaults: the native arch, the effective capabilities of this process
-        (/proc/self/status CapEff) and the running kernel (uname).  ``caps``
-        takes names (``"CAP_SYS_ADMIN"`` or ``"sys_admin"``); Docker matches
-        the container's bounding set.  ``unknown`` says what to do with a
-        syscall name libseccomp does not know: ``"warn"`` (skip it with a
-        ProfileWarning, as runc does; a WeakenedPolicyWarning when the rule
-        refused something), ``"ignore"`` (skip silently) or ``"error"``
-        (raise ProfileError).
+        Defaults: the native arch, the profile's runtime capability set
+        (:meth:`runtime_caps`: Docker's 14 for ``Profile.builtin("docker")``,
+        Podman's 10 for ``"podman"``, none for any other profile; never this
+        process's own) and the running kernel (uname).  ``caps`` is a set name
+        (``"docker"``, ``"podman"``, ``"all"``, ``"none"``), a comma-separated
+        string (``"CAP_SYS_ADMIN,sys_chroot"``, ``""`` for none) or a collection
+        of names (``"CAP_SYS_ADMIN"`` or ``"sys_admin"``); see :func:`resolve_caps`.
+        Docker matches the container's bounding set.  ``unknown`` says what to
+        do with a syscall name libseccomp does not know: ``"warn"`` (skip it;
+        ONE ProfileWarning lists every skipped name, as runc skips them; a
+        WeakenedPolicyWarning when a skipped rule refused something),
+        ``"ignore"`` (skip silently) or ``"error"`` (raise ProfileError).
+
+        Argument checks on socket(2)- and ipc(2)-family calls cannot apply
+        on an arch that multiplexes them (i386's socketcall/ipc: seccomp
+        cannot read the real arguments), so libseccomp, like runc, lets such
+        a rule match every call made that way; every such rule is listed in
+        ``Compiled.widened``.  ``strict_multiplexed=True`` closes the hole:
+        the multiplexer (``socketcall`` and/or ``ipc``) is refused with
+        ERRNO(ENOSYS) on those arches (EPERM if ENOSYS is the default), and
+        the profile's own rules for it are dropped (``Compiled.skipped``,
+        reason ``"strict-multiplexed"``).  The default keeps runc's
+        behaviour.
 
         Uses seccomp_init(3), seccomp_arch_add(3), seccomp_attr_set(3) and
         seccomp_rule_add(3).  Raises ProfileError (naming the JSON path) for
         anything libseccomp refuses, UnknownArchError for an unknown ``arch``,
-        ValueError for a bad ``kernel`` or ``unknown``, OSError when the
-        capabilities cannot be read from /proc/self/status.
+        ValueError for a bad ``kernel``, ``unknown`` or capability name.
         """
         if unknown not in ("warn", "ignore", "error"):
             raise ValueError(f"unknown must be 'warn', 'ignore' or 'error', not {unknown!r}")
+        compiled = self._compile(arch, caps, kernel, unknown, frozenset())
+        if not strict_multiplexed or not compiled.widened:
+            return compiled
+        refuse = frozenset(mux for mux in ("socketcall", "ipc")
+                           if any(f"{mux}(2)" in w for w in compiled.widened))
+        compiled.filter.close()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # said once, by the first pass
+            strict = self._compile(arch, caps, kernel, unknown, refuse)
+        # the multiplexer is refused: those rules no longer match every call
+        strict.widened = ()
+        return strict
+
+    def _compile(self, arch: Arch | str | int | None, caps: Iterable[str] | None,
+                 kernel: str | tuple[int, int] | None, unknown: str,
+                 refuse: frozenset[str]) -> Compiled:
         arches = self.filter_arches(arch)
         target = arches[0]
-        cap_set = normalize_caps(caps) if caps is not None else current_caps()
+        cap_set = resolve_caps(caps if caps is not None else self.runtime_caps())
         kver = parse_kernel(kernel) if kernel is not None else current_kernel()
         short = DOCKER_ARCHES.get(target, target.name.lower())
         default = self.default()
@@ -498,7 +607,7 @@ class Profile:
             filt = Filter(default)
         except SeccompError as exc:  # e.g. ERRNO(4095): libseccomp accepts up to 4094
             where = "defaultErrnoRet" if self.default_errno_ret is not None else "defaultAction"
-            raise ProfileError(where, f"libseccomp refused the default action {default!r}: "
+            raise ProfileError(where, f"libseccomp refused the default action {default}: "
                                       f"{exc.detail or exc.strerror}") from None
         try:
             if native not in arches:
@@ -513,10 +622,12 @@ class Profile:
             widened: list[str] = []
             for i, entry in enumerate(self.syscalls):
                 if not _excluded(entry, short, cap_set, kver):
-                    names.extend(n for n in entry.names
+                    names.extend(n for n in entry.expanded_names()
                                  if _resolve_name(native, n) != _NR_ERROR)
                 self._compile_entry(i, entry, default, short, cap_set, kver, arches,
                                     unknown, rules, skipped)
+            if refuse:
+                rules = self._refuse_multiplexers(rules, skipped, refuse, default, arches)
             # every rule in one call (Filter.add_rules: one transaction on 2.6;
             # on 2.5 a refused rule leaves the filter failed, and it is closed below)
             try:
@@ -528,10 +639,12 @@ class Profile:
                     raise ProfileError("syscalls", f"libseccomp refused the rules: "
                                                    f"{exc.strerror}") from None
                 r = rules[at]
-                raise ProfileError(r.source, f"libseccomp refused the rule {r.action!r} for "
+                raise ProfileError(r.source, f"libseccomp refused the rule {r.action} for "
                                              f"{r.syscall!r}: {exc.strerror}") from None
             for at, message in found:
                 widened.append(f"{rules[at].source.split('.')[0]}: {message}")
+            if unknown == "warn":
+                _warn_unknown([s for s in skipped if s.reason == "unknown"], default)
         except BaseException:
             filt.close()
             raise
@@ -539,11 +652,40 @@ class Profile:
                         tuple(dict.fromkeys(names)), default, tuple(widened))
 
     def to_filter(self, arch: Arch | str | int | None = None, *,
-                  caps: Iterable[str] | None = None,
+                  caps: str | Iterable[str] | None = None,
                   kernel: str | tuple[int, int] | None = None,
-                  unknown: str = "warn") -> Filter:
-        """The Filter of :meth:`compile` (same arguments and exceptions)."""
-        return self.compile(arch, caps=caps, kernel=kernel, unknown=unknown).filter
+                  unknown: str = "warn", strict_multiplexed: bool = False) -> Filter:
+        """The Filter of :meth:`compile` (same arguments and exceptions).
+
+        Every rule whose argument checks cannot apply on an arch of the
+        filter (socketcall/ipc multiplexing, see :meth:`compile`) is reported
+        with one WidenedRuleWarning naming them all, unless
+        ``strict_multiplexed`` refuses the multiplexers instead.
+        """
+        compiled = self.compile(arch, caps=caps, kernel=kernel, unknown=unknown,
+                                strict_multiplexed=strict_multiplexed)
+        if compiled.widened and not strict_multiplexed:
+            warnings.warn(widened_report(compiled.widened), WidenedRuleWarning, stacklevel=2)
+        return compiled.filter
+
+    @staticmethod
+    def _refuse_multiplexers(rules: list[Rule], skipped: list[Skipped], refuse: frozenset[str],
+                             default: Action, arches: tuple[Arch, ...]) -> list[Rule]:
+        """strict_multiplexed: refuse each multiplexer first, drop the profile's rules for it."""
+        action = Action.errno(_errno.ENOSYS)
+        if action == default:
+            action = Action.errno(_errno.EPERM)
+        out = [Rule(action, mux, (), "strict-multiplexed") for mux in sorted(refuse)]
+        where = ", ".join(a.libseccomp_name for a in arches
+                          if any(_resolve_name(a, m) >= 0 for m in refuse))
+        for r in rules:
+            if r.syscall in refuse:
+                skipped.append(Skipped(r.source, "strict-multiplexed",
+                                       f"{r.syscall} is refused on {where} "
+                                       f"(strict_multiplexed)", r.syscall, False))
+                continue
+            out.append(r)
+        return out
 
     def _apply_flags(self, filt: Filter) -> None:
         for i, flag in enumerate(self.flags):
@@ -573,27 +715,17 @@ class Profile:
             return
         action = entry.resolved_action()
         if action == default:
-            skipped.append(Skipped(path, "default", f"{action!r} is the default action"))
+            skipped.append(Skipped(path, "default", f"{action} is the default action"))
             return
         weakens = _refuses(action, default)
         key = "name" if entry.used_name else "names"
-        for j, name in enumerate(entry.names):
+        for j, name, via in _entry_names(entry):
             npath = f"{path}.{key}" if entry.used_name else f"{path}.{key}[{j}]"
             if _resolve_name(_arch.native(), name) == _NR_ERROR:
-                detail = f"libseccomp does not know syscall {name!r}"
+                detail = f"libseccomp does not know syscall {name!r}{via}"
                 if unknown == "error":
                     raise ProfileError(npath, detail)
                 skipped.append(Skipped(npath, "unknown", detail, name, weakens))
-                if unknown == "warn":
-                    if weakens:
-                        warnings.warn(
-                            f"{npath}: SKIPPED A RULE THAT REFUSES {name!r} ({action!r}): "
-                            f"libseccomp does not know this syscall, so the filter lets "
-                            f"{name!r} through with the default action {default!r}",
-                            WeakenedPolicyWarning, stacklevel=4)
-                    else:
-                        warnings.warn(f"{npath}: unknown syscall {name!r} skipped",
-                                      ProfileWarning, stacklevel=4)
                 continue
             if all(_resolve_name(a, name) < 0 for a in arches):
                 skipped.append(Skipped(npath, "absent",
@@ -716,6 +848,87 @@ def builtin_path(name: str) -> str:
         raise ProfileError("", f"no built-in profile {name!r} (built-in: "
                                f"{', '.join(sorted(sources))})")
     return os.path.join(BUILTIN_DIR, entry["file"])
+
+
+def _entry_names(entry: SyscallEntry) -> list[tuple[int, str, str]]:
+    """(index in names, syscall, " (from @group)" or "") with groups expanded; a group
+    member also named elsewhere in the entry is not repeated (plain names stay as given)."""
+    if not any(n.startswith("@") for n in entry.names):
+        return [(j, name, "") for j, name in enumerate(entry.names)]
+    from .groups import Group
+
+    out: list[tuple[int, str, str]] = []
+    seen = {n for n in entry.names if not n.startswith("@")}
+    for j, name in enumerate(entry.names):
+        if not name.startswith("@"):
+            out.append((j, name, ""))
+            continue
+        for m in Group[name].names():
+            if m not in seen:
+                seen.add(m)
+                out.append((j, m, f" (from {name})"))
+    return out
+
+
+def _warn_unknown(unknown: list[Skipped], default: Action) -> None:
+    """One warning for every skipped unknown name (a WeakenedPolicyWarning when
+    some of them were in rules that refuse)."""
+    if not unknown:
+        return
+    names = ", ".join(dict.fromkeys(s.name + _via(s) for s in unknown))
+    weak = [s for s in unknown if s.weakens]
+    if weak:
+        which = ", ".join(f"{s.name} ({s.path})" for s in weak)
+        warnings.warn(f"SKIPPED A RULE THAT REFUSES {len(weak)} syscalls libseccomp does not "
+                      f"know, so the filter lets them through with the default action "
+                      f"{action_text(default)}: {which}; all {len(unknown)} unknown names "
+                      f"skipped: {names}", WeakenedPolicyWarning, stacklevel=4)
+    else:
+        warnings.warn(f"{len(unknown)} syscall names libseccomp does not know were skipped "
+                      f"(as runc does): {names}", ProfileWarning, stacklevel=4)
+
+
+def _via(skipped: Skipped) -> str:
+    """" (from @group)" when the skipped name came from a syscall group."""
+    at = skipped.detail.find(" (from @")
+    return skipped.detail[at:] if at >= 0 else ""
+
+
+def action_text(action: Action) -> str:
+    """An action as a profile names it: ``SCMP_ACT_ERRNO(EPERM)``, ``SCMP_ACT_KILL_PROCESS``,
+    ``SCMP_ACT_TRACE(7)``."""
+    name, number = _action_fields(action)
+    if number is None:
+        return name
+    if action.kind is ActionKind.ERRNO:
+        return f"{name}({_errno.errorcode.get(number, number)})"
+    return f"{name}({number})"
+
+
+def resolve_caps(caps: str | Iterable[str]) -> frozenset[str]:
+    """A capability set from a set name (``"docker"``, ``"podman"``, ``"all"``,
+    ``"none"``; see :data:`CAP_SETS`), a comma-separated string of names
+    (``"CAP_SYS_ADMIN,sys_chroot"``; ``""`` for none) or a collection of names
+    (with or without ``CAP_``, any case).
+
+    Raises ValueError for a name that is not a Linux capability (with the
+    closest names), TypeError for something that is not names.
+    """
+    if isinstance(caps, str):
+        key = caps.strip().lower()
+        if key in CAP_SETS:
+            return CAP_SETS[key]
+        caps = [c for c in (x.strip() for x in caps.split(",")) if c]
+    out = normalize_caps(caps)
+    bad = sorted(out - set(CAPABILITIES))
+    if bad:
+        import difflib
+
+        hints = difflib.get_close_matches(bad[0], CAPABILITIES, n=3)
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        raise ValueError(f"unknown capability {bad[0]!r}{hint}; give names such as "
+                         "CAP_SYS_ADMIN, or one of " + ", ".join(CAP_SETS))
+    return out
 
 
 def _make_action(name: str, errno_ret: int | None) -> Action:
@@ -969,7 +1182,11 @@ class _Parser:
     def profile(self, data: Any) -> Profile:
         top = self.obj(data, "")
         prefix = ""
-        if "linux" in top and "defaultAction" not in top:  # an OCI config.json
+        if top.get("kind") == "SeccompProfile" and "defaultAction" not in top:
+            from .formats import k8s_spec  # a Security Profiles Operator object
+
+            top, prefix = k8s_spec(top, self.strict), "spec."
+        elif "linux" in top and "defaultAction" not in top:  # an OCI config.json
             linux = self.obj(top["linux"], "linux")
             if "seccomp" not in linux:
                 raise ProfileError("linux", "no seccomp object")
@@ -1048,6 +1265,12 @@ class _Parser:
             where = f"{path}.name" if used_name else f"{path}.names[{j}]"
             if not n or not n.isprintable() or len(n) > 64 or n != n.strip():
                 raise ProfileError(where, f"bad syscall name {n!r}")
+            if n.startswith("@"):  # a syscall group (seccomp_py.groups)
+                from .groups import Group
+
+                if n not in Group:
+                    raise ProfileError(where, f"unknown syscall group {n!r} (seccomp-py "
+                                              "groups lists them)")
         if "action" not in obj:
             raise ProfileError(f"{path}.action", "missing (it is required)")
         action = self.action(obj["action"], f"{path}.action")
@@ -1138,6 +1361,8 @@ def check_errno_name(name: str) -> int:
 __all__ = [
     "ACTIONS",
     "CAPABILITIES",
+    "CAP_SETS",
+    "DEFAULT_CAPS",
     "DOCKER_ARCHES",
     "FLAGS",
     "OPERATORS",
@@ -1152,6 +1377,7 @@ __all__ = [
     "Skipped",
     "SyscallEntry",
     "WeakenedPolicyWarning",
+    "action_text",
     "caps_from_mask",
     "check_export",
     "current_caps",
@@ -1162,5 +1388,6 @@ __all__ = [
     "loads",
     "normalize_caps",
     "parse_kernel",
+    "resolve_caps",
     "target_arch",
 ]

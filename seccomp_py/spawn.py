@@ -26,22 +26,31 @@ would kill the child or fail the call, instead of a mysterious SIGSYS.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno as _errno
 import fcntl
 import os
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import sandbox as _sandbox
 from ._native import CStrings, check, ffi, lib
 from .action import Action, ActionKind
 from .attribute import HAS_WAIT_KILL
-from .errors import FilterClosedError, FilterTooLargeError, SeccompError, UnsupportedError
+from .errors import (
+    ChildSetupError,
+    FilterClosedError,
+    FilterTooLargeError,
+    SeccompError,
+    UnsupportedError,
+)
 from .filter import BPF_INSN_SIZE, BPF_MAXINSNS, Filter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,6 +91,11 @@ _STEPS = {
     int(lib.SPY_SPAWN_STEP_SENDMSG): "sending the listener fd to the parent",
     int(lib.SPY_SPAWN_STEP_EXEC): "execve",
     int(lib.SPY_SPAWN_STEP_RECVMSG): "receiving the listener fd from the child",
+    int(lib.SPY_SPAWN_STEP_RLIMIT): "setting a resource limit (rlimits)",
+    int(lib.SPY_SPAWN_STEP_SETGROUPS): "setgroups() for extra_groups",
+    int(lib.SPY_SPAWN_STEP_SETGID): "setresgid() for group",
+    int(lib.SPY_SPAWN_STEP_SETUID): "setresuid() for user",
+    int(lib.SPY_SPAWN_STEP_SECCOMP_PRE): "loading the no_network filter",
 }
 _STEP_CHDIR = int(lib.SPY_SPAWN_STEP_CHDIR)
 _STEP_NNP = int(lib.SPY_SPAWN_STEP_NO_NEW_PRIVS)
@@ -89,12 +103,17 @@ _STEP_SECCOMP = int(lib.SPY_SPAWN_STEP_SECCOMP)
 _STEP_SENDMSG = int(lib.SPY_SPAWN_STEP_SENDMSG)
 _STEP_EXEC = int(lib.SPY_SPAWN_STEP_EXEC)
 _STEP_RECVMSG = int(lib.SPY_SPAWN_STEP_RECVMSG)
+_STEP_RLIMIT = int(lib.SPY_SPAWN_STEP_RLIMIT)
+_STEP_SETGROUPS = int(lib.SPY_SPAWN_STEP_SETGROUPS)
+_STEP_SETGID = int(lib.SPY_SPAWN_STEP_SETGID)
+_STEP_SETUID = int(lib.SPY_SPAWN_STEP_SETUID)
+_STEP_SECCOMP_PRE = int(lib.SPY_SPAWN_STEP_SECCOMP_PRE)
 _NR_EXECVE = int(lib.SPY_NR_EXECVE)
 _NR_SENDMSG = int(lib.SPY_NR_SENDMSG)
 _NR_EXIT_GROUP = int(lib.seccomp_syscall_resolve_name(b"exit_group"))
 _NATIVE_ARCH = int(lib.seccomp_arch_native())
 
-_UNSUPPORTED = ("preexec_fn", "uid", "gid", "gids")
+_UNSUPPORTED = ("preexec_fn",)
 
 
 class ExecForbiddenError(SeccompError, PermissionError):
@@ -219,6 +238,74 @@ def _build_plan(filter: Filter, bpf: bytes) -> _Plan:
     return _Plan(bpf, flags, bool(filter.no_new_privileges), has_notify)
 
 
+def _credentials(uid: int | None, gid: int | None, gids: Sequence[int] | None
+                 ) -> tuple[int | None, int | None, Sequence[int] | None]:
+    """Fail closed as root: user= also sets the user's group, and clears the
+    supplementary groups unless extra_groups= says otherwise."""
+    if os.geteuid() == 0 and (uid is not None or gid is not None):
+        if uid is not None and gid is None and uid != 0:
+            gid = _sandbox.default_gid(uid)
+        if gids is None:
+            gids = []
+    return uid, gid, gids
+
+
+def _fill_sandbox(req: Any, uid: int | None, gid: int | None, gids: Sequence[int] | None,
+                  rlimits: Sequence[tuple[int, int, int]], no_network: bool) -> list[Any]:
+    """Set the sandbox fields of a spy_spawn_req; returns the cdata to keep alive."""
+    keep: list[Any] = []
+    req.uid = -1 if uid is None else int(uid)
+    req.gid = -1 if gid is None else int(gid)
+    if gids is not None:
+        groups = ffi.new("uint32_t[]", [int(g) for g in gids] or [0])
+        keep.append(groups)
+        req.set_groups = 1
+        req.groups = groups
+        req.n_groups = len(gids)
+    else:
+        req.set_groups = 0
+        req.groups = ffi.NULL
+        req.n_groups = 0
+    if rlimits:
+        arr = ffi.new("struct spy_rlimit[]", len(rlimits))
+        for i, (res, soft, hard) in enumerate(rlimits):
+            arr[i].resource = res
+            arr[i].soft = soft
+            arr[i].hard = hard
+        keep.append(arr)
+        req.rlimits = arr
+        req.n_rlimits = len(rlimits)
+    else:
+        req.rlimits = ffi.NULL
+        req.n_rlimits = 0
+    if no_network:
+        prog = _sandbox.no_network_program()
+        buf = ffi.from_buffer("char[]", prog)
+        keep.append(buf)
+        req.bpf_pre = buf
+        req.bpf_pre_len = len(prog) // BPF_INSN_SIZE
+    else:
+        req.bpf_pre = ffi.NULL
+        req.bpf_pre_len = 0
+    return keep
+
+
+def _describe(req: Any) -> dict[int, str]:
+    """What each sandbox step of ``req`` asked for, for error messages."""
+    out: dict[int, str] = {}
+    for i in range(int(req.n_rlimits)):
+        r = req.rlimits[i]
+        name = _sandbox.RLIMIT_NAMES.get(int(r.resource), f"resource {int(r.resource)}")
+        out[-100 - i] = (f"{name} to ({_sandbox.limit_text(int(r.soft))}, "
+                         f"{_sandbox.limit_text(int(r.hard))})")
+    if req.set_groups:
+        out[_STEP_SETGROUPS] = ("supplementary groups "
+                                f"{[int(req.groups[i]) for i in range(int(req.n_groups))]}")
+    out[_STEP_SETGID] = f"gid {int(req.gid)}"
+    out[_STEP_SETUID] = f"uid {int(req.uid)}"
+    return out
+
+
 def _fsencode_arg(value: Any, what: str) -> bytes:
     data = os.fsencode(value)
     if b"\0" in data:
@@ -269,13 +356,43 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
     listener_fd: int
 
     def __init__(self, args: Any, filter: Filter, *, program: bytes | None = None,
+                 rlimits: Mapping[Any, tuple[int, int]] | None = None,
+                 no_network: bool = False, explain: Callable[[Any], None] | None = None,
                  _template: SpawnTemplate | None = None, **kwargs: Any) -> None:
         self.listener_fd = -1
         self._listener: Listener | None = None
         self._template = _template
-        if _template is not None and program is not None:
-            raise ValueError("a SpawnTemplate loads its own program: program= is not "
-                             "accepted by SpawnTemplate.spawn()")
+        self._explain: Any = None
+        self.explain_thread: threading.Thread | None = None
+        if _template is not None:
+            if program is not None:
+                raise ValueError("a SpawnTemplate loads its own program: program= is not "
+                                 "accepted by SpawnTemplate.spawn()")
+            given = [n for n in ("user", "group", "extra_groups") if kwargs.get(n) is not None]
+            given += ["rlimits"] if rlimits is not None else []
+            given += ["no_network"] if no_network else []
+            if given:
+                raise ValueError(f"{', '.join(given)} must be given to SpawnTemplate(...): the "
+                                 "template applies them once, before it loads the filter, for "
+                                 "all its children")
+        self._rlimits = _sandbox.resolve_rlimits(rlimits)
+        self._no_network = bool(no_network)
+        if explain is not None:
+            if _template is not None:
+                raise ValueError("explain= is not supported by SpawnTemplate.spawn()")
+            if not callable(explain):
+                raise TypeError("explain must be a callable taking a seccomp_py.explain.Refusal")
+            from .explain import Policy, _Watcher
+
+            policy = Policy.from_filter(filter)
+            if program is not None:
+                policy = dataclasses.replace(policy, program=bytes(program))
+            self._explain = _Watcher(policy, "explain", explain)
+            with policy.watched(hold_execve=False) as probe:  # refuses NOTIFY policies
+                self._spawn_plan = _plan_for(probe)
+            self.filter = filter
+            super().__init__(args, **kwargs)
+            return
         self._spawn_plan = (_template._plan if _template is not None
                             else _plan_for(filter, program))
         self.filter = filter
@@ -409,6 +526,9 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
                 raise self._child_error(step, err, plan, orig_executable, cwd)
             return
 
+        explain_socks: tuple[socket.socket, socket.socket] | None = None
+        if self._explain is not None:
+            explain_socks, plan = self._explain_plan()
         req = ffi.new("struct spy_spawn_req *")
         req.paths = carray(paths)
         req.argv = carray(argv)
@@ -426,12 +546,18 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         req.seccomp_flags = plan.flags
         req.bpf = plan.prog
         req.bpf_len = plan.count
+        uid, gid, gids = _credentials(p["uid"], p["gid"], p["gids"])
+        _keep_alive = _fill_sandbox(req, uid, gid, gids, self._rlimits, self._no_network)
 
         pass_fds = sorted({int(fd) for fd in p["pass_fds"]})
         parent_sock: socket.socket | None = None
         child_sock: socket.socket | None = None
         try:
-            if plan.has_notify:
+            if explain_socks is not None:
+                parent_sock, child_sock = explain_socks
+                req.notify_sock = child_sock.fileno()
+                req.notify_peer = parent_sock.fileno()
+            elif plan.has_notify:
                 parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 # Keep it out of 0..2, which the child's dup2() calls overwrite.
                 if child_sock.fileno() < 3:
@@ -466,7 +592,8 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         if rc == 0:
             popen._handle_exitstatus(int(req.status))
             raise self._child_error(int(req.err_step), int(req.err_errno), plan,
-                                    orig_executable, cwd)
+                                    orig_executable, cwd, rlimit_index=int(req.err_detail),
+                                    sandbox=_describe(req))
         self.pid = rc
         self._child_created = True
         if int(req.err_step) == _STEP_RECVMSG:
@@ -475,6 +602,77 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
             raise SeccompError(int(req.err_errno), "recvmsg",
                                "the listener fd did not arrive from the child")
         self.listener_fd = int(req.listener_fd)
+        if self._explain is not None:
+            self._start_explain()
+
+    # -- explain ------------------------------------------------------------------------
+
+    def _explain_plan(self) -> tuple[tuple[socket.socket, socket.socket], _Plan]:
+        """The watched policy's plan, with the listener handoff let through.
+
+        The child hands the listener back with sendmsg on its end of a socketpair,
+        after the filter is loaded: the watched filter allows sendmsg on that one
+        fd, moved high (F_DUPFD_CLOEXEC above most programs' fds; it is closed at
+        exec).  Only if the policy refuses sendmsg is that rule added.
+        """
+        import resource
+
+        from .arg import Arg
+
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            low = max(3, min(900, soft - 64 if soft != resource.RLIM_INFINITY else 900))
+            moved = fcntl.fcntl(child.fileno(), fcntl.F_DUPFD_CLOEXEC, low)
+            child.close()
+            child = socket.socket(fileno=moved)
+            with self._explain.policy.watched(hold_execve=False) as watched:
+                plan = _plan_for(watched)
+                action = plan.evaluate(_NR_SENDMSG, [moved, 0, _MSG_NOSIGNAL])
+                if action.kind not in (ActionKind.ALLOW, ActionKind.LOG):
+                    watched.add_rule(Action.ALLOW, "sendmsg", Arg(0) == moved)
+                    plan = _plan_for(watched)
+            return (parent, child), plan
+        except BaseException:
+            parent.close()
+            child.close()
+            raise
+
+    def _start_explain(self) -> None:
+        from .notify import (  # type: ignore[import-not-found,unused-ignore]
+            Listener as _Listener,
+        )
+
+        listener = _Listener(self.detach_listener())
+
+        def loop() -> None:
+            from .notify import Response, serve  # type: ignore[import-not-found,unused-ignore]
+
+            try:
+                serve(listener, self._explain, on_error=Response.errno(_errno.EPERM))
+            finally:
+                listener.close()
+
+        self.explain_thread = threading.Thread(target=loop, name=f"explain-{self.pid}",
+                                               daemon=True)
+        self.explain_thread.start()
+
+    @property
+    def refusals(self) -> list[Any]:
+        """With ``explain=``: every Refusal reported so far."""
+        return list(self._explain.refusals) if self._explain is not None else []
+
+    @property
+    def killed_by(self) -> Any:
+        """With ``explain=``: the Refusal that killed the child, or None."""
+        if self._explain is None:
+            return None
+        return next((k for k in self._explain.killed if k.pid == self.pid), None)
+
+    def _handle_exitstatus(self, *args: Any, **kwargs: Any) -> None:
+        super()._handle_exitstatus(*args, **kwargs)  # type: ignore[misc]
+        if self.returncode == -signal.SIGKILL and self.killed_by is not None:
+            self.returncode = -signal.SIGSYS  # what the policy's KILL gives
 
     def _preflight(self, plan: _Plan, req: Any) -> None:
         """Refuse, with an explanation, a policy that stops the child before exec."""
@@ -513,8 +711,28 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
                     "notify policy must allow sendmsg (e.g. f.add_rule(Action.ALLOW, 'sendmsg'))")
 
     @staticmethod
-    def _child_error(step: int, err: int, plan: _Plan, executable: Any, cwd: Any) -> OSError:
+    def _child_error(step: int, err: int, plan: _Plan, executable: Any, cwd: Any, *,
+                     rlimit_index: int = -1,
+                     sandbox: Mapping[int, str] | None = None) -> OSError:
         message = os.strerror(err) if err else "unknown error"
+        asked = (sandbox or {}).get(step if step != _STEP_RLIMIT else -100 - rlimit_index, "")
+        if step == _STEP_RLIMIT:
+            return ChildSetupError(err, "setrlimit", f"setting {asked} in the child"
+                                   + ("; raising a hard limit needs CAP_SYS_RESOURCE, and "
+                                      "RLIMIT_NOFILE cannot exceed fs.nr_open"
+                                      if err == _errno.EPERM else ""))
+        if step in (_STEP_SETGROUPS, _STEP_SETGID, _STEP_SETUID):
+            func = {_STEP_SETGROUPS: "setgroups", _STEP_SETGID: "setresgid",
+                    _STEP_SETUID: "setresuid"}[step]
+            return ChildSetupError(err, func, f"{asked} in the child"
+                                   + ("; changing credentials needs CAP_SETUID/CAP_SETGID"
+                                      if err == _errno.EPERM else ""))
+        if step == _STEP_SECCOMP_PRE:
+            detail_text = "loading the no_network filter in the child"
+            if err == _errno.EACCES and not plan.no_new_privs:
+                detail_text += ("; NO_NEW_PRIVILEGES is off, so loading needs CAP_SYS_ADMIN "
+                                "(which a user= change drops)")
+            return SeccompError(err, "seccomp", detail_text)
         if step == _STEP_EXEC:
             return OSError(err, message, executable)
         if step == _STEP_CHDIR:
@@ -525,7 +743,7 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
             detail = f"loading the filter in the child (flags {_flag_text(plan.flags)})"
             if err == _errno.EACCES and not plan.no_new_privs:
                 detail += ("; NO_NEW_PRIVILEGES is off, so loading needs CAP_SYS_ADMIN: turn "
-                           "it on or run with the capability")
+                           "it on or run with the capability (a user= change drops it)")
             elif err == _errno.EINVAL:
                 detail += "; the kernel refused the program or the flags"
             return SeccompError(err, "seccomp", detail)
@@ -536,12 +754,25 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
 
 
 def spawn(args: str | bytes | os.PathLike[str] | Sequence[Any], filter: Filter, *,
-          program: bytes | None = None, **popen_options: Any) -> SeccompPopen:
+          program: bytes | None = None,
+          rlimits: Mapping[Any, tuple[int, int]] | None = None,
+          no_network: bool = False, **popen_options: Any) -> SeccompPopen:
     """Start ``args`` in a child process confined by ``filter``.
 
     ``popen_options`` are those of :class:`subprocess.Popen` (stdin, stdout,
     stderr, cwd, env, close_fds, pass_fds, text, shell, executable, umask,
-    start_new_session, process_group, restore_signals...).  The filter stays
+    start_new_session, process_group, restore_signals, user, group,
+    extra_groups...).  The child's sandbox (see :mod:`seccomp_py.sandbox`):
+    ``rlimits`` ({resource.RLIMIT_*: (soft, hard)}), ``user``/``group``/
+    ``extra_groups`` (supplementary groups are cleared when root changes the
+    user without extra_groups) and ``no_network`` (a stacked filter refusing
+    every socket family but AF_UNIX) are applied between fork and exec in
+    that order, before the filter; a failure raises
+    :class:`~seccomp_py.errors.ChildSetupError` naming the call.
+    ``explain=callback``: enforce the policy through a supervisor thread that
+    calls ``callback(Refusal)`` for every refused or killed call (see
+    :mod:`seccomp_py.explain` and docs/explain.md); ``p.refusals`` and
+    ``p.killed_by`` keep them.  The filter stays
     usable and unchanged; its compiled BPF is cached, so many spawns under one
     policy are cheap.  See :class:`SeccompPopen` for the exceptions raised, and
     seccomp(2), prctl(2) PR_SET_NO_NEW_PRIVS, seccomp_unotify(2).
@@ -553,7 +784,8 @@ def spawn(args: str | bytes | os.PathLike[str] | Sequence[Any], filter: Filter, 
     (size, kernel flags, ExecForbiddenError) apply to ``program``.  Raises
     ValueError / TypeError for a program that is not whole instructions.
     """
-    return SeccompPopen(args, filter, program=program, **popen_options)
+    return SeccompPopen(args, filter, program=program, rlimits=rlimits, no_network=no_network,
+                        **popen_options)
 
 
 # Syscalls a template and its children make under the filter (with the
@@ -586,6 +818,14 @@ class SpawnTemplate:
     were at creation (cwd, stdio, environment and pass_fds are sent with every
     request); pass_fds holds at most 60 fds.
 
+    The sandbox options ``user``, ``group``, ``extra_groups``, ``rlimits`` and
+    ``no_network`` (as for :func:`spawn`, see :mod:`seccomp_py.sandbox`) are
+    given here: the template applies them to itself once, in the same order
+    and before it loads the filter, and its children inherit them
+    (:meth:`spawn` refuses them with ValueError).  An RLIMIT_NOFILE limit
+    also bounds the template: keep it above the fds a request passes.
+    ``umask`` and ``start_new_session`` stay per-child options.
+
     Raises what :func:`spawn` raises; ExecForbiddenError when the policy
     forbids a syscall the template needs (listed in the message);
     UnsupportedError for a notify filter; SeccompError when the template
@@ -594,7 +834,11 @@ class SpawnTemplate:
     this process exits.
     """
 
-    def __init__(self, filter: Filter) -> None:
+    def __init__(self, filter: Filter, *, user: str | int | None = None,
+                 group: str | int | None = None,
+                 extra_groups: Sequence[str | int] | None = None,
+                 rlimits: Mapping[Any, tuple[int, int]] | None = None,
+                 no_network: bool = False) -> None:
         self._sock: socket.socket | None = None
         self._pid = -1
         self._owner = os.getpid()
@@ -616,6 +860,11 @@ class SpawnTemplate:
                     "child right before execve) or allow it")
         self._plan = plan
         self.filter = filter
+        limits = _sandbox.resolve_rlimits(rlimits)
+        uid, gid, gids = _credentials(
+            None if user is None else _sandbox.resolve_user(user),
+            None if group is None else _sandbox.resolve_group(group),
+            None if extra_groups is None else _sandbox.resolve_groups(extra_groups))
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             if child.fileno() < 3:
@@ -627,6 +876,7 @@ class SpawnTemplate:
             req.seccomp_flags = plan.flags
             req.bpf = plan.prog
             req.bpf_len = plan.count
+            sandbox_keep = _fill_sandbox(req, uid, gid, gids, limits, no_network)
             pid = check(lib.spy_template_start(req, child.fileno()), "fork")
         except BaseException:
             parent.close()
@@ -635,17 +885,16 @@ class SpawnTemplate:
         child.close()
         self._sock, self._pid = parent, pid
         self._owner = os.getpid()
-        out = ffi.new("int[3]")
-        rc = lib.spy_template_reply(parent.fileno(), out, out + 1, out + 2)
+        out = ffi.new("int[4]")
+        rc = lib.spy_template_reply(parent.fileno(), out, out + 1, out + 2, out + 3)
         if rc < 0 or out[1]:
             self.close()
             if rc < 0:
                 raise SeccompError(-rc, "SpawnTemplate", "the template exited while starting")
-            raise SpawnTemplate._start_error(int(out[1]), int(out[2]), plan)
-
-    @staticmethod
-    def _start_error(step: int, err: int, plan: _Plan) -> OSError:
-        return SeccompPopen._child_error(step, err, plan, None, None)
+            raise SeccompPopen._child_error(int(out[1]), int(out[2]), plan, None, None,
+                                            rlimit_index=int(out[3]),
+                                            sandbox=_describe(req))
+        del sandbox_keep  # the template has its own copy (fork)
 
     @property
     def pid(self) -> int:

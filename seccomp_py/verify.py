@@ -29,20 +29,23 @@ loaded from data) is refused as "cannot prove", never guessed.
 
 from __future__ import annotations
 
-import itertools
+import bisect
+import errno
+import threading
 from array import array
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ._native import ffi, lib
 from .arch import Arch
 from .bpf import INSN_SIZE, action_name, host_program
 from .errors import FilterVerificationError
-from .model import MASK32, MASKED_EQ, Entry, Policy, decide_entries
+from .model import EQ, MASK32, MASKED_EQ, NE, X32_BIT, Cmp, Entry, Policy
 
 _FOREIGN = (0xC00000B7, 0xC000003E, 0x40000003, 0x12345678)  # aarch64, x86_64, x86, nonsense
 #: the largest argument cross product verified for one syscall
 MAX_POINTS = 1 << 18
-_PROBE_MAX = 4096
+_PROBE_MAX = 1 << 16
 
 
 def _version() -> str:
@@ -105,6 +108,7 @@ def _fail(policy: Policy, token: int, nr: int, args: Sequence[int],
     err.actual = act
     err.version = version
     err.hint = hint
+    err.token = token
     raise err
 
 
@@ -145,33 +149,40 @@ def verify(policy: Policy, program: bytes | bytearray | memoryview) -> int:
     raw = host_program(program)
     n = len(raw) // INSN_SIZE
     prog = ffi.from_buffer("char[]", raw)
-    if lib.spy_bpf_check(prog, n) < 0:
+    if lib.spy_bpf_check_any(prog, n) < 0:
         _cannot("the kernel would refuse the program")
-    consts = ffi.new("uint32_t[]", _PROBE_MAX)
-    masks = ffi.new("uint32_t[]", _PROBE_MAX)
-    count = lib.spy_bpf_nr_consts(prog, n, consts, masks, _PROBE_MAX)
-    if count < 0:
-        _cannot("the program compares the syscall number with too many constants")
-    prog_nrs: set[int] = set()
-    for i in range(count):
-        m, k = int(masks[i]), int(consts[i])
-        if m == MASK32:
-            prog_nrs.add(k)
-        else:
-            prog_nrs.update(_masked(m, k))
+    size = min(_PROBE_MAX, 2 * n + 16)
+    consts = ffi.new("uint32_t[]", size)
+    masks = ffi.new("uint32_t[]", size)
     tokens = {int(Arch.X86_64) if a is Arch.X32 else int(a) for a in policy.arches}
-    tokens.update(t for t in _FOREIGN[:2] if t not in tokens)
     tokens.add(next(t for t in _FOREIGN if t not in tokens))
     tokens.add(0)
     ran = 0
     for token in sorted(tokens):
-        rule_nrs: set[int] = set()
+        count = lib.spy_bpf_nr_consts(prog, n, token, consts, masks, size)
+        if count < 0:
+            _cannot("the program compares the syscall number with too many constants")
+        prog_nrs: set[int] = set()
+        for m, k in zip(ffi.unpack(masks, count), ffi.unpack(consts, count)):
+            if m == MASK32:
+                prog_nrs.add(k)
+            else:
+                prog_nrs.update(_masked(m, k))
         for arch in policy.arches:
             if (int(Arch.X86_64) if arch is Arch.X32 else int(arch)) == token:
-                rule_nrs.update(policy.table(arch))
-        points = sorted(_around(rule_nrs | prog_nrs) | set(_BASE_NRS))
-        ran += _verify_token(policy, prog, n, token, points)
+                prog_nrs.update(policy.table(arch))
+        points = {(v - 1) & MASK32 for v in prog_nrs}
+        points.update(prog_nrs)
+        points.update((v + 1) & MASK32 for v in prog_nrs)
+        points.update(_BASE_NRS)
+        ran += _verify_token(policy, prog, n, token, sorted(points))
     return ran
+
+
+def _simple(policy: Policy, arch: Arch) -> tuple[dict[int, int], set[int]]:
+    """nr -> the one action the rules give it whatever the arguments (nrs
+    without rules are absent: the default), and the nrs whose arguments matter."""
+    return policy.simple(arch)
 
 
 def _verify_token(policy: Policy, prog: object, n: int, token: int, points: list[int]) -> int:
@@ -183,49 +194,90 @@ def _verify_token(policy: Policy, prog: object, n: int, token: int, points: list
     lib.spy_bpf_scan(prog, n, count, ffi.from_buffer("uint32_t[]", arches),
                      ffi.from_buffer("uint32_t[]", nrs),
                      ffi.from_buffer("uint32_t[]", results), ffi.from_buffer("uint8_t[]", dep))
-    deep: list[int] = []
-    ran = count
-    zeros = (0,) * 6
     bad_arch = policy.bad_arch
     default = policy.default
-    for i, nr in enumerate(points):
+    low = policy.arch_for(token, 0)
+    high = policy.arch_for(token, X32_BIT)
+    skip = policy.arch_for(token, MASK32)
+    deep: set[int] = set()
+    if low is None and high is None and skip is None:
+        expected = array("I", [bad_arch]) * count
+    else:
+        values: list[int] = []
+        cut = bisect.bisect_left(points, X32_BIT)
+        top = bisect.bisect_left(points, MASK32)
+        for arch, part in ((low, points[:cut]), (high, points[cut:top]),
+                           (skip, points[top:])):
+            if arch is None:
+                values += [bad_arch] * len(part)
+                continue
+            table, unsure = _simple(policy, arch)
+            get = table.get
+            values += [get(nr, default) for nr in part]
+            if unsure:
+                deep.update(unsure.intersection(part))
+        expected = array("I", values)
+    i = dep.find(1)
+    while i >= 0:
+        deep.add(points[i])
+        i = dep.find(1, i + 1)
+    if deep:
+        for nr in deep:
+            i = bisect.bisect_left(points, nr)
+            expected[i] = results[i]
+    if expected.tobytes() != results.tobytes():
+        i = next(i for i in range(count) if expected[i] != results[i])
+        nr = points[i]
         entries = policy.entries(token, nr)
-        if dep[i] or (entries and not any(e.unconditional for e in entries)):
-            deep.append(nr)
-            continue
-        got = results[i]
-        if entries is None:
-            if got != bad_arch:
-                _fail(policy, token, nr, zeros, {bad_arch}, got, None)
-        elif not entries:
-            if got != default:
-                _fail(policy, token, nr, zeros, {default}, got, entries)
-        else:
-            want = decide_entries(entries, default, zeros)
-            if got not in want:
-                _fail(policy, token, nr, zeros, want, got, entries)
-    for nr in deep:
+        _fail(policy, token, nr, (0,) * 6, {expected[i]}, results[i], entries)
+    ran = count
+    for nr in sorted(deep):
         ran += _verify_args(policy, prog, n, token, nr)
     return ran
 
 
+def _holds(value: int, mask: int, k: int, op: int) -> bool:
+    a = value & mask
+    if op == 0:
+        return a == k
+    if op == 1:
+        return a > k
+    if op == 2:
+        return a >= k
+    return bool(a & k)
+
+
+_MAX_PATHS = 1 << 18
+
+
 def _verify_args(policy: Policy, prog: object, n: int, token: int, nr: int) -> int:
-    words = ffi.new("uint32_t[]", _PROBE_MAX)
-    masks = ffi.new("uint32_t[]", _PROBE_MAX)
-    ks = ffi.new("uint32_t[]", _PROBE_MAX)
-    ops = ffi.new("uint8_t[]", _PROBE_MAX)
-    count = lib.spy_bpf_probe(prog, n, token, nr, words, masks, ks, ops, _PROBE_MAX)
-    entries = policy.entries(token, nr)
-    if count < 0:
+    """Every path the program takes for (token, nr) against the model on the
+    argument points inside that path's region."""
+    size = 1 << 8
+    while True:
+        bufs = _buffers(size)
+        c_word, c_mask, c_k, c_op, ends, rets = bufs
+        npaths = lib.spy_bpf_paths(prog, n, token, nr, c_word, c_mask, c_k, c_op, size * 16,
+                                   ends, rets, size)
+        if npaths != -errno.E2BIG or size >= _MAX_PATHS:
+            break
+        size *= 16
+    if npaths < 0:
         _cannot(f"the program computes on the arguments of syscall {nr} on arch "
-                f"{token:#x} in a way the verifier does not cover")
+                f"{token:#x} in a way the verifier does not cover"
+                if npaths == -errno.ENOTSUP else
+                f"the program has too many paths for syscall {nr} on arch {token:#x}")
+    entries = policy.entries(token, nr)
     little = bool(token & 0x40000000)
     wide = bool(token & 0x80000000)
+    total = int(ends[npaths - 1]) if npaths else 0
+    conds = list(zip(ffi.unpack(c_word, total), ffi.unpack(c_mask, total),
+                     ffi.unpack(c_k, total), ffi.unpack(c_op, total)))
     # 32-bit candidates per data word (2..15: ip and the arguments' halves)
     cand: dict[int, set[int]] = {}
-    for i in range(count):
-        w, m, k, op = int(words[i]), int(masks[i]), int(ks[i]), int(ops[i])
+    for w, m, k, op in set(conds):
         s = cand.setdefault(w, {0, MASK32})
+        op &= 0x7F
         if m == MASK32 and op < 3:
             s.update(_around((k,)))
         elif op == 3:
@@ -233,67 +285,350 @@ def _verify_args(policy: Policy, prog: object, n: int, token: int, nr: int) -> i
         else:
             s.update(_masked(m, k))
             s.update(_around((k,)))
+    if 2 in cand or 3 in cand:
+        _cannot(f"the program compares the instruction pointer (syscall {nr})")
     for e in entries or ():
         for c in e.cmps:
-            lo_w = 4 + 2 * c.index + (0 if little else 1)
-            hi_w = 4 + 2 * c.index + (1 if little else 0)
-            lo = cand.setdefault(lo_w, {0, MASK32})
-            hi = cand.setdefault(hi_w, {0, MASK32})
+            lo = cand.setdefault(4 + 2 * c.index + (0 if little else 1), {0, MASK32})
+            hi = cand.setdefault(4 + 2 * c.index + (1 if little else 0), {0, MASK32})
             if c.op == MASKED_EQ:
                 lo.update(_masked(c.a & MASK32, c.b & MASK32))
                 hi.update(_masked(c.a >> 32, c.b >> 32))
             else:
                 lo.update(_around((c.a & MASK32,)))
                 hi.update(_around((c.a >> 32,)))
-    if 2 in cand or 3 in cand:
-        _cannot(f"the program compares the instruction pointer (syscall {nr})")
+    lo_of = [4 + 2 * i + (0 if little else 1) for i in range(6)]
+    hi_of = [4 + 2 * i + (1 if little else 0) for i in range(6)]
     if not wide:  # the kernel zero-extends a 32-bit arch's arguments
-        for i in range(6):
-            cand[4 + 2 * i + (1 if little else 0)] = {0}
-    # per argument: its 64-bit candidates
-    per_arg: list[list[int]] = []
-    used: list[int] = []
-    total = 1
-    for i in range(6):
-        lo_w = 4 + 2 * i + (0 if little else 1)
-        hi_w = 4 + 2 * i + (1 if little else 0)
-        lo, hi = cand.get(lo_w, {0}), cand.get(hi_w, {0})
-        if len(lo) == 1 and len(hi) == 1:
-            per_arg.append([(next(iter(hi)) << 32) | next(iter(lo))])
-            continue
-        values = [(h << 32) | v for h in sorted(hi) for v in sorted(lo)]
-        per_arg.append(values)
-        used.append(i)
-        total *= len(values)
-    if total > MAX_POINTS:
-        _cannot(f"syscall {nr} on arch {token:#x} needs {total} argument points "
-                f"(more than {MAX_POINTS})")
-    combos = list(itertools.product(*per_arg))
-    buf = array("I")
-    for args in combos:
-        buf.append(nr)
-        buf.append(token)
-        buf.append(0)
-        buf.append(0)
-        for a in args:
-            if little:
-                buf.append(a & MASK32)
-                buf.append(a >> 32)
+        for w in hi_of:
+            cand[w] = {0}
+    ran = 0
+    start = 0
+    zero = [0]
+    lo_sorted = [list(cand[lo_of[i]]) if lo_of[i] in cand else zero for i in range(6)]
+    hi_sorted = [list(cand[hi_of[i]]) if hi_of[i] in cand else zero for i in range(6)]
+    free = [[(h << 32) | v for h in hi_sorted[i] for v in lo_sorted[i]] for i in range(6)]
+    word_arg = {lo_of[i]: i for i in range(6)} | {hi_of[i]: i for i in range(6)}
+    memo: dict[tuple[object, ...], list[int]] = {}
+    index = _EqIndex(entries or [])
+    for p, end in enumerate(ffi.unpack(ends, npaths)):
+        got = int(rets[p])
+        mine = conds[start:end]
+        start = end
+        region = list(free)
+        touched = {word_arg[w] for w, _, _, _ in mine if w in word_arg}
+        for i in touched:
+            lw, hw = lo_of[i], hi_of[i]
+            los = _narrow(lo_sorted[i], [c for c in mine if c[0] == lw], memo)
+            his = _narrow(hi_sorted[i], [c for c in mine if c[0] == hw], memo)
+            region[i] = [(h << 32) | v for h in his for v in los]
+        if not all(region):
+            continue  # no candidate point takes this path
+        ran += _check_region(policy, prog, n, token, nr, entries, region, got, index)
+    return ran
+
+
+def _narrow(values: list[int], conds: list[tuple[int, int, int, int]],
+            memo: dict[tuple[object, ...], list[int]]) -> list[int]:
+    """The values of one word that satisfy a path's conditions on it."""
+    if not conds:
+        return values
+    key = (id(values), *conds)
+    found = memo.get(key)
+    if found is not None:
+        return found
+    out = values
+    rest = []
+    excluded: set[int] = set()
+    for c in conds:
+        _, m, k, op = c
+        if m == MASK32 and op & 0x7F == 0:
+            if op & 0x80:  # word == k: at most one value left
+                out = [v for v in out if v == k]
             else:
-                buf.append(a >> 32)
-                buf.append(a & MASK32)
-    results = array("I", bytes(4 * len(combos)))
-    lib.spy_bpf_eval_words(prog, n, len(combos), ffi.from_buffer("uint32_t[]", buf),
-                           ffi.from_buffer("uint32_t[]", results))
-    default = policy.default
-    for args, got in zip(combos, results):
-        if entries is None:
-            want = frozenset({policy.bad_arch})
+                excluded.add(k)
         else:
-            want = decide_entries(entries, default, args)
+            rest.append(c)
+    if excluded:
+        out = [v for v in out if v not in excluded]
+    for _, m, k, op in rest:
+        taken = bool(op & 0x80)
+        op &= 0x7F
+        if op == 0:
+            out = [v for v in out if ((v & m) == k) is taken]
+        elif op == 1:
+            out = [v for v in out if ((v & m) > k) is taken]
+        elif op == 2:
+            out = [v for v in out if ((v & m) >= k) is taken]
+        else:
+            out = [v for v in out if bool(v & m & k) is taken]
+    memo[key] = out
+    return out
+
+
+_BUFFERS = threading.local()
+
+
+def _buffers(size: int) -> tuple[Any, ...]:
+    """Output buffers for spy_bpf_paths, reused per thread (the C call releases the GIL)."""
+    cache: dict[int, tuple[Any, ...]] | None = getattr(_BUFFERS, "cache", None)
+    if cache is None:
+        cache = _BUFFERS.cache = {}
+    found = cache.get(size)
+    if found is None:
+        found = (ffi.new("uint8_t[]", size * 16), ffi.new("uint32_t[]", size * 16),
+                 ffi.new("uint32_t[]", size * 16), ffi.new("uint8_t[]", size * 16),
+                 ffi.new("int[]", size), ffi.new("uint32_t[]", size))
+        if size <= 1 << 12:
+            cache[size] = found
+    return found
+
+
+class _EqIndex:
+    """Rules with an EQ comparison, by argument and datum: a region only needs
+    the rules whose datum it holds (an allow-list of 1,000 values is not
+    1,000 rules to look at on every path)."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.by_arg: dict[int, dict[int, list[int]]] = {}
+        self.others: list[int] = []
+        for pos, e in enumerate(entries):
+            eq = None if e.narrow else next((c for c in e.cmps if c.op == EQ), None)
+            if eq is None:
+                self.others.append(pos)
+            else:
+                self.by_arg.setdefault(eq.index, {}).setdefault(eq.a, []).append(pos)
+
+    def candidates(self, reg: list[list[int]]) -> list[int]:
+        out = list(self.others)
+        for arg, table in self.by_arg.items():
+            values = reg[arg]
+            if len(values) <= len(table):
+                for v in values:
+                    found = table.get(v)
+                    if found:
+                        out += found
+            else:
+                have = set(values)
+                for datum, found in table.items():
+                    if datum in have:
+                        out += found
+        out.sort()
+        return out
+
+
+def _check_region(policy: Policy, prog: object, n: int, token: int, nr: int,
+                  entries: list[Entry] | None, region: list[list[int]], got: int,
+                  index: _EqIndex | None = None) -> int:
+    """The program returns ``got`` on every point of ``region`` (one list of
+    candidate values per argument): the model must allow it on each.  The
+    region is split on a comparison until every rule is decided on it."""
+    if entries is None:
+        if got != policy.bad_arch:
+            _fail_at(policy, prog, n, token, nr, region, {policy.bad_arch}, got, entries)
+        return 1
+    for e in entries:
+        if e.unconditional:
+            if got != e.rule.action:
+                _fail_at(policy, prog, n, token, nr, region, {e.rule.action}, got, entries)
+            return 1
+    narrow = bool(entries) and entries[0].narrow
+    stack = [region]
+    checks = 0
+    while stack:
+        reg = stack.pop()
+        checks += 1
+        if checks > MAX_POINTS:
+            _cannot(f"syscall {nr} on arch {token:#x} needs more than {MAX_POINTS} "
+                    "argument classes")
+        actions: set[int] = set()
+        split: tuple[int, Cmp] | None = None
+        sets: dict[int, set[int]] = {}
+        for pos in (index.candidates(reg) if index is not None else range(len(entries))):
+            e = entries[pos]
+            never = False
+            maybe: Cmp | None = None
+            for c in e.cmps:
+                values = reg[c.index]
+                if not narrow and c.op in (EQ, NE):  # set membership, not a scan
+                    found = sets.get(c.index)
+                    if found is None:
+                        found = sets[c.index] = set(values)
+                    inside = c.a in found
+                    hits = int(inside) if c.op == EQ else len(values) - int(inside)
+                else:
+                    hits = 0
+                    for v in values:
+                        if c.holds_value(v & MASK32 if narrow else v):
+                            hits += 1
+                if hits == 0:
+                    never = True
+                    break
+                if hits != len(values) and maybe is None:
+                    maybe = c
+            if never:
+                continue
+            if maybe is not None:
+                split = (maybe.index, maybe)
+                break
+            actions.add(e.rule.action)
+        if split is not None:
+            idx, c = split
+            yes = [v for v in reg[idx] if c.holds_value(v & MASK32 if narrow else v)]
+            no = [v for v in reg[idx] if not c.holds_value(v & MASK32 if narrow else v)]
+            for part in (yes, no):
+                sub = list(reg)
+                sub[idx] = part
+                stack.append(sub)
+            continue
+        want = frozenset(actions) if actions else frozenset({policy.default})
         if got not in want:
-            _fail(policy, token, nr, args, want, got, entries)
-    return len(combos)
+            _fail_at(policy, prog, n, token, nr, reg, want, got, entries)
+    return checks
 
 
-__all__ = ["MAX_POINTS", "verify"]
+def _fail_at(policy: Policy, prog: object, n: int, token: int, nr: int,
+             region: list[list[int]], want: Iterable[int], got: int,
+             entries: list[Entry] | None) -> None:
+    args = tuple(values[0] for values in region)
+    full = ffi.new("uint64_t[6]", list(args))
+    result = ffi.new("uint32_t *")
+    lib.spy_bpf_eval(prog, n, nr, token, 0, full, result)
+    _fail(policy, token, nr, args, want, int(result[0]), entries)
+
+
+# -- repair: build the part libseccomp gets wrong ------------------------------------------
+
+_LD_ABS, _AND_K, _JEQ, _JGT, _JGE, _JA, _RET_K = 0x20, 0x54, 0x15, 0x25, 0x35, 0x05, 0x06
+
+
+_Code = list[tuple[int, object, object, object]]
+
+
+def _cmp_code(c: Cmp, little: bool, narrow: bool, t: str, f: str) -> _Code:
+    """Classic BPF for one comparison: jumps to label ``t`` when it holds, ``f`` otherwise
+    (0 is the next instruction)."""
+    base = 16 + 8 * c.index
+    lo_off, hi_off = (base, base + 4) if little else (base + 4, base)
+    dl, dh = c.a & MASK32, c.a >> 32
+    if c.op == MASKED_EQ:
+        ml, mh = c.a & MASK32, c.a >> 32
+        vl, vh = c.b & ml, (c.b >> 32) & mh
+        low: _Code = [(_LD_ABS, 0, 0, lo_off), (_AND_K, 0, 0, ml), (_JEQ, t, f, vl)]
+        if narrow:
+            return low
+        return [(_LD_ABS, 0, 0, hi_off), (_AND_K, 0, 0, mh), (_JEQ, 0, f, vh), *low]
+    # (jump op, swap) for the low half: "holds" when the jump is taken unless swapped
+    from .model import EQ, GE, GT, LE, LT, NE
+
+    low_op = {EQ: (_JEQ, False), NE: (_JEQ, True), GT: (_JGT, False), GE: (_JGE, False),
+              LT: (_JGE, True), LE: (_JGT, True)}[c.op]
+    op, swap = low_op
+    last: tuple[int, object, object, object] = (op, f, t, dl) if swap else (op, t, f, dl)
+    if narrow:
+        return [(_LD_ABS, 0, 0, lo_off), last]
+    hi: _Code = [(_LD_ABS, 0, 0, hi_off)]
+    if c.op == EQ:
+        hi.append((_JEQ, 0, f, dh))
+    elif c.op == NE:
+        hi.append((_JEQ, 0, t, dh))
+    elif c.op in (GT, GE):
+        hi += [(_JGT, t, 0, dh), (_JEQ, 0, f, dh)]
+    else:  # LT, LE
+        hi += [(_JGT, f, 0, dh), (_JEQ, 0, t, dh)]
+    return [*hi, (_LD_ABS, 0, 0, lo_off), last]
+
+
+def _block(policy: Policy, token: int, nr: int) -> list[tuple[int, object, object, object]]:
+    """The code deciding (token, nr) as the model says, falling through otherwise."""
+    code: list[tuple[int, object, object, object]] = [
+        (_LD_ABS, 0, 0, 4), (_JEQ, 1, 0, token), (_JA, 0, 0, -1),
+        (_LD_ABS, 0, 0, 0), (_JEQ, 1, 0, nr), (_JA, 0, 0, -1)]
+    entries = policy.entries(token, nr)
+    if entries is None:
+        return [*code, (_RET_K, 0, 0, policy.bad_arch)]
+    little = bool(token & 0x40000000)
+    for e in entries:  # an unconditional rule decides every call, wherever it is
+        if e.unconditional:
+            return [*code, (_RET_K, 0, 0, e.rule.action)]
+    for r, e in enumerate(entries):
+        fail = f"fail{r}"
+        for j, c in enumerate(e.cmps):
+            if c.tautology:
+                continue
+            nxt = f"c{r}.{j + 1}"
+            code += [(op, jt, jf, k) for op, jt, jf, k in
+                     _cmp_code(c, little, e.narrow, nxt, fail)]
+            code.append((-1, 0, 0, nxt))  # label
+        code.append((_RET_K, 0, 0, e.rule.action))
+        code.append((-1, 0, 0, fail))
+    return [*code, (_RET_K, 0, 0, policy.default)]
+
+
+def _rel(labels: dict[object, int], pc: int, target: object) -> int:
+    if isinstance(target, int):
+        return target
+    off = labels[target] - pc - 1
+    if not 0 <= off < 256:
+        raise ValueError("jump too long")
+    return off
+
+
+def _assemble(blocks: list[list[tuple[int, object, object, object]]]) -> bytes:
+    from .bpf import Insn, assemble
+
+    out: list[Insn] = []
+    for block in blocks:
+        labels: dict[object, int] = {}
+        pcs: list[tuple[int, object, object, object]] = []
+        for op, jt, jf, k in block:
+            if op == -1:
+                labels[k] = len(pcs)
+            else:
+                pcs.append((op, jt, jf, k))
+        end = len(pcs)
+        for pc, (op, jt, jf, k) in enumerate(pcs):
+            if op == _JA and k == -1:
+                out.append(Insn(op, 0, 0, end - pc - 1))
+            else:
+                assert isinstance(k, int)
+                out.append(Insn(op, _rel(labels, pc, jt), _rel(labels, pc, jf), k & MASK32))
+    return assemble(out)
+
+
+def repair(policy: Policy, program: bytes, error: FilterVerificationError,
+           limit: int = 64) -> bytes:
+    """A program that decides as ``policy`` says: ``program`` with a prefix that
+    decides, itself, each (arch, syscall) where ``program`` is wrong.  The result
+    is verified; raises ``error`` (with the conflicting rules named) when no
+    correct program of at most 4096 instructions is found."""
+    import sys
+
+    from .bpf import guess_byteorder
+
+    if guess_byteorder(program) != sys.byteorder:
+        raise error
+    fixed: list[tuple[int, int]] = []
+    current = error
+    for _ in range(limit):
+        key = (current.token, current.nr & MASK32)
+        if current.reason or key in fixed:
+            raise error
+        fixed.append(key)
+        try:
+            prefix = _assemble([_block(policy, t, nr) for t, nr in fixed])
+        except ValueError:
+            raise error from None
+        candidate = prefix + bytes(program)
+        if len(candidate) // INSN_SIZE > 4096:
+            raise error
+        try:
+            verify(policy, candidate)
+        except FilterVerificationError as again:
+            current = again
+            continue
+        return candidate
+    raise error
+
+
+__all__ = ["MAX_POINTS", "repair", "verify"]

@@ -174,7 +174,7 @@ def test_run_errors() -> None:
     assert line == "seccomp-py: error: run: no-such-command-xyz: command not found"
     line = one_error_line(cli("run", "--profile", DOCKER, "--", "/etc/passwd"), 126)
     assert line == "seccomp-py: error: run: /etc/passwd: Permission denied"
-    line = one_error_line(cli("run", "--profile", DOCKER))
+    line = one_error_line(cli("run", "--profile", DOCKER), 2)
     assert "give the command after '--'" in line
     assert cli("run", "--", "true").returncode == 2  # --profile is required
 
@@ -252,13 +252,13 @@ def test_learn_errors(tmp_path: Path) -> None:
     line = one_error_line(cli("learn", "-o", out, "--", "no-such-command-xyz"), 127)
     assert line == "seccomp-py: error: learn: no-such-command-xyz: command not found"
     line = one_error_line(cli("learn", "-o", out, "--default-action", "SCMP_ACT_FOO", "--",
-                              "true"))
+                              "true"), 2)
     assert "unknown action 'SCMP_ACT_FOO'" in line
-    line = one_error_line(cli("learn", "-o", out, "--default-action", "ALLOW", "--", "true"))
+    line = one_error_line(cli("learn", "-o", out, "--default-action", "ALLOW", "--", "true"), 2)
     assert "would not restrict anything" in line
-    line = one_error_line(cli("learn", "-o", out, "--default-errno", "EWHAT", "--", "true"))
+    line = one_error_line(cli("learn", "-o", out, "--default-errno", "EWHAT", "--", "true"), 2)
     assert line == "seccomp-py: error: learn: unknown errno 'EWHAT'"
-    line = one_error_line(cli("learn", "-o", out))
+    line = one_error_line(cli("learn", "-o", out), 2)
     assert "give the command after '--'" in line
     line = one_error_line(cli("learn", "-q", "-o", "/nonexistent/dir/x.json", "--", "true"))
     assert line.startswith("seccomp-py: error: cannot write /nonexistent/dir/x.json")

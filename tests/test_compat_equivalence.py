@@ -21,6 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import seccomp_py.compat as compat
+from seccomp_py.errors import FilterVerificationError
+from seccomp_py.verify import verify
 
 pytestmark = needs_official
 
@@ -306,13 +308,22 @@ def test_generated_filters_export_identically(p: dict[str, Any]) -> None:
     official_kind, official_export = outcome(lambda: exports(official))
     compat_kind, compat_export = outcome(lambda: exports(mine))
     if (official_kind == "ok" and compat_kind == "error"
-            and getattr(compat_export, "errno", None) == errno.EPROTO
-            and "x32" in str(compat_export)):
-        # documented difference: seccomp_py refuses the program libseccomp 2.5
-        # generates wrongly with the x32 arch (docs/compat.md), where the
+            and isinstance(compat_export, FilterVerificationError)):
+        # documented difference: seccomp_py refuses a program libseccomp 2.5
+        # generates wrongly (docs/compat.md, docs/failclosed.md), where the
         # official module exports it
+        with pytest.raises(FilterVerificationError):
+            verify(mine._filter.policy(), official_export[0])
         return
     assert official_kind == compat_kind, (official_export, compat_export)
+    if official_kind == "ok" and mine._filter._repaired == mine._filter._generation:
+        # documented difference: libseccomp's program is wrong; seccomp_py
+        # exports (and loads) a repaired, verified one instead
+        with pytest.raises(FilterVerificationError):
+            verify(mine._filter.policy(), official_export[0])
+        verify(mine._filter.policy(), compat_export[0])
+        assert compat_export[1] == official_export[1]  # the PFC is libseccomp's
+        return
     if official_kind == "ok":
         assert compat_export == official_export
     else:

@@ -116,22 +116,25 @@ def test_harness_catches_a_wrong_prediction(monkeypatch: pytest.MonkeyPatch) -> 
     assert len(result.mismatches) == 1 and "ERRNO(2)" in result.mismatches[0]
 
 
-# -- libseccomp bugs found by the model (shrunk examples, kept as strict xfails) -----------
-# When one starts passing (a libseccomp fix, or a guard in seccomp_py), the xfail
-# turns into a failure: drop the marker and the shape from K.known_bug().
+# -- libseccomp bugs found by the model (shrunk examples) -----------------------------------
+# seccomp_py's verifier (seccomp_py/verify.py) proves every program against the
+# rules; where libseccomp's is wrong it repairs it or refuses it before loading.
 
 
 def _x32_phantom_is_refused(build: Any) -> None:
-    """seccomp_py's export check refuses the program libseccomp 2.5.4 gets wrong,
+    """seccomp_py's verifier refuses the program libseccomp 2.5.4 gets wrong,
     and a child that tries to load it is never confined by it."""
     from seccomp_py import SeccompError
+    from seccomp_py.errors import FilterVerificationError
 
     f = build()
     exported = None
     try:
         exported = f.export_bpf()
-    except SeccompError as exc:
-        assert exc.errno == errno.EPROTO and "x32" in str(exc)
+    except FilterVerificationError as exc:
+        # the verifier names the call the program gets wrong
+        assert exc.errno == errno.EPROTO and exc.syscall in ("getppid", "vserver"), exc
+        assert exc.expected and exc.actual and exc.version
     if exported is not None:  # a libseccomp without the bug: the rules must hold
         return
 
@@ -165,8 +168,9 @@ def test_x32_arch_with_priority_on_unruled_syscall_is_refused() -> None:
     _x32_phantom_is_refused(build)
 
 
-# Very likely GHSA-4q85-33p6-j5g6, fixed in libseccomp 2.6.1.  libseccomp 2.5's program
-# fails verification; seccomp_py's own (Optimize.RANGES, seccomp_py.codegen) replaces it.
+# Very likely GHSA-4q85-33p6-j5g6, fixed in libseccomp 2.6.1.  libseccomp 2.5.4
+# gets it wrong; seccomp_py's verifier catches it and repairs the program (it
+# decides getppid itself), so the kernel enforces the rules as written.
 def test_range_rules_with_different_actions_do_not_leak_into_each_other() -> None:
     # Filter(ERRNO(2));
     # add_rule(ERRNO(11), "getppid", Arg(5) > 2**64-1, Arg(2) >= 0)      # never matches
@@ -176,7 +180,8 @@ def test_range_rules_with_different_actions_do_not_leak_into_each_other() -> Non
         M.MRule(M.ERRNO(11), "getppid", (A0(5, "GT", -1), A0(2, "GE", 0))),
         M.MRule(M.ALLOW, "getppid", (A0(2, "GT", 0x1000), A0(4, "GT", 8)))))
     assert K.known_bug(p) == "LSC-RANGE-MERGE"
-    check(p, (_call("getppid", 0, 0, 0x351, 0, 9, 0),))
+    r = check(p, (_call("getppid", 0, 0, 0x351, 0, 9, 0), _call("getppid", 0, 0, 0x2000, 0, 9, 0)))
+    assert r.checked == 2 and r.verify_refused == 0
 
 
 def test_x32_arch_with_conditional_rule_on_syscall_x32_lacks_is_refused() -> None:

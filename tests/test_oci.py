@@ -383,10 +383,11 @@ def test_cli_agent_bad_options_are_one_line_errors(agent_dir: Any) -> None:
     import sys
 
     cli = os.path.join(os.path.dirname(sys.executable), "seccomp-py")
-    for extra in (["--handler", "no_such_module:fn"], ["--deny", "ENOTANERRNO"],
-                  ["--handler", "os:getcwd_nope"]):
+    for extra, status in ((["--handler", "no_such_module:fn"], 1),
+                          (["--deny", "ENOTANERRNO"], 2),  # a bad option value: usage
+                          (["--handler", "os:getcwd_nope"], 1)):
         done = subprocess.run([cli, "agent", "--socket", str(agent_dir / "s.sock"), *extra],
                               capture_output=True, text=True, timeout=30)
-        assert done.returncode == 1, done
+        assert done.returncode == status, done
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "error:" in lines[0], done.stderr

@@ -107,6 +107,10 @@ def built(source: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
     wheel = Path(proc.stdout.strip().splitlines()[-1])
     assert wheel.is_file(), proc.stdout
     (sdist,) = out.glob(f"seccomp_py-{VERSION}.tar.gz")
+    # the build (sdist, then the wheel from it) says nothing deprecated
+    log = (out / "raw" / "build.log").read_text()
+    assert "Successfully built" in log and "running egg_info" in log  # the build's log
+    assert "eprecat" not in log and "is absent from the packages" not in log, log[-4000:]
     return {"wheel": wheel, "sdist": sdist}
 
 
@@ -136,6 +140,14 @@ def test_wheel_is_one_abi3_manylinux_wheel_with_libseccomp_inside(built: dict[st
         lgpl = next(n for n in names if n.endswith("/LICENSE-LGPL-2.1"))
         assert b"GNU LESSER GENERAL PUBLIC LICENSE" in zf.read(lgpl)
         assert b"Version 2.1" in zf.read(lgpl)
+    # the built-in profiles and their provenance, the completions and the man page
+    for name in ("docker.json", "podman.json", "SOURCES.json", "NOTICE", "LICENSE-Apache-2.0"):
+        assert f"seccomp_py/profiles/{name}" in names, name
+    data = f"seccomp_py-{VERSION}.data/data/"
+    for path in ("share/man/man1/seccomp-py.1", "share/bash-completion/completions/seccomp-py",
+                 "share/zsh/site-functions/_seccomp-py",
+                 "share/fish/vendor_completions.d/seccomp-py.fish"):
+        assert data + path in names, path
     assert "Requires-Python: >=3.9" in metadata
     assert "Project-URL" not in metadata  # none invented
     # nothing from a build tree leaks in
@@ -155,6 +167,13 @@ def test_wheel_in_fresh_venv_enforces_a_filter_with_its_bundled_libseccomp(
     assert site.is_relative_to(tmp_path / "venv-wheel"), report["module"]
     assert report["child"]["mkdir"] == 13 and report["child"]["rmdir"] == 18, report
     assert not report["child"]["dir_created"]
+    # the wheel's command, its built-in profile and its man page work from the venv
+    venv = tmp_path / "venv-wheel"
+    cli = venv / "bin" / "seccomp-py"
+    done = _run([str(cli), "run", "--profile", "docker", "--", "true"], timeout=60, cwd=outside)
+    assert done.returncode == 0
+    man = venv / "share" / "man" / "man1" / "seccomp-py.1"
+    assert man.read_text().startswith(".TH SECCOMP\\-PY 1")
     lib = Path(report["libseccomp_path"])
     assert lib.parent == site / "seccomp_py.libs", lib
     # the dynamic linker agrees: ldd resolves libseccomp into the wheel's copy only

@@ -304,7 +304,8 @@ def test_rules_with_the_default_action_are_skipped() -> None:
 
 def test_unknown_names_warn_skip_or_fail() -> None:
     p = mk([{"names": ["read", "no_such_call"], "action": "SCMP_ACT_ALLOW"}])
-    with pytest.warns(ProfileWarning, match=r"syscalls\[0\]\.names\[1\]: unknown syscall"):
+    with pytest.warns(ProfileWarning, match=r"^1 syscall names libseccomp does not know were "
+                                            r"skipped \(as runc does\): no_such_call$"):
         c = p.compile(caps=())
     assert [r.syscall for r in c.rules] == ["read"]
     assert c.skipped_for("unknown")[0].weakens is False
@@ -319,7 +320,9 @@ def test_unknown_names_warn_skip_or_fail() -> None:
 def test_a_skipped_name_in_a_deny_rule_is_a_loud_warning() -> None:
     p = mk([{"names": ["mkdir", "no_such_call"], "action": "SCMP_ACT_KILL_PROCESS"}],
            defaultAction="SCMP_ACT_ALLOW")
-    with pytest.warns(WeakenedPolicyWarning, match="SKIPPED A RULE THAT REFUSES 'no_such_call'"):
+    with pytest.warns(WeakenedPolicyWarning,
+                      match=r"SKIPPED A RULE THAT REFUSES 1 syscalls .* no_such_call "
+                            r"\(syscalls\[0\]\.names\[1\]\)"):
         c = p.compile(caps=())
     assert c.skipped_for("unknown")[0].weakens
     assert evaluate(c.filter, "mkdir") == "KILL_PROCESS"
@@ -486,9 +489,17 @@ def test_cross_endian_export_is_checked(docker: Profile) -> None:
     """libseccomp 2.5 byte-swaps some shared ret instructions twice when it exports
     a big-endian filter (s390x + s390) on a little-endian host; check_export()
     catches the corrupt program instead of letting it out."""
+    from seccomp_py.errors import FilterVerificationError
     from seccomp_py.profile import check_export
 
     f = _quiet_compile(docker, caps=(), arch=Arch.S390X)
+    try:
+        f.export_bpf()
+    except FilterVerificationError:
+        pass  # the verifier refuses the corrupt program before it leaves
+    else:
+        return  # a fixed libseccomp
+    f.verify = False
     data = f.export_bpf()
     bad = [i for i in bpf.parse(data) if i.cls == bpf.RET and not bpf.is_action(i.k)]
     if not bad:

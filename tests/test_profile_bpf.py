@@ -22,7 +22,9 @@ NATIVE = Arch.native()
 
 
 def _rules_filter() -> Filter:
-    f = Filter(Action.ALLOW)
+    # libseccomp 2.5.4 miscompiles these rules (the verifier refuses them: see
+    # tests/test_verify.py); these tests are about the evaluator, so unverified
+    f = Filter(Action.ALLOW, verify=False)
     if NATIVE == Arch.X86_64:
         f.add_arch(Arch.X86)
     f.add_rule(Action.errno(200), "getpriority", Arg(0) == 7)

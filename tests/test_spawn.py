@@ -244,8 +244,8 @@ def test_bad_arguments() -> None:
         spawn(["true"], "not a filter")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="preexec_fn"):
         spawn(["true"], allow_all(), preexec_fn=lambda: None)
-    with pytest.raises(ValueError, match="user"):
-        spawn(["true"], allow_all(), user=0)
+    with pytest.raises(ValueError, match="rlimits"):
+        spawn(["true"], allow_all(), rlimits={"RLIMIT_NOFILE": (2, 1)})
     with pytest.raises(ValueError, match="null byte"):
         spawn(["tr\0ue"], allow_all())
     with pytest.raises(ValueError):

@@ -1,15 +1,19 @@
-"""Round trips per second of user notification: seccomp_py vs libseccomp in C.
+"""Round trips of user notification: seccomp_py and the official module vs C.
 
 Same target (target.c: getppid(2) in a loop, sent to the supervisor with
-SECCOMP_RET_USER_NOTIF), same run, rounds interleaved; each supervisor
-answers CONTINUE.  Prints the median rate of each supervisor and its ratio
-to the C one.  Needs a C compiler and libseccomp-dev.
+SECCOMP_RET_USER_NOTIF), every supervisor answers CONTINUE.  One run covers
+four settings: free placement and target + supervisor pinned to one CPU
+(taskset), each with and without synchronous wake-up.  Every round runs
+every (setting, supervisor) pair once, in a fresh random order, so load
+drifts hit all of them alike; the table gives, per setting, the median over
+rounds of each supervisor's time per round trip divided by the C
+supervisor's in the same round.  Needs a C compiler and libseccomp-dev.
 
-    python bench/notify/bench.py [--calls 20000] [--rounds 5] [--sync] [--cpu N]
+    python bench/notify/bench.py [--calls 20000] [--rounds 15] [--cpu 1]
+                                 [--only free,pinned] [--sync off,on]
 
---cpu pins both processes to one CPU: every round trip is then two context
-switches on that CPU, so the ratio measures the supervisor's cost per round
-trip with less noise from other load on the machine.
+With one CPU every round trip is two context switches on that CPU; in free
+placement the kernel may run target and supervisor on different CPUs.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import tempfile
 from typing import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def build(out: str) -> tuple[str, str]:
@@ -42,90 +47,114 @@ def build(out: str) -> tuple[str, str]:
     return exes[0], exes[1]
 
 
-def one_run(target: str, supervisor: Callable[[int], list[str]], calls: int,
+def have_official() -> str | None:
+    """A Python that imports the official module (this one, else the system's)."""
+    for exe in (sys.executable, SYSTEM_PYTHON):
+        if os.path.exists(exe) and subprocess.run(
+                [exe, "-c", "import seccomp; seccomp.NotificationResponse"],
+                capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+def one_run(target: str, supervisor: list[str], calls: int,
             pin: list[str]) -> tuple[float, float]:
+    """(seconds per round trip seen by the target, supervisor CPU s per round trip)."""
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     with a, b:
-        sup = subprocess.Popen([*pin, *supervisor(a.fileno())], pass_fds=[a.fileno()],
+        argv = [x if x != "{fd}" else str(a.fileno()) for x in supervisor]
+        sup = subprocess.Popen([*pin, *argv], pass_fds=[a.fileno()],
                                stdout=subprocess.PIPE, text=True)
         tgt = subprocess.run([*pin, target, str(b.fileno()), str(calls)],
                              pass_fds=[b.fileno()], capture_output=True, text=True,
-                             timeout=120)
+                             timeout=300)
     assert sup.stdout is not None
     sup_out = sup.stdout.read()
     sup.wait(60)
     if tgt.returncode != 0 or sup.returncode != 0:
-        sys.exit(f"bench: target rc={tgt.returncode} {tgt.stderr!r}, "
+        sys.exit(f"bench: {argv}: target rc={tgt.returncode} {tgt.stderr!r}, "
                  f"supervisor rc={sup.returncode}")
     n, seconds = tgt.stdout.split()
-    # The supervisor's CPU time per round trip, measured around its loop:
-    # less sensitive than the rate to other load on the machine.
     answered, cpu_seconds = sup_out.split()
-    cpu = float(cpu_seconds) / int(answered)
-    return int(n) / float(seconds), cpu
+    return float(seconds) / int(n), float(cpu_seconds) / int(answered)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=20000)
-    ap.add_argument("--rounds", type=int, default=9)
-    ap.add_argument("--sync", action="store_true", help="synchronous wake-up (Linux 6.6+)")
-    ap.add_argument("--cpu", help="pin target and supervisor to this CPU (taskset -c)")
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--cpu", default="1", help="the CPU for the pinned placement")
+    ap.add_argument("--only", default="free,pinned", help="placements: free,pinned")
+    ap.add_argument("--sync", default="off,on", help="synchronous wake-up: off,on")
     ap.add_argument("--json", action="store_true",
-                    help="print one JSON line for bench/harness (docs/benchmarks.md)")
+                    help="print one JSON line per setting for bench/harness")
     args = ap.parse_args()
-    pin = ["taskset", "-c", args.cpu] if args.cpu else []
-    extra = ["sync"] if args.sync else []
     with tempfile.TemporaryDirectory() as tmp:
         target, csup = build(tmp)
         py = os.path.join(HERE, "py_supervisor.py")
-        kinds: dict[str, Callable[[int], list[str]]] = {
-            "C (libseccomp)": lambda fd: [csup, str(fd), *extra],
-            "seccomp_py serve()": lambda fd: [sys.executable, py, str(fd), "serve", *extra],
-            "seccomp_py serve(static=...) [C path]":
-                lambda fd: [sys.executable, py, str(fd), "static", *extra],
-            "seccomp_py receive()/respond()":
-                lambda fd: [sys.executable, py, str(fd), "receive", *extra],
-            "minimal Python loop (floor)":
-                lambda fd: [sys.executable, py, str(fd), "minimal", *extra],
-            "seccomp_py continue_all() [C loop]":
-                lambda fd: [sys.executable, py, str(fd), "c-loop", *extra],
+        kinds: dict[str, Callable[[list[str]], list[str]]] = {
+            "C (libseccomp)": lambda x: [csup, "{fd}", *x],
+            "serve(), Python handler": lambda x: [sys.executable, py, "{fd}", "serve", *x],
+            "receive()/respond() loop": lambda x: [sys.executable, py, "{fd}", "receive", *x],
         }
-        rates: dict[str, list[float]] = {k: [] for k in kinds}
-        cpus: dict[str, list[float]] = {k: [] for k in kinds}
-        order = list(kinds.items())
+        official = have_official()
+        if official is not None:
+            off = os.path.join(HERE, "official_supervisor.py")
+            kinds["official module (python3-seccomp)"] = lambda x: [official, off, "{fd}", *x]
+        kinds.update({
+            "serve(static=...) [C path]": lambda x: [sys.executable, py, "{fd}", "static", *x],
+            "bare cffi loop (floor)": lambda x: [sys.executable, py, "{fd}", "minimal", *x],
+            "continue_all() [C loop]": lambda x: [sys.executable, py, "{fd}", "c-loop", *x],
+        })
+        settings = [(place, sync) for place in args.only.split(",")
+                    for sync in args.sync.split(",")]
+        per: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {
+            s: {k: [] for k in kinds} for s in settings}
+        load0 = os.getloadavg()
         for _ in range(args.rounds):
-            random.shuffle(order)  # no kind always runs first or right after another
-            for name, argv in order:
-                rate, cpu = one_run(target, argv, args.calls, pin)
-                rates[name].append(rate)
-                cpus[name].append(cpu)
-    base_runs = rates["C (libseccomp)"]
+            jobs = [(s, k) for s in settings for k in kinds]
+            random.shuffle(jobs)  # no pair always runs first or right after another
+            for (place, sync), name in jobs:
+                pin = ["taskset", "-c", args.cpu] if place == "pinned" else []
+                extra = ["sync"] if sync == "on" else []
+                per[(place, sync)][name].append(
+                    one_run(target, kinds[name](extra), args.calls, pin))
+        load1 = os.getloadavg()
     if args.json:
-        print(json.dumps({
-            "scenario": "3", "case": "round trips, CONTINUE"
-                                     + (", sync wake-up" if args.sync else ""),
-            "unit": "round trips/s", "better": "higher", "baseline": "C",
-            "results": {
-                "C": base_runs,
-                "seccomp_py": rates["seccomp_py serve()"],
-                "seccomp_py continue_all": rates["seccomp_py continue_all() [C loop]"],
-                "official": "n/a: not measured (receive_notify/respond_notify exist)",
-                "pyseccomp": "n/a: not measured",
-                "seccompy": "n/a: not measured",
-            }}))
+        keys = {"C (libseccomp)": "C", "serve(), Python handler": "seccomp_py",
+                "receive()/respond() loop": "seccomp_py receive/respond",
+                "official module (python3-seccomp)": "official",
+                "continue_all() [C loop]": "seccomp_py continue_all"}
+        for (place, sync), runs in per.items():
+            results: dict[str, object] = {
+                keys[k]: [1 / t for t, _ in v] for k, v in runs.items() if k in keys}
+            results.setdefault("official", "n/a: python3-seccomp not importable")
+            print(json.dumps({
+                "scenario": "3", "case": f"notify round trips, continue, {place}, "
+                                         f"sync wake-up {sync}",
+                "unit": "round trips/s", "better": "higher", "baseline": "C",
+                "results": results}))
         return 0
-    print(f"notify round trips/s, CONTINUE, {args.calls} calls x {args.rounds} rounds, "
-          f"sync wake-up {'on' if args.sync else 'off'}"
-          f"{', pinned to CPU ' + args.cpu if args.cpu else ''}, median:")
-    for name, values in rates.items():
-        med = statistics.median(values)
-        # The ratio is the median of per-round ratios: each round's C run is
-        # the baseline for that round, which cancels slow drifts in load.
-        ratio = statistics.median(v / b for v, b in zip(values, base_runs))
-        cpu = statistics.median(cpus[name]) * 1e6
-        print(f"  {name:38s} {med:10,.0f}/s   ratio {ratio:5.2f}x   "
-              f"supervisor CPU {cpu:5.1f} us/round trip")
+    print(f"notify round trips, CONTINUE: {args.calls} calls x {args.rounds} interleaved "
+          f"rounds; pinned = target and supervisor on CPU {args.cpu}")
+    print(f"load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, "
+          f"after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}; {os.cpu_count()} CPUs")
+    print("ratio = median over rounds of (time per round trip / C's in the same round);")
+    print("us = median time per round trip seen by the target; cpu = supervisor CPU us "
+          "per round trip")
+    cols = [f"{p} sync {s}" for p, s in settings]
+    print(f"\n| {'supervisor':36s} | " + " | ".join(f"{c:>26s}" for c in cols) + " |")
+    print(f"|{'-' * 38}|" + "|".join("-" * 27 + ":" for _ in cols) + "|")
+    for name in kinds:
+        cells = []
+        for s in settings:
+            runs = per[s][name]
+            base = per[s]["C (libseccomp)"]
+            ratio = statistics.median(t / b for (t, _), (b, _) in zip(runs, base))
+            us = statistics.median(t for t, _ in runs) * 1e6
+            cpu = statistics.median(c for _, c in runs) * 1e6
+            cells.append(f"{ratio:5.2f}x {us:6.2f}us cpu {cpu:5.2f}")
+        print(f"| {name:36s} | " + " | ".join(f"{c:>26s}" for c in cells) + " |")
     return 0
 
 

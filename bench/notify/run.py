@@ -1,4 +1,4 @@
-"""Entry point for bench/harness (scenario 3): notify round trips, one JSON line per case."""
+"""Entry point for bench/harness (scenario 3): notify round trips, one JSON line per setting."""
 
 from __future__ import annotations
 
@@ -14,6 +14,5 @@ if __name__ == "__main__":
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--calls", type=int, default=10000)
     ns = ap.parse_args()
-    for extra in ([], ["--sync"]):
-        subprocess.run([sys.executable, os.path.join(HERE, "bench.py"), "--json",
-                        "--rounds", str(ns.runs), "--calls", str(ns.calls), *extra], check=True)
+    subprocess.run([sys.executable, os.path.join(HERE, "bench.py"), "--json",
+                    "--rounds", str(ns.runs), "--calls", str(ns.calls)], check=True)

@@ -402,3 +402,18 @@ int spy_learn_loop(int listener, int pidfd, struct spy_learn_table *t, int timeo
             return SPY_LEARN_EXITED;
     }
 }
+
+/* pidfd_open(pid, flags) and pidfd_getfd(pidfd, fd, 0) for
+ * seccomp_py.notify_tools.get_fd: return the new fd (O_CLOEXEC, as the kernel
+ * makes it) or -errno.  Raw syscalls: glibc gained wrappers only in 2.36. */
+int spy_pidfd_open(int pid, unsigned int flags)
+{
+    long rc = syscall(__NR_pidfd_open, pid, flags);
+    return rc < 0 ? -errno : (int)rc;
+}
+
+int spy_pidfd_getfd(int pidfd, int targetfd)
+{
+    long rc = syscall(__NR_pidfd_getfd, pidfd, targetfd, 0);
+    return rc < 0 ? -errno : (int)rc;
+}

@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
@@ -359,70 +360,88 @@ int spy_send_fd(int sock, int fd, const void *payload, size_t payload_len)
     return spy_sendmsg_all(sock, &msg);
 }
 
-/* Install a BPF program with SECCOMP_FILTER_FLAG_NEW_LISTENER and hand the
- * listener to the monitor over `sock`, in one call.
+/* The two-layer handoff (docs/notify.md, "How the handoff stays inside the
+ * policy"), in one call:
  *
- * Everything (the message, the program header) is built before the filter
- * is installed; afterwards this makes exactly two syscalls, sendmsg(2) and
- * close(2), and no allocation.  *stage is 0 if nothing was installed, 1 once
- * the filter is in force (the caller must then treat the process as
- * confined even if the send failed), 2 once the fd was sent.  Returns 0 or
- * -errno of the failing step. */
-/* Install a BPF program with SECCOMP_FILTER_FLAG_NEW_LISTENER and return
- * the listener fd (or -errno).  For notifiers that hand the fd over
- * themselves (Notifier.handle); the caller owns the fd. */
-int spy_install_listener(const void *bpf, size_t bpf_len, unsigned int flags, int nnp)
+ *   layer 1 = a short prologue + the user's program, installed with
+ *             SECCOMP_FILTER_FLAG_NEW_LISTENER.  The prologue allows, on the
+ *             native arch only, sendmsg(sock, ...), close(listener),
+ *             close(sock) and seccomp(SECCOMP_SET_MODE_FILTER, flags2, ...);
+ *             everything else falls through to the user's program.
+ *   then      sendmsg of the listener, close(listener), close(sock),
+ *   layer 2 = the user's program with NOTIFY answered ALLOW (or, when the
+ *             listener could not be handed over, ENOSYS), installed at once.
+ *
+ * The kernel runs every filter and keeps the most restrictive action, so
+ * once layer 2 is in force every call gets exactly the user's decision and
+ * the prologue's exemptions are dead.  Everything is built before layer 1;
+ * between the two installs this makes only sendmsg(2), close(2) and
+ * seccomp(2), and allocates nothing.
+ *
+ * `bpf1` is writable: instruction `fd_insn` (its k) gets the number the
+ * listener will take (the lowest free fd, asked just before installing); if
+ * another thread takes that number first, the listener is NOT sent (it could
+ * not be closed) and layer 2 is the ENOSYS one.
+ *
+ * *stage: 0 nothing installed, 1 layer 1 in force, 2 listener sent,
+ * *sealed: 0 no layer 2, 1 layer 2 (NOTIFY = ALLOW), 2 layer 2 (NOTIFY = ENOSYS).
+ * If layer 2 cannot be installed the process exits (status 127): the
+ * exemptions must not outlive the handoff.  Returns 0 or -errno. */
+int spy_install_and_send(void *bpf1, size_t len1, const void *bpf2, const void *bpf2_fail,
+                         size_t len2, int fd_insn, unsigned int flags, unsigned int flags2,
+                         int nnp, int sock, const void *payload, size_t payload_len,
+                         int *stage, int *sealed)
 {
-    struct sock_fprog prog;
-    long fd;
-    if (bpf_len == 0 || bpf_len % sizeof(struct sock_filter) != 0
-        || bpf_len / sizeof(struct sock_filter) > BPF_MAXINSNS)
-        return -EINVAL;
-    prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
-    prog.filter = (struct sock_filter *)bpf;
-    if (flags & SECCOMP_FILTER_FLAG_TSYNC)
-        flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
-    if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -errno;
-    fd = spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, flags | SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                         &prog);
-    return fd < 0 ? -errno : (int)fd;
-}
-
-int spy_install_and_send(const void *bpf, size_t bpf_len, unsigned int flags, int nnp,
-                         int sock, const void *payload, size_t payload_len, int *stage)
-{
-    struct sock_fprog prog;
+    struct sock_fprog prog1, prog2, prog2_fail;
+    struct sock_filter *insns = (struct sock_filter *)bpf1;
     struct msghdr msg;
     struct iovec iov;
     union spy_cmsg cm;
     struct cmsghdr *c;
     long fd;
-    int rc;
+    int rc, want;
 
     *stage = 0;
-    if (bpf_len == 0 || bpf_len % sizeof(struct sock_filter) != 0
-        || bpf_len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+    *sealed = 0;
+    if (len1 == 0 || len1 % sizeof(struct sock_filter) != 0
+        || len1 / sizeof(struct sock_filter) > BPF_MAXINSNS
+        || len2 == 0 || len2 % sizeof(struct sock_filter) != 0
+        || len2 / sizeof(struct sock_filter) > BPF_MAXINSNS
+        || fd_insn < 0 || (size_t)fd_insn >= len1 / sizeof(struct sock_filter))
         return -EINVAL;
-    prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
-    prog.filter = (struct sock_filter *)bpf;
+    prog1.len = (unsigned short)(len1 / sizeof(struct sock_filter));
+    prog1.filter = insns;
+    prog2.len = prog2_fail.len = (unsigned short)(len2 / sizeof(struct sock_filter));
+    prog2.filter = (struct sock_filter *)bpf2;
+    prog2_fail.filter = (struct sock_filter *)bpf2_fail;
     spy_build_msg(&msg, &iov, &cm, -1, payload, payload_len);
-    if (flags & SECCOMP_FILTER_FLAG_TSYNC)
-        flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;   /* else the rc is ambiguous */
     if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return -errno;
-    fd = spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, flags | SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                         &prog);
-    if (fd < 0)
+    /* The number the listener will get: the lowest free fd. */
+    want = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+    if (want < 0)
         return -errno;
-    /* --- the filter is in force: sendmsg and close only from here --- */
+    close(want);
+    insns[fd_insn].k = (uint32_t)want;
+    fd = spy_load_program(prog1.filter, prog1.len, flags | SECCOMP_FILTER_FLAG_NEW_LISTENER, 0);
+    if (fd < 0)
+        return (int)fd;
+    /* --- layer 1 is in force: sendmsg, close and seccomp only from here --- */
     *stage = 1;
-    c = CMSG_FIRSTHDR(&msg);
-    memcpy(CMSG_DATA(c), &(int){(int)fd}, sizeof(int));
-    rc = spy_sendmsg_all(sock, &msg);
-    close((int)fd);
-    if (rc == 0)
-        *stage = 2;
+    if (fd != want) {
+        rc = -EADDRINUSE;   /* another thread took the number: keep the fd unsent */
+    } else {
+        c = CMSG_FIRSTHDR(&msg);
+        memcpy(CMSG_DATA(c), &(int){(int)fd}, sizeof(int));
+        rc = spy_sendmsg_all(sock, &msg);
+        close((int)fd);
+        if (rc == 0)
+            *stage = 2;
+    }
+    close(sock);
+    if (spy_load_program(rc == 0 ? prog2.filter : prog2_fail.filter, prog2.len, flags2, 0) != 0)
+        syscall(SYS_exit_group, 127);   /* never run on with the exemptions live */
+    *sealed = rc == 0 ? 1 : 2;
     return rc;
 }
 

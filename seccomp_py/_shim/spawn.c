@@ -47,6 +47,11 @@ enum {
     SPY_STEP_SENDMSG = 9,
     SPY_STEP_EXEC = 10,
     SPY_STEP_RECVMSG = 11,
+    SPY_STEP_RLIMIT = 12,
+    SPY_STEP_SETGROUPS = 13,
+    SPY_STEP_SETGID = 14,
+    SPY_STEP_SETUID = 15,
+    SPY_STEP_SECCOMP_PRE = 16,
 };
 
 static const int SPY_SPAWN_STEP_SIGNALS = SPY_STEP_SIGNALS;
@@ -60,8 +65,20 @@ static const int SPY_SPAWN_STEP_SECCOMP = SPY_STEP_SECCOMP;
 static const int SPY_SPAWN_STEP_SENDMSG = SPY_STEP_SENDMSG;
 static const int SPY_SPAWN_STEP_EXEC = SPY_STEP_EXEC;
 static const int SPY_SPAWN_STEP_RECVMSG = SPY_STEP_RECVMSG;
+static const int SPY_SPAWN_STEP_RLIMIT = SPY_STEP_RLIMIT;
+static const int SPY_SPAWN_STEP_SETGROUPS = SPY_STEP_SETGROUPS;
+static const int SPY_SPAWN_STEP_SETGID = SPY_STEP_SETGID;
+static const int SPY_SPAWN_STEP_SETUID = SPY_STEP_SETUID;
+static const int SPY_SPAWN_STEP_SECCOMP_PRE = SPY_STEP_SECCOMP_PRE;
 static const int SPY_NR_EXECVE = __NR_execve;
 static const int SPY_NR_SENDMSG = __NR_sendmsg;
+
+/* One resource limit for the child: prlimit64(0, resource, {soft, hard}). */
+struct spy_rlimit {
+    int resource;
+    uint64_t soft;
+    uint64_t hard;
+};
 
 struct spy_spawn_req {
     const char *const *paths;   /* NULL-terminated execve() candidates */
@@ -84,9 +101,20 @@ struct spy_spawn_req {
     unsigned int bpf_len;       /* number of instructions */
     int notify_sock;            /* >= 0: the child sends the listener fd over it */
     int notify_peer;            /* the parent's end, where it is received */
+    /* the child's sandbox, applied after umask and before the filters */
+    const struct spy_rlimit *rlimits;
+    int n_rlimits;
+    int set_groups;             /* setgroups(n_groups, groups) */
+    const uint32_t *groups;
+    int n_groups;
+    int64_t gid;                /* >= 0: setresgid(gid, gid, gid) */
+    int64_t uid;                /* >= 0: setresuid(uid, uid, uid) */
+    const void *bpf_pre;        /* NULL, or a program loaded before bpf (flags 0) */
+    unsigned int bpf_pre_len;
     /* out */
     int err_step;
     int err_errno;
+    int err_detail;             /* SPY_STEP_RLIMIT: the index into rlimits */
     int listener_fd;            /* received listener, or -1 */
     int status;                 /* wait status of a child that failed */
 };
@@ -96,6 +124,8 @@ struct spy_spawn_req {
 static void __attribute__((noreturn))
 spy_child_fail(struct spy_spawn_req *req, int step, int err)
 {
+    if (step != SPY_STEP_RLIMIT)
+        req->err_detail = -1;
     req->err_errno = err;
     req->err_step = step;
     _exit(255);
@@ -130,12 +160,83 @@ static int spy_child_close_fds(const struct spy_spawn_req *req)
     return 0;
 }
 
+#if defined(__NR_setresuid32)
+#define SPY_NR_SETRESUID __NR_setresuid32
+#define SPY_NR_SETRESGID __NR_setresgid32
+#define SPY_NR_SETGROUPS __NR_setgroups32
+#else
+#define SPY_NR_SETRESUID __NR_setresuid
+#define SPY_NR_SETRESGID __NR_setresgid
+#define SPY_NR_SETGROUPS __NR_setgroups
+#endif
+
+/* The sandbox steps that cannot be undone by the child once done: resource
+ * limits (raising a hard limit needs CAP_SYS_RESOURCE, which the uid change
+ * drops), supplementary groups, gid, uid -- in that order, since each later
+ * step gives up the privilege the earlier ones need -- then the extra
+ * program (no_network) and the filter.  Raw syscalls only: glibc's
+ * setuid()/setgroups() family signals every thread of the process (setxid),
+ * which is wrong in a vfork child sharing the parent's memory and threads'
+ * bookkeeping; the raw calls change this task only.  Returns 0, or the failed
+ * step with errno set and *detail the failing rlimit index. */
+static int spy_apply_sandbox(const struct spy_spawn_req *req, int *detail)
+{
+    int i;
+
+    for (i = 0; i < req->n_rlimits; i++) {
+        uint64_t lim[2];
+        lim[0] = req->rlimits[i].soft;
+        lim[1] = req->rlimits[i].hard;
+        if (syscall(__NR_prlimit64, 0, req->rlimits[i].resource, lim, NULL) != 0) {
+            *detail = i;
+            return SPY_STEP_RLIMIT;
+        }
+    }
+    if (req->set_groups && syscall(SPY_NR_SETGROUPS, req->n_groups, req->groups) != 0)
+        return SPY_STEP_SETGROUPS;
+    if (req->gid >= 0 && syscall(SPY_NR_SETRESGID, (unsigned long)req->gid,
+                                 (unsigned long)req->gid, (unsigned long)req->gid) != 0)
+        return SPY_STEP_SETGID;
+    if (req->uid >= 0 && syscall(SPY_NR_SETRESUID, (unsigned long)req->uid,
+                                 (unsigned long)req->uid, (unsigned long)req->uid) != 0)
+        return SPY_STEP_SETUID;
+    return 0;
+}
+
+/* no_new_privs, the extra program, then the filter; returns the listener (or
+ * 0) or -1 with errno set and *step the failed step. */
+static int spy_load_filters(const struct spy_spawn_req *req, int *step)
+{
+    struct sock_fprog prog;
+    long rc;
+
+    if (req->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        *step = SPY_STEP_NO_NEW_PRIVS;
+        return -1;
+    }
+    if (req->bpf_pre != NULL) {
+        prog.len = (unsigned short)req->bpf_pre_len;
+        prog.filter = (struct sock_filter *)req->bpf_pre;
+        if (spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+            *step = SPY_STEP_SECCOMP_PRE;
+            return -1;
+        }
+    }
+    prog.len = (unsigned short)req->bpf_len;
+    prog.filter = (struct sock_filter *)req->bpf;
+    rc = spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, req->seccomp_flags, &prog);
+    if (rc < 0) {
+        *step = SPY_STEP_SECCOMP;
+        return -1;
+    }
+    return (int)rc;
+}
+
 static void __attribute__((noreturn, noinline))
 spy_child(struct spy_spawn_req *req, char *const *envp, const sigset_t *oldmask)
 {
-    struct sock_fprog prog;
     int src[3];
-    int i, sig, listener, saved;
+    int i, sig, listener, saved, step;
     const char *const *path;
 
     /* 1. signals: no Python handler may run in a child that shares memory. */
@@ -197,14 +298,15 @@ spy_child(struct spy_spawn_req *req, char *const *envp, const sigset_t *oldmask)
     if (req->umask >= 0)
         umask((mode_t)req->umask);
 
-    /* 5. the filter */
-    if (req->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        spy_child_fail(req, SPY_STEP_NO_NEW_PRIVS, errno);
-    prog.len = (unsigned short)req->bpf_len;
-    prog.filter = (struct sock_filter *)req->bpf;
-    listener = (int)spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, req->seccomp_flags, &prog);
+    /* 5. rlimits, groups, gid, uid */
+    step = spy_apply_sandbox(req, &req->err_detail);
+    if (step != 0)
+        spy_child_fail(req, step, errno);
+
+    /* 6. the filters */
+    listener = spy_load_filters(req, &step);
     if (listener < 0)
-        spy_child_fail(req, SPY_STEP_SECCOMP, errno);
+        spy_child_fail(req, step, errno);
 
     /* From here on every syscall goes through the filter. */
     if (req->notify_sock >= 0) {
@@ -221,7 +323,7 @@ spy_child(struct spy_spawn_req *req, char *const *envp, const sigset_t *oldmask)
         /* The listener is O_CLOEXEC (seccomp(2)): execve() closes it. */
     }
 
-    /* 6. execve: try each candidate like execvp(3) does. */
+    /* 7. execve: try each candidate like execvp(3) does. */
     saved = 0;
     for (path = req->paths; *path != NULL; path++) {
         execve(*path, req->argv, envp);
@@ -302,6 +404,7 @@ int spy_spawn(struct spy_spawn_req *req)
 
     req->err_step = SPY_STEP_NONE;
     req->err_errno = 0;
+    req->err_detail = -1;
     req->listener_fd = -1;
     req->status = 0;
 
@@ -372,6 +475,7 @@ struct spy_tmpl_reply {
     int32_t pid;
     int32_t err_step;
     int32_t err_errno;
+    int32_t err_detail;
 };
 
 static const int SPY_TEMPLATE_MAX_FDS = SPY_TMPL_MAX_FDS;
@@ -559,16 +663,19 @@ spy_tmpl_main(struct spy_spawn_req *req, int sock, pid_t parent, const sigset_t 
             reply.err_errno = sock < 3 ? EBADF : errno;
         }
     }
-    if (!reply.err_step && req->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-        reply.err_step = SPY_STEP_NO_NEW_PRIVS;
-        reply.err_errno = errno;
+    reply.err_detail = -1;
+    if (!reply.err_step) {   /* the sandbox, for the template and all its children */
+        int detail = -1, step = spy_apply_sandbox(req, &detail);
+        if (step != 0) {
+            reply.err_step = step;
+            reply.err_errno = errno;
+            reply.err_detail = detail;
+        }
     }
     if (!reply.err_step) {
-        struct sock_fprog prog;
-        prog.len = (unsigned short)req->bpf_len;
-        prog.filter = (struct sock_filter *)req->bpf;
-        if (spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, req->seccomp_flags, &prog) != 0) {
-            reply.err_step = SPY_STEP_SECCOMP;
+        int step = 0;
+        if (spy_load_filters(req, &step) < 0) {
+            reply.err_step = step;
             reply.err_errno = errno;
         }
     }
@@ -706,7 +813,7 @@ int spy_template_start(struct spy_spawn_req *req, int sock)
 }
 
 /* Parent side: read a reply (the ready message or a spawn result). */
-int spy_template_reply(int sock, int *pid, int *err_step, int *err_errno)
+int spy_template_reply(int sock, int *pid, int *err_step, int *err_errno, int *err_detail)
 {
     struct spy_tmpl_reply reply;
     if (spy_tmpl_read_full(sock, (char *)&reply, sizeof reply) != 0)
@@ -714,6 +821,7 @@ int spy_template_reply(int sock, int *pid, int *err_step, int *err_errno)
     *pid = reply.pid;
     *err_step = reply.err_step;
     *err_errno = reply.err_errno;
+    *err_detail = reply.err_detail;
     return 0;
 }
 
@@ -766,5 +874,8 @@ int spy_template_spawn(int sock, const void *header, size_t header_len,
             return errno ? -errno : -EPIPE;
         done = total;
     }
-    return spy_template_reply(sock, pid, err_step, err_errno);
+    {
+        int detail;
+        return spy_template_reply(sock, pid, err_step, err_errno, &detail);
+    }
 }

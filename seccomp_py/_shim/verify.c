@@ -22,16 +22,18 @@
  * verifier's partition cannot cover. */
 #include "shim.h"
 #include <linux/filter.h>
+#include <sys/prctl.h>
 
 #define SPY_WORDS 16
 
-/* The kernel's checks; 0 or -EINVAL. */
-int spy_bpf_check(const void *prog, unsigned int n)
+/* The kernel's checks but the length limit (`limit` instructions at most);
+ * 0 or -EINVAL. */
+static int spy_check(const void *prog, unsigned int n, unsigned int limit)
 {
     const struct sock_filter *f = prog;
     unsigned int pc;
     uint16_t *stored;
-    if (n == 0 || n > BPF_MAXINSNS)
+    if (n == 0 || n > limit)
         return -EINVAL;
     for (pc = 0; pc < n; pc++) {
         uint16_t code = f[pc].code;
@@ -122,6 +124,19 @@ int spy_bpf_check(const void *prog, unsigned int n)
     }
     free(stored);
     return 0;
+}
+
+/* The kernel's checks, its length limit (BPF_MAXINSNS) included. */
+int spy_bpf_check(const void *prog, unsigned int n)
+{
+    return spy_check(prog, n, BPF_MAXINSNS);
+}
+
+/* The same without the length limit: a program too long to load can still be
+ * exported, and verified. */
+int spy_bpf_check_any(const void *prog, unsigned int n)
+{
+    return spy_check(prog, n, 1u << 24);
 }
 
 /* Run a checked program on 16 data words.  `free_words` is a bit mask of the
@@ -241,7 +256,7 @@ int spy_bpf_eval_words(const void *prog, unsigned int n, size_t count,
                        const uint32_t *words, uint32_t *results)
 {
     size_t i;
-    int rc = spy_bpf_check(prog, n);
+    int rc = spy_bpf_check_any(prog, n);
     if (rc < 0)
         return rc;
     for (i = 0; i < count; i++)
@@ -277,34 +292,51 @@ struct spy_astate { uint8_t live; struct spy_av A, X, M[BPF_MEMWORDS]; };
 /* Walk every path of the (checked) program with nr and arch fixed (a
  * depth-first search over the branches that depend on other words; the
  * state is copied at each branch, so a register's content is exact on each
- * path); list each distinct comparison on another word as (word, mask, k, op)
- * with op 0 = A == k, 1 = A > k, 2 = A >= k, 3 = (A & k) != 0, where
- * A = word & mask.  Returns the number of comparisons (at most max; more, or
- * more than 2^20 instructions walked: -E2BIG), -ENOTSUP when a decision
- * depends on unknown data other than through those comparisons, -ENOMEM. */
-int spy_bpf_probe(const void *prog, unsigned int n, uint32_t arch, uint32_t nr,
-                  uint32_t *out_word, uint32_t *out_mask, uint32_t *out_k, uint8_t *out_op,
-                  int max)
+ * path).  For each path that ends in a ret: its conditions, appended to
+ * (c_word, c_mask, c_k, c_op) with op 0 = A == k, 1 = A > k, 2 = A >= k,
+ * 3 = (A & k) != 0 where A = word & mask, plus 0x80 when the condition
+ * holds on the path; path_end[p] is the index after its last condition and
+ * path_ret[p] its return value.  Returns the number of paths, -E2BIG when
+ * there are more than max_paths paths or max_cons conditions in all (or
+ * more than 2^22 instructions walked), -ENOTSUP when a decision depends on
+ * unknown data other than through such conditions (arithmetic on it, a
+ * register compared with a register, ret A of it), -ENOMEM. */
+int spy_bpf_paths(const void *prog, unsigned int n, uint32_t arch, uint32_t nr,
+                  uint8_t *c_word, uint32_t *c_mask, uint32_t *c_k, uint8_t *c_op,
+                  int max_cons, int *path_end, uint32_t *path_ret, int max_paths)
 {
     const struct sock_filter *f = prog;
-    struct frame { unsigned int pc; struct spy_astate s; } *stack;
-    size_t depth = 0, cap = (size_t)n + 1;
-    long budget = 1L << 20;
-    int count = 0, rc = 0;
+    struct cond { uint8_t word, op; uint32_t mask, k; };
+    struct frame { unsigned int pc; int depth; struct cond pending; struct spy_astate s; } *stack;
+    struct cond *path;
+    size_t sp = 0, cap = (size_t)n + 1;
+    long budget = 1L << 22;
+    int paths = 0, ncons = 0, depth = 0, rc = 0;
     stack = malloc(cap * sizeof *stack);
-    if (!stack)
+    path = malloc(cap * sizeof *path);
+    if (!stack || !path) {
+        free(stack);
+        free(path);
         return -ENOMEM;
+    }
     memset(&stack[0], 0, sizeof stack[0]);
-    depth = 1;
-    while (depth && rc == 0) {
-        struct frame fr = stack[--depth];
-        unsigned int pc = fr.pc;
-        struct spy_astate cur = fr.s;
+    stack[0].depth = -1;
+    sp = 1;
+    while (sp && rc == 0) {
+        struct frame *fr = &stack[--sp];
+        unsigned int pc = fr->pc;
+        struct spy_astate cur = fr->s;
+        if (fr->depth >= 0) {
+            depth = fr->depth;
+            path[depth++] = fr->pending;
+        } else {
+            depth = 0;
+        }
         for (;;) {
             const struct sock_filter *i = &f[pc];
             struct spy_av *a = &cur.A, src;
-            uint32_t k = i->k;
-            if (--budget < 0) { rc = -E2BIG; break; }
+            uint32_t k = i->k, ret = 0;
+            if (--budget < 0) { rc = -E2BIG; goto out; }
             switch (BPF_CLASS(i->code)) {
             case BPF_LD:
             case BPF_LDX: {
@@ -338,7 +370,7 @@ int spy_bpf_probe(const void *prog, unsigned int n, uint32_t arch, uint32_t nr,
                     case BPF_ADD: x += y; break;
                     case BPF_SUB: x -= y; break;
                     case BPF_MUL: x *= y; break;
-                    case BPF_DIV: if (y == 0) goto done; x /= y; break; /* ret 0 */
+                    case BPF_DIV: if (y == 0) goto leaf; x /= y; break; /* ret 0 */
                     case BPF_OR: x |= y; break;
                     case BPF_AND: x &= y; break;
                     case BPF_XOR: x ^= y; break;
@@ -353,14 +385,14 @@ int spy_bpf_probe(const void *prog, unsigned int n, uint32_t arch, uint32_t nr,
                     a->mask &= src.v;
                 } else if (BPF_OP(i->code) == BPF_DIV && src.kind != AV_CONST) {
                     rc = -ENOTSUP;
-                    goto done;
+                    goto out;
                 } else {
                     a->kind = AV_OTHER;
                 }
                 pc++;
                 continue;
             case BPF_JMP: {
-                int t;
+                uint8_t op;
                 if (BPF_OP(i->code) == BPF_JA) { pc += 1 + k; continue; }
                 if (BPF_SRC(i->code) == BPF_X) src = cur.X;
                 else { src.kind = AV_CONST; src.word = 0; src.v = k; src.mask = 0; }
@@ -377,48 +409,66 @@ int spy_bpf_probe(const void *prog, unsigned int n, uint32_t arch, uint32_t nr,
                 }
                 if (src.kind != AV_CONST || (a->kind != AV_WORD && a->kind != AV_WAND)) {
                     rc = -ENOTSUP;
-                    goto done;
+                    goto out;
                 }
-                {
-                    uint8_t op = BPF_OP(i->code) == BPF_JEQ ? 0 : BPF_OP(i->code) == BPF_JGT ? 1
-                                 : BPF_OP(i->code) == BPF_JGE ? 2 : 3;
-                    for (t = 0; t < count; t++)
-                        if (out_word[t] == a->word && out_mask[t] == a->mask
-                            && out_k[t] == src.v && out_op[t] == op)
-                            break;
-                    if (t == count) {
-                        if (count >= max) { rc = -E2BIG; goto done; }
-                        out_word[count] = a->word;
-                        out_mask[count] = a->mask;
-                        out_k[count] = src.v;
-                        out_op[count] = op;
-                        count++;
-                    }
-                }
-                if (depth >= cap) { rc = -E2BIG; goto done; }
-                stack[depth].pc = pc + 1 + i->jf;
-                stack[depth].s = cur;
+                op = BPF_OP(i->code) == BPF_JEQ ? 0 : BPF_OP(i->code) == BPF_JGT ? 1
+                     : BPF_OP(i->code) == BPF_JGE ? 2 : 3;
+                if (sp >= cap) { rc = -E2BIG; goto out; }
+                stack[sp].pc = pc + 1 + i->jf;
+                stack[sp].depth = depth;
+                stack[sp].pending.word = a->word;
+                stack[sp].pending.op = op;
+                stack[sp].pending.mask = a->mask;
+                stack[sp].pending.k = src.v;
+                stack[sp].s = cur;
+                sp++;
+                path[depth].word = a->word;
+                path[depth].op = op | 0x80;
+                path[depth].mask = a->mask;
+                path[depth].k = src.v;
                 depth++;
                 pc += 1 + i->jt;
                 continue;
             }
             default: /* RET */
-                if (BPF_RVAL(i->code) == BPF_A && a->kind != AV_CONST)
-                    rc = -ENOTSUP;
-                goto done;
+                if (BPF_RVAL(i->code) == BPF_A) {
+                    if (a->kind != AV_CONST) { rc = -ENOTSUP; goto out; }
+                    ret = a->v;
+                } else {
+                    ret = k;
+                }
+                goto leaf;
             }
+leaf:
+            if (paths >= max_paths || ncons + depth > max_cons) { rc = -E2BIG; goto out; }
+            {
+                int j;
+                for (j = 0; j < depth; j++) {
+                    c_word[ncons] = path[j].word;
+                    c_mask[ncons] = path[j].mask;
+                    c_k[ncons] = path[j].k;
+                    c_op[ncons] = path[j].op;
+                    ncons++;
+                }
+            }
+            path_end[paths] = ncons;
+            path_ret[paths] = ret;
+            paths++;
+            break;
         }
-done:
-        ;
     }
+out:
     free(stack);
-    return rc < 0 ? rc : count;
+    free(path);
+    return rc < 0 ? rc : paths;
 }
 
 /* Every constant the program compares the nr word (offset 0) against, on
- * any path (a path-insensitive pass): at most max, -E2BIG for more. */
-int spy_bpf_nr_consts(const void *prog, unsigned int n, uint32_t *out, uint32_t *mask_out,
-                      int max)
+ * the paths a call with arch token `arch` can take (a path-insensitive pass:
+ * jumps on the arch word are decided, every other jump is taken both ways):
+ * at most max, -E2BIG for more. */
+int spy_bpf_nr_consts(const void *prog, unsigned int n, uint32_t arch, uint32_t *out,
+                      uint32_t *mask_out, int max)
 {
     const struct sock_filter *f = prog;
     /* what A holds at each pc: -1 unknown, else the word index; and its mask */
@@ -455,6 +505,18 @@ int spy_bpf_nr_consts(const void *prog, unsigned int n, uint32_t *out, uint32_t 
             break;
         case BPF_JMP:
             if (BPF_OP(i->code) == BPF_JA) { t[0] = pc + 1 + i->k; break; }
+            if (wa == 1 && BPF_SRC(i->code) == BPF_K) { /* the arch: known */
+                uint32_t a = arch & ma;
+                int cond;
+                switch (BPF_OP(i->code)) {
+                case BPF_JEQ: cond = a == i->k; break;
+                case BPF_JGT: cond = a > i->k; break;
+                case BPF_JGE: cond = a >= i->k; break;
+                default: cond = (a & i->k) != 0; break;
+                }
+                t[0] = pc + 1 + (cond ? i->jt : i->jf);
+                break;
+            }
             if (wa == 0 && BPF_SRC(i->code) == BPF_K) {
                 if (count >= max) { free(word); free(mask); return -E2BIG; }
                 mask_out[count] = BPF_OP(i->code) == BPF_JSET ? (i->k & ma) : ma;
@@ -474,4 +536,31 @@ int spy_bpf_nr_consts(const void *prog, unsigned int n, uint32_t *out, uint32_t 
     free(word);
     free(mask);
     return count;
+}
+
+/* The one raw loader of the shim (no libseccomp): every program seccomp_py
+ * built, repaired or generated itself (Filter.load, compat, the notifier
+ * handoff's layers) goes to the kernel through here.  PR_SET_NO_NEW_PRIVS
+ * when asked, then seccomp(SECCOMP_SET_MODE_FILTER, flags) with the flags the
+ * caller computed from the filter's attributes (TSYNC, LOG, SPEC_ALLOW,
+ * NEW_LISTENER, ...).  With NEW_LISTENER and TSYNC, TSYNC_ESRCH is added (the
+ * kernel refuses the pair without it: a thread id and a listener fd would be
+ * indistinguishable).  Returns seccomp(2)'s result (0, a listener fd, or with
+ * TSYNC alone the id of a thread that could not sync) or -errno. */
+int spy_load_program(const void *prog, unsigned int n, unsigned int flags, int nnp)
+{
+    struct sock_fprog fp;
+    long rc;
+    if (prog == NULL || n == 0 || n > BPF_MAXINSNS)
+        return -EINVAL;
+    fp.len = (unsigned short)n;
+    fp.filter = (struct sock_filter *)prog;
+    if ((flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) && (flags & SECCOMP_FILTER_FLAG_TSYNC))
+        flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+    if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -errno;
+    rc = spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, flags, &fp);
+    if (rc < 0)
+        return -errno;
+    return (int)rc;
 }

@@ -158,6 +158,10 @@ class Result:
     calls: tuple[Call, ...]
     mismatches: list[str] = dataclasses.field(default_factory=list)
     refusals: int = 0
+    #: refused by seccomp_py's verifier before anything was loaded (fail closed)
+    verify_refused: int = 0
+    #: libseccomp's program was wrong and seccomp_py loaded its verified repair
+    repaired: int = 0
     ambiguous: int = 0
     checked: int = 0
 
@@ -284,6 +288,15 @@ def run_policy(policy: M.MPolicy, calls: tuple[Call, ...], timeout: float = 20.0
     except Refused:
         result.refusals += 1
         return result
+    from seccomp_py.errors import FilterVerificationError
+
+    try:
+        f.export_bpf()  # the program load() would hand over, verified
+    except FilterVerificationError:
+        result.verify_refused += 1
+        f.close()
+        return result
+    result.repaired = int(f._repaired == f._generation)
     return run_filter(f, model, calls, result, timeout)
 
 

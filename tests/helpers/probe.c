@@ -13,6 +13,11 @@
  *                        (102, SYS_SOCKET) with AF_INET and with AF_UNIX;
  *                        print "native=R i386=R socketcall=R socketcall_unix=R"
  *                        (R: "ok" or -errno).  Needs write and exit_group.
+ *   probe net            under the filters already loaded: socket(AF_INET) and
+ *                        socket(AF_UNIX) natively, through i386 socket (359) and
+ *                        socketcall (102), and socketpair(AF_UNIX) natively;
+ *                        print "native=R native_unix=R i386=R i386_unix=R
+ *                        socketcall=R socketcall_unix=R socketpair_unix=R".
  */
 #define _GNU_SOURCE 1
 #include <errno.h>
@@ -148,7 +153,45 @@ static int sockets(const char *path)
            verdict(multiplexed, b3, sizeof b3), verdict(multiplexed_unix, b4, sizeof b4));
     return 0;
 }
+static int net(void)
+{
+    char b[7][32];
+    unsigned int *args;
+    long r[7];
+    int sv[2];
+
+    args = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
+                -1, 0);
+    if (args == MAP_FAILED) {
+        perror("mmap");
+        return 2;
+    }
+    r[0] = syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+    r[0] = r[0] < 0 ? -(long)errno : r[0];
+    r[1] = syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+    r[1] = r[1] < 0 ? -(long)errno : r[1];
+    r[2] = int80_3(359, AF_INET, SOCK_STREAM, 0);
+    r[3] = int80_3(359, AF_UNIX, SOCK_STREAM, 0);
+    args[0] = AF_INET; args[1] = SOCK_STREAM; args[2] = 0;
+    r[4] = int80_3(102, 1 /* SYS_SOCKET */, (long)(unsigned long)args, 0);
+    args[0] = AF_UNIX;
+    r[5] = int80_3(102, 1, (long)(unsigned long)args, 0);
+    r[6] = syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM, 0, sv);
+    r[6] = r[6] < 0 ? -(long)errno : r[6];
+    printf("native=%s native_unix=%s i386=%s i386_unix=%s socketcall=%s socketcall_unix=%s "
+           "socketpair_unix=%s\n",
+           verdict(r[0], b[0], 32), verdict(r[1], b[1], 32), verdict(r[2], b[2], 32),
+           verdict(r[3], b[3], 32), verdict(r[4], b[4], 32), verdict(r[5], b[5], 32),
+           verdict(r[6], b[6], 32));
+    return 0;
+}
 #else
+static int net(void)
+{
+    printf("unsupported\n");
+    return 3;
+}
+
 static int sockets(const char *path)
 {
     (void)path;
@@ -191,6 +234,8 @@ int main(int argc, char **argv)
         return x32(strtol(argv[2], NULL, 0));
     if (argc >= 3 && strcmp(argv[1], "sockets") == 0)
         return sockets(argv[2]);
+    if (argc >= 2 && strcmp(argv[1], "net") == 0)
+        return net();
     if (argc >= 2 && strcmp(argv[1], "arches") == 0)
         return arches();
     fprintf(stderr, "usage: probe trap|int80|x32 NR | probe arches | probe sockets FILE\n");

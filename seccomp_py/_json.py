@@ -1,0 +1,87 @@
+"""Bounded JSON decoding for untrusted input (profiles, OCI agent messages).
+
+``json.loads`` recurses once per nesting level, so a small document nested
+thousands deep raises RecursionError (or worse, exhausts the C stack); and
+it reads any size.  :func:`loads` first checks the size, then measures the
+nesting depth with one linear scan (strings skipped by a regular
+expression, so brackets inside them do not count) and only then decodes.
+Every failure is a :class:`JsonLimitError` (a ValueError) with a one-line
+message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+#: Default deepest nesting accepted (objects and arrays).
+MAX_DEPTH = 64
+
+# A JSON string (escapes included) or a bracket: strings are matched whole so
+# that the brackets they contain are skipped.
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+class JsonLimitError(ValueError):
+    """The text is too big, too deep, or not JSON (one-line message).
+
+    ``kind`` is "size", "depth", "encoding" or "syntax"; ``detail`` the
+    message without the document's name.
+    """
+
+    def __init__(self, what: str, kind: str, detail: str) -> None:
+        super().__init__(f"{what} {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+def depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` in ``text`` (outside strings)."""
+    level = deepest = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            level += 1
+            if level > deepest:
+                deepest = level
+        elif token in ("]", "}"):
+            level -= 1
+    return deepest
+
+
+def loads(data: str | bytes | bytearray, *, max_size: int, max_depth: int = MAX_DEPTH,
+          what: str = "the document") -> Any:
+    """Decode JSON ``data`` of at most ``max_size`` bytes and ``max_depth`` levels.
+
+    Raises JsonLimitError (a ValueError) with a one-line message for a
+    document that is too big, too deep, not UTF-8 or not JSON; never
+    RecursionError.
+    """
+    if isinstance(data, (bytes, bytearray)):
+        if len(data) > max_size:
+            raise JsonLimitError(what, "size", f"is {len(data)} bytes; at most {max_size} "
+                                               f"accepted")
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JsonLimitError(what, "encoding",
+                                 f"is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    elif isinstance(data, str):
+        text = data
+        if len(text) > max_size:
+            raise JsonLimitError(what, "size", f"is {len(text)} characters; at most "
+                                               f"{max_size} accepted")
+    else:
+        raise TypeError(f"JSON text must be str or bytes, not {type(data).__name__}")
+    found = depth(text)
+    if found > max_depth:
+        raise JsonLimitError(what, "depth", f"nests {found} levels deep; at most {max_depth} "
+                                            f"accepted")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JsonLimitError(what, "syntax", f"is not valid JSON: {exc.msg} at line "
+                                             f"{exc.lineno} column {exc.colno}") from None
+    except RecursionError:  # cannot happen below max_depth; never let it escape
+        raise JsonLimitError(what, "depth", "nests too deep to decode") from None

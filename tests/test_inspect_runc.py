@@ -1,0 +1,202 @@
+"""seccomp_py.inspect on a real runc container under Docker's default profile.
+
+The container (busybox sh printing a counter) runs detached; ``inspect``
+finds its init with ``runc state``, reads its filter and must decide every
+syscall as the program runc loads for that profile does (compiled here with
+profile.Compiled.runc_program: libseccomp's filter behind runc's -ENOSYS
+stub), with noNewPrivileges true and false.  Needs runc, busybox-static and
+root; skips with the reason otherwise (see tests/test_oci_runc.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import subprocess
+import sys
+import threading
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PROFILES
+from test_oci_runc import RUNC, RUNC_CAPS, make_bundle, runc_usable
+
+from seccomp_py import inspect as spi
+from seccomp_py import syscall as _syscall
+from seccomp_py._cli_inspect import runc_pid
+from seccomp_py.arch import Arch, native
+from seccomp_py.profile import Profile
+
+DOCKER = Path(PROFILES) / "docker.json"
+LOOP = "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.05; done"
+ARCHES = (Arch.X86_64, Arch.X86, Arch.X32)
+# (name, args) whose outcome under Docker's profile depends on the arguments
+ARG_PROBES: list[tuple[str, list[int]]] = [
+    ("socket", [40, 1, 0]), ("socket", [2, 1, 0]), ("personality", [0]),
+    ("personality", [0xFFFFFFFF]), ("personality", [8]), ("clone", [0x10000000]),
+    ("clone", [0x00010000]), ("clone", [0]), ("clone3", [0]), ("ptrace", [0]),
+]
+
+pytestmark = pytest.mark.skipif(native() is not Arch.X86_64, reason="x86_64 probes")
+
+
+def _flat_docker() -> dict[str, Any]:
+    """Docker's profile in the runtime-spec form runc reads, for runc spec's caps."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flat: dict[str, Any] = Profile.from_filter(
+            Profile.load(DOCKER).to_filter(caps=set(RUNC_CAPS))).to_dict()
+    return flat
+
+
+class Container:
+    def __init__(self, base: Path, no_new_privs: bool) -> None:
+        assert RUNC is not None
+        self.base = base
+        self.root = str(base / "runc-state")
+        os.makedirs(self.root, exist_ok=True)
+        self.seccomp = _flat_docker()
+        self.bundle = make_bundle(base, ["/bin/sh", "-c", LOOP], self.seccomp)
+        (self.bundle / "rootfs" / "bin" / "sleep").symlink_to("busybox")
+        config = json.loads((self.bundle / "config.json").read_text())
+        config["process"]["noNewPrivileges"] = no_new_privs
+        (self.bundle / "config.json").write_text(json.dumps(config))
+        self.id = f"spy-insp-{uuid.uuid4().hex[:8]}"
+        rfd, wfd = os.pipe()
+        errors = base / f"{self.id}.stderr"
+        try:
+            with open(errors, "w") as err:
+                # the container inherits these: no pipe for stderr, or run would never end
+                done = subprocess.run([RUNC, "--root", self.root, "run", "-d", "--bundle",
+                                       str(self.bundle), self.id], stdin=subprocess.DEVNULL,
+                                      stdout=wfd, stderr=err, timeout=60)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            os.close(wfd)
+        self.out = os.fdopen(rfd, "r")
+        if done.returncode != 0:
+            self.close()
+            pytest.fail(f"runc run failed: {errors.read_text()}")
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.last = -1
+        threading.Thread(target=self._read, daemon=True).start()
+        self.pid = runc_pid(self.id, self.root)
+
+    def _read(self) -> None:
+        for line in self.out:
+            self.lines.put(line.strip())
+        self.lines.put("")
+
+    def assert_unharmed(self) -> None:
+        with open(f"/proc/{self.pid}/status") as fh:
+            status = dict(line.split(":", 1) for line in fh.read().splitlines())
+        assert status["State"].split()[0] not in ("T", "t"), status["State"]
+        assert status["TracerPid"].strip() == "0"
+        goal = self.last + 3
+        while self.last < goal:
+            try:
+                line = self.lines.get(timeout=20)
+            except queue.Empty:
+                pytest.fail("the container printed nothing for 20 s")
+            assert line, "the container's output ended"
+            number = int(line.split()[1])
+            assert self.last < 0 or number == self.last + 1, (number, self.last)
+            self.last = number
+
+    def close(self) -> None:
+        assert RUNC is not None
+        subprocess.run([RUNC, "--root", self.root, "delete", "--force", self.id],
+                       capture_output=True, timeout=60)
+        if hasattr(self, "out"):
+            self.out.close()
+
+
+@pytest.fixture(params=[True, False], ids=["nnp", "no-nnp"])
+def container(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Container]:
+    reason = runc_usable(tmp_path)
+    if reason:
+        print(f"SKIP reason: {reason}")
+        pytest.skip(reason)
+    box = Container(tmp_path, request.param)
+    try:
+        yield box
+    finally:
+        box.close()
+
+
+@pytest.mark.timeout(300)
+def test_container_filter_decides_as_runc_program_for_docker(container: Container) -> None:
+    container.assert_unharmed()
+    stack = spi.read(container.pid)
+    container.assert_unharmed()
+    assert stack.mode == "filter"
+    assert stack.status_count == len(stack.filters) == 1
+    live = stack.filters[0]
+    assert live.log is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = spi.runc_program(Profile.from_dict(container.seccomp), caps=RUNC_CAPS)
+    print(f"live filter: {len(live)} instructions; ours: {len(expected) // 8}; "
+          f"identical bytes: {live.program == expected}")
+    assert set(spi.named_arches(stack.filters)) == set(ARCHES)
+    rng = random.Random(19)
+    checked = 0
+    for arch in ARCHES:
+        numbers = sorted(set(_syscall._table(arch).values()))
+        # every known number, a few past the end (the -ENOSYS stub), random arguments
+        top = max(numbers)
+        for number in [*numbers, top + 1, top + 50, (top | 0xFFF) + 1]:
+            args = [rng.choice([0, rng.getrandbits(32), rng.getrandbits(64)]) for _ in range(6)]
+            got = spi.stack_decision(stack.filters, number & ~0x40000000, arch, args)
+            want = spi.stack_decision([expected], number & ~0x40000000, arch, args)
+            assert got == want, (arch, number, args, hex(got), hex(want))
+            checked += 1
+    for name, args in ARG_PROBES:
+        number = _syscall.resolve_name(name, Arch.X86_64)
+        got = stack.decide(name, args).value
+        assert got == spi.stack_decision([expected], number, Arch.X86_64, args), (name, args)
+        checked += 1
+    # what Docker's profile is known to do
+    assert stack.decide("socket", [40, 1, 0]).action == "ERRNO(1 EPERM)"
+    assert stack.decide("socket", [2, 1, 0]).action == "ALLOW"
+    assert stack.decide("clone3").action == "ERRNO(38 ENOSYS)"
+    assert stack.decide("clone", [0x10000000]).action == "ERRNO(1 EPERM)"
+    assert stack.decide("mount").action == "ERRNO(1 EPERM)"
+    print(f"{checked} decisions compared")
+    container.assert_unharmed()
+
+
+@pytest.mark.timeout(300)
+def test_cli_inspect_runc_container(container: Container) -> None:
+    cmd = [sys.executable, "-m", "seccomp_py", "inspect", "--runc", container.id,
+           "--root", container.root]
+    done = subprocess.run([*cmd, "--json", "--syscall", "socket:40,1", "--syscall", "clone3"],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["pid"] == container.pid and out["container"] == container.id
+    assert out["mode"] == "filter" and len(out["filters"]) == 1
+    assert [d["action"] for d in out["decisions"]] == ["ERRNO(1 EPERM)", "ERRNO(38 ENOSYS)"]
+    x86_64 = next(a for a in out["stack"] if a["arch"] == "x86_64")
+    assert "mount" in x86_64["refused"]["ERRNO(1 EPERM)"]
+    assert "read" in x86_64["allowed"] and "clone" in x86_64["conditional"]
+    container.assert_unharmed()
+    text = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith(f"container {container.id} (init pid {container.pid}): "
+                                  "seccomp mode filter, 1 filter")
+    assert "ERRNO(1 EPERM): " in text.stdout
+    container.assert_unharmed()
+    missing = subprocess.run([sys.executable, "-m", "seccomp_py", "inspect", "--runc",
+                              "no-such-container", "--root", container.root],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.stderr.count("\n") == 1 and "no-such-container" in missing.stderr
