@@ -56,6 +56,10 @@ class Optimize(enum.IntEnum):
     #: a binary tree over syscall numbers: fewer instructions per syscall on
     #: big filters (runc turns it on above 32 rules).
     BINARY_TREE = 2
+    #: seccomp_py's own code generator (seccomp_py.codegen): ranges of equal
+    #: decision and a balanced search over their boundaries; kept in Python
+    #: (libseccomp knows 1 and 2 only), always verified.  See docs/api.md.
+    RANGES = 3
 
 
 ACTION_ATTRIBUTES = frozenset({Attribute.DEFAULT_ACTION, Attribute.BAD_ARCH_ACTION})

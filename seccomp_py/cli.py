@@ -298,13 +298,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     import json
 
     from . import bpf
+    from .errors import FilterTooLargeError
     from .filter import BPF_MAXINSNS
     from .profile import check_export, current_kernel, parse_kernel
 
     args.quiet = True
     profile, compiled = _compile(args)
     with compiled.filter as filt:
-        count = len(check_export(filt.export_bpf(), compiled.arch)) // bpf.INSN_SIZE
+        try:
+            count = len(check_export(filt.export_bpf(), compiled.arch)) // bpf.INSN_SIZE
+            layout = filt.layout.name
+        except FilterTooLargeError as exc:  # no layout fits: say how big
+            count, layout = exc.instructions, "none fits"
     used = {s.path for s in compiled.skipped if s.reason in ("excluded", "default")}
     unknown = compiled.skipped_for("unknown")
     weak = [s for s in unknown if s.weakens]
@@ -341,6 +346,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             "absent": [s.name for s in absent],
             "instructions": count,
             "instruction_limit": BPF_MAXINSNS,
+            "layout": layout,
         }, indent=2))
         return 0 if not problems else 1
     print(f"profile:   {args.profile}")
@@ -373,6 +379,8 @@ def cmd_check(args: argparse.Namespace) -> int:
               + ", ".join(s.path for s in refused))
     print(f"size:      {count} BPF instructions (limit {BPF_MAXINSNS}): "
           + ("ok" if ok else "TOO LARGE, the kernel will refuse it"))
+    print(f"layout:    {layout}" + (" (seccomp_py's code generator)" if layout == "RANGES"
+                                    else " (libseccomp)"))
     for problem in problems:
         _err(f"check: {problem}"
              + ("" if "BPF" in problem else " (--allow-unknown accepts it)"))

@@ -639,10 +639,10 @@ class SyscallFilter:
         """
         self._filter.check_size()
         flt = self._filter
-        if flt.verify:
+        if flt.verify or flt._ranges_set:
             flt.export_bpf()  # proven against the rules first (FilterVerificationError)
-            if flt._repaired == flt._generation:  # libseccomp's program was wrong
-                flt._load_repaired()
+            if flt._own_program():  # libseccomp's was wrong (repaired) or RANGES was set
+                flt._load_own()
                 return
         with self._filter._use("seccomp_load") as ctx:
             check(lib.seccomp_load(ctx), "seccomp_load")

@@ -211,6 +211,10 @@ class Filter:
         self._optimize_set = False
         # False for filters that must compile exactly like libseccomp (compat)
         self._auto_layout = True
+        # True when the user chose Optimize.RANGES (kept here: libseccomp knows 1, 2)
+        self._ranges_set = False
+        # the generation whose cached program seccomp_py generated (RANGES)
+        self._ranges_gen = -1
         self._notifier: Any = None
         self._notifier_timeout: float | None = None
         ctx = lib.seccomp_init(action.value)
@@ -342,7 +346,7 @@ class Filter:
         if attr in ACTION_ATTRIBUTES:
             return Action(raw)
         if attr is Attribute.OPTIMIZE:
-            return raw
+            return int(Optimize.RANGES) if self._ranges_set else raw
         return bool(raw)
 
     def set_attribute(self, attr: Attribute, value: AttrValue) -> None:
@@ -361,12 +365,18 @@ class Filter:
             raw = Action.coerce(value).value
         elif attr is Attribute.OPTIMIZE:
             if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError("OPTIMIZE takes an Optimize value (1 or 2)")
+                raise TypeError("OPTIMIZE takes an Optimize value (1, 2 or 3)")
             try:
                 raw = int(Optimize(value))
             except ValueError:
-                raise InvalidArgumentError(func="seccomp_attr_set",
-                                           detail=f"OPTIMIZE must be 1 or 2, not {value}") from None
+                raise InvalidArgumentError(
+                    func="seccomp_attr_set",
+                    detail=f"OPTIMIZE must be 1, 2 or 3, not {value}") from None
+            if raw == Optimize.RANGES:
+                with self._use("seccomp_attr_set", change=True):
+                    self._ranges_set = self._optimize_set = True
+                return
+            self._ranges_set = False
         else:
             if not isinstance(value, (bool, int)) or isinstance(value, Action):
                 raise TypeError(f"{attr.name} takes a bool, not {type(value).__name__}")
@@ -768,7 +778,7 @@ class Filter:
             self._failed = None
             self._rules.clear()
             self._default = action
-            self._optimize_set = False
+            self._optimize_set = self._ranges_set = False
             self._arch_set = set()
             self._arch_rules = {}
             self._arches_changed({_arch.native()})
@@ -837,11 +847,53 @@ class Filter:
                 data, tree = None, False  # too big as a tree: libseccomp's default layout
         if data is None:
             data = _export_bpf(ctx)
-        if self.verify and len(data) // BPF_INSN_SIZE <= BPF_MAXINSNS:
-            # (a longer program is refused by every kernel: FilterTooLargeError)
-            data = self._verified(ctx, data, generation)
+        ranges = self._ranges_set or self._auto_ranges(tree)
+        policy = self._policy(ctx) if ranges else None
+        generated = _generated(policy, data, self._ranges_set) if policy is not None else None
+        if generated is not None:
+            data = generated
+        elif self.verify:
+            # libseccomp's program, or (when it is wrong) that program behind a verified
+            # prefix deciding the syscalls it gets wrong (verify.repair); when neither
+            # (or it is too long for any kernel), seccomp_py's own program if it verifies
+            # (not for compat filters, which keep libseccomp's layout): docs/failclosed.md
+            too_long = len(data) // BPF_INSN_SIZE > BPF_MAXINSNS
+            try:
+                if not too_long:
+                    data = self._verified(ctx, data, generation)
+            except FilterVerificationError:
+                generated = self._fallback(ctx, policy)
+                if generated is None:
+                    raise
+            if too_long:  # refused by every kernel (check_size/load say so) unless replaced
+                generated = self._fallback(ctx, policy)
+            if generated is not None:
+                data = generated
+        self._ranges_gen = generation if generated is not None else -1
         self._bpf = (generation, data, tree)
         return data, tree
+
+    def _fallback(self, ctx: Any, policy: Policy | None) -> bytes | None:
+        """seccomp_py's own program (verified) in place of libseccomp's, or None."""
+        if not self._auto_layout:
+            return None
+        return _generated(policy or self._policy(ctx), None, True, quiet=True)
+
+    def _auto_ranges(self, tree: bool) -> bool:
+        """The automatic layout tries RANGES where it tries the binary tree, for
+        verified filters without NOTIFY actions (load() hands those to libseccomp
+        for its listener fd)."""
+        return (self.verify and self._auto_layout and not self._optimize_set
+                and len(self._rules) > AUTO_BINARY_TREE_RULES and not self._has_notify())
+
+    def _has_notify(self) -> bool:
+        notify = int(ActionKind.NOTIFY)
+        return (self._default.value & 0xFFFF0000 == notify
+                or any(r[0].value & 0xFFFF0000 == notify for r in self._rules))
+
+    def _is_ranges(self) -> bool:
+        cached = self._bpf
+        return cached is not None and cached[0] == self._ranges_gen
 
     def policy(self) -> Policy:
         """What this filter's rules ask for, as the verifier's model sees it
@@ -878,6 +930,12 @@ class Filter:
             rules.append(_model.Rule(rec.action.value, rec.syscall, cmps, arches, pos))
         return _model.Policy(self._default.value, int(value[0]), self._arch_set, rules)
 
+    def _own_program(self) -> bool:
+        """The cached program is seccomp_py's (repaired or generated, both verified):
+        load() loads it with seccomp(2), never seccomp_load(3)."""
+        cached = self._bpf
+        return cached is not None and cached[0] in (self._repaired, self._ranges_gen)
+
     def _verified(self, ctx: Any, data: bytes, generation: int) -> bytes:
         """``data`` when it decides as the rules say; else a repaired program
         (seccomp_py decides the syscalls libseccomp got wrong itself, verified
@@ -896,10 +954,14 @@ class Filter:
     @property
     def layout(self) -> Optimize:
         """The layout export_bpf(), load() and spawn() use: the OPTIMIZE attribute
-        when set, else the automatic choice (BINARY_TREE above
-        AUTO_BINARY_TREE_RULES rules when it fits in 4096 instructions)."""
+        when set, else the automatic choice (above AUTO_BINARY_TREE_RULES rules:
+        RANGES when seccomp_py's program is smaller than libseccomp's, else
+        BINARY_TREE when it fits in 4096 instructions).  RANGES also when
+        libseccomp's program failed verification and seccomp_py's replaced it."""
         with self._use("seccomp_export_bpf") as ctx:
             tree = self._export_locked(ctx)[1]
+            if self._is_ranges():
+                return Optimize.RANGES
             if not tree:
                 value = ffi.new("uint32_t *")
                 check(lib.seccomp_attr_get(ctx, _OPTIMIZE, value), "seccomp_attr_get",
@@ -970,12 +1032,12 @@ class Filter:
         self.check_size()  # exports, and so verifies (or repairs) the program
         if self._verify:
             self.export_bpf()
-        if self._repaired == self._generation:
-            self._load_repaired()
+        if self._own_program():  # repaired or generated: seccomp_py loads it itself
+            self._load_own()
             return
         with self._use("seccomp_load") as ctx:
             data, tree = self._export_locked(ctx)
-            if self._repaired == self._generation:  # changed meanwhile: never libseccomp's
+            if self._own_program():  # changed meanwhile: never libseccomp's
                 raise ConcurrentUseError("seccomp_load")
             count = len(data) // BPF_INSN_SIZE
             if count > BPF_MAXINSNS:
@@ -997,23 +1059,32 @@ class Filter:
                     lib.seccomp_attr_set(ctx, attr, 0)
             self._loaded = True
 
-    def _load_repaired(self) -> None:
-        """Load the verified, repaired program with seccomp(2) (libseccomp's
-        seccomp_load() would compile and load its own, wrong, program)."""
+    def _load_own(self) -> None:
+        """Load seccomp_py's verified program (repaired, or generated: RANGES) with
+        seccomp(2) and the flags the attributes ask for, as seccomp_load(3) would
+        (libseccomp's seccomp_load() would compile and load its own program)."""
         from .spawn import _build_plan
 
         data = self.export_bpf()
         plan = _build_plan(self, data)
+        ranges = self._is_ranges()
+        if plan.has_notify and ranges:
+            raise UnsupportedError("seccomp_load", "a RANGES program with NOTIFY rules is "
+                                   "loaded by set_notifier()+load() or spawn(), which take "
+                                   "its listener; choose another layout for libseccomp's "
+                                   "notify_fd()")
         if plan.has_notify:
             raise FilterVerificationError(
                 func="seccomp_load",
                 detail="libseccomp's program for this filter is wrong and seccomp_py's "
                        "repaired program has NOTIFY rules, which it cannot load itself "
                        "(libseccomp keeps the listener); nothing was loaded")
+        what = ("seccomp_py's program (Optimize.RANGES)" if ranges
+                else "seccomp_py's repaired program")
         with self._use("seccomp_load"):
             rc = check(lib.spy_load_program(plan.prog, plan.count, plan.flags,
                                             int(plan.no_new_privs)), "seccomp",
-                       "loading seccomp_py's repaired program")
+                       f"loading {what}")
             if rc > 0:
                 raise SeccompError(errno.ESRCH, "seccomp",
                                    f"THREAD_SYNC: thread {rc} could not be synchronized")
@@ -1272,6 +1343,37 @@ def _optimize(ctx: Any, tree: bool) -> Iterator[None]:
         yield
     finally:
         lib.seccomp_attr_set(ctx, _OPTIMIZE, int(old[0]))
+
+
+def _generated(policy: Policy, rival: bytes | None, wanted: bool, *,
+               quiet: bool = False) -> bytes | None:
+    """seccomp_py's program for ``policy`` (seccomp_py.codegen), verified; None
+    when it is not wanted: bigger than ``rival`` (libseccomp's) unless
+    ``wanted``, or (``quiet``) too big or refused by the verifier.  Raises
+    FilterVerificationError / FilterTooLargeError when ``wanted`` and not quiet."""
+    from .codegen import generate
+    from .verify import verify
+
+    try:
+        data = generate(policy)
+    except UnsupportedError:
+        if quiet or not wanted:
+            return None
+        raise
+    count = len(data) // BPF_INSN_SIZE
+    if rival is not None and not wanted and count >= len(rival) // BPF_INSN_SIZE:
+        return None
+    if count > BPF_MAXINSNS:
+        if quiet or not wanted:
+            return None
+        raise FilterTooLargeError(count, BPF_MAXINSNS, func="Filter.export_bpf")
+    try:
+        verify(policy, data)
+    except FilterVerificationError:
+        if quiet or not wanted:
+            return None
+        raise
+    return data
 
 
 def _export_via_memfd(ctx: Any, func: Any, name: str) -> bytes:

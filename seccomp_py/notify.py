@@ -2217,7 +2217,8 @@ def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) 
             done()
         return
     with filt._use("seccomp(SECCOMP_SET_MODE_FILTER)"):
-        fd = lib.spy_install_listener(buf1, len(layer1), flags, int(nnp))
+        fd = lib.spy_load_program(buf1, len(layer1) // 8,
+                                  flags | int(lib.SPY_FILTER_FLAG_NEW_LISTENER), int(nnp))
         if fd >= 0:
             filt._loaded = True
     if fd < 0:
@@ -2229,7 +2230,7 @@ def load_with_notifier(filt: Filter, notifier: Notifier, timeout: float | None) 
         sealed = layer2
     finally:
         # A handle() that failed may have kept the fd: then NOTIFY = ENOSYS.
-        if lib.spy_install_filter(sealed, len(sealed), flags2) < 0:
+        if lib.spy_load_program(sealed, len(sealed) // 8, flags2, 0) != 0:
             os._exit(127)  # never run on with the prologue's exemptions live
 
 

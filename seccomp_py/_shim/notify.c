@@ -360,40 +360,6 @@ int spy_send_fd(int sock, int fd, const void *payload, size_t payload_len)
     return spy_sendmsg_all(sock, &msg);
 }
 
-/* Install a BPF program with SECCOMP_FILTER_FLAG_NEW_LISTENER and return
- * the listener fd (or -errno).  For notifiers that hand the fd over
- * themselves (Notifier.handle); the caller owns the fd. */
-int spy_install_listener(const void *bpf, size_t bpf_len, unsigned int flags, int nnp)
-{
-    struct sock_fprog prog;
-    long fd;
-    if (bpf_len == 0 || bpf_len % sizeof(struct sock_filter) != 0
-        || bpf_len / sizeof(struct sock_filter) > BPF_MAXINSNS)
-        return -EINVAL;
-    prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
-    prog.filter = (struct sock_filter *)bpf;
-    if (flags & SECCOMP_FILTER_FLAG_TSYNC)
-        flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
-    if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -errno;
-    fd = spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, flags | SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                         &prog);
-    return fd < 0 ? -errno : (int)fd;
-}
-
-/* Install one more filter (no listener): the second layer of a handoff.
- * One seccomp(2) call, nothing else.  0 or -errno. */
-int spy_install_filter(const void *bpf, size_t bpf_len, unsigned int flags)
-{
-    struct sock_fprog prog;
-    if (bpf_len == 0 || bpf_len % sizeof(struct sock_filter) != 0
-        || bpf_len / sizeof(struct sock_filter) > BPF_MAXINSNS)
-        return -EINVAL;
-    prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
-    prog.filter = (struct sock_filter *)bpf;
-    return spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog) == 0 ? 0 : -errno;
-}
-
 /* The two-layer handoff (docs/notify.md, "How the handoff stays inside the
  * policy"), in one call:
  *
@@ -449,8 +415,6 @@ int spy_install_and_send(void *bpf1, size_t len1, const void *bpf2, const void *
     prog2.filter = (struct sock_filter *)bpf2;
     prog2_fail.filter = (struct sock_filter *)bpf2_fail;
     spy_build_msg(&msg, &iov, &cm, -1, payload, payload_len);
-    if (flags & SECCOMP_FILTER_FLAG_TSYNC)
-        flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;   /* else the rc is ambiguous */
     if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return -errno;
     /* The number the listener will get: the lowest free fd. */
@@ -459,10 +423,9 @@ int spy_install_and_send(void *bpf1, size_t len1, const void *bpf2, const void *
         return -errno;
     close(want);
     insns[fd_insn].k = (uint32_t)want;
-    fd = spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, flags | SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                         &prog1);
+    fd = spy_load_program(prog1.filter, prog1.len, flags | SECCOMP_FILTER_FLAG_NEW_LISTENER, 0);
     if (fd < 0)
-        return -errno;
+        return (int)fd;
     /* --- layer 1 is in force: sendmsg, close and seccomp only from here --- */
     *stage = 1;
     if (fd != want) {
@@ -476,7 +439,7 @@ int spy_install_and_send(void *bpf1, size_t len1, const void *bpf2, const void *
             *stage = 2;
     }
     close(sock);
-    if (spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, flags2, rc == 0 ? &prog2 : &prog2_fail) != 0)
+    if (spy_load_program(rc == 0 ? prog2.filter : prog2_fail.filter, prog2.len, flags2, 0) != 0)
         syscall(SYS_exit_group, 127);   /* never run on with the exemptions live */
     *sealed = rc == 0 ? 1 : 2;
     return rc;

@@ -33,4 +33,8 @@ static inline long spy_raw_seccomp(unsigned int op, unsigned int flags, void *ar
     return syscall(__NR_seccomp, op, flags, args);
 }
 
+/* The shim's one raw program loader (verify.c): 0, a listener fd or a TSYNC
+ * thread id, or -errno. */
+int spy_load_program(const void *prog, unsigned int n, unsigned int flags, int nnp);
+
 #endif

@@ -538,19 +538,25 @@ int spy_bpf_nr_consts(const void *prog, unsigned int n, uint32_t arch, uint32_t 
     return count;
 }
 
-/* Load a program seccomp_py built or repaired itself (libseccomp's
- * seccomp_load() would load its own): PR_SET_NO_NEW_PRIVS when asked, then
- * seccomp(SECCOMP_SET_MODE_FILTER, flags).  Returns seccomp(2)'s result
- * (0, a listener fd, or with TSYNC the id of a thread that could not sync)
- * or -errno. */
+/* The one raw loader of the shim (no libseccomp): every program seccomp_py
+ * built, repaired or generated itself (Filter.load, compat, the notifier
+ * handoff's layers) goes to the kernel through here.  PR_SET_NO_NEW_PRIVS
+ * when asked, then seccomp(SECCOMP_SET_MODE_FILTER, flags) with the flags the
+ * caller computed from the filter's attributes (TSYNC, LOG, SPEC_ALLOW,
+ * NEW_LISTENER, ...).  With NEW_LISTENER and TSYNC, TSYNC_ESRCH is added (the
+ * kernel refuses the pair without it: a thread id and a listener fd would be
+ * indistinguishable).  Returns seccomp(2)'s result (0, a listener fd, or with
+ * TSYNC alone the id of a thread that could not sync) or -errno. */
 int spy_load_program(const void *prog, unsigned int n, unsigned int flags, int nnp)
 {
     struct sock_fprog fp;
     long rc;
+    if (prog == NULL || n == 0 || n > BPF_MAXINSNS)
+        return -EINVAL;
     fp.len = (unsigned short)n;
     fp.filter = (struct sock_filter *)prog;
-    if (n == 0 || n > BPF_MAXINSNS)
-        return -EINVAL;
+    if ((flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) && (flags & SECCOMP_FILTER_FLAG_TSYNC))
+        flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
     if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return -errno;
     rc = spy_raw_seccomp(SECCOMP_SET_MODE_FILTER, flags, &fp);
