@@ -277,6 +277,7 @@ class _Side:
         data = _read(name)
         self.name = name
         self.policy: Policy | None = None
+        self.live = False
         if _is_json(data):
             compiled = _compile(args, name, data)
             program = compiled.filter.export_bpf()  # verified
@@ -314,7 +315,10 @@ class _Side:
         side = cls.__new__(cls)
         side.name = label
         side.policy = None
-        side.arches = set(_inspect.named_arches(stack.filters))
+        # every arch whose syscalls this host's kernel can hand to the filters (the
+        # native one and its compat mode), named by the filters or not: a live
+        # stack is compared on each, also where neither side checks for it
+        side.arches = set(_inspect.named_arches(stack.filters)) | set(_host_arches())
         side._load([f.program for f in stack.filters])
         return side
 
@@ -340,6 +344,16 @@ class _Side:
         return result
 
 
+def _host_arches() -> list[Arch]:
+    """The arches a process on this host can make syscalls as (x32 shares x86_64's token)."""
+    host = Arch.native()
+    compat = {Arch.X86_64: [Arch.X86], Arch.AARCH64: [Arch.ARM], Arch.PPC64: [Arch.PPC],
+              Arch.S390X: [Arch.S390], Arch.MIPS64: [Arch.MIPS, Arch.MIPS64N32],
+              Arch.MIPSEL64: [Arch.MIPSEL, Arch.MIPSEL64N32],
+              Arch.PARISC64: [Arch.PARISC]}.get(host, [])
+    return [host, *compat]
+
+
 def _nr_points(sides: list[_Side], token: int) -> list[int]:
     from ._native import ffi, lib
 
@@ -354,6 +368,12 @@ def _nr_points(sides: list[_Side], token: int) -> list[int]:
             for a in s.policy.arches:
                 if (int(Arch.X86_64) if a is Arch.X32 else int(a)) == token:
                     base.update(s.policy.table(a))
+        if s.live:  # every named syscall its own point, so that differences show by name
+            from .syscall import _table
+
+            for a in s.arches:
+                if (int(Arch.X86_64) if a is Arch.X32 else int(a)) == token:
+                    base.update(_table(a).values())
     return sorted({(v + d) & MASK32 for v in base for d in (-1, 0, 1)})
 
 

@@ -363,3 +363,54 @@ def test_runc_container_verifies_against_docker(container: Container) -> None:
     assert diff.returncode == 0, diff.stdout + diff.stderr
     assert diff.stdout.splitlines()[:2] == [f"--- container {container.id}", "+++ docker"]
     container.assert_unharmed()
+
+
+# a raw filter that never looks at the arch: getpid (39 on x86_64) -> EPERM, else ALLOW
+_NO_ARCH_CHECK = r"""
+import ctypes, struct, sys, time
+def ins(code, jt, jf, k): return struct.pack("=HBBI", code, jt, jf, k)
+prog = (ins(0x20, 0, 0, 0) + ins(0x15, 0, 1, 39) + ins(0x06, 0, 0, 0x00050001)
+        + ins(0x06, 0, 0, 0x7FFF0000))
+buf = ctypes.create_string_buffer(prog)
+class Fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+fp = Fprog(len(prog) // 8, ctypes.addressof(buf))
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+assert libc.prctl(22, 2, ctypes.byref(fp), 0, 0) == 0
+i = 0
+while True:
+    print(f"tick {i}", flush=True)
+    i += 1
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.timeout(300)
+def test_arches_no_side_names_are_compared(tmp_path: Path) -> None:
+    """A live filter that never checks the arch decides i386's mkdir (39 there) as
+    x86_64's getpid; a profile naming only x86_64 kills every other arch.  Neither
+    names i386, yet the process can make i386 syscalls (int 0x80): compared too."""
+    profile = tmp_path / "getpid.json"
+    profile.write_text(json.dumps({
+        "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}))
+    proc = subprocess.Popen([sys.executable, "-c", _NO_ARCH_CHECK], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "tick 0\n"
+        done = _cli("verify", "--pid", str(proc.pid), "--profile", str(profile), "--json")
+        assert done.returncode == 1, done.stdout + done.stderr
+        diffs = json.loads(done.stdout)["differences"]
+        assert {"arch": "x86", "nr": 39, "args": "any", "a": "ERRNO(1 EPERM)",
+                "b": "KILL_THREAD"} in diffs["mkdir"]
+        assert {"arch": "x86", "nr": 20, "args": "any", "a": "ALLOW",
+                "b": "KILL_THREAD"} in diffs["getpid"]
+        assert "x86_64" not in {d["arch"] for d in diffs["getpid"]}  # there they agree
+        assert proc.stdout.readline().startswith("tick ")  # unharmed
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
