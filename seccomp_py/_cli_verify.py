@@ -277,7 +277,7 @@ class _Side:
         data = _read(name)
         self.name = name
         self.policy: Policy | None = None
-        self.live = False
+        self.is_live = False
         if _is_json(data):
             compiled = _compile(args, name, data)
             program = compiled.filter.export_bpf()  # verified
@@ -315,6 +315,7 @@ class _Side:
         side = cls.__new__(cls)
         side.name = label
         side.policy = None
+        side.is_live = True
         # every arch whose syscalls this host's kernel can hand to the filters (the
         # native one and its compat mode), named by the filters or not: a live
         # stack is compared on each, also where neither side checks for it
@@ -368,7 +369,7 @@ def _nr_points(sides: list[_Side], token: int) -> list[int]:
             for a in s.policy.arches:
                 if (int(Arch.X86_64) if a is Arch.X32 else int(a)) == token:
                     base.update(s.policy.table(a))
-        if s.live:  # every named syscall its own point, so that differences show by name
+        if s.is_live:  # every named syscall its own point, so that differences show by name
             from .syscall import _table
 
             for a in s.arches:
