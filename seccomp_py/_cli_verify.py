@@ -9,6 +9,11 @@
   decides it (or "default").
 * ``diff A B`` (profiles or programs): every syscall, and argument class,
   where they decide differently, grouped by syscall; exit 1 when they differ.
+* ``verify --pid PID --profile P [--runtime runc]`` (or ``--runc ID``): the
+  filter stack of a live process (seccomp_py.inspect.read) against what the
+  runtime installs for P, on the same partition; ``diff`` takes ``--pid`` /
+  ``--runc`` sides too.  A side is a stack of programs, each evaluated by the
+  C evaluator and combined with the kernel's precedence (inspect.stack_verdict).
 
 Every command takes ``--json``.  Bad input (a truncated program, JSON that is
 not a profile, an unknown syscall) is one line on stderr and exit status 2.
