@@ -414,3 +414,30 @@ def test_arches_no_side_names_are_compared(tmp_path: Path) -> None:
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.mark.timeout(300)
+def test_install_order_and_repeated_layers(stacked: Target) -> None:
+    """Of two equally restrictive results the newest filter's value is the one the
+    kernel returns: the same two layers installed the other way round differ in
+    exactly dup (both refuse it, with different errnos).  Repeating the layers 40
+    times changes no decision."""
+    reversed_ = Target({"filters": [NEW, OLD]})
+    many = Target({"filters": [OLD, NEW] * 40})
+    try:
+        swapped = _cli("diff", "--pid", str(stacked.pid), "--pid", str(reversed_.pid), "--json")
+        assert swapped.returncode == 1, swapped.stderr
+        assert json.loads(swapped.stdout)["syscalls"] == {"dup": [
+            {"arch": "x86_64", "nr": 32, "args": "any", "a": "ERRNO(42 ENOMSG)",
+             "b": "ERRNO(18 EXDEV)"}]}
+        # and the kernel agrees: dup(-1) fails with the newest refusing layer's errno
+        assert reversed_.probe([(32, [-1])]) == [EXDEV & 0xFFFF]
+        assert stacked.probe([(32, [-1])]) == [ENOMSG & 0xFFFF]
+        same = _cli("diff", "--pid", str(many.pid), "--pid", str(stacked.pid))
+        assert same.returncode == 0, same.stdout + same.stderr
+        assert same.stdout.endswith("same decisions on every input\n")
+        for target in (stacked, reversed_, many):
+            target.assert_unharmed()
+    finally:
+        reversed_.close()
+        many.close()
