@@ -456,8 +456,10 @@ def _word_values(side: _Side, token: int, nr: int) -> dict[int, set[int]] | None
     return out
 
 
-def _diff_args(sides: list[_Side], token: int, nr: int) -> list[tuple[tuple[int, ...], int, int]]:
-    """Argument points where the two programs differ for (token, nr)."""
+def _diff_args(sides: list[_Side], token: int, nr: int,
+               partial: list[str] | None = None) -> list[tuple[tuple[int, ...], int, int]]:
+    """Argument points where the two sides differ for (token, nr); the syscall's name
+    goes to ``partial`` when the combinations were too many to try them all."""
     from ._native import ffi, lib
 
     words: dict[int, set[int]] = {}
@@ -478,6 +480,8 @@ def _diff_args(sides: list[_Side], token: int, nr: int) -> list[tuple[tuple[int,
     for vals in per_arg:
         total *= len(vals)
     if total > _MAX_DIFF_POINTS:  # keep one argument varying at a time
+        if partial is not None:
+            partial.append(_syscall_name(token, nr))
         combos = [tuple(vals[0] for vals in per_arg)]
         for i, vals in enumerate(per_arg):
             for v in vals[1:]:
@@ -503,7 +507,8 @@ def _diff_args(sides: list[_Side], token: int, nr: int) -> list[tuple[tuple[int,
     return [(args, a, b) for args, a, b in zip(combos, res[0], res[1]) if a != b]
 
 
-def _differences(sides: list[_Side]) -> dict[str, list[dict[str, Any]]]:
+def _differences(sides: list[_Side],
+                 partial: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Every syscall (and argument class) where the two sides decide differently,
     by name; a proof by partition: the numbers and argument values tried
     include every constant any program of either stack compares with."""
@@ -539,7 +544,7 @@ def _differences(sides: list[_Side]) -> dict[str, list[dict[str, Any]]]:
                     {"arch": where, "nr": nr, "args": "any", "a": a, "b": b})
                 continue
             run = None
-            diffs = _diff_args(sides, token, nr)
+            diffs = _diff_args(sides, token, nr, partial)
             for args_, va, vb in diffs[:_SHOWN]:
                 groups.setdefault(name, []).append(
                     {"arch": where, "nr": nr, "args": [f"{v:#x}" for v in args_],
@@ -626,16 +631,22 @@ def _verify_live(args: argparse.Namespace) -> int:
     else:
         live = _live(args, "pid", str(args.pid), "verify")
     expected = _Side(args, args.profile, runtime)
-    groups = _differences([live, expected])
+    partial: list[str] = []
+    groups = _differences([live, expected], partial)
     under = f" under {runtime}" if runtime else ""
     stub = " (with runc's -ENOSYS stub)" if runtime == "runc" else ""
     count = len(live.programs)
     filters = f"{count} filter{'s' if count != 1 else ''}"
     result = {"subject": live.name, "profile": args.profile, "runtime": runtime or "none",
-              "filters": count, "verified": not groups, "differences": groups}
+              "filters": count, "verified": not groups, "differences": groups,
+              "sampled": sorted(set(partial))}
     if not groups:
+        note = ""
+        if partial:  # too many argument combinations: each argument varied alone there
+            note = (f" (the arguments of {', '.join(sorted(set(partial)))} varied one at a "
+                    "time: more combinations than are tried)")
         _out(args, result, f"verified: {live.name} ({filters}) decides as {args.profile}"
-                           f"{under}{stub} on every input")
+                           f"{under}{stub} on every input{note}")
         return 0
     lines = [f"DIFFERS: {live.name} ({filters}) does not decide as {args.profile}{under}"
              f"{stub}", f"--- {live.name}", f"+++ {args.profile}{under}",

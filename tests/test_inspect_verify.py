@@ -121,7 +121,8 @@ def test_run_docker_verifies_against_docker_under_runc(runs: dict[str, Run]) -> 
     assert js.returncode == 0, js.stderr
     out = json.loads(js.stdout)
     assert out == {"subject": f"pid {docker.pid}", "profile": "docker", "runtime": "runc",
-                   "filters": 1, "verified": True, "differences": {}}
+                   "filters": 1, "verified": True, "differences": {},
+                   "sampled": []}
     docker.assert_unharmed()
     # without the stub: syscall numbers past the table get ENOSYS live, EPERM in the profile
     bare = _cli("verify", "--pid", str(docker.pid), "--profile", "docker")
@@ -441,3 +442,36 @@ def test_install_order_and_repeated_layers(stacked: Target) -> None:
     finally:
         reversed_.close()
         many.close()
+
+
+@pytest.mark.timeout(300)
+def test_too_many_argument_combinations_are_reported(tmp_path: Path) -> None:
+    """Six arguments compared each: more combinations than are tried, so each
+    argument varies alone there; verify says so instead of claiming every input."""
+    rules = [["getpriority", EXDEV, [i, i + 1]] for i in range(6)]
+    target = Target({"filters": [{"rules": rules}]})
+    profile = tmp_path / "four.json"
+    profile.write_text(json.dumps({
+        "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO",
+                      "errnoRet": EXDEV & 0xFFFF,
+                      "args": [{"index": i, "value": i + 1, "op": "SCMP_CMP_EQ"}]}
+                     for i in range(6)]}))
+    try:
+        done = _cli("verify", "--pid", str(target.pid), "--profile", str(profile))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.endswith("on every input (the arguments of getpriority varied one "
+                                    "at a time: more combinations than are tried)\n")
+        js = json.loads(_cli("verify", "--pid", str(target.pid), "--profile", str(profile),
+                             "--json").stdout)
+        assert js["verified"] is True and js["sampled"] == ["getpriority"]
+        # a difference on one argument alone is still found
+        wrong = json.loads(profile.read_text())
+        wrong["syscalls"][5]["args"][0]["value"] = 5
+        profile.write_text(json.dumps(wrong))
+        bad = _cli("verify", "--pid", str(target.pid), "--profile", str(profile), "--json")
+        assert bad.returncode == 1, bad.stdout + bad.stderr
+        assert list(json.loads(bad.stdout)["differences"]) == ["getpriority"]
+        target.assert_unharmed()
+    finally:
+        target.close()
