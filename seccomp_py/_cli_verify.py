@@ -459,7 +459,8 @@ def _word_values(side: _Side, token: int, nr: int) -> dict[int, set[int]] | None
 def _diff_args(sides: list[_Side], token: int, nr: int,
                partial: list[str] | None = None) -> list[tuple[tuple[int, ...], int, int]]:
     """Argument points where the two sides differ for (token, nr); the syscall's name
-    goes to ``partial`` when the combinations were too many to try them all."""
+    goes to ``partial`` when the combinations were too many to try them all, or when
+    a program reads the instruction pointer (tried as 0 only)."""
     from ._native import ffi, lib
 
     words: dict[int, set[int]] = {}
@@ -469,6 +470,8 @@ def _diff_args(sides: list[_Side], token: int, nr: int,
             return [((0,) * 6, -1, -1)]
         for w, seen in found.items():
             words.setdefault(w, set()).update(seen)
+    if partial is not None and (2 in words or 3 in words):
+        partial.append(_syscall_name(token, nr))  # the instruction pointer: tried as 0 only
     little = bool(token & 0x40000000)
     wide = bool(token & 0x80000000)
     per_arg: list[list[int]] = []
@@ -643,8 +646,9 @@ def _verify_live(args: argparse.Namespace) -> int:
     if not groups:
         note = ""
         if partial:  # too many argument combinations: each argument varied alone there
-            note = (f" (the arguments of {', '.join(sorted(set(partial)))} varied one at a "
-                    "time: more combinations than are tried)")
+            note = (f" (except for {', '.join(sorted(set(partial)))}: too many argument "
+                    "combinations, each argument varied alone, or the instruction pointer "
+                    "read, tried as 0 only)")
         _out(args, result, f"verified: {live.name} ({filters}) decides as {args.profile}"
                            f"{under}{stub} on every input{note}")
         return 0

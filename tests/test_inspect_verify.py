@@ -447,7 +447,8 @@ def test_install_order_and_repeated_layers(stacked: Target) -> None:
 @pytest.mark.timeout(300)
 def test_too_many_argument_combinations_are_reported(tmp_path: Path) -> None:
     """Six arguments compared each: more combinations than are tried, so each
-    argument varies alone there; verify says so instead of claiming every input."""
+    argument varies alone there; verify says so instead of claiming every input.
+    The same for a filter that reads the instruction pointer (tried as 0 only)."""
     rules = [["getpriority", EXDEV, [i, i + 1]] for i in range(6)]
     target = Target({"filters": [{"rules": rules}]})
     profile = tmp_path / "four.json"
@@ -460,8 +461,9 @@ def test_too_many_argument_combinations_are_reported(tmp_path: Path) -> None:
     try:
         done = _cli("verify", "--pid", str(target.pid), "--profile", str(profile))
         assert done.returncode == 0, done.stdout + done.stderr
-        assert done.stdout.endswith("on every input (the arguments of getpriority varied one "
-                                    "at a time: more combinations than are tried)\n")
+        assert done.stdout.endswith(
+            "on every input (except for getpriority: too many argument combinations, each "
+            "argument varied alone, or the instruction pointer read, tried as 0 only)\n")
         js = json.loads(_cli("verify", "--pid", str(target.pid), "--profile", str(profile),
                              "--json").stdout)
         assert js["verified"] is True and js["sampled"] == ["getpriority"]
@@ -475,3 +477,31 @@ def test_too_many_argument_combinations_are_reported(tmp_path: Path) -> None:
         target.assert_unharmed()
     finally:
         target.close()
+    allow = tmp_path / "allow.json"
+    allow.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW",
+                                 "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86",
+                                                   "SCMP_ARCH_X32"]}))
+    proc = subprocess.Popen([sys.executable, "-c", _READS_IP], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "tick 0\n"
+        done = _cli("verify", "--pid", str(proc.pid), "--profile", str(allow), "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        # 39 is getpid on x86_64 and mkdir on i386 (the program does not check the arch)
+        assert json.loads(done.stdout)["sampled"] == ["getpid", "mkdir"]
+        assert proc.stdout.readline().startswith("tick ") and proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+# getpid refused only when called from one instruction address, else ALLOW
+_READS_IP = _NO_ARCH_CHECK.replace(
+    "prog = (ins(0x20, 0, 0, 0) + ins(0x15, 0, 1, 39) + ins(0x06, 0, 0, 0x00050001)\n"
+    "        + ins(0x06, 0, 0, 0x7FFF0000))",
+    "prog = (ins(0x20, 0, 0, 0) + ins(0x15, 0, 3, 39) + ins(0x20, 0, 0, 8)\n"
+    "        + ins(0x15, 0, 1, 0x1234) + ins(0x06, 0, 0, 0x00050001)\n"
+    "        + ins(0x06, 0, 0, 0x7FFF0000))")
+assert _READS_IP != _NO_ARCH_CHECK
