@@ -76,10 +76,21 @@ USAGE_ERRORS = [
     (["inspect"], "give a PID or --runc ID"),
     (["inspect", "notapid"], "is not a pid"),
     (["groups", "--x"], "unrecognized arguments"),
-    (["verify"], "required: PROFILE.json|PROGRAM.bpf"),
+    (["verify"], "give PROFILE.json, PROGRAM.bpf --profile P, or --pid PID --profile P"),
     (["verify", "/etc/hostname"], "needs --profile"),
+    (["verify", "--pid", "1"], "--pid/--runc needs --profile PROFILE"),
+    (["verify", "--pid", "x", "--profile", "docker"], "'x' is not a pid"),
+    (["verify", "--pid", "0", "--profile", "docker"], "'0' is not a pid"),
+    (["verify", "--pid", "1", "--runc", "c", "--profile", "docker"], "not both"),
+    (["verify", "docker", "--pid", "1", "--profile", "docker"], "not as PROFILE.json"),
+    (["verify", "--pid", "1", "--profile", "docker", "--runtime", "crun"], "invalid choice"),
+    (["verify", "docker", "--runtime", "runc"], "--runtime is for --pid/--runc"),
+    (["verify", "docker", "--root", "/run/runc"], "--root is for --runc"),
     (["query", "docker"], "required: SYSCALL"),
-    (["diff", "docker"], "required: B"),
+    (["diff", "docker"], "give two of PROFILE/PROGRAM, --pid PID, --runc ID (got 1)"),
+    (["diff", "--pid", "1", "--pid", "2", "docker"], "(got 3)"),
+    (["diff", "--pid", "-3", "docker"], "is not a pid"),
+    (["diff", "--pid", "1", "docker", "--root", "/run/runc"], "--root is for --runc"),
 ]
 
 
