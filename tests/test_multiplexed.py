@@ -6,7 +6,7 @@ cannot read socketcall's arguments, so libseccomp (like runc) lets the
 argument-checked socket rules match every socketcall.  ``to_filter``,
 ``run`` and ``check`` now say so, rule by rule; ``strict_multiplexed`` /
 ``--strict-multiplexed`` refuse socketcall on those arches.  The kernel's
-verdicts come from tests/helpers/vsock_probe.c (raw i386 ``int 0x80``).
+verdicts come from tests/helpers/probe.c's ``vsock`` mode (raw i386 ``int 0x80``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _probe(c_helpers: dict[str, str], filt: Filter, tmp_path: Any) -> str:
     path = os.path.join(tmp_path, "filter.bpf")
     with open(path, "wb") as fh:
         fh.write(filt.export_bpf())
-    return subprocess.run([c_helpers["vsock_probe"], path], capture_output=True, text=True,
+    return subprocess.run([c_helpers["probe"], "vsock", path], capture_output=True, text=True,
                           timeout=20, check=True).stdout.strip()
 
 
@@ -96,11 +96,11 @@ def test_run_reports_and_strict_closes_the_hole(c_helpers: dict[str, str],
         f.add_arch(Arch.X86)  # the probe's own filter must let i386 calls through
         fh.write(f.export_bpf())
     base = ["run", "--profile", DOCKER, "--caps", ""]
-    loose = cli(*base, "--", c_helpers["vsock_probe"], allow_all)
+    loose = cli(*base, "--", c_helpers["probe"], "vsock", allow_all)
     assert loose.returncode == 0, loose
     assert loose.stdout.decode().strip() == f"native={EPERM} i386={EPERM} socketcall=ok"
     assert "socketcall(2)" in loose.stderr.decode()
-    strict = cli(*base, "--strict-multiplexed", "--", c_helpers["vsock_probe"], allow_all)
+    strict = cli(*base, "--strict-multiplexed", "--", c_helpers["probe"], "vsock", allow_all)
     assert strict.returncode == 0, strict
     assert strict.stdout.decode().strip() == \
         f"native={EPERM} i386={EPERM} socketcall={ENOSYS}"

@@ -70,7 +70,7 @@ def test_the_first_two_commands_are_the_demo_and_the_test_command() -> None:
     demo, tests = proc.stdout.splitlines()
     assert demo == "scripts/demo.sh"
     assert tests.startswith("scripts/setup.sh --tests && ") and " -m pytest" in tests
-    assert "../shared" not in README
+    assert os.path.join("..", "shared") not in README  # a sibling only the developers have
 
 
 PYTHON_BLOCKS = blocks("python")

@@ -13,6 +13,8 @@
  *                        (102, SYS_SOCKET) with AF_INET and with AF_UNIX;
  *                        print "native=R i386=R socketcall=R socketcall_unix=R"
  *                        (R: "ok" or -errno).  Needs write and exit_group.
+ *   probe vsock FILE     the same with socket(AF_VSOCK) and without the AF_UNIX
+ *                        socketcall; print "native=R i386=R socketcall=R".
  *   probe net            under the filters already loaded: socket(AF_INET) and
  *                        socket(AF_UNIX) natively, through i386 socket (359) and
  *                        socketcall (102), and socketpair(AF_UNIX) natively;
@@ -111,7 +113,7 @@ static const char *verdict(long ret, char *buf, size_t len)
     return buf;
 }
 
-static int sockets(const char *path)
+static int sockets(const char *path, int family)
 {
     static unsigned char prog_buf[65536];
     char b1[32], b2[32], b3[32], b4[32];
@@ -141,16 +143,19 @@ static int sockets(const char *path)
         perror("seccomp");
         return 2;
     }
-    native = syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+    native = syscall(SYS_socket, family, SOCK_STREAM, 0);
     native = native < 0 ? -(long)errno : native;
-    direct = int80_3(359, AF_INET, SOCK_STREAM, 0);
-    args[0] = AF_INET; args[1] = SOCK_STREAM; args[2] = 0;
+    direct = int80_3(359, family, SOCK_STREAM, 0);
+    args[0] = (unsigned int)family; args[1] = SOCK_STREAM; args[2] = 0;
     multiplexed = int80_3(102, 1 /* SYS_SOCKET */, (long)(unsigned long)args, 0);
-    args[0] = AF_UNIX;
-    multiplexed_unix = int80_3(102, 1, (long)(unsigned long)args, 0);
-    printf("native=%s i386=%s socketcall=%s socketcall_unix=%s\n",
-           verdict(native, b1, sizeof b1), verdict(direct, b2, sizeof b2),
-           verdict(multiplexed, b3, sizeof b3), verdict(multiplexed_unix, b4, sizeof b4));
+    printf("native=%s i386=%s socketcall=%s", verdict(native, b1, sizeof b1),
+           verdict(direct, b2, sizeof b2), verdict(multiplexed, b3, sizeof b3));
+    if (family == AF_INET) {
+        args[0] = AF_UNIX;
+        multiplexed_unix = int80_3(102, 1, (long)(unsigned long)args, 0);
+        printf(" socketcall_unix=%s", verdict(multiplexed_unix, b4, sizeof b4));
+    }
+    printf("\n");
     return 0;
 }
 static int net(void)
@@ -192,9 +197,10 @@ static int net(void)
     return 3;
 }
 
-static int sockets(const char *path)
+static int sockets(const char *path, int family)
 {
     (void)path;
+    (void)family;
     printf("unsupported\n");
     return 3;
 }
@@ -233,11 +239,14 @@ int main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "x32") == 0)
         return x32(strtol(argv[2], NULL, 0));
     if (argc >= 3 && strcmp(argv[1], "sockets") == 0)
-        return sockets(argv[2]);
+        return sockets(argv[2], AF_INET);
+    if (argc >= 3 && strcmp(argv[1], "vsock") == 0)
+        return sockets(argv[2], 40 /* AF_VSOCK */);
     if (argc >= 2 && strcmp(argv[1], "net") == 0)
         return net();
     if (argc >= 2 && strcmp(argv[1], "arches") == 0)
         return arches();
-    fprintf(stderr, "usage: probe trap|int80|x32 NR | probe arches | probe sockets FILE\n");
+    fprintf(stderr, "usage: probe trap|int80|x32 NR | probe arches | probe sockets|vsock FILE "
+                    "| probe net\n");
     return 64;
 }
