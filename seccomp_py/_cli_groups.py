@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["register"]
 
@@ -29,6 +31,8 @@ def _info(name: str) -> dict[str, Any]:
 
 
 def cmd_groups(args: argparse.Namespace) -> int:
+    import json
+
     from .cli import CliError
     from .groups import Group
 

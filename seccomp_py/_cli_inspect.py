@@ -7,18 +7,32 @@ See docs/inspect.md.
 from __future__ import annotations
 
 import argparse
-import errno as _errno
-import json
-import re
-import shutil
-import subprocess
 import sys
-from typing import Any
 
-from . import inspect as _inspect
-from .arch import Arch
-from .arch import coerce as _coerce_arch
-from .errors import InspectError, UnknownArchError, UnknownSyscallError
+TYPE_CHECKING = False  # not typing's: start-up time (`seccomp-py --help` imports this module)
+if TYPE_CHECKING:
+    import errno as _errno
+    from typing import Any
+
+    from . import inspect as _inspect
+    from .arch import Arch
+    from .arch import coerce as _coerce_arch
+    from .errors import InspectError, UnknownArchError, UnknownSyscallError
+
+
+def _load() -> None:
+    """Import what ``inspect`` uses into this module, when the command runs (not when the
+    parser is built: ``seccomp-py --help`` and ``run`` must not pay for it)."""
+    import errno as _errno
+
+    from . import inspect as _inspect
+    from .arch import Arch
+    from .arch import coerce as _coerce_arch
+    from .errors import InspectError, UnknownArchError, UnknownSyscallError
+
+    globals().update(_errno=_errno, _inspect=_inspect, Arch=Arch, _coerce_arch=_coerce_arch,
+                     InspectError=InspectError, UnknownArchError=UnknownArchError,
+                     UnknownSyscallError=UnknownSyscallError)
 
 #: names shown per group before "... and N more" (all with --full)
 SHOWN = 12
@@ -36,6 +50,11 @@ def runc_pid(container: str, root: str | None = None) -> int:
     Raises CliError when runc is missing, does not know the container, or the
     container is stopped or paused (a frozen process cannot be ptrace-stopped).
     """
+    import json
+    import re
+    import shutil
+    import subprocess
+
     exe = shutil.which("runc")
     if exe is None:
         raise _cli_error("inspect: --runc needs the runc binary on PATH")
@@ -133,6 +152,7 @@ def _summary_lines(summary: _inspect.ArchSummary, full: bool, indent: str) -> li
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Read and summarise the seccomp filters of a process."""
+    _load()
     pid = _target(args)
     try:
         arches = [_coerce_arch(a) for a in args.arch] if args.arch else None
@@ -179,6 +199,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         }
         if args.runc is not None:
             out["container"] = args.runc
+        import json
+
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0

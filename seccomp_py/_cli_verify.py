@@ -24,18 +24,40 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import sys
 import warnings
 from array import array
-from typing import Any
 
-from . import bpf
-from .arch import Arch
-from .errors import FilterVerificationError, SeccompError
-from .model import MASK32, X32_BIT, Policy
-from .profile import Compiled, Profile, ProfileError, builtin_path, parse_kernel
+TYPE_CHECKING = False  # not typing's: start-up time (`seccomp-py --help` imports this module)
+if TYPE_CHECKING:
+    import json
+    from typing import Any
+
+    from . import bpf
+    from .arch import Arch
+    from .errors import FilterVerificationError, SeccompError
+    from .model import MASK32, X32_BIT, Policy
+    from .profile import Compiled, Profile, ProfileError, builtin_path, parse_kernel
+
+
+def _load() -> None:
+    """Import what the commands use into this module, when one runs (not when the parser
+    is built: ``seccomp-py --help`` and ``run`` must not pay for the profile and model
+    modules)."""
+    import json
+
+    from . import bpf
+    from .arch import Arch
+    from .errors import FilterVerificationError, SeccompError
+    from .model import MASK32, X32_BIT, Policy
+    from .profile import Compiled, Profile, ProfileError, builtin_path, parse_kernel
+
+    globals().update(json=json, bpf=bpf, Arch=Arch,
+                     FilterVerificationError=FilterVerificationError,
+                     SeccompError=SeccompError, MASK32=MASK32, X32_BIT=X32_BIT, Policy=Policy,
+                     Compiled=Compiled, Profile=Profile, ProfileError=ProfileError,
+                     builtin_path=builtin_path, parse_kernel=parse_kernel)
 
 _BAD_INPUT = 2
 _MAX_DIFF_POINTS = 1 << 16
@@ -664,6 +686,7 @@ def _verify_live(args: argparse.Namespace) -> int:
 
 def _guard(func: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
+        _load()
         try:
             status: int = func(args)
             return status

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Default deepest nesting accepted (objects and arrays).
 MAX_DEPTH = 64

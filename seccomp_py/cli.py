@@ -733,8 +733,43 @@ _PROFILE_HELP = ("profile JSON file ('-' for stdin), or a built-in profile: dock
                  "(when no file of that name exists)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of ``seccomp-py`` (every subcommand has --help)."""
+class _Ignored:
+    """Stands in for the parser of a subcommand :func:`build_parser` does not build:
+    every method call is accepted and ignored."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self._ignore
+
+    def _ignore(self, *args: object, **kwargs: object) -> _Ignored:
+        return self
+
+
+class _OnlyOne:
+    """The subparsers object, building the parser of subcommand ``name`` only."""
+
+    def __init__(self, sub: Any, name: str) -> None:
+        self._sub = sub
+        self._name = name
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        return self._sub.add_parser(name, **kwargs) if name == self._name else _Ignored()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sub, name)
+
+
+#: the subcommands build_parser adds itself (before the _cli_* modules' register())
+_CORE_COMMANDS = ("resolve", "compile", "check", "disasm", "features", "run", "learn", "agent")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argparse parser of ``seccomp-py`` (every subcommand has --help).
+
+    With ``only`` (a subcommand's name), the parser has that subcommand only: ``main``
+    builds ``run``'s alone, as ``run`` is on the path of every command it starts and
+    creating the other subparsers costs milliseconds (argparse looks up its message
+    catalog for every parser).
+    """
     from . import __version__
 
     parser = _Parser(prog=PROG, description="Linux seccomp tools: resolve syscalls, compile, "
@@ -742,8 +777,10 @@ def build_parser() -> argparse.ArgumentParser:
                                             "profiles (OCI / Docker / Podman JSON).",
                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub: Any = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    if only is not None:
+        sub = _OnlyOne(sub, only)
 
     p = sub.add_parser("resolve", help="syscall names <-> numbers",
                        description="Print the number of each syscall name, or the name of "
@@ -871,15 +908,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
                    help="exit after SECONDS without any event (default: never)")
     p.set_defaults(func=cmd_agent)
-    from ._cli_inspect import register as register_inspect
-    register_inspect(sub)
-    _cli_groups.register(sub)
-    __import__(f"{__package__}._cli_verify", fromlist=["register"]).register(sub)
+    if only is None or only not in _CORE_COMMANDS:  # else: no need to import the modules
+        from ._cli_inspect import register as register_inspect
+        register_inspect(sub)
+        _cli_groups.register(sub)
+        __import__(f"{__package__}._cli_verify", fromlist=["register"]).register(sub)
 
-    from . import _cli_profiles, _cli_shell
+        from . import _cli_profiles, _cli_shell
 
-    _cli_profiles.register(sub)
-    _cli_shell.register(sub)
+        _cli_profiles.register(sub)
+        _cli_shell.register(sub)
     for choice in sub.choices.values():
         if choice.epilog is None:
             choice.epilog = EPILOG
@@ -888,7 +926,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``seccomp-py`` with ``argv`` (default: sys.argv[1:]); return the exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `run` alone: its parser is all `seccomp-py run ...` needs (start-up time)
+    parser = build_parser(only="run" if argv[:1] == ["run"] else None)
     args = parser.parse_args(argv)
     try:
         status: int = args.func(args)

@@ -22,7 +22,7 @@ import enum
 import functools
 import os
 import warnings
-from typing import NamedTuple
+from collections import namedtuple
 
 from ._native import lib
 from .action import Action, ActionKind
@@ -107,12 +107,20 @@ def library_path() -> str | None:
     return None
 
 
-class Advisory(NamedTuple):
-    """A published libseccomp security advisory and the release that fixed it."""
+_ADVISORY_DOC = "A published libseccomp security advisory and the release that fixed it."
 
-    id: str
-    summary: str
-    fixed_in: tuple[int, int, int]
+if TYPE_CHECKING:
+    from typing import NamedTuple
+
+    class Advisory(NamedTuple):
+        """A published libseccomp security advisory and the release that fixed it."""
+
+        id: str
+        summary: str
+        fixed_in: tuple[int, int, int]
+else:  # typing's NamedTuple would import typing (start-up time)
+    Advisory = namedtuple("Advisory", ("id", "summary", "fixed_in"), module=__name__)
+    Advisory.__doc__ = _ADVISORY_DOC
 
 
 #: libseccomp advisories published with the 2.6.1 release (GitHub security

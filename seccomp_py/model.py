@@ -132,7 +132,7 @@ _NUMBERS: dict[int, dict[str, tuple[tuple[int, int | None], ...]]] = {}
 def numbers(arch: Arch, name: str) -> tuple[tuple[int, int | None], ...]:
     """The kernel numbers a rule on ``name`` matches on ``arch``: (nr, call) pairs,
     ``call`` set for a multiplexer entry (argument 0 must equal it)."""
-    from .syscall import _resolve_name, _table
+    from .syscall import _NR_ERROR, _resolve_name, _table
 
     if name.lstrip("-").isdigit():
         value = int(name)
@@ -140,17 +140,25 @@ def numbers(arch: Arch, name: str) -> tuple[tuple[int, int | None], ...]:
     nr = _resolve_name(arch, name)
     if nr >= 0:
         return ((nr, None),)
+    # Unknown on arch (_NR_ERROR), or a pseudo number of a call arch does not have
+    # (libseccomp's __PNR_*, -10000 and below), or a socket/ipc call (pseudo numbers
+    # -101.. and -201..) on an arch without the multiplexer (socketcall, ipc): no
+    # number maps back to the name, so _table (every number of arch, slow to build)
+    # has nothing for it.  Only on an arch with the multiplexer may such a call also
+    # have a direct number.  tests/test_codegen.py::
+    # test_pseudo_names_outside_mux_have_no_number checks this on every arch.
+    base = (-nr // 100) * 100
+    mux = _MUX.get(base) if nr != _NR_ERROR else None
+    if mux is None:
+        return ()
+    mnr = _resolve_name(arch, mux)
+    if mnr < 0:
+        return ()
     out: list[tuple[int, int | None]] = []
     direct = _table(arch).get(name)
     if direct is not None and direct >= 0:
         out.append((direct, None))
-    if nr < -1:  # a pseudo number: a multiplexed call?
-        base = (-nr // 100) * 100
-        mux = _MUX.get(base)
-        if mux is not None:
-            mnr = _resolve_name(arch, mux)
-            if mnr >= 0:
-                out.append((mnr, -nr - base))
+    out.append((mnr, -nr - base))
     return tuple(out)
 
 

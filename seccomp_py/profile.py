@@ -22,7 +22,6 @@ import os
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from typing import IO, Any
 
 from . import arch as _arch
 from .action import Action, ActionKind
@@ -31,6 +30,10 @@ from .arg import MAX_ARGS, ArgCmp, Op
 from .errors import InvalidArgumentError, SeccompError, UnsupportedError, WidenedRuleWarning
 from .filter import Filter, RuleRecord
 from .syscall import _NR_ERROR, _resolve_name
+
+TYPE_CHECKING = False  # not typing's (start-up time)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 # -- vocabulary -------------------------------------------------------------------------
 

@@ -34,15 +34,17 @@ from __future__ import annotations
 import errno as _errno
 import os
 import resource
-import socket
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from .action import Action
 from .arch import Arch
 from .arg import Arg
 from .filter import Filter
+
+TYPE_CHECKING = False  # not typing's (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["RLIMIT_NAMES", "no_network_filter", "no_network_program", "resolve_group",
            "resolve_rlimits", "resolve_user"]
@@ -201,6 +203,8 @@ def no_network_filter(errnum: int = NO_NETWORK_ERRNO) -> Filter:
     if Arch.native() == Arch.X86_64:  # the kernel also runs i386 and x32 code
         f.add_arch(Arch.X86)
         f.add_arch(Arch.X32)
+    import socket
+
     refuse = Action.errno(errnum)
     for name in ("socket", "socketpair"):
         f.add_rule(refuse, name, Arg(0) != socket.AF_UNIX)

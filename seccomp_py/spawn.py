@@ -31,14 +31,12 @@ import errno as _errno
 import fcntl
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
 
 from . import sandbox as _sandbox
 from ._native import CStrings, check, ffi, lib
@@ -53,7 +51,11 @@ from .errors import (
 )
 from .filter import BPF_INSN_SIZE, BPF_MAXINSNS, Filter
 
+TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:  # pragma: no cover
+    import socket
+    from typing import Any
+
     from .notify import Listener  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["ExecForbiddenError", "SeccompPopen", "SpawnTemplate", "spawn"]
@@ -77,7 +79,7 @@ _FLAG_NAMES = {
 _RET_ACTION_FULL = 0xFFFF0000
 _RET_USER_NOTIF = int(ActionKind.NOTIFY)
 _BPF_RET_K = 0x06  # BPF_RET | BPF_K
-_MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0x4000)
+_MSG_NOSIGNAL = 0x4000  # socket.MSG_NOSIGNAL (Linux); socket is imported where used
 
 _STEPS = {
     int(lib.SPY_SPAWN_STEP_SIGNALS): "resetting signal handlers",
@@ -558,6 +560,7 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
                 req.notify_sock = child_sock.fileno()
                 req.notify_peer = parent_sock.fileno()
             elif plan.has_notify:
+                import socket  # not at the top: start-up time (only for notify)
                 parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 # Keep it out of 0..2, which the child's dup2() calls overwrite.
                 if child_sock.fileno() < 3:
@@ -616,6 +619,7 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         exec).  Only if the policy refuses sendmsg is that rule added.
         """
         import resource
+        import socket  # not at the top: start-up time (only for notify)
 
         from .arg import Arg
 
@@ -865,6 +869,7 @@ class SpawnTemplate:
             None if user is None else _sandbox.resolve_user(user),
             None if group is None else _sandbox.resolve_group(group),
             None if extra_groups is None else _sandbox.resolve_groups(extra_groups))
+        import socket  # not at the top: start-up time (only for notify)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             if child.fileno() < 3:

@@ -70,10 +70,14 @@ def _table(arch: Arch) -> dict[str, int]:
     0 and 4000 to "syscall").
     """
     found: dict[str, int] = {}
+    buf = ffi.new("char[]", _NAME_BUF)  # one buffer for the scan (not one per number)
+    token = int(arch)
     for lo, hi in _RANGES.get(arch, _DEFAULT_RANGE):
         for nr in range(lo, hi):
-            name = _resolve_number(arch, nr)
-            if name is None or name in found:
+            if lib.spy_syscall_name(token, nr, buf, _NAME_BUF) < 0:
+                continue
+            name = ffi.string(buf).decode()
+            if name in found:
                 continue
             back = _resolve_name(arch, name)
             if back == nr or (back < 0 and back != _NR_ERROR):

@@ -34,13 +34,16 @@ import errno
 import threading
 from array import array
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from ._native import ffi, lib
 from .arch import Arch
 from .bpf import INSN_SIZE, action_name, host_program
 from .errors import FilterVerificationError
 from .model import EQ, MASK32, MASKED_EQ, NE, X32_BIT, Cmp, Entry, Policy
+
+TYPE_CHECKING = False  # not typing's (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 _FOREIGN = (0xC00000B7, 0xC000003E, 0x40000003, 0x12345678)  # aarch64, x86_64, x86, nonsense
 #: the largest argument cross product verified for one syscall

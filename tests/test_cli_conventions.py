@@ -10,6 +10,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import PROFILES, REPO
@@ -103,6 +104,27 @@ def test_the_table_covers_every_subcommand() -> None:
     covered = {args[0] for args, _ in USAGE_ERRORS if args and not args[0].startswith("-")}
     missing = set(sub.choices) - covered  # type: ignore[arg-type]
     assert not missing, f"add usage errors of {sorted(missing)} to USAGE_ERRORS"
+
+
+def test_run_alone_parser_is_the_full_parsers_run() -> None:
+    """main() builds only run's parser for `seccomp-py run ...` (start-up time): its help,
+    defaults and parse are those of the full parser's run."""
+    from seccomp_py.cli import build_parser
+
+    def run_parser(only: str | None) -> Any:
+        parser = build_parser(only=only)
+        sub = next(a for a in parser._actions if getattr(a, "choices", None)
+                   and "run" in a.choices)  # type: ignore[operator]
+        return parser, sub
+
+    full, full_sub = run_parser(None)
+    alone, alone_sub = run_parser("run")
+    assert list(alone_sub.choices) == ["run"]
+    assert len(full_sub.choices) > 10
+    assert alone_sub.choices["run"].format_help() == full_sub.choices["run"].format_help()
+    argv = ["run", "--profile", "docker", "--caps", "all", "-v", "--", "/bin/true", "-x"]
+    assert vars(alone.parse_args(argv)) == vars(full.parse_args(argv))
+    assert "/bin/true" in alone.parse_args(argv).cmd
 
 
 @pytest.mark.parametrize(("args", "message"), USAGE_ERRORS,

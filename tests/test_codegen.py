@@ -351,3 +351,30 @@ def test_unrepairable_libseccomp_program_is_replaced_by_ranges() -> None:
 
     out = in_child(child)
     assert out.error is None and out.value == (0, -errno.EPERM), out
+
+
+def test_pseudo_names_outside_mux_have_no_number() -> None:
+    """model.numbers skips the (slow) full syscall table for a name libseccomp gives a
+    pseudo number outside the socket/ipc multiplexer ranges, or inside them on an arch
+    without the multiplexer: that is only right if no number of the arch maps back to
+    such a name.  Checked on every arch."""
+    import sys
+
+    from seccomp_py import model
+
+    syscall = sys.modules["seccomp_py.syscall"]
+    checked = 0
+    for arch in Arch:
+        if arch is Arch.NATIVE or not arch.is_available():
+            continue
+        for name, nr in syscall._table(arch).items():
+            pseudo = syscall._resolve_name(arch, name)
+            if pseudo < 0:
+                assert (-pseudo // 100) * 100 in model._MUX, (arch, name, pseudo, nr)
+                assert (nr, None) in model.numbers(arch, name), (arch, name)
+                checked += 1
+    assert checked > 0  # the socket calls of i386 at least
+    assert model.numbers(Arch.X86_64, "socketcall") == ()
+    assert model.numbers(Arch.X86, "socket")[0][0] == 359
+    assert model.numbers(Arch.X86_64, "recv") == ()  # socketcall-only, no socketcall
+    assert syscall._table.cache_info().currsize > 0
