@@ -227,7 +227,8 @@ def main() -> None:
         return
     print(f"Docker default profile: {rules} rules; BPF instructions: automatic layout "
           f"({auto.layout.name}) {auto.instruction_count}, linear {linear.instruction_count}, "
-          f"binary tree {tree.instruction_count}, floor {floor.instruction_count}; {opts.rounds} interleaved rounds x "
+          f"binary tree {tree.instruction_count}, floor {floor.instruction_count}; "
+          f"{opts.rounds} interleaved rounds x "
           f"{opts.per_round} spawns of /bin/true; load average {load[0]:.2f} before, "
           f"{load_after[0]:.2f} after")
     print(f"  {'case':16s} {'median':>9s}   {'ratio vs subprocess: median of rounds (p10..p90)'}")
