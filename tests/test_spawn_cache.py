@@ -97,3 +97,24 @@ def test_template_verifies_once(verify_calls: list[int]) -> None:
         assert out.split() == [b"-1", str(errno.EPERM).encode()]
     assert len(verify_calls) == n
     f.close()
+
+
+def test_cli_run_pays_its_program_once(verify_calls: list[int],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import seccomp_py.filter as filter_mod
+    from seccomp_py.cli import main
+
+    exports: list[int] = []
+    real = filter_mod._export_bpf
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        exports.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(filter_mod, "_export_bpf", counting)
+    # the child's exit status comes back: unshare is refused (EPERM: exit 1 from python)
+    code = main(["run", "--profile", "docker", "--", *UNSHARE[:-1],
+                 UNSHARE[-1] + "; import sys; sys.exit(libc.unshare(0) != -1)"])
+    assert code == 0
+    assert len(verify_calls) == 1  # one verified program for the command
+    assert len(exports) == 1  # and one libseccomp export
