@@ -53,7 +53,16 @@ def test_external_flat_form_and_spawn_goal() -> None:
                                           "subprocess": [1.0, 1.2, 1.1], "seccomp_py": 1.21})
     main.evaluate(rows)
     sp = next(r for r in rows if r.lib == "seccomp_py")
-    assert sp.verdict.startswith("met")  # 1.21 / 1.1 = 1.1x <= 1.2x
+    assert sp.verdict.startswith("met")  # 1.21 / 1.1 = 1.1x <= 1.3x
+    rows = main._rows_from_external("4", {"scenario": "spawn", "unit": "ms",
+                                          "baseline": "subprocess",
+                                          "subprocess": [1.0], "seccomp_py": 1.35,
+                                          "seccomp_py SpawnTemplate": 1.15})
+    main.evaluate(rows)
+    named = {r.lib: r for r in rows}
+    assert named["seccomp_py"].verdict == "MISSED (1.35x subprocess, goal <= 1.3x)"
+    assert named["seccomp_py SpawnTemplate"].verdict == \
+        "MISSED (1.15x subprocess, goal <= 1.1x)"
 
 
 def test_missing_entry_point_is_pending_not_dropped() -> None:
@@ -70,11 +79,15 @@ def test_missing_entry_point_is_pending_not_dropped() -> None:
 def test_scenario1_verdict_needs_both_goals() -> None:
     case = "build"
     rows = [main.Row("1", case, "C", "ms", [1.0], baseline="C"),
-            main.Row("1", case, "seccomp_py", "ms", [1.1], baseline="C"),
-            main.Row("1", case, "official", "ms", [1.05], baseline="C")]
+            main.Row("1", case, "seccomp_py", "ms", [1.04], baseline="C"),
+            main.Row("1", case, "official", "ms", [1.03], baseline="C")]
     main.evaluate(rows)
-    assert rows[1].verdict == "MISSED (1.10x C; not faster than official)"
+    assert rows[1].verdict == "MISSED (1.04x C; not faster than official)"
     rows[2].samples = [1.2]
     rows[1].verdict = ""
     main.evaluate(rows)
-    assert rows[1].verdict == "met (1.10x C)"
+    assert rows[1].verdict == "met (1.04x C)"
+    rows[1].samples = [1.1]  # issue 17: the goal is 1.05x C
+    rows[1].verdict = ""
+    main.evaluate(rows)
+    assert rows[1].verdict == "MISSED (1.10x C)"

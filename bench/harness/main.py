@@ -81,12 +81,13 @@ def run_json(cmd: list[str], timeout: float = 300) -> dict[str, Any]:
 
 # -- scenario 1 ------------------------------------------------------------------------------
 
-def scenario1(ctx: dict[str, Any], runs: int, iters: int) -> list[Row]:
+def scenario1(ctx: dict[str, Any], runs: int, iters: int, stat: str = "median") -> list[Row]:
     flat_txt, bindir, outdir = ctx["flat_txt"], ctx["bindir"], ctx["out"]
     rules = ctx["flat"]["rules"]
     libs = [p for p in ctx["peers"]]
     layouts = {1: "default layout", 2: "binary tree"}
     samples: dict[tuple[int, str], list[float]] = {}
+    fastest: dict[tuple[int, str], list[float]] = {}  # each run's fastest build
     insns: dict[tuple[int, str], Any] = {}
     programs: dict[tuple[int, str], bytes] = {}
     status: dict[tuple[int, str], str] = {}
@@ -117,9 +118,13 @@ def scenario1(ctx: dict[str, Any], runs: int, iters: int) -> list[Row]:
                 if "error" in res:
                     status[(lay, lib)] = res["error"]
                     continue
-                # one sample per run: the fastest build of this run (a build hit by
-                # preemption on a shared machine is slower, never faster)
-                samples.setdefault((lay, lib), []).append(min(res["ns"]) / 1e6)
+                # one sample per run: the median build of this run (--stat median, the
+                # default, as issue 17 asks), or its fastest build (--stat min, what the
+                # harness reported before: it favours the implementation with the
+                # heavier tail, see docs/benchmarks.md "Why 1.07x and 1.35x")
+                pick = statistics.median if stat == "median" else min
+                samples.setdefault((lay, lib), []).append(pick(res["ns"]) / 1e6)
+                fastest.setdefault((lay, lib), []).append(min(res["ns"]) / 1e6)
                 insns[(lay, lib)] = res["insns"]
                 with open(bpf_path, "rb") as fh:
                     programs[(lay, lib)] = fh.read()
@@ -132,13 +137,24 @@ def scenario1(ctx: dict[str, Any], runs: int, iters: int) -> list[Row]:
         for lib in ["C"] + [p.name for p in libs]:
             key = (lay, lib)
             row = Row("1", case, lib, "ms", samples.get(key), status.get(key, ""),
-                      baseline="C", goal="<= 1.15x C, faster than every peer"
+                      baseline="C", goal="<= 1.05x C, faster than every peer"
                       if lib.startswith("seccomp_py") else "")
             if key in insns:
                 same = programs[key] == c_prog
                 row.extra = f"{insns[key]} insns" + ("" if lib == "C" else
                                                      (", same BPF as C" if same else
                                                       ", BPF differs from C"))
+                base = samples.get((lay, "C"))
+                if lib != "C" and base and len(base) == len(samples[key]):
+                    per_run = sorted(a / b for a, b in zip(samples[key], base))
+                    n = len(per_run)
+                    row.extra += (f"; per-run ratio to C: median {statistics.median(per_run):.3f}"
+                                  f" (p10..p90 {per_run[n // 10]:.3f}.."
+                                  f"{per_run[min(n - 1, (9 * n) // 10)]:.3f})")
+                    if stat == "median":  # what the old statistic says of the same builds
+                        old = (statistics.median(fastest[key])
+                               / statistics.median(fastest[(lay, "C")]))
+                        row.extra += f"; ratio of the runs' fastest builds {old:.3f}"
             rows.append(row)
     return rows
 
@@ -396,7 +412,7 @@ def evaluate(rows: list[Row]) -> None:
             others = [r for r in case_rows
                       if r.lib != "C" and not r.lib.startswith("seccomp_py") and r.samples]
             slower = [r.lib for r in others if r.median <= sp1.median]  # type: ignore[operator]
-            ok = sp1.ratio <= 1.15 and not slower  # type: ignore[operator]
+            ok = sp1.ratio <= 1.05 and not slower  # type: ignore[operator]
             sp1.verdict = ("met" if ok else "MISSED") + f" ({sp1.ratio:.2f}x C" + (
                 f"; not faster than {', '.join(slower)}" if slower else "") + ")"
         if scen in ("3", "4") and sp and sp.ratio is not None:
@@ -404,10 +420,13 @@ def evaluate(rows: list[Row]) -> None:
                 ok = sp.ratio >= 0.8
                 sp.verdict = ("met" if ok else "MISSED") + f" ({sp.ratio:.2f}x {sp.baseline}, " \
                     "goal >= 0.8x)"
-            else:
-                ok = sp.ratio <= 1.2
-                sp.verdict = ("met" if ok else "MISSED") + f" ({sp.ratio:.2f}x {sp.baseline}, " \
-                    "goal <= 1.2x)"
+            else:  # issue 17 item 4: spawn <= 1.3x subprocess, SpawnTemplate <= 1.1x
+                for r, limit in ((sp, 1.3), (named.get("seccomp_py SpawnTemplate"), 1.1)):
+                    if r is None or r.ratio is None:
+                        continue
+                    ok = r.ratio <= limit
+                    r.verdict = ("met" if ok else "MISSED") + f" ({r.ratio:.2f}x {r.baseline}, " \
+                        f"goal <= {limit}x)"
         if scen == "5" and "no filter" in named:
             nf = named["no filter"]
             fl = named.get(FLOOR)
@@ -552,11 +571,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bindir", default=os.path.join(BENCH, "out", "bin"))
     ap.add_argument("--out", default=os.path.join(BENCH, "out"))
     ap.add_argument("--profile", default=None, help="Docker profile JSON")
+    ap.add_argument("--stat", choices=("median", "min"), default="median",
+                    help="scenario 1: each run's sample is the median (default) or the "
+                         "fastest of its builds")
+    ap.add_argument("--iters", type=int, default=None,
+                    help="scenario 1: builds per run and library (default 30; 10 with --quick)")
+    ap.add_argument("--cpu", type=int, default=None,
+                    help="pin the harness and every driver/worker it starts to this CPU")
     ap.add_argument("--cprofile", action="store_true",
                     help="always add a cProfile of seccomp_py's scenario-1 build")
     ns = ap.parse_args(argv)
     runs = 3 if ns.quick else ns.runs
     only = set(ns.only.split(","))
+    if ns.cpu is not None:  # children inherit the affinity
+        os.sched_setaffinity(0, {ns.cpu})
     os.makedirs(os.path.join(ns.out, "bpf"), exist_ok=True)
     prof_path = ns.profile or next((p for p in PROFILE_CANDIDATES if os.path.exists(p)), None)
     if prof_path is None:
@@ -577,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({flat['arch']}, caps {flat['caps']}, kernel {flat['kernel']}); {runs} runs")
     rows: list[Row] = []
     if "1" in only or "5" in only:
-        rows += scenario1(ctx, runs, 10 if ns.quick else 30)
+        rows += scenario1(ctx, runs, ns.iters or (10 if ns.quick else 30), ns.stat)
     if "2" in only:
         rows += scenario2(ctx, runs, 20)
     for key in ("3", "4"):

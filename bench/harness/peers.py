@@ -64,6 +64,8 @@ class Peer:
 class SeccompPy(Peer):
     name = "seccomp_py"
     module = "seccomp_py"
+    #: Filter(verify=...): verification runs in export_bpf (docs/failclosed.md)
+    verify = True
 
     def setup(self) -> None:
         import seccomp_py as m
@@ -75,7 +77,7 @@ class SeccompPy(Peer):
         ops = self.ops
         ArgCmp = m.ArgCmp
         actions: dict[int, Any] = {}
-        f = m.Filter(m.Action(default))
+        f = m.Filter(m.Action(default), verify=self.verify)
         # explicit in both layouts: seccomp_py picks the binary tree by itself
         # above 32 rules when OPTIMIZE was never set (docs/api.md)
         f.set_attribute(m.Attribute.OPTIMIZE, m.Optimize(optimize))
@@ -112,7 +114,7 @@ class SeccompPyBatch(SeccompPy):
         ops = self.ops
         ArgCmp = m.ArgCmp
         actions: dict[int, Any] = {}
-        f = m.Filter(m.Action(default))
+        f = m.Filter(m.Action(default), verify=self.verify)
         # explicit in both layouts: seccomp_py picks the binary tree by itself
         # above 32 rules when OPTIMIZE was never set (docs/api.md)
         f.set_attribute(m.Attribute.OPTIMIZE, m.Optimize(optimize))
@@ -122,6 +124,23 @@ class SeccompPyBatch(SeccompPy):
         data: bytes = f.export_bpf()
         f.close()
         return data
+
+
+class SeccompPyNoVerify(SeccompPy):
+    """seccomp_py's ``add_rule`` loop with ``Filter(verify=False)``: what verification
+    at export costs (scenario 1 only)."""
+
+    name = "seccomp_py verify=False"
+    build_only = True
+    verify = False
+
+
+class SeccompPyBatchNoVerify(SeccompPyBatch):
+    """seccomp_py's ``add_rules`` batch with ``Filter(verify=False)`` (scenario 1 only)."""
+
+    name = "seccomp_py add_rules verify=False"
+    build_only = True
+    verify = False
 
 
 class Official(Peer):
@@ -209,7 +228,8 @@ class Seccompy(Peer):
         return self.m.syscall_nr
 
 
-ALL = (SeccompPy, SeccompPyBatch, Official, PySeccomp, Seccompy)
+ALL = (SeccompPy, SeccompPyBatch, SeccompPyNoVerify, SeccompPyBatchNoVerify, Official,
+       PySeccomp, Seccompy)
 
 
 def load_all() -> list[Peer]:
