@@ -46,6 +46,14 @@ pytestmark = [
 ]
 
 
+def assert_not_stopped(pid: int) -> None:
+    """The process is neither stopped nor traced (/proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as fh:
+        status = dict(line.split(":", 1) for line in fh.read().splitlines())
+    assert status["State"].split()[0] not in ("T", "t"), status["State"]
+    assert status["TracerPid"].strip() == "0"
+
+
 class Target:
     """A ticking process with filters; ``wrap`` makes it a grandchild (via sh)."""
 
@@ -85,10 +93,7 @@ class Target:
 
     def assert_unharmed(self) -> None:
         """Not stopped, not traced, and the counter goes on (3 more ticks)."""
-        with open(f"/proc/{self.pid}/status") as fh:
-            status = dict(line.split(":", 1) for line in fh.read().splitlines())
-        assert status["State"].split()[0] not in ("T", "t"), status["State"]
-        assert status["TracerPid"].strip() == "0"
+        assert_not_stopped(self.pid)
         goal = self.last + 3
         while self.last < goal:
             self._line()

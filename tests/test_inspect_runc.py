@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from conftest import PROFILES
+from test_inspect import assert_not_stopped
 from test_oci_runc import RUNC, RUNC_CAPS, make_bundle, runc_usable
 
 from seccomp_py import inspect as spi
@@ -96,10 +97,7 @@ class Container:
         self.lines.put("")
 
     def assert_unharmed(self) -> None:
-        with open(f"/proc/{self.pid}/status") as fh:
-            status = dict(line.split(":", 1) for line in fh.read().splitlines())
-        assert status["State"].split()[0] not in ("T", "t"), status["State"]
-        assert status["TracerPid"].strip() == "0"
+        assert_not_stopped(self.pid)
         goal = self.last + 3
         while self.last < goal:
             try:

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_inspect_runc
 from test_inspect import ENOMSG, EXDEV, NEW, OLD, Target, _free_pid
 from test_inspect_runc import Container
-from test_oci_runc import RUNC_CAPS, runc_usable
+from test_oci_runc import RUNC_CAPS
 
 from seccomp_py.arch import Arch, native
 
@@ -327,17 +328,7 @@ def test_errors_are_one_line(stacked: Target) -> None:
 # -- a runc container -----------------------------------------------------------------------
 
 
-@pytest.fixture(params=[True, False], ids=["nnp", "no-nnp"])
-def container(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Container]:
-    reason = runc_usable(tmp_path)
-    if reason:
-        print(f"SKIP reason: {reason}")
-        pytest.skip(reason)
-    box = Container(tmp_path, request.param)
-    try:
-        yield box
-    finally:
-        box.close()
+container = test_inspect_runc.container  # the runc container fixture (nnp and no-nnp)
 
 
 @pytest.mark.timeout(300)

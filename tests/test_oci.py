@@ -129,7 +129,9 @@ def _sandbox(sock_path: str, script: list[tuple[str, str]], result_w: int,
     os.write(result_w, json.dumps(out).encode())
 
 
-def _run_sandbox(sock_path: str, script: list[tuple[str, str]], **kw: Any) -> list[int]:
+def _start_sandbox(sock_path: str, script: list[tuple[str, str]],
+                   **kw: Any) -> tuple[int, int]:
+    """Fork a child running ``_sandbox``; returns (pid, read end of its result pipe)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -142,6 +144,11 @@ def _run_sandbox(sock_path: str, script: list[tuple[str, str]], **kw: Any) -> li
         finally:
             os._exit(code)
     os.close(w)
+    return pid, r
+
+
+def _run_sandbox(sock_path: str, script: list[tuple[str, str]], **kw: Any) -> list[int]:
+    pid, r = _start_sandbox(sock_path, script, **kw)
     deadline = time.monotonic() + 20
     data = b""
     while time.monotonic() < deadline:

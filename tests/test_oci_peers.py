@@ -22,25 +22,9 @@ import time
 from typing import Any
 
 import pytest
-from test_oci import _sandbox
+from test_oci import _start_sandbox
 
 from seccomp_py.oci import Agent, deny
-
-
-def _start_sandbox(path: str, script: list[tuple[str, str]], **kw: Any) -> tuple[int, int]:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.close(r)
-            _sandbox(path, script, w, **kw)
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(w)
-    return pid, r
 
 
 def _result(pid: int, r: int, timeout: float = 15.0) -> Any:
