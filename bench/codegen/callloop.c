@@ -45,19 +45,7 @@ int main(int argc, char **argv)
         return 2;
     }
     long iters = atol(argv[2]);
-    if (strcmp(argv[1], "-") != 0) {
-        static struct sock_filter prog[4096];
-        FILE *in = fopen(argv[1], "rb");
-        if (!in)
-            die(argv[1]);
-        size_t len = fread(prog, sizeof(prog[0]), 4096, in);
-        fclose(in);
-        struct sock_fprog fprog = {.len = (unsigned short)len, .filter = prog};
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-            die("prctl(NO_NEW_PRIVS)");
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0)
-            die("seccomp(SET_MODE_FILTER)");
-    }
+    load_filter_file(argv[1]);
     for (int i = 3; i < argc; i++) {
         long nr = strtol(argv[i], NULL, 0);
         const char *colon = strchr(argv[i], ':');
