@@ -248,7 +248,6 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from . import bpf
     from .filter import BPF_MAXINSNS
-    from .profile import check_export
 
     if args.runc and args.format != "bpf":
         raise UsageError("compile: --runc needs --format bpf")
@@ -260,7 +259,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         elif args.runc:
             data = compiled.runc_program()
         else:
-            data = check_export(filt.export_bpf(), compiled.arch)
+            data = compiled.program()
         if args.format == "bpf":
             count = len(data) // bpf.INSN_SIZE
             if count > BPF_MAXINSNS:
@@ -300,13 +299,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from . import bpf
     from .errors import FilterTooLargeError
     from .filter import BPF_MAXINSNS
-    from .profile import check_export, current_kernel, parse_kernel
+    from .profile import current_kernel, parse_kernel
 
     args.quiet = True
     profile, compiled = _compile(args)
     with compiled.filter as filt:
         try:
-            count = len(check_export(filt.export_bpf(), compiled.arch)) // bpf.INSN_SIZE
+            count = len(compiled.program()) // bpf.INSN_SIZE
             layout = filt.layout.name
         except FilterTooLargeError as exc:  # no layout fits: say how big
             count, layout = exc.instructions, "none fits"
@@ -548,7 +547,6 @@ def _hand_listener(path: str, fd: int, pid: int, metadata: str | None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .arch import native
-    from .profile import check_export
     from .spawn import ExecForbiddenError, spawn
 
     cmd = _command(args)
@@ -561,7 +559,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with compiled.filter as filt:
         stub = args.runc_stub if args.runc_stub is not None else True
         program = (compiled.runc_program() if stub
-                   else check_export(filt.export_bpf(), compiled.arch))
+                   else compiled.program())
         if _cli_explain.wanted(args):
             return _cli_explain.run(args, cmd, profile, compiled, program)
         notify = _has_notify(program)

@@ -501,14 +501,14 @@ def profile_stack(profile: Any, runtime: str | None = "runc", *,
         return [runc_program(profile, arch=arch, caps=caps, kernel=kernel)]
     if runtime is not None:
         raise ValueError(f"unknown runtime {runtime!r} (known: 'runc', or None for none)")
-    from .profile import Profile, check_export
+    from .profile import Profile
 
     if not isinstance(profile, Profile):
         profile = Profile.load(profile)
     compiled = profile.compile(arch, caps=None if caps is None else set(caps), kernel=kernel,
                                unknown="ignore")
-    with compiled.filter as filt:
-        return [check_export(filt.export_bpf(), compiled.arch)]
+    with compiled.filter:
+        return [compiled.program()]
 
 
 __all__ = ["ALLOW", "FLAG_LOG", "MAX_FILTERS", "MAX_STACK_INSNS", "ArchSummary", "Decision",

@@ -380,6 +380,13 @@ class Compiled:
             return b""
         return bpf.assemble(bpf.enosys_stub(self.enosys_maxima()))
 
+    def program(self) -> bytes:
+        """The verified program of :attr:`filter` (``Filter.export_bpf``), checked for
+        libseccomp's foreign-byte-order corruption (:func:`check_export`).
+
+        Raises FilterVerificationError, FilterTooLargeError or ProfileError."""
+        return check_export(self.filter.export_bpf(), self.arch)
+
     def runc_program(self) -> bytes:
         """The program runc would load: the -ENOSYS stub, then libseccomp's.
 
@@ -390,7 +397,7 @@ class Compiled:
         if any(bool(a & 0x40000000) != (sys.byteorder == "little") for a in self.arches
                if a is not Arch.X32):
             raise ProfileError("", "runc_program() needs a filter of the host's byte order")
-        return self.enosys_stub() + check_export(self.filter.export_bpf(), self.arch)
+        return self.enosys_stub() + self.program()
 
 
 @dataclasses.dataclass(frozen=True)
