@@ -16,9 +16,9 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "helpers"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
-import bpf_random  # noqa: E402
+from helpers import bpf_random  # noqa: E402
 
 
 def main() -> int:

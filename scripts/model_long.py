@@ -4,7 +4,7 @@
 Generates N independent random policies (the generator of
 tests/helpers/failclosed_strategies.py, driven by random.Random: no shrinking,
 so it keeps going after a mismatch), builds each with seccomp_py, loads it in
-a forked child, makes the probe calls and compares with tests/model.py.
+a forked child, makes the probe calls and compares with tests/helpers/model.py.
 Every program goes through seccomp_py's verifier (Filter.export_bpf), so a
 policy libseccomp compiles wrongly is repaired (seccomp_py decides the
 affected syscall itself) or refused before loading.  Prints every mismatch

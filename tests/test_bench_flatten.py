@@ -16,7 +16,8 @@ import platform
 from types import ModuleType
 
 import pytest
-from conftest import PROFILES, REPO, in_child
+from helpers.child import in_child
+from helpers.paths import PROFILES, REPO
 
 
 def _load(module: str) -> ModuleType:

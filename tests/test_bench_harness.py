@@ -11,7 +11,7 @@ import os
 import sys
 from types import ModuleType
 
-from conftest import REPO
+from helpers.paths import REPO
 
 
 def _load(module: str) -> ModuleType:

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
+from helpers import bpf_random
 
 from seccomp_py import bpf, notify
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "helpers"))
-import bpf_random
 
 X86_64 = 0xC000003E
 ALLOW = 0x7FFF0000

@@ -11,7 +11,7 @@ import warnings
 from typing import Any
 
 import pytest
-from conftest import PROFILES, REPO
+from helpers.paths import PROFILES, REPO
 
 from seccomp_py import Arch, bpf
 from seccomp_py.profile import Profile, ProfileWarning

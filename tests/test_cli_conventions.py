@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROFILES, REPO
+from helpers.paths import PROFILES, REPO
 
 import seccomp_py
 from seccomp_py import Action, features

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROFILES, REPO
+from helpers.paths import PROFILES, REPO
 
 from seccomp_py import Arch
 from seccomp_py.syscall import resolve_name

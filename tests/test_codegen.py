@@ -12,8 +12,7 @@ import os
 import warnings
 
 import pytest
-from _core_util import exec_under
-from conftest import in_child
+from helpers.child import exec_under, in_child
 
 from seccomp_py import Action, Arch, Arg, Filter, Optimize, bpf
 from seccomp_py.attribute import Attribute
@@ -236,8 +235,8 @@ def test_issue14_ioctl_same_action_rules_enforced_as_written() -> None:
 
 def test_generated_policies_with_ranges_follow_the_model() -> None:
     """The model test's generated policies, loaded with Optimize.RANGES."""
-    import model as M
     from helpers import failclosed_kernel as K
+    from helpers import model as M
     from helpers.failclosed_strategies import cases
     from hypothesis import HealthCheck, given, settings
 

@@ -15,8 +15,9 @@ import tempfile
 from typing import Any
 
 import pytest
-from compat_support import OFFICIAL, needs_official
-from conftest import REPO, errno_of
+from helpers.official import OFFICIAL, needs_official
+from helpers.paths import REPO
+from helpers.syscalls import errno_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any, Callable
 
 import pytest
-from compat_support import OFFICIAL, assert_same_failure, exports, needs_official, outcome
+from helpers.official import OFFICIAL, assert_same_failure, exports, needs_official, outcome
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -22,7 +22,7 @@ import tempfile
 from typing import Any, Callable
 
 import pytest
-from compat_support import OFFICIAL
+from helpers.official import OFFICIAL
 
 import seccomp_py.compat as C
 

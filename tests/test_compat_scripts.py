@@ -15,10 +15,10 @@ import subprocess
 import sys
 
 import pytest
-from compat_support import OFFICIAL
-from conftest import HERE, REPO
+from helpers.official import OFFICIAL
+from helpers.paths import REPO, TESTS
 
-SCRIPTS = os.path.join(HERE, "compat_scripts")
+SCRIPTS = os.path.join(TESTS, "compat_scripts")
 NAMES = sorted(n for n in os.listdir(SCRIPTS) if n.endswith(".py"))
 
 

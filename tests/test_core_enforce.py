@@ -10,8 +10,8 @@ import signal
 import threading
 
 import pytest
-from _core_util import NR, exec_under, in_thread_until_gone, raw, status
-from conftest import in_child
+from helpers.child import exec_under, in_child, in_thread_until_gone
+from helpers.syscalls import NR, raw, status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -615,7 +615,7 @@ def test_fork_while_another_thread_holds_the_filter() -> None:
     """In the child, a Filter that another thread was using at fork() is
     closed (its lock would never be released, its context may be half-changed);
     other filters work as before."""
-    from conftest import in_child
+    from helpers.child import in_child
 
     busy = Filter(Action.ALLOW)
     idle = Filter(Action.ALLOW)

@@ -12,7 +12,7 @@ import sys
 import warnings
 
 import pytest
-from conftest import in_child
+from helpers.child import in_child
 
 from seccomp_py import (
     Action,
@@ -330,7 +330,7 @@ def test_profile_compiles_through_one_batch_like_rule_by_rule() -> None:
     socket rules are recorded under their JSON path instead of warned."""
     import os.path
 
-    from conftest import PROFILES
+    from helpers.paths import PROFILES
 
     from seccomp_py.profile import Profile
 

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import in_child
+from helpers.child import in_child
 
 from seccomp_py import Action, Arg, Filter
 from seccomp_py.errors import UnsupportedError

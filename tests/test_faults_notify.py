@@ -31,7 +31,6 @@ from typing import Any
 
 import pytest
 from helpers.faults import (
-    errno_of,
     fork_target,
     no_leaks,
     notify_setup,
@@ -39,6 +38,7 @@ from helpers.faults import (
     reap,
     write_json,
 )
+from helpers.syscalls import errno_of
 
 from seccomp_py import Action, Filter
 from seccomp_py.notify import (
@@ -444,7 +444,7 @@ def test_monitor_that_never_accepts_load_gives_up_within_prepares_timeout(tmp_pa
                     "elapsed": round(time.monotonic() - start, 1)}
         return {"raised": None}
 
-    from conftest import in_child
+    from helpers.child import in_child
 
     with no_leaks(), ListenerServer(path, backlog=0) as server:
         fill = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -504,7 +504,7 @@ def test_failure_before_install_leaves_the_sandbox_unconfined_and_says_installed
             return {"installed": exc.installed, "loaded": f.loaded, "errno": exc.errno}
         return {}
 
-    from conftest import in_child
+    from helpers.child import in_child
 
     with no_leaks():
         out = in_child(sandbox, timeout=10)

@@ -24,7 +24,8 @@ import time
 from typing import Any
 
 import pytest
-from helpers.faults import errno_of, fork_target, no_leaks, read_json, reap, write_json
+from helpers.faults import fork_target, no_leaks, read_json, reap, write_json
+from helpers.syscalls import errno_of
 
 from seccomp_py import Action, Filter
 from seccomp_py.notify import Response

@@ -28,7 +28,7 @@ import subprocess
 from typing import Any
 
 import pytest
-from conftest import in_child
+from helpers.child import in_child
 from helpers.faults import children, no_leaks, open_fds
 from test_fuzz_faults import eintr_storm
 

@@ -12,7 +12,7 @@ import sys
 import warnings
 
 import pytest
-from conftest import in_child
+from helpers.child import in_child
 
 from seccomp_py import Action, Filter, Profile
 from seccomp_py._native import lib

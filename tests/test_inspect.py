@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import in_child
+from helpers.child import in_child
 
 from seccomp_py import Action, bpf
 from seccomp_py import inspect as spi
@@ -704,7 +704,7 @@ def test_cli_errors_are_one_line(stacked: Target) -> None:
 def test_profile_stack_matches_a_process_run_under_the_profile() -> None:
     """`seccomp-py run --profile docker` (runc's stub by default, or none) loads
     exactly the programs profile_stack() builds for it."""
-    from conftest import PROFILES
+    from helpers.paths import PROFILES
 
     docker = os.path.join(PROFILES, "docker.json")
     for flag, runtime in (("--runc-stub", "runc"), ("--no-runc-stub", None)):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROFILES
+from helpers.paths import PROFILES
 from test_inspect import assert_not_stopped
 from test_oci_runc import RUNC, RUNC_CAPS, make_bundle, runc_usable
 

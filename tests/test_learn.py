@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import in_child
+from helpers.child import in_child
 
 from seccomp_py import Action, Arch
 from seccomp_py.learn import LEARN_PROGRAM, LearnProgress, LearnResult, learn

@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 import pytest
-from conftest import in_child
+from helpers.child import in_child
 
 from seccomp_py import Profile
 from seccomp_py.formats import K8S_API_VERSION, document, dumps, k8s_name, name_from

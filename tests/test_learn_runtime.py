@@ -62,7 +62,7 @@ def test_learned_busybox_profile_starts_under_runc_10_of_10(runc_base: Path) -> 
 
 
 def test_to_profile_runtime(runc_base: Path) -> None:
-    from conftest import in_child
+    from helpers.child import in_child
 
     from seccomp_py.learn import learn
 

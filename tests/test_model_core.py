@@ -4,7 +4,7 @@ is what the user asked for.
 Hypothesis generates policies (default action; rules with ALLOW, LOG, ERRNO(n),
 TRACE(n), TRAP, KILL_PROCESS, KILL_THREAD; zero to three comparisons incl.
 masked-equal, 64-bit and 32-bit values; priorities; extra arches; the binary
-tree optimizer; a bad-arch action) and calls; tests/model.py predicts the
+tree optimizer; a bad-arch action) and calls; tests/helpers/model.py predicts the
 outcome from libseccomp's documented semantics; a forked child loads the
 filter built by seccomp_py and makes the calls with raw syscall(2).  Any
 difference fails, shrunk by hypothesis.  scripts/model_long.py runs 10,000.
@@ -16,10 +16,10 @@ import errno
 import os
 from typing import Any
 
-import model as M
 import pytest
-from conftest import in_child
 from helpers import failclosed_kernel as K
+from helpers import model as M
+from helpers.child import in_child
 from helpers.failclosed_strategies import cases
 from hypothesis import HealthCheck, given, settings
 

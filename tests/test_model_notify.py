@@ -15,9 +15,9 @@ import os
 import socket
 from typing import Any
 
-import model as M
 import pytest
 from helpers import failclosed_kernel as K
+from helpers import model as M
 from helpers.failclosed_strategies import cases
 from hypothesis import HealthCheck, given, settings
 

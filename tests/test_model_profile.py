@@ -2,7 +2,7 @@
 
 Random profiles over the probe syscalls are compiled with
 ``seccomp_py.profile.Profile.from_dict(...).to_filter()`` and loaded in a
-forked child; tests/model.py, fed with the profile translated by moby/runc
+forked child; tests/helpers/model.py, fed with the profile translated by moby/runc
 semantics, predicts what the kernel does.  Skips until seccomp_py.profile is
 merged.
 
@@ -26,9 +26,9 @@ import os
 import warnings
 from typing import Any
 
-import model as M
 import pytest
 from helpers import failclosed_kernel as K
+from helpers import model as M
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

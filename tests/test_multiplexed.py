@@ -19,7 +19,7 @@ import warnings
 from typing import Any
 
 import pytest
-from conftest import PROFILES
+from helpers.paths import PROFILES
 from test_cli import cli
 
 from seccomp_py import Action, Arch, Filter

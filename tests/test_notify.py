@@ -707,7 +707,7 @@ def test_handoff_to_missing_server_fails_before_loading() -> None:
             return (exc.errno, f.loaded, _mkdir_errno())
         return None
 
-    from tests.conftest import in_child
+    from helpers.child import in_child
 
     out = in_child(body)
     assert out.value == (errno.ENOENT, False, errno.ENOENT)
@@ -833,7 +833,7 @@ def test_inexact_exempt_rule_is_a_clear_error_and_nothing_is_loaded() -> None:
             return ("exactly" in str(exc), f.loaded, _mkdir_errno())
         return "loaded"
 
-    from tests.conftest import in_child
+    from helpers.child import in_child
 
     out = in_child(body)
     assert out.value == (True, False, errno.ENOENT), out
@@ -878,7 +878,7 @@ def test_libseccomp_notify_fd_is_process_wide() -> None:
         listener.close()
         return (fd >= 0, g.notify_fd() == fd, is_listener)
 
-    from tests.conftest import in_child
+    from helpers.child import in_child
 
     out = in_child(body)
     assert out.value == (True, True, True), out

@@ -17,7 +17,7 @@ import socket
 import threading
 from typing import Any, Callable
 
-from conftest import in_child
+from helpers.child import in_child
 
 from seccomp_py import Action, Arch, Arg, Filter
 from seccomp_py.notify import (

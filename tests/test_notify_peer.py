@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import in_child
+from helpers.child import in_child
 
 from seccomp_py import Action, Filter
 from seccomp_py.errors import UnsafeSocketPathWarning

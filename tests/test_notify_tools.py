@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import in_child
+from helpers.child import in_child
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -376,8 +376,9 @@ def test_cli_agent_with_mkdir_under_deny_and_log(agent_dir: Any) -> None:
 
 def test_cli_agent_handler_option_and_default_errno(agent_dir: Any) -> None:
     path = str(agent_dir / "agent.sock")
-    # oci_handlers.py (next to this file) provides deny_with_exdev
-    proc = _start_cli_agent(path, "--handler", "oci_handlers:deny_with_exdev", "--deny", "EROFS")
+    # tests/helpers/oci_handlers.py provides deny_with_exdev
+    proc = _start_cli_agent(path, "--handler", "helpers.oci_handlers:deny_with_exdev",
+                            "--deny", "EROFS")
     try:
         results = _run_sandbox(path, [("mkdir", str(agent_dir / "x"))])
     finally:

@@ -156,7 +156,7 @@ def test_runc_container_without_an_agent_fails_to_start(runc_base: Path) -> None
 
 # -- the same policy through runc and through `seccomp-py run` --------------------------------
 
-from conftest import PROFILES  # noqa: E402
+from helpers.paths import PROFILES  # noqa: E402
 
 DOCKER = Path(PROFILES) / "docker.json"
 # The capabilities `runc spec` gives a container; the profile is compiled for them on both sides.

@@ -1,7 +1,7 @@
 # ruff: noqa: E501  (the table of malformed profiles reads best one case a line)
 """Profiles: loading, validation, moby/runc semantics, and real enforcement.
 
-Enforcement tests load the compiled Filter in a forked child (conftest's
+Enforcement tests load the compiled Filter in a forked child (helpers.child's
 ``in_child``) and assert the errno the kernel returned.  Semantic tests on
 arches other than the native one run the exported BPF through
 seccomp_py.bpf.evaluate, whose agreement with the kernel is itself checked
@@ -18,7 +18,8 @@ import warnings
 from typing import Any
 
 import pytest
-from conftest import PROFILES, in_child
+from helpers.child import in_child
+from helpers.paths import PROFILES
 
 from seccomp_py import Action, Arch, Arg, Filter, bpf
 from seccomp_py.profile import (

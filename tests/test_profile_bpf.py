@@ -11,7 +11,8 @@ import warnings
 from typing import Any
 
 import pytest
-from conftest import PROFILES, in_child
+from helpers.child import in_child
+from helpers.paths import PROFILES
 from test_profile import raw_syscall
 
 from seccomp_py import Action, Arch, Arg, ArgCmp, Filter, Op, bpf

@@ -9,7 +9,7 @@ import warnings
 from typing import Any
 
 import pytest
-from conftest import in_child
+from helpers.child import in_child
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 

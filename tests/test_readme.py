@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from helpers.paths import REPO
 
 README = Path(REPO, "README.md").read_text(encoding="utf-8")
 BIN = os.path.dirname(sys.executable)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PROFILES, REPO
+from helpers.paths import PROFILES, REPO
 
 SCRIPT = os.path.join(REPO, "scripts", "refresh-profiles.py")
 

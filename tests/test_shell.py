@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from helpers.paths import REPO
 
 from seccomp_py._cli_shell import INSTALL_PATHS, SHELLS, generate
 from seccomp_py.cli import build_parser

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from conftest import in_child
+from helpers.child import in_child
 
 from seccomp_py import Action, Arch, Filter
 from seccomp_py.errors import ChildSetupError

@@ -13,8 +13,7 @@ import signal
 import termios
 
 import pytest
-from _core_util import exec_under
-from conftest import in_child
+from helpers.child import exec_under, in_child
 from test_profile import raw_syscall
 
 from seccomp_py import Action, Arch, Arg, Filter, bpf, features

@@ -1,6 +1,6 @@
 """Run a model policy for real: build it with seccomp_py, load it in a forked
 child, make the probe syscalls there with raw syscall(2), and compare what the
-kernel did with what tests/model.py predicts.
+kernel did with what tests/helpers/model.py predicts.
 
 Used by tests/test_model_core.py (a few hundred cases) and
 scripts/model_long.py (ten thousand).
@@ -27,13 +27,10 @@ import sys
 import time
 from typing import Callable, Protocol
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # tests/, for `import model`
+from seccomp_py import Action, Arch, Arg, Filter, InvalidArgumentError, SeccompError
+from seccomp_py.arg import ArgCmp, Op
 
-import model as M  # noqa: E402
-
-from seccomp_py import Action, Arch, Arg, Filter, InvalidArgumentError, SeccompError  # noqa: E402
-from seccomp_py.arg import ArgCmp, Op  # noqa: E402
+from . import model as M
 
 #: name -> x86_64 number.  getppid runs; the others are sys_ni_syscall (ENOSYS).
 PROBES: dict[str, int] = {

@@ -9,19 +9,14 @@ time mutating a few examples instead of drawing independent ones).
 
 from __future__ import annotations
 
-import os
 import random
-import sys
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
 from hypothesis import strategies as st
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-import model as M  # noqa: E402
-from helpers.failclosed_kernel import EXTRA_ARCHES, PROBES, Call, known_bug  # noqa: E402
+from . import model as M
+from .failclosed_kernel import EXTRA_ARCHES, PROBES, Call, known_bug
 
 T = TypeVar("T")
 PROBE_NAMES = tuple(PROBES)

@@ -83,15 +83,6 @@ def write_json(fd: int, value: Any) -> None:
     os.write(fd, json.dumps(value).encode() + b"\n")
 
 
-def errno_of(call: Callable[[], Any]) -> int:
-    """0 when ``call()`` succeeded, else its OSError's errno."""
-    try:
-        call()
-    except OSError as exc:
-        return exc.errno or -1
-    return 0
-
-
 def reap(pid: int, timeout: float = 10.0) -> int:
     """Wait for ``pid`` (killing it after ``timeout``); exit code or -signal."""
     deadline = time.monotonic() + timeout

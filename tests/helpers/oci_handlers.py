@@ -1,4 +1,4 @@
-"""A handler module for `seccomp-py agent --handler oci_handlers:deny_with_exdev` (tests)."""
+"""A handler module for `seccomp-py agent --handler helpers.oci_handlers:deny_with_exdev`."""
 
 from __future__ import annotations
 
