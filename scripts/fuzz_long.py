@@ -3,8 +3,7 @@
 
 Runs pytest on tests/test_fuzz_core.py and tests/test_fuzz_ext.py with
 SECCOMP_PY_FUZZ_EXAMPLES=N (default 20000 per property), counts the inputs
-hypothesis actually fed to each property, and prints them with the outcome.
-Properties whose module is not merged yet are reported as skipped.  Exit
+hypothesis actually fed to each property, and prints them with the outcome.  Exit
 status is pytest's (non-zero when any input produced an undocumented
 exception, a crash, or a refused call that changed the filter).
 

@@ -4,9 +4,8 @@
 Each lifecycle builds a Filter, adds rules (including refused ones: the error
 paths must free what they allocated), sets attributes, compiles it to BPF and
 PFC, and frees it (close() or the garbage collector, alternately).  Prints RSS
-and the open-fd count before and after, and the growth per lifecycle.  Notify
-round trips and spawns are measured here once those modules are merged (the
-sections skip with a note until then).  Exit status 1 when the growth per
+and the open-fd count before and after, and the growth per lifecycle; then the
+same for notify round trips and spawns.  Exit status 1 when the growth per
 lifecycle exceeds the bound used by tests/test_fuzz_leaks.py.
 
     .venv/bin/python scripts/leaks_long.py [-n 100000]
@@ -15,7 +14,6 @@ lifecycle exceeds the bound used by tests/test_fuzz_leaks.py.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import time
@@ -49,20 +47,9 @@ def main() -> int:
     start = time.monotonic()
     ok &= report("filter lifecycles", measure(lifecycle, opts.n, warmup=2000))
     print(f"  ({time.monotonic() - start:.1f}s)")
-    for label, count, fn, module in (("notify round trips", opts.notify, notify_round_trips,
-                                      "seccomp_py.notify"),
-                                     ("spawns", opts.spawns, spawns, "seccomp_py.spawn")):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            print(f"{label}: skipped, {module} is not merged yet")
-            continue
-        try:
-            result = fn(count)
-        except NotImplementedError as exc:
-            print(f"{label}: skipped, {exc}")
-            continue
-        ok &= report(label, result)
+    for label, count, fn in (("notify round trips", opts.notify, notify_round_trips),
+                             ("spawns", opts.spawns, spawns)):
+        ok &= report(label, fn(count))
     print(f"leaks_long: bounds {PER_ITERATION_BOUND} malloc bytes and {BLOCKS_BOUND} Python "
           f"blocks per iteration, no fd, "
           f"{'PASS' if ok else 'FAIL'}, {time.monotonic() - start:.0f}s")

@@ -1,8 +1,6 @@
 """Fuzzing the parsers that arrive with the profile, CLI and notify work.
 
-Written against the interfaces in docs/DESIGN.md (and the branches being
-written in parallel); each group skips with a reason while its module is not
-in this tree, and starts running once merged:
+Written against the interfaces in docs/DESIGN.md:
 
 * ``seccomp_py.profile``: ``Profile.loads(text)`` / ``Profile.from_dict(obj)``
   on arbitrary JSON and near-valid profiles, then ``compile()``: only
@@ -20,14 +18,12 @@ in this tree, and starts running once merged:
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import os
 import socket
 import sys
 import warnings
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -35,33 +31,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seccomp_py import SeccompError
+from seccomp_py import bpf as bpf_mod
+from seccomp_py import cli as cli_mod
+from seccomp_py import notify as notify_mod
+from seccomp_py import profile as profile_mod
 
 EXAMPLES = int(os.environ.get("SECCOMP_PY_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
 DOCUMENTED = (SeccompError, TypeError)
-
-
-def _module(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-profile_mod = _module("seccomp_py.profile")
-bpf_mod = _module("seccomp_py.bpf")
-cli_mod = _module("seccomp_py.cli")
-notify_mod = _module("seccomp_py.notify")
-
-needs_profile = pytest.mark.skipif(profile_mod is None,
-                                   reason="seccomp_py.profile is not merged yet")
-needs_bpf = pytest.mark.skipif(bpf_mod is None, reason="seccomp_py.bpf is not merged yet")
-needs_cli = pytest.mark.skipif(cli_mod is None, reason="seccomp_py.cli is not merged yet")
-needs_notify = pytest.mark.skipif(
-    notify_mod is None or not hasattr(notify_mod, "decode_payload"),
-    reason="seccomp_py.notify (with the handoff payload) is not merged yet")
 
 
 def open_fds() -> set[int]:
@@ -124,7 +103,6 @@ profiles = st.fixed_dictionaries(
 
 
 def _profile_roundtrip(obj: Any) -> None:
-    assert profile_mod is not None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -134,26 +112,22 @@ def _profile_roundtrip(obj: Any) -> None:
             pass
 
 
-@needs_profile
 @FUZZ
 @given(json_values)
 def test_profile_from_arbitrary_json(obj: Any) -> None:
     _profile_roundtrip(obj)
 
 
-@needs_profile
 @FUZZ
 @given(profiles)
 def test_profile_from_near_valid_profiles(obj: Any) -> None:
     _profile_roundtrip(obj)
 
 
-@needs_profile
 @FUZZ
 @given(st.one_of(st.text(max_size=200), st.binary(max_size=200),
                  profiles.map(json.dumps), profiles.map(lambda p: json.dumps(p)[:-3])))
 def test_profile_loads_arbitrary_text(text: Any) -> None:
-    assert profile_mod is not None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with contextlib.suppress(*DOCUMENTED):
@@ -163,12 +137,10 @@ def test_profile_loads_arbitrary_text(text: Any) -> None:
 # -- BPF given to the disassembler ----------------------------------------------------------------
 
 
-@needs_bpf
 @FUZZ
 @given(st.one_of(st.binary(max_size=400), st.binary(max_size=50).map(lambda b: b * 8)),
        st.sampled_from([None, "little", "big"]))
 def test_bpf_parse_and_disassemble_arbitrary_bytes(data: bytes, order: str | None) -> None:
-    assert bpf_mod is not None
     try:
         prog = bpf_mod.parse(data, order)
     except DOCUMENTED:
@@ -193,12 +165,10 @@ tokens = st.one_of(
             max_size=12))
 
 
-@needs_cli
 @FUZZ
 @given(st.sampled_from(SAFE_SUBCOMMANDS), st.lists(tokens, max_size=6))
 def test_cli_arbitrary_arguments(tmp_path_factory: pytest.TempPathFactory, sub: str,
                                  rest: list[str]) -> None:
-    assert cli_mod is not None
     if "-o" in rest or "--output" in rest:
         rest = [t for t in rest if t not in ("-o", "--output")]
     work = tmp_path_factory.mktemp("cli")
@@ -233,7 +203,6 @@ def test_cli_arbitrary_arguments(tmp_path_factory: pytest.TempPathFactory, sub: 
 # -- notify handoff payloads ---------------------------------------------------------------
 
 
-@needs_notify
 @FUZZ
 @given(st.one_of(st.binary(max_size=300),
                  st.builds(lambda pid, name, meta, cut: (
@@ -241,20 +210,17 @@ def test_cli_arbitrary_arguments(tmp_path_factory: pytest.TempPathFactory, sub: 
                      st.integers(0, 2**31 - 1), st.text(max_size=20), st.binary(max_size=40),
                      st.integers(0, 400))))
 def test_notify_decode_payload_arbitrary_bytes(data: bytes) -> None:
-    assert notify_mod is not None
     with contextlib.suppress(SeccompError):
         pid, name, meta = notify_mod.decode_payload(data)
         assert isinstance(pid, int) and isinstance(name, str) and isinstance(meta, bytes)
 
 
-@needs_notify
 @FUZZ
 @given(st.binary(max_size=300), st.integers(0, 3), st.booleans())
 def test_notify_receive_listener_never_leaks_or_accepts_junk(payload: bytes, nfds: int,
                                                              close_first: bool) -> None:
     # The peer sends junk, the wrong number of fds, or fds that are not
     # listeners: the receiver refuses with HandoffError and closes every fd.
-    assert notify_mod is not None
     before = open_fds()
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     sent: list[int] = []

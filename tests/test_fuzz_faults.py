@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
 import os
 import signal
 import socket
@@ -30,22 +29,8 @@ from typing import Any, Callable
 
 import pytest
 
-from seccomp_py import Action, Filter, SeccompError
-
-
-def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-notify = _module("seccomp_py.notify")
-spawn_mod = _module("seccomp_py.spawn")
-needs_notify = pytest.mark.skipif(notify is None or not hasattr(notify, "UnixNotifier"),
-                                  reason="seccomp_py.notify is not merged yet")
-needs_spawn = pytest.mark.skipif(spawn_mod is None or not hasattr(spawn_mod, "spawn"),
-                                 reason="seccomp_py.spawn is not merged yet")
+from seccomp_py import Action, Filter, SeccompError, notify
+from seccomp_py.spawn import spawn
 
 
 @contextlib.contextmanager
@@ -112,7 +97,6 @@ def wait_exit(pid: int, timeout: float = 10.0) -> int:
     pytest.fail(f"target {pid} did not exit within {timeout}s")
 
 
-@needs_notify
 def test_eintr_storm_during_notify_round_trips() -> None:
     rounds = 150
 
@@ -134,7 +118,6 @@ def test_eintr_storm_during_notify_round_trips() -> None:
     assert hits[0] >= 10, f"the storm fired only {hits[0]} times in {time.monotonic() - start:.2f}s"
 
 
-@needs_notify
 def test_listener_closed_under_a_blocked_receive() -> None:
     def body(ctl: int) -> int:
         os.read(ctl, 1)  # wait until the monitor is done; never make the notified call
@@ -165,7 +148,6 @@ def test_listener_closed_under_a_blocked_receive() -> None:
         wait_exit(pid)
 
 
-@needs_notify
 def test_target_killed_while_its_notification_is_pending() -> None:
     def body(ctl: int) -> int:
         os.getppid()  # blocks until answered; the monitor kills us instead
@@ -183,7 +165,6 @@ def test_target_killed_while_its_notification_is_pending() -> None:
         assert not listener.id_valid(n)
 
 
-@needs_spawn
 def test_eintr_storm_while_spawning() -> None:
     f = Filter(Action.ALLOW)
     f.add_rule(Action.errno(errno.EPERM), "mkdir")
@@ -191,9 +172,9 @@ def test_eintr_storm_while_spawning() -> None:
     target = f"/tmp/seccomp_py_failclosed_{os.getpid()}"
     with eintr_storm() as hits:
         for _ in range(30):
-            ok = spawn_mod.spawn(["/bin/true"], f)
+            ok = spawn(["/bin/true"], f)
             assert ok.wait(timeout=20) == 0
-            denied = spawn_mod.spawn(["/bin/mkdir", target], f, stderr=subprocess.DEVNULL)
+            denied = spawn(["/bin/mkdir", target], f, stderr=subprocess.DEVNULL)
             assert denied.wait(timeout=20) != 0
     assert not os.path.exists(target), "mkdir ran unfiltered"
     assert hits[0] >= 10, f"the storm fired only {hits[0]} times"

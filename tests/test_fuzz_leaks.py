@@ -3,7 +3,7 @@ memory, Python objects and the open-fd count flat; the measurement itself
 catches a planted leak of each kind.
 
 scripts/leaks_long.py runs 100,000 lifecycles (and notify round trips and
-spawns once merged) and prints the figures.
+spawns) and prints the figures.
 """
 
 from __future__ import annotations
@@ -74,16 +74,7 @@ def test_the_fd_count_catches_a_leaked_fd() -> None:
     assert growth.fds == 50 and growth.leaked
 
 
-def _has(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
-
-
 @needs_mallinfo
-@pytest.mark.skipif(not _has("seccomp_py.notify"), reason="seccomp_py.notify is not merged yet")
 def test_notify_round_trips_do_not_leak() -> None:
     from helpers.failclosed_leaks import notify_round_trips
 
@@ -92,7 +83,6 @@ def test_notify_round_trips_do_not_leak() -> None:
 
 
 @needs_mallinfo
-@pytest.mark.skipif(not _has("seccomp_py.spawn"), reason="seccomp_py.spawn is not merged yet")
 def test_spawns_do_not_leak() -> None:
     from helpers.failclosed_leaks import spawns
 

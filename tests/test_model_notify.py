@@ -1,4 +1,4 @@
-"""Model-based differential test with NOTIFY rules (runs once notify is merged).
+"""Model-based differential test with NOTIFY rules.
 
 The generated policies also use NOTIFY as a rule action.  The filter hands its
 listener to the parent at load() (Filter.set_notifier with a UnixNotifier over
@@ -10,7 +10,6 @@ model predicts which calls are notified; the kernel's answer must match.
 from __future__ import annotations
 
 import errno
-import importlib
 import os
 import socket
 from typing import Any
@@ -21,16 +20,9 @@ from helpers import model as M
 from helpers.failclosed_strategies import cases
 from hypothesis import HealthCheck, given, settings
 
-try:
-    notify: Any = importlib.import_module("seccomp_py.notify")
-except ImportError:
-    notify = None
+from seccomp_py import notify
 
-pytestmark = [
-    pytest.mark.skipif(notify is None or not hasattr(notify, "UnixNotifier"),
-                       reason="seccomp_py.notify is not merged yet"),
-    pytest.mark.skipif(K.supported() is not None, reason=str(K.supported())),
-]
+pytestmark = pytest.mark.skipif(K.supported() is not None, reason=str(K.supported()))
 
 EXAMPLES = int(os.environ.get("SECCOMP_PY_MODEL_EXAMPLES", "200")) // 2
 DENIED = 77  # the supervisor's errno for everything but getppid

@@ -21,7 +21,6 @@ moby/runc semantics used for the translation (DESIGN.md "Profiles"):
 from __future__ import annotations
 
 import errno
-import importlib
 import os
 import warnings
 from typing import Any
@@ -33,16 +32,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seccomp_py import SeccompError
+from seccomp_py import profile as profile_mod
 
-try:
-    profile_mod: Any = importlib.import_module("seccomp_py.profile")
-except ImportError:
-    profile_mod = None
-
-pytestmark = [
-    pytest.mark.skipif(profile_mod is None, reason="seccomp_py.profile is not merged yet"),
-    pytest.mark.skipif(K.supported() is not None, reason=str(K.supported())),
-]
+pytestmark = pytest.mark.skipif(K.supported() is not None, reason=str(K.supported()))
 
 EXAMPLES = int(os.environ.get("SECCOMP_PY_MODEL_EXAMPLES", "200")) // 2
 

@@ -185,8 +185,7 @@ def test_docker_profile_same_outcomes_under_runc_and_seccomp_py_run(runc_base: P
     from seccomp_py.profile import Profile
 
     cli = Path(sys.executable).with_name("seccomp-py")
-    if not cli.exists():
-        pytest.skip("the seccomp-py console script is not installed in this environment")
+    assert cli.exists(), f"{cli}: the console script `pip install -e .` installs is missing"
     probe = _probe_binary(runc_base)
     # runc reads the runtime-spec form: flatten Docker's profile for the container's caps.
     with warnings.catch_warnings():

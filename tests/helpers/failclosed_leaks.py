@@ -141,7 +141,7 @@ def measure(fn: Callable[[int], None], n: int, warmup: int = 500) -> Growth:
     return Growth(n, m1 - m0, b1 - b0, r1 - r0, f1 - f0, r0, f0)
 
 
-# -- notify and spawn (run once those modules are merged) ---------------------------------
+# -- notify and spawn -----------------------------------------------------------------------
 
 
 _ANSWERED_WINDOW = 4096
@@ -152,17 +152,15 @@ def notify_round_trips(n: int, warmup: int = 500) -> Growth:
     the notification and answers with a value.  Measures the monitor side.
 
     Uses seccomp_py.notify (Filter.set_notifier, UnixNotifier,
-    receive_listener); raises NotImplementedError while it is not merged.
+    receive_listener).
     ``n`` is rounded up to a multiple of the Listener's window of answered
     ids (4096, kept to detect double answers and cleared when full), so the
     window is in the same state at both ends of the measurement.
     """
-    try:
-        import socket
+    import socket
 
-        from seccomp_py.notify import UnixNotifier, receive_listener
-    except ImportError:
-        raise NotImplementedError("needs seccomp_py.notify") from None
+    from seccomp_py.notify import UnixNotifier, receive_listener
+
     n = -(-n // _ANSWERED_WINDOW) * _ANSWERED_WINDOW
     total = n + warmup
     parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -206,13 +204,10 @@ def notify_round_trips(n: int, warmup: int = 500) -> Growth:
 def spawns(n: int, warmup: int = 20) -> Growth:
     """n spawns of /bin/true under a filter, each waited for.
 
-    Uses seccomp_py.spawn.spawn(args, filter, **popen_options); raises
-    NotImplementedError while it is not merged.
+    Uses seccomp_py.spawn.spawn(args, filter, **popen_options).
     """
-    try:
-        from seccomp_py.spawn import spawn
-    except ImportError:
-        raise NotImplementedError("needs seccomp_py.spawn") from None
+    from seccomp_py.spawn import spawn
+
     f = Filter(Action.ALLOW)
     f.add_rule(Action.errno(errno.EPERM), "mkdir")
     f.add_rule(Action.errno(errno.EPERM), "mkdirat")
