@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Load test for the OCI agent (issue 15): many containers, hostile peers.
+"""Load test for the OCI agent: many containers, hostile peers.
 
 The agent (seccomp_py.oci.Agent, in its own process) serves CONTAINERS
 containers' notifications concurrently while PEERS misbehaving peers hammer

@@ -87,7 +87,7 @@ def test_scenario1_verdict_needs_both_goals() -> None:
     rows[1].verdict = ""
     main.evaluate(rows)
     assert rows[1].verdict == "met (1.04x C)"
-    rows[1].samples = [1.1]  # issue 17: the goal is 1.05x C
+    rows[1].samples = [1.1]  # the goal is 1.05x C
     rows[1].verdict = ""
     main.evaluate(rows)
     assert rows[1].verdict == "MISSED (1.10x C)"

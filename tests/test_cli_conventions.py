@@ -1,6 +1,6 @@
 """seccomp-py as a Unix tool: --version, exit statuses (a table: every subcommand's
 usage errors exit 2), --json where promised, readable names instead of Python reprs,
-built-in profiles by name, capability sets (issue 13)."""
+built-in profiles by name, capability sets (docs/cli.md)."""
 
 from __future__ import annotations
 

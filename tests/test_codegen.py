@@ -310,7 +310,7 @@ def test_ranges_refusals_and_limits() -> None:
 
 def test_unrepairable_libseccomp_program_is_replaced_by_ranges() -> None:
     """One decision for a program libseccomp gets wrong (docs/failclosed.md): the
-    repair first; when the repair gives up (here: issue 14's range merge on 16
+    repair first; when the repair gives up (here: libseccomp's range merge on 16
     syscalls x 7 arches, 32 rules so no automatic layout), seccomp_py's own
     verified RANGES program, never libseccomp's."""
     names = ("getppid", "getpid", "getuid", "getgid", "geteuid", "getegid", "getpgrp",

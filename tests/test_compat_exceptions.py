@@ -1,4 +1,4 @@
-"""compat raises what the official module raises (issue 15, item 8).
+"""compat raises what the official module raises.
 
 For each public call of libseccomp's official Python module, the failing
 inputs below are run through the official module (Debian's python3-seccomp)

@@ -15,7 +15,7 @@ and a check that the target's syscall never ran when it should not have.
   the filter is in force, the notified call fails with ENOSYS; a monitor
   that never accepts makes load() give up within prepare's timeout with
   nothing loaded, and one whose backlog is full for a moment is waited for
-  (regression: it used to fail at once with EAGAIN).
+  (connect's EAGAIN is not a failure).
 
 See docs/failclosed.md (fault injection).
 """
@@ -460,9 +460,8 @@ def test_monitor_that_never_accepts_load_gives_up_within_prepares_timeout(tmp_pa
 
 @pytest.mark.timeout(20)
 def test_monitor_with_a_full_backlog_is_waited_for(tmp_path: Any) -> None:
-    # Regression: UnixNotifier.prepare() used to fail at once with EAGAIN
-    # (a non-blocking connect to a Unix socket with a full backlog) instead
-    # of waiting up to its timeout for the monitor to accept.
+    # UnixNotifier.prepare() waits up to its timeout for the monitor to accept: EAGAIN
+    # from a non-blocking connect to a Unix socket with a full backlog is not a failure.
     path = str(tmp_path / "srv.sock")
     with no_leaks(), ListenerServer(path, backlog=0, timeout=5) as server:
         fill = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -1,4 +1,4 @@
-"""Bounded JSON everywhere (issue 15, item 6): deep or huge profiles and
+"""Bounded JSON everywhere: deep or huge profiles and
 agent messages give one-line errors, never RecursionError."""
 
 from __future__ import annotations

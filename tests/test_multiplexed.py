@@ -1,10 +1,10 @@
-"""socketcall/ipc multiplexing is reported, and refused on request (issue 15, item 5).
+"""socketcall/ipc multiplexing is reported, and refused on request.
 
 Under Docker's profile with no capabilities, AF_VSOCK is refused through
 x86_64 and i386 socket() but created through i386 socketcall(2): seccomp
 cannot read socketcall's arguments, so libseccomp (like runc) lets the
 argument-checked socket rules match every socketcall.  ``to_filter``,
-``run`` and ``check`` now say so, rule by rule; ``strict_multiplexed`` /
+``run`` and ``check`` say so, rule by rule; ``strict_multiplexed`` /
 ``--strict-multiplexed`` refuse socketcall on those arches.  The kernel's
 verdicts come from tests/helpers/probe.c's ``vsock`` mode (raw i386 ``int 0x80``).
 """

@@ -1,5 +1,5 @@
 """serve() hands its handler a lazily decoded Notification and reuses it when
-the handler kept no reference (issue 17, item 2): whatever a handler or a
+the handler kept no reference: whatever a handler or a
 reporter keeps must still read the notification it was given, never a later
 one, and every notification is still answered.
 

@@ -1,4 +1,4 @@
-"""The notifier never widens the policy (issue 15, item 1).
+"""The notifier never widens the policy.
 
 load() with a notifier installs two layers: the user's program behind a
 prologue allowing exactly the handoff's calls, then, right after the

@@ -1,5 +1,5 @@
 """Every loop answers every notification, whatever the handler or the
-reporter raises, and a loop that dies closes its listeners (issue 15, item 4).
+reporter raises, and a loop that dies closes its listeners.
 
 Each case runs a real target process: it makes two notified mkdir() calls
 and reports both errnos.  The first is answered with ``on_error`` even

@@ -1,5 +1,4 @@
-"""The sandbox checks its monitor; socket paths are made and removed safely
-(issue 15, item 2).
+"""The sandbox checks its monitor; socket paths are made and removed safely.
 
 An impostor running as uid 65534 (nobody) binds the monitor's path first in a
 world-writable sticky directory: ``UnixNotifier`` refuses it with

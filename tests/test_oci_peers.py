@@ -1,5 +1,5 @@
 """The OCI agent never blocks on one peer, answers every notification and
-refuses deep JSON in one line (issue 15, items 3, 4 and 6).
+refuses deep JSON in one line.
 
 Misbehaving peers are real connections (silent, trickling a byte at a time,
 deeply nested JSON); the containers are forked processes with a NOTIFY

@@ -1,6 +1,6 @@
-"""The spawn path pays for a filter's program once per filter generation (issue 17 item 4).
+"""The spawn path pays for a filter's program once per filter generation.
 
-Building and verifying the BPF (seccomp_py.verify, ~20-25 % of a Docker build) must not
+Building and verifying the BPF (seccomp_py.verify: a large part of a Docker build) must not
 run again for every child: spawn() and SpawnTemplate reuse the program cached for the
 filter's generation, and a change to the filter makes exactly one new one.  No timings:
 these count the verifier's runs and check what the kernel did to the children.

@@ -1,6 +1,6 @@
 """The verifier: every program is proven to decide as its rules say before it leaves.
 
-The three fail-open reproductions of issue 14 end enforced as written (checked
+The three fail-open reproductions of docs/failclosed.md end enforced as written (checked
 by the kernel in a child); the shipped profiles verify; a program with one
 jump changed by hand is refused naming the input it gets wrong.
 """

@@ -119,9 +119,8 @@ def scenario1(ctx: dict[str, Any], runs: int, iters: int, stat: str = "median") 
                     status[(lay, lib)] = res["error"]
                     continue
                 # one sample per run: the median build of this run (--stat median, the
-                # default, as issue 17 asks), or its fastest build (--stat min, what the
-                # harness reported before: it favours the implementation with the
-                # heavier tail, see docs/benchmarks.md "Why 1.07x and 1.35x")
+                # default), or its fastest build (--stat min: it favours the implementation
+                # with the heavier tail, see docs/benchmarks.md "Why 1.07x and 1.35x")
                 pick = statistics.median if stat == "median" else min
                 samples.setdefault((lay, lib), []).append(pick(res["ns"]) / 1e6)
                 fastest.setdefault((lay, lib), []).append(min(res["ns"]) / 1e6)
@@ -151,7 +150,7 @@ def scenario1(ctx: dict[str, Any], runs: int, iters: int, stat: str = "median") 
                     row.extra += (f"; per-run ratio to C: median {statistics.median(per_run):.3f}"
                                   f" (p10..p90 {per_run[n // 10]:.3f}.."
                                   f"{per_run[min(n - 1, (9 * n) // 10)]:.3f})")
-                    if stat == "median":  # what the old statistic says of the same builds
+                    if stat == "median":  # the other statistic (--stat min) of the same builds
                         old = (statistics.median(fastest[key])
                                / statistics.median(fastest[(lay, "C")]))
                         row.extra += f"; ratio of the runs' fastest builds {old:.3f}"
@@ -420,7 +419,7 @@ def evaluate(rows: list[Row]) -> None:
                 ok = sp.ratio >= 0.8
                 sp.verdict = ("met" if ok else "MISSED") + f" ({sp.ratio:.2f}x {sp.baseline}, " \
                     "goal >= 0.8x)"
-            else:  # issue 17 item 4: spawn <= 1.3x subprocess, SpawnTemplate <= 1.1x
+            else:  # docs/benchmarks.md: spawn <= 1.3x subprocess, SpawnTemplate <= 1.1x
                 for r, limit in ((sp, 1.3), (named.get("seccomp_py SpawnTemplate"), 1.1)):
                     if r is None or r.ratio is None:
                         continue

@@ -9,7 +9,7 @@ of=/dev/null bs=1 count=100000``, about 200 000 read/write syscalls):
   recording loop in the shim, Python waking up every 0.5 s for progress),
 - ``C``: c_supervisor.c, a supervisor written in C against libseccomp
   (seccomp_init(SCMP_ACT_NOTIFY), seccomp_notify_receive/respond) doing the
-  same recording, run as a process (its exec and startup, ~1 ms, included),
+  same recording, run as a process (its exec and startup included),
 - ``cli``: ``seccomp-py learn -q -o FILE -- cmd`` (Python start-up and imports
   included),
 

@@ -4,7 +4,7 @@ Compares, in the same run and interleaved (so machine noise hits all alike):
 
 - ``subprocess``: ``subprocess.Popen(["/bin/true"]).wait()`` (the reference),
 - ``spawn``: ``seccomp_py.spawn.spawn(["/bin/true"], docker_filter).wait()`` with the
-  filter's automatic layout -- the program seccomp_py produces today (Optimize.RANGES for
+  filter's automatic layout -- the program seccomp_py produces (Optimize.RANGES for
   Docker's profile: ~300 instructions for x86_64+x86+x32),
 - ``spawn-linear`` / ``spawn-tree``: the same with libseccomp's layouts forced
   (Optimize.PRIORITY, ~1,246 instructions; Optimize.BINARY_TREE),
@@ -18,7 +18,7 @@ Compares, in the same run and interleaved (so machine noise hits all alike):
 
 Every round runs every case once (interleaved); ratios are taken per round and the
 median of the per-round ratios is printed with its p10..p90, and the load average.
-Goals (issue 17 item 4): spawn <= 1.3x subprocess, template <= 1.1x.  Usage::
+Goals (docs/benchmarks.md): spawn <= 1.3x subprocess, template <= 1.1x.  Usage::
 
     .venv/bin/python bench/spawn/bench_spawn.py [--rounds 15] [--per-round 40]
 

@@ -6,11 +6,11 @@ Runs, interleaved (one of each per round, so load on the machine hits all alike)
 ``python -c pass``, ``python -c "import seccomp_py"``, ``seccomp-py --help`` and
 ``seccomp-py run --profile docker -- /bin/true`` (the console script next to this
 interpreter, run by it), and prints the median wall time of each and its excess over
-``python -c pass``, with the budgets of issue 13 (+5 ms, +30 ms, +60 ms).  With
+``python -c pass``, with the budgets of docs/benchmarks.md (+5 ms, +30 ms, +60 ms).  With
 bytecode (the default, as an installed wheel has it): the package is compiled first
 (compileall) and PYTHONDONTWRITEBYTECODE is dropped from the children's environment.
 --no-bytecode sets PYTHONDONTWRITEBYTECODE=1 and removes the package's __pycache__
-first, so every run compiles the sources (the figures issue 13 started from).
+first, so every run compiles the sources.
 Profile an import with ``python -X importtime -c 'import seccomp_py'``.
 """
 

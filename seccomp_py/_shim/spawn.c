@@ -443,7 +443,7 @@ int spy_spawn(struct spy_spawn_req *req)
 /* ---- spawn templates: a confined fork server ------------------------------
  *
  * Loading a large filter costs the kernel a BPF check and a JIT compile per
- * child (about 0.25-0.7 ms for Docker's profile).  A template loads it once:
+ * child (docs/benchmarks.md measures it).  A template loads it once:
  * spy_template_start() forks a process that loads the filter and then waits
  * on a stream socket for requests; for each one it vfork()s (clone with
  * CLONE_VM | CLONE_VFORK | CLONE_PARENT, so the child is the Python
