@@ -114,9 +114,8 @@ def __dir__() -> list[str]:
 
 
 class _Package(_ModuleType):
-    """``seccomp_py.spawn`` is the function, as it always was: importing the
-    submodule of the same name (which sets the package's attribute to the module)
-    keeps the function there."""
+    """``seccomp_py.spawn`` is the function: importing the submodule of the same
+    name (which sets the package's attribute to the module) keeps the function there."""
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "spawn" and isinstance(value, _ModuleType):

@@ -1,23 +1,6 @@
 """``seccomp-py verify``, ``query`` and ``diff``: what a profile or a program decides.
 
-* ``verify PROFILE.json``: compile the profile and prove libseccomp's program
-  decides as the rules say (seccomp_py.verify); ``verify PROGRAM.bpf --profile
-  P``: the same proof for a raw program (what bwrap or runc was given; runc's
-  -ENOSYS stub in front is recognised).  Exit 0 when proven, 1 with the
-  differing input when not.
-* ``query PROFILE SYSCALL [ARG...]``: the action and the profile entry that
-  decides it (or "default").
-* ``diff A B`` (profiles or programs): every syscall, and argument class,
-  where they decide differently, grouped by syscall; exit 1 when they differ.
-* ``verify --pid PID --profile P [--runtime runc]`` (or ``--runc ID``): the
-  filter stack of a live process (seccomp_py.inspect.read) against what the
-  runtime installs for P, on the same partition; ``diff`` takes ``--pid`` /
-  ``--runc`` sides too.  A side is a stack of programs, each evaluated by the
-  C evaluator and combined with the kernel's precedence (inspect.stack_verdict).
-
-Every command takes ``--json``.  Bad input (a truncated program, JSON that is
-not a profile, an unknown syscall) is one line on stderr and exit status 2.
-See docs/cli.md and docs/failclosed.md.
+See docs/cli.md (the commands, their options and exit statuses) and docs/failclosed.md.
 """
 
 from __future__ import annotations

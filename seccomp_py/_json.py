@@ -1,12 +1,8 @@
 """Bounded JSON decoding for untrusted input (profiles, OCI agent messages).
 
-``json.loads`` recurses once per nesting level, so a small document nested
-thousands deep raises RecursionError (or worse, exhausts the C stack); and
-it reads any size.  :func:`loads` first checks the size, then measures the
-nesting depth with one linear scan (strings skipped by a regular
-expression, so brackets inside them do not count) and only then decodes.
-Every failure is a :class:`JsonLimitError` (a ValueError) with a one-line
-message.
+:func:`loads` checks the size and the nesting depth before it decodes, so deep or huge
+input is one :class:`JsonLimitError` (a ValueError), never RecursionError.  See
+docs/oci.md and docs/profiles.md.
 """
 
 from __future__ import annotations

@@ -1,19 +1,6 @@
-"""Filter attributes (seccomp_attr_set(3)): the seed's names, in Python case.
+"""Filter attributes: ``Attribute`` (each libseccomp ``SCMP_FLTATR_*``) and ``Optimize``.
 
-=============================  ===========================  ==========
-Attribute                      libseccomp                   value
-=============================  ===========================  ==========
-DEFAULT_ACTION (read-only)     SCMP_FLTATR_ACT_DEFAULT      Action
-BAD_ARCH_ACTION                SCMP_FLTATR_ACT_BADARCH      Action
-NO_NEW_PRIVILEGES              SCMP_FLTATR_CTL_NNP          bool
-THREAD_SYNC                    SCMP_FLTATR_CTL_TSYNC        bool
-NEGATIVE_SYSCALLS              SCMP_FLTATR_API_TSKIP        bool
-LOG                            SCMP_FLTATR_CTL_LOG          bool
-DISABLE_SSB                    SCMP_FLTATR_CTL_SSB          bool
-OPTIMIZE                       SCMP_FLTATR_CTL_OPTIMIZE     Optimize
-RETURN_SYSTEM_RETURN_CODES     SCMP_FLTATR_API_SYSRAWRC     bool
-WAIT_KILL (libseccomp 2.6+)    SCMP_FLTATR_CTL_WAITKILL     bool
-=============================  ===========================  ==========
+See seccomp_attr_set(3), and docs/api.md ("Attributes") for each attribute and its default.
 """
 
 from __future__ import annotations

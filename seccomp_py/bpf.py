@@ -1,16 +1,9 @@
-"""Classic BPF seccomp programs: parse, disassemble, and evaluate.
+"""Classic BPF seccomp programs: parse, validate, disassemble and evaluate them.
 
-A seccomp filter is an array of ``struct sock_filter`` (8 bytes each, host
-byte order: ``u16 code, u8 jt, u8 jf, u32 k``) run over ``struct seccomp_data``
-(``nr`` at offset 0, ``arch`` at 4, ``instruction_pointer`` at 8, ``args[6]``
-at 16).  See seccomp(2) and the kernel's Documentation/networking/filter.rst.
-
-:func:`disassemble` gives a readable listing (``seccomp-py disasm``) with
-action names on ``ret`` lines and syscall names on comparisons with the
-syscall number; :func:`evaluate` runs a program in pure Python the way the
-kernel would, which lets tests check a filter compiled for another
-architecture without loading it.  Both raise :class:`BpfError` (a
-ValueError) on malformed programs.
+A program is an array of ``struct sock_filter`` run over ``struct seccomp_data``; see
+seccomp(2) and the kernel's Documentation/networking/filter.rst.  Malformed programs raise
+:class:`BpfError` (a ValueError).  See docs/cli.md (``seccomp-py disasm``) and
+docs/failclosed.md (the evaluator).
 """
 
 from __future__ import annotations

@@ -1,32 +1,9 @@
 """Drop-in replacement for libseccomp's own Python module (``import seccomp``).
 
-Programs written for the official Cython bindings (``src/python/seccomp.pyx`` of
-libseccomp 2.5 and 2.6, packaged by Debian as ``python3-seccomp``) run unchanged
-with::
-
-    import seccomp_py.compat as seccomp
-
-or, to keep ``import seccomp`` lines as they are, with :func:`install` or
-``python -m seccomp_py.compat [--force] script.py [args...]``.
-
-Same names, argument orders and constant values (actions, operators, arch tokens
-and attributes are the official module's signed C ints), and the same BPF and PFC
-output, since the rules go through libseccomp in the same way.  The official
-module's bugs are fixed; each difference is listed in ``docs/compat.md``:
-
-* ``reset()`` keeps the filter's default action (the official one resets to KILL);
-* ``merge()`` leaves the merged-in filter empty and usable, as documented (the
-  official one leaves it unusable);
-* notification calls free what they allocate, retry on EINTR, and report the real
-  errno;
-* every libseccomp failure raises a :class:`~seccomp_py.errors.SeccompError`
-  carrying ``errno`` and the C function, whose class also derives from the builtin
-  the official module raised (``RuntimeError``, and ``ValueError`` where it raised
-  that), so existing ``except RuntimeError:`` / ``except ValueError:`` clauses keep
-  working and ``except OSError:`` works too;
-* an unknown syscall name in ``add_rule`` raises instead of becoming syscall -1.
-
-See seccomp_rule_add(3), seccomp_export_bpf(3), seccomp_notify_alloc(3).
+``import seccomp_py.compat as seccomp``, or :func:`install` / ``python -m seccomp_py.compat
+script.py`` to keep ``import seccomp`` lines: same names, constants and BPF/PFC output, with
+the official module's bugs fixed.  See seccomp_rule_add(3), seccomp_export_bpf(3),
+seccomp_notify_alloc(3), and docs/compat.md (every difference, and why).
 """
 
 from __future__ import annotations

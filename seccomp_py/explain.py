@@ -1,27 +1,9 @@
 """Explain and complain: run a command under a policy and report what it refuses.
 
-How (the choice, see docs/explain.md): the command runs under a *watched*
-copy of the policy in which every refusing action (ERRNO, KILL_PROCESS,
-KILL_THREAD, TRACE) became NOTIFY; what the policy allows stays allowed in
-the kernel, at full speed.  A supervisor in this process (seccomp_unotify(2),
-no audit, no root) receives each refused call, computes what the *real*
-policy does with it -- by running the policy's own BPF program on the call
-(``spy_bpf_eval``) -- and then:
-
-- ``explain``: applies it (ERRNO: the same errno; TRACE: ENOSYS, as without a
-  tracer; KILL_*: the process is killed with SIGKILL, and the result reports
-  "killed by seccomp: SYSCALL(args)" with the exit status the kernel's kill
-  gives, 128+SIGSYS) and reports it;
-- ``complain``: lets it run (CONTINUE) and reports each syscall once.
-
-Each report names the syscall, its arguments decoded where the call is known
-(paths read from the target's memory, socket families and addresses, open
-flags), the action, and the profile entry that decided it (or "default").
-
-The command is started like ``learn`` does (its listener taken with
-pidfd_getfd(2)), so the policy need not allow anything extra.  TRAP rules are
-left to the kernel (a SIGSYS with seccomp's siginfo cannot be forged), and so
-is the bad-arch action.  Policies with NOTIFY rules are refused.
+The command runs under a watched copy of the policy (its refusing actions made NOTIFY); a
+supervisor in this process decides each refused call with the real policy's program and
+applies it (explain) or lets it run (complain).  See seccomp_unotify(2) and
+docs/explain.md.
 """
 
 from __future__ import annotations

@@ -1,19 +1,8 @@
-"""What the linked libseccomp and the running kernel support.
+"""What the linked libseccomp and the running kernel support, and libseccomp's advisories.
 
-``library_version()`` and ``api_level()`` ask libseccomp (seccomp_version(3),
-seccomp_api_get(3)); ``kernel_actions()`` and ``kernel_flags()`` probe the
-kernel with seccomp(2) (SECCOMP_GET_ACTION_AVAIL, and SET_MODE_FILTER with a
-NULL program, which fails with EFAULT for known flags and EINVAL otherwise).
-``library_path()`` names the libseccomp file actually mapped into the process
-(the copy inside a binary wheel, or the system's), and ``security_advisories()``
-lists the published libseccomp advisories that the loaded version predates.
-``summary()`` gathers everything in one dict (``seccomp-py features``).
-
-:func:`warn_if_vulnerable` emits one :class:`LibseccompSecurityWarning` when
-the loaded libseccomp is older than the release that fixed the advisories
-below (``seccomp-py features`` lists them too).  It is
-not called at import: on Debian 12 and 13 every import would print it, and a
-distribution may have backported the fixes, which a version check cannot see.
+See seccomp_version(3), seccomp_api_get(3) and seccomp(2) (SECCOMP_GET_ACTION_AVAIL);
+docs/api.md ("features") and docs/packaging.md (the library in use, its advisories, and
+why :func:`warn_if_vulnerable` is not called at import).
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
-"""Profile documents for other runtimes: OCI, Docker, Kubernetes (SPO).
+"""Profile documents for other runtimes: OCI, Docker, Kubernetes (Security Profiles Operator).
 
-:func:`document` turns a :class:`~seccomp_py.profile.Profile` into the JSON
-object one consumer reads:
-
-- ``"oci"``: the runtime-spec ``linux.seccomp`` object (runc, crun, podman's
-  ``--security-opt seccomp=``): ``architectures`` is a flat list;
-- ``"docker"``: Docker's profile format: the arches as ``archMap`` (each main
-  arch with the sub-arches the kernel runs under it, e.g. x86_64 with x86
-  and x32);
-- ``"k8s"``: a Security Profiles Operator ``SeccompProfile`` object
-  (``apiVersion: security-profiles-operator.x-k8s.io/v1beta1``) with the OCI
-  fields under ``spec``; kubectl accepts it as JSON, and the operator
-  installs it on every node.
-
-All three expand syscall groups (``@file-system``) to plain names.
-:meth:`Profile.load` reads all three back (the k8s object through
-:func:`k8s_spec`).
+:func:`document` writes a :class:`~seccomp_py.profile.Profile` in one of :data:`FORMATS`,
+with syscall groups expanded; :meth:`Profile.load` reads all three back.  See
+docs/cli.md (``seccomp-py learn --format``) and docs/profiles.md.
 """
 
 from __future__ import annotations

@@ -1,24 +1,7 @@
 """Named syscall groups: ``Group["@network-io"]``, ``add_group(f, Action.ALLOW, "@basic-io")``.
 
-The group names and their intent are those systemd made familiar
-(``SystemCallFilter=@system-service``, see systemd.exec(5)); the membership
-here is seccomp_py's own, written from what each syscall does in the kernel
-(its man page), not copied from systemd's tables.  Differences in detail are
-expected and documented in docs/groups.md.
-
-A group lists syscall names and other groups (``"@chown"`` inside
-``"@privileged"``).  :meth:`SyscallGroup.names` flattens it.  Some members
-are newer than the libseccomp this module runs with (``listmount``,
-``setxattrat``...); they are never dropped silently:
-:meth:`SyscallGroup.unknown` lists them, :func:`add_group` and
-:meth:`SyscallGroup.rules` warn with :class:`~seccomp_py.errors.UnknownSyscallWarning`,
-and ``seccomp-py groups`` shows them.
-
-In a profile, seccomp_py accepts a group wherever a syscall name goes
-(``"names": ["@basic-io", "openat"]``): it is expanded when the profile is
-compiled, and :meth:`seccomp_py.profile.Profile.to_dict` writes the plain
-names, so the profile saved for another runtime (runc, crun, Docker,
-Kubernetes) never contains a group.
+The names follow systemd.exec(5)'s ``SystemCallFilter=@...``; the membership is
+seccomp_py's own.  See docs/groups.md.
 """
 
 from __future__ import annotations

@@ -1,27 +1,9 @@
 """What the kernel enforces: read the seccomp filters of a live process.
 
-:func:`read` (and its shorthand :func:`filters`) attaches to a process with
-``PTRACE_SEIZE`` + ``PTRACE_INTERRUPT``, copies each of its stacked filters
-with ``PTRACE_SECCOMP_GET_FILTER`` and the flags ``PTRACE_SECCOMP_GET_METADATA``
-reports (the log flag), and detaches, all in one C call: the target is
-detached before control comes back to Python, also when that call fails, so
-an exception or a KeyboardInterrupt never leaves it stopped; a signal that
-arrived while it was stopped is passed on.  See ptrace(2) and seccomp(2).
-
-:func:`stack_decision` runs a stack of programs the way the kernel does
-(``seccomp_run_filters``): every filter runs, the most restrictive action
-wins (KILL_PROCESS > KILL_THREAD > TRAP > ERRNO > USER_NOTIF > TRACE > LOG >
-ALLOW, compared as the kernel does, on the signed action bits), and of
-equally restrictive results the most recently installed filter's value (its
-errno, its trace data) is the one returned.  :func:`decide` reads a process's
-stack and decides one syscall on it.
-
-Needs, like every reader of filters: CAP_SYS_ADMIN (the kernel's rule for
-PTRACE_SECCOMP_GET_FILTER), the right to ptrace the target (same uid or
-CAP_SYS_PTRACE, and Yama's ptrace_scope), a caller not itself under seccomp,
-and a kernel built with CONFIG_CHECKPOINT_RESTORE.  Each failure raises one
-:class:`~seccomp_py.errors.InspectError` whose errno and text say which.
-See docs/inspect.md.
+:func:`read` copies a process's filter stack (ptrace(2) ``PTRACE_SECCOMP_GET_FILTER``) and
+never leaves it stopped; :func:`stack_decision` and :func:`decide` run a stack the way the
+kernel does.  Failures raise :class:`~seccomp_py.errors.InspectError`.  See ptrace(2),
+seccomp(2) and docs/inspect.md (what it needs, and the kernel's precedence).
 """
 
 from __future__ import annotations

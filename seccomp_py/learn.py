@@ -1,29 +1,10 @@
 """Learn mode: record the syscalls a command makes and write the smallest profile.
 
 >>> result = learn(["sh", "-c", "echo hi | wc -c"])          # doctest: +SKIP
->>> result.names()[:3], result.calls                           # doctest: +SKIP
-(['access', 'arch_prctl', 'brk'], 412)
 >>> result.to_profile().save("sh.json")                        # doctest: +SKIP
 
-How it works (see docs/cli.md, section learn): the command runs under a
-one-instruction filter, ``ret SECCOMP_RET_USER_NOTIF``, so *every* syscall of
-every arch (i386 ``int 0x80`` and x32 included) waits for a supervisor; the
-filter is inherited, so the whole process tree is followed.  The parent takes
-the listener out of the child with pidfd_getfd(2) (the child cannot send it:
-sendmsg would itself wait for the supervisor), and the recording loop runs
-in C (``seccomp_py/_shim/learn.c``): receive, count ``(arch, nr)`` in a
-table, answer CONTINUE.  Python only wakes up every ``interval`` seconds to
-report progress.
-
-The child makes no syscall of its own between loading the filter and
-execve(), so what is recorded is exactly what the command needs, execve
-included -- which is also what :func:`seccomp_py.spawn.spawn` (and so
-``seccomp-py run``) needs: it loads the filter right before execve().
-
-Not recorded: syscall 335 on x86_64 (``uretprobe``, Linux 6.11+), which the
-kernel runs without consulting seccomp.  Syscall numbers libseccomp has no
-name for cannot be written into a profile (profiles name syscalls): they are
-listed in :attr:`LearnResult.unnamed` and the CLI warns about them.
+See seccomp_unotify(2), pidfd_getfd(2), and docs/cli.md ("learn": how it records, and what
+it cannot record).
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
-"""Helpers for supervisors acting on behalf of a notified target.
+"""Helpers for supervisors acting on behalf of a notified target: ``get_fd``, ``decode_sockaddr``.
 
-- :func:`get_fd`: a copy of one of the target's file descriptors
-  (pidfd_open(2) + pidfd_getfd(2)), proven to come from the target with the
-  ID_VALID rule of seccomp_unotify(2);
-- :func:`decode_sockaddr`: a ``struct sockaddr`` read from the target
-  (``Listener.read_memory``) as a :class:`SockAddr`.
-
-The connect-on-behalf pattern built from them is in docs/notify.md ("Acting on
-behalf of the target").
+See seccomp_unotify(2), pidfd_getfd(2), and docs/notify.md ("Acting on behalf of the
+target").
 """
 
 from __future__ import annotations

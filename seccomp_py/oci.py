@@ -1,33 +1,9 @@
 """An OCI seccomp agent: serve the listeners container runtimes hand over.
 
-The runtime-spec lets a runtime (runc, crun) send each container's seccomp
-notify fd to an agent: when ``linux.seccomp.listenerPath`` is set, the
-runtime connects to that Unix stream socket and sends, in one message, the
-*container process state* (JSON) with the fds attached by SCM_RIGHTS:
-
-.. code-block:: json
-
-    {"ociVersion": "1.0.2", "fds": ["seccompFd"], "pid": 4242,
-     "metadata": "from listenerMetadata",
-     "state": {"ociVersion": "1.0.2", "id": "c1", "status": "creating",
-               "pid": 4242, "bundle": "/path/to/bundle"}}
-
-The names in ``fds`` match the fds by position.  :class:`Agent` accepts
-these connections, checks the peer (SO_PEERCRED) and the message (size, fd
-count, every field), and serves each container's :class:`~.notify.Listener`
-with handlers chosen by syscall name and by metadata.  A malformed, oversized
-or unauthorised connection is refused, logged and its fds closed; one bad
-container never stops the agent.
-
-Built-in handlers (see :func:`log_calls`, :func:`deny`, :func:`mkdir_under`)
-show the safe patterns of seccomp_unotify(2): memory is read with the
-ID_VALID check before and after, and a path-based decision is never a
-CONTINUE (the target could change the path after the check): the agent
-performs the operation itself, on its own copy of the path, inside the
-container's root, without following symlinks, and returns the result.
-
-See seccomp_unotify(2), unix(7) and the runtime-spec (config-linux.md,
-"Seccomp", and runtime.md, "State").
+:class:`Agent` accepts the runtime's connection on ``linux.seccomp.listenerPath``, checks
+the peer and the container state it sends, and serves each container's listener with
+handlers chosen by syscall name and metadata.  See seccomp_unotify(2), unix(7), the
+runtime-spec (config-linux.md "Seccomp", runtime.md "State"), and docs/oci.md.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """What an OCI runtime's own init needs after it loaded the container's filter.
 
-runc (and crun) load ``linux.seccomp`` inside their init process and then keep
-working before they execve() the container's program: closing fds, setting up
-the user, waiting on the exec fifo...  A profile learned from the program
-alone does not let the container start.  :func:`measure` finds those calls by
-running the real runtime: a throw-away bundle (a static busybox root, the
-program ``true``) whose profile sends every syscall but ``write`` (runtimes
-refuse NOTIFY on it) to a recording agent (``listenerPath``), which lets each
-one run and records it until the runtime's execve() of the program.  It runs
-``runs`` containers for each ``noNewPrivileges`` setting (the set varies
-between runs: the Go runtime's threads make scheduling-dependent calls) and
-returns the union, plus ``write``.
-
-Needs root, the runtime binary and busybox-static.
+:func:`measure` runs the real runtime (runc or crun) in a throw-away bundle and records the
+calls its init makes before it execve()s the program.  Needs root, the runtime and
+busybox-static.  See docs/cli.md (``seccomp-py learn --runtime``).
 """
 
 from __future__ import annotations

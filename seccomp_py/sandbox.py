@@ -1,32 +1,10 @@
 """The rest of a child's sandbox: credentials, resource limits, no network.
 
-:func:`seccomp_py.spawn` (and :class:`~seccomp_py.SpawnTemplate`, and
-``seccomp-py run``) accept, next to the filter, the parts of a sandbox that a
-filter alone cannot express.  They are applied in C between fork and exec
-(seccomp_py/_shim/spawn.c, raw syscalls only), in the one order the child
-cannot undo, and before the filter is loaded::
-
-    rlimits (prlimit64)  ->  setgroups  ->  setresgid  ->  setresuid
-        ->  prctl(PR_SET_NO_NEW_PRIVS)  ->  the no-network program  ->  the filter
-
-- ``rlimits={resource.RLIMIT_NOFILE: (16, 16), ...}``: soft and hard limit per
-  resource (``resource.RLIM_INFINITY`` for unlimited), see setrlimit(2).
-  Raising a hard limit needs CAP_SYS_RESOURCE, which is why limits come
-  before the uid change.
-- ``user=``, ``group=``, ``extra_groups=``: as for :class:`subprocess.Popen`
-  (names or numbers).  Two differences, both fail-closed, when this process
-  is root: ``user`` without ``group`` also sets the gid to the user's primary
-  group (from the passwd database; a uid without an entry needs ``group=``),
-  and ``user`` or ``group`` without ``extra_groups`` clears the supplementary
-  groups.  subprocess would leave root's gid and groups to the child.
-- ``no_network=True``: :func:`no_network_filter` is loaded as a second,
-  stacked filter before yours.  The kernel applies the most restrictive
-  answer of all loaded filters, so this works with any filter, whatever it
-  allows.
-
-Errors in these steps raise :class:`~seccomp_py.errors.ChildSetupError`
-naming the call (``setrlimit``, ``setgroups``, ``setresgid``, ``setresuid``)
-and what was asked.
+What :func:`seccomp_py.spawn` (``rlimits=``, ``user=``, ``group=``, ``extra_groups=``,
+``no_network=``) applies in the child before the filter, and :func:`no_network_filter`.
+Failures raise :class:`~seccomp_py.errors.ChildSetupError`.  See setrlimit(2),
+setresuid(2), setgroups(2), and docs/spawn.md (the order of the steps, and the
+differences from subprocess).
 """
 
 from __future__ import annotations
