@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import warnings
 from typing import Any
 
 import pytest
-from helpers.paths import PROFILES, REPO
+from helpers.cli import SCRIPT, cli, one_error_line
+from helpers.paths import PROFILES
 
 from seccomp_py import Arch, bpf
 from seccomp_py.profile import Profile, ProfileWarning
@@ -19,23 +18,7 @@ from seccomp_py.syscall import resolve_name
 
 DOCKER = os.path.join(PROFILES, "docker.json")
 PODMAN = os.path.join(PROFILES, "podman.json")
-SCRIPT = os.path.join(os.path.dirname(sys.executable), "seccomp-py")
 NATIVE = Arch.native()
-
-
-def cli(*args: str, stdin: bytes | None = None,
-        module: bool = False) -> subprocess.CompletedProcess[bytes]:
-    cmd = [sys.executable, "-m", "seccomp_py"] if module else [SCRIPT]
-    return subprocess.run([*cmd, *args], input=stdin, capture_output=True, timeout=60,
-                          cwd=REPO, check=False)
-
-
-def one_error_line(proc: subprocess.CompletedProcess[bytes], status: int = 1) -> str:
-    assert proc.returncode == status, proc
-    lines = proc.stderr.decode().splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("seccomp-py")
-    return lines[0]
 
 
 def test_console_script_is_installed() -> None:

@@ -519,7 +519,7 @@ def test_eintr_storm_during_the_supervisor_loops(loop: str) -> None:
     # SIGALRM every millisecond while serve() / Supervisor.run() wait and
     # answer: every answer is right, no call is lost or answered twice.
     rounds = 100
-    from test_fuzz_faults import eintr_storm
+    from helpers.faults import eintr_storm
 
     with no_leaks():
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

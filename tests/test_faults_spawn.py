@@ -29,8 +29,7 @@ from typing import Any
 
 import pytest
 from helpers.child import in_child
-from helpers.faults import children, no_leaks, open_fds
-from test_fuzz_faults import eintr_storm
+from helpers.faults import children, eintr_storm, no_leaks, open_fds
 
 from seccomp_py import Action, Arg, Filter, SeccompError
 from seccomp_py.spawn import SpawnTemplate, spawn

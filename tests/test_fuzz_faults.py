@@ -15,7 +15,6 @@ fired.  See docs/failclosed.md for the rest of the plan.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import signal
@@ -24,31 +23,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
+from helpers.faults import eintr_storm
 
 from seccomp_py import Action, Filter, SeccompError, notify
 from seccomp_py.spawn import spawn
-
-
-@contextlib.contextmanager
-def eintr_storm(period: float = 0.001) -> Iterator[list[int]]:
-    """SIGALRM every ``period`` seconds (a Python handler, so system calls are
-    interrupted and restarted or fail with EINTR); yields a hit counter."""
-    hits = [0]
-
-    def on_alarm(signum: int, frame: object) -> None:
-        hits[0] += 1
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, period, period)
-    try:
-        yield hits
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def start_target(body: Callable[[int], int], notified: str = "getppid") -> tuple[int, Any, int]:

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 from helpers.paths import PROFILES
+from helpers.runc import RUNC, RUNC_CAPS, make_bundle, runc_usable
 from test_inspect import assert_not_stopped
-from test_oci_runc import RUNC, RUNC_CAPS, make_bundle, runc_usable
 
 from seccomp_py import inspect as spi
 from seccomp_py import syscall as _syscall

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 import test_inspect_runc
+from helpers.runc import RUNC_CAPS
 from test_inspect import ENOMSG, EXDEV, NEW, OLD, Target, _free_pid
 from test_inspect_runc import Container
-from test_oci_runc import RUNC_CAPS
 
 from seccomp_py.arch import Arch, native
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from test_cli import cli, one_error_line
+from helpers.cli import cli, one_error_line
 
 from seccomp_py import _json
 from seccomp_py.oci import AgentProtocolError, parse_process_state

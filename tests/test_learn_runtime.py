@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_oci_runc import BUSYBOX, make_bundle, runc_run, runc_usable
+from helpers.runc import BUSYBOX, make_bundle, runc_run, runc_usable
 
 from seccomp_py.errors import RuntimeMeasureError
 from seccomp_py.runtime import measure

@@ -19,8 +19,8 @@ import warnings
 from typing import Any
 
 import pytest
+from helpers.cli import cli
 from helpers.paths import PROFILES
-from test_cli import cli
 
 from seccomp_py import Action, Arch, Filter
 from seccomp_py.errors import WidenedRuleWarning

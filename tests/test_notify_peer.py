@@ -189,7 +189,7 @@ _STREAM_IMPOSTOR = _IMPOSTOR.replace("SOCK_SEQPACKET", "SOCK_STREAM")
 def test_cli_run_refuses_an_impostor_listener_path(shared_dir: str) -> None:
     import json
 
-    from test_cli import cli
+    from helpers.cli import cli
 
     if os.getuid() != 0:
         pytest.skip("needs root to run the impostor as another uid")

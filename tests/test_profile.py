@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from helpers.child import in_child
 from helpers.paths import PROFILES
+from helpers.syscalls import raw_syscall
 
 from seccomp_py import Action, Arch, Arg, Filter, bpf
 from seccomp_py.profile import (
@@ -38,18 +39,6 @@ DOCKER = os.path.join(PROFILES, "docker.json")
 PODMAN = os.path.join(PROFILES, "podman.json")
 NATIVE = Arch.native()
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
-def raw_syscall(name: str, *args: int) -> int:
-    """Make syscall ``name`` directly; 0 (or the result) on success, -errno on failure."""
-    nr = resolve_name(name)
-    ctypes.set_errno(0)
-    rc = _libc.syscall(ctypes.c_long(nr), *(ctypes.c_ulong(a & (2**64 - 1)) for a in args))
-    if rc == -1:
-        return -ctypes.get_errno()
-    return int(rc)
 
 
 def _quiet_compile(profile: Profile, **kw: Any) -> Filter:

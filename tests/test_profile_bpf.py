@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from helpers.child import in_child
 from helpers.paths import PROFILES
-from test_profile import raw_syscall
+from helpers.syscalls import raw_syscall
 
 from seccomp_py import Action, Arch, Arg, ArgCmp, Filter, Op, bpf
 from seccomp_py.profile import Profile, ProfileWarning

@@ -14,7 +14,7 @@ import termios
 
 import pytest
 from helpers.child import exec_under, in_child
-from test_profile import raw_syscall
+from helpers.syscalls import raw_syscall
 
 from seccomp_py import Action, Arch, Arg, Filter, bpf, features
 from seccomp_py.errors import FilterVerificationError

@@ -141,3 +141,21 @@ def notify_setup(sock: socket.socket, notified: tuple[str, ...] = ("mkdir",),
         f.set_notifier(UnixNotifier(sock=sock), timeout=5.0)
         f.load()
     return setup
+
+
+@contextmanager
+def eintr_storm(period: float = 0.001) -> Iterator[list[int]]:
+    """SIGALRM every ``period`` seconds (a Python handler, so system calls are
+    interrupted and restarted or fail with EINTR); yields a hit counter."""
+    hits = [0]
+
+    def on_alarm(signum: int, frame: object) -> None:
+        hits[0] += 1
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, period, period)
+    try:
+        yield hits
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.signal(signal.SIGALRM, old)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Callable
 
+from seccomp_py.syscall import resolve_name
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
@@ -28,6 +30,11 @@ def raw(nr: int, *args: int) -> int:
     if ret == -1 and ctypes.get_errno():
         return -ctypes.get_errno()
     return ret
+
+
+def raw_syscall(name: str, *args: int) -> int:
+    """``raw()`` of syscall ``name`` (resolved for the native arch): the result, or -errno."""
+    return raw(resolve_name(name), *args)
 
 
 def status(field: str) -> str:
