@@ -14,7 +14,7 @@ import os
 import pickle
 from typing import Any
 
-from test_notify import start_target
+from helpers.targets import start_target
 
 from seccomp_py.notify import HangupError, Notification, Response, serve
 

@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 import pytest
-from test_notify import start_target
+from helpers.targets import start_target
 
 from seccomp_py.notify import Notification, Response, Supervisor, serve, serve_async
 

@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 import pytest
+from helpers.oci_sandbox import process_state, run_sandbox
 
-from seccomp_py import Action, Filter
 from seccomp_py.oci import (
     MAX_MESSAGE,
     Agent,
@@ -28,25 +28,11 @@ from seccomp_py.oci import (
     parse_process_state,
 )
 
-
-def _state(**over: Any) -> dict[str, Any]:
-    msg: dict[str, Any] = {
-        "ociVersion": "1.0.2",
-        "fds": ["seccompFd"],
-        "pid": 4242,
-        "metadata": "meta",
-        "state": {"ociVersion": "1.0.2", "id": "c1", "status": "creating", "pid": 4242,
-                  "bundle": "/b"},
-    }
-    msg.update(over)
-    return msg
-
-
 # -- the message parser -------------------------------------------------------------------
 
 
 def test_parse_valid_state() -> None:
-    ps = parse_process_state(json.dumps(_state()).encode(), 1)
+    ps = parse_process_state(json.dumps(process_state()).encode(), 1)
     assert ps.fds == ("seccompFd",)
     assert ps.pid == 4242
     assert ps.metadata == "meta"
@@ -74,7 +60,7 @@ def test_parse_valid_state() -> None:
     ],
 )
 def test_parse_rejects_with_field_path(mutate: Any, where: str) -> None:
-    msg = _state()
+    msg = process_state()
     mutate(msg)
     with pytest.raises(AgentProtocolError) as info:
         parse_process_state(json.dumps(msg).encode(), 1)
@@ -91,75 +77,13 @@ def test_parse_rejects_non_objects(data: bytes) -> None:
 
 def test_parse_checks_fd_count_and_size() -> None:
     with pytest.raises(AgentProtocolError, match="names 1 fds but 2"):
-        parse_process_state(json.dumps(_state()).encode(), 2)
+        parse_process_state(json.dumps(process_state()).encode(), 2)
     with pytest.raises(AgentProtocolError) as info:
         parse_process_state(b" " * (MAX_MESSAGE + 1), 1)
     assert info.value.errno == errno.EMSGSIZE
 
 
-# -- a sandbox that speaks the runtime's side of the protocol ------------------------------------
-
-
-def _sandbox(sock_path: str, script: list[tuple[str, str]], result_w: int,
-             message: bytes | None = None, cid: str = "c1", metadata: str = "meta") -> None:
-    """Child: load a filter sending mkdir/mkdirat to the agent, hand the fd over the
-    way runc does, then run ``script`` and write the errnos to ``result_w``."""
-    f = Filter(Action.ALLOW)
-    f.add_rule(Action.NOTIFY, "mkdir")
-    f.add_rule(Action.NOTIFY, "mkdirat")
-    f.load()
-    fd = f.notify_fd()
-    msg = message if message is not None else json.dumps(
-        _state(pid=os.getpid(), metadata=metadata,
-               state={"ociVersion": "1.0.2", "id": cid, "status": "creating",
-                      "pid": os.getpid(), "bundle": "/"})).encode()
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sock_path)
-    s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd.to_bytes(4, "little"))])
-    s.close()
-    os.close(fd)
-    out = []
-    for op, path in script:
-        try:
-            if op == "mkdir":
-                os.mkdir(path)
-            out.append(0)
-        except OSError as exc:
-            out.append(exc.errno or -1)
-    os.write(result_w, json.dumps(out).encode())
-
-
-def _start_sandbox(sock_path: str, script: list[tuple[str, str]],
-                   **kw: Any) -> tuple[int, int]:
-    """Fork a child running ``_sandbox``; returns (pid, read end of its result pipe)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.close(r)
-            _sandbox(sock_path, script, w, **kw)
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(w)
-    return pid, r
-
-
-def _run_sandbox(sock_path: str, script: list[tuple[str, str]], **kw: Any) -> list[int]:
-    pid, r = _start_sandbox(sock_path, script, **kw)
-    deadline = time.monotonic() + 20
-    data = b""
-    while time.monotonic() < deadline:
-        chunk = os.read(r, 4096)
-        if not chunk:
-            break
-        data += chunk
-    os.close(r)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
-    return list(json.loads(data))
+# -- the agent against sandboxes (helpers.oci_sandbox) ------------------------------------------
 
 
 @pytest.fixture
@@ -177,11 +101,11 @@ def test_agent_serves_a_sandbox_with_routes_by_syscall_and_metadata(agent_dir: A
         agent.route(deny(errno.EROFS), metadata="readonly")
         agent.route(log_calls(calls, mkdir_under([str(allowed)])), syscalls=["mkdir", "mkdirat"])
         agent.start()
-        results = _run_sandbox(path, [("mkdir", str(allowed / "a")),
-                                      ("mkdir", str(agent_dir / "outside")),
-                                      ("mkdir", str(allowed / ".." / "escape")),
-                                      ("mkdir", str(allowed / "a"))])
-        ro = _run_sandbox(path, [("mkdir", str(allowed / "b"))], cid="c2", metadata="readonly")
+        results = run_sandbox(path, [("mkdir", str(allowed / "a")),
+                                     ("mkdir", str(agent_dir / "outside")),
+                                     ("mkdir", str(allowed / ".." / "escape")),
+                                     ("mkdir", str(allowed / "a"))])
+        ro = run_sandbox(path, [("mkdir", str(allowed / "b"))], cid="c2", metadata="readonly")
     assert results == [0, errno.EACCES, errno.EACCES, errno.EEXIST]
     assert ro == [errno.EROFS]
     assert (allowed / "a").is_dir()
@@ -206,7 +130,7 @@ def test_mkdir_under_does_not_follow_symlinks(agent_dir: Any) -> None:
     with Agent(path) as agent:
         agent.route(mkdir_under([str(allowed)]))
         agent.start()
-        results = _run_sandbox(path, [("mkdir", str(allowed / "link" / "x"))])
+        results = run_sandbox(path, [("mkdir", str(allowed / "link" / "x"))])
     assert results[0] in (errno.ELOOP, errno.ENOTDIR)
     assert not (target / "x").exists()
 
@@ -221,8 +145,8 @@ def test_unrouted_calls_and_raising_handlers_fail_closed(agent_dir: Any) -> None
     with Agent(path, events=events) as agent:
         agent.route(broken, metadata="broken")
         agent.start()
-        assert _run_sandbox(path, [("mkdir", str(agent_dir / "x"))]) == [errno.EPERM]
-        assert _run_sandbox(path, [("mkdir", str(agent_dir / "y"))], metadata="broken") == \
+        assert run_sandbox(path, [("mkdir", str(agent_dir / "x"))]) == [errno.EPERM]
+        assert run_sandbox(path, [("mkdir", str(agent_dir / "y"))], metadata="broken") == \
             [errno.EPERM]
     assert not (agent_dir / "x").exists()
     assert "handler-error" in events.getvalue()
@@ -253,9 +177,9 @@ def test_bad_connections_are_refused_and_the_agent_keeps_serving(agent_dir: Any)
         r, w = os.pipe()
         try:
             _connect_and_send(path, b"not json", [r])                        # garbage
-            _connect_and_send(path, json.dumps(_state()).encode(), [])       # no fd
-            _connect_and_send(path, json.dumps(_state()).encode(), [r, w])   # 2 fds, 1 name
-            _connect_and_send(path, json.dumps(_state()).encode(), [r])      # not a listener
+            _connect_and_send(path, json.dumps(process_state()).encode(), [])       # no fd
+            _connect_and_send(path, json.dumps(process_state()).encode(), [r, w])   # 2 fds, 1 name
+            _connect_and_send(path, json.dumps(process_state()).encode(), [r])      # not a listener
             _connect_and_send(path, b"{" * 70000, [r])                       # oversized
             _connect_and_send(path, b"", [])                                 # nothing
         finally:
@@ -264,7 +188,7 @@ def test_bad_connections_are_refused_and_the_agent_keeps_serving(agent_dir: Any)
         _wait_for(lambda: agent.refused >= 6)
         assert agent.accepted == 0
         # one bad container never stops the agent
-        assert _run_sandbox(path, [("mkdir", str(agent_dir / "z"))]) == [errno.EXDEV]
+        assert run_sandbox(path, [("mkdir", str(agent_dir / "z"))]) == [errno.EXDEV]
     reasons = [json.loads(line).get("reason", "") for line in events.getvalue().splitlines()]
     assert any("not JSON" in x for x in reasons)
     assert any("not a seccomp listener" in x for x in reasons)
@@ -288,7 +212,7 @@ def test_a_peer_with_the_wrong_uid_is_refused() -> None:
                 try:
                     os.setgid(65534)
                     os.setuid(65534)
-                    _connect_and_send(path, json.dumps(_state()).encode(), [])
+                    _connect_and_send(path, json.dumps(process_state()).encode(), [])
                     code = 0
                 except OSError as exc:
                     code = 100 + (exc.errno or 0)
@@ -362,8 +286,8 @@ def test_cli_agent_with_mkdir_under_deny_and_log(agent_dir: Any) -> None:
     proc = _start_cli_agent(path, "--mkdir-under", str(allowed), "--deny", "EROFS",
                             "--log", str(log))
     try:
-        results = _run_sandbox(path, [("mkdir", str(allowed / "a")),
-                                      ("mkdir", str(agent_dir / "outside"))])
+        results = run_sandbox(path, [("mkdir", str(allowed / "a")),
+                                     ("mkdir", str(agent_dir / "outside"))])
     finally:
         err = _stop_cli_agent(proc)
     assert results == [0, errno.EACCES]
@@ -380,7 +304,7 @@ def test_cli_agent_handler_option_and_default_errno(agent_dir: Any) -> None:
     proc = _start_cli_agent(path, "--handler", "helpers.oci_handlers:deny_with_exdev",
                             "--deny", "EROFS")
     try:
-        results = _run_sandbox(path, [("mkdir", str(agent_dir / "x"))])
+        results = run_sandbox(path, [("mkdir", str(agent_dir / "x"))])
     finally:
         _stop_cli_agent(proc)
     assert results == [errno.EXDEV]

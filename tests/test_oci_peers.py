@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import pytest
-from test_oci import _start_sandbox
+from helpers.oci_sandbox import start_sandbox
 
 from seccomp_py.oci import Agent, deny
 
@@ -91,7 +91,7 @@ def test_a_slow_peer_never_stalls_another_container(every: float | None, tmp_pat
         try:
             while every is not None and peer.sent < 5:
                 time.sleep(0.01)
-            pid, r = _start_sandbox(path, [("mkdir", str(tmp_path / "x"))])
+            pid, r = start_sandbox(path, [("mkdir", str(tmp_path / "x"))])
             result = _result(pid, r)
             # answered while the slow peer is still in its handshake
             assert not peer.reset and agent.refused == 0
@@ -108,7 +108,7 @@ def test_handshakes_are_capped_and_expire(tmp_path: Any) -> None:
         agent.start()
         peers = [Peer(path, every=None) for _ in range(4)]
         try:
-            pid, r = _start_sandbox(path, [("mkdir", str(tmp_path / "x"))])
+            pid, r = start_sandbox(path, [("mkdir", str(tmp_path / "x"))])
             seen = 0
             while agent.accepted == 0:
                 seen = max(seen, len(agent._sup._conns))
@@ -136,7 +136,7 @@ def test_deep_json_is_refused_in_one_line_and_the_agent_keeps_serving(tmp_path: 
         s.close()
         while agent.refused == 0:
             time.sleep(0.01)
-        pid, r = _start_sandbox(path, [("mkdir", str(tmp_path / "x"))])
+        pid, r = start_sandbox(path, [("mkdir", str(tmp_path / "x"))])
         assert _result(pid, r) == [errno.EXDEV]
     reasons = [json.loads(line).get("reason", "") for line in events.getvalue().splitlines()
                if json.loads(line)["event"] == "refused"]
@@ -154,8 +154,8 @@ def test_handler_baseexception_answers_then_closes_every_listener(exc: BaseExcep
     with Agent(path) as agent:
         agent.route(handler)
         agent.start()
-        pid, r = _start_sandbox(path, [("mkdir", str(tmp_path / "x")),
-                                       ("mkdir", str(tmp_path / "y"))])
+        pid, r = start_sandbox(path, [("mkdir", str(tmp_path / "x")),
+                                      ("mkdir", str(tmp_path / "y"))])
         result = _result(pid, r)
         assert agent._thread is not None
         agent._thread.join(5)
