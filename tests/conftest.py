@@ -3,17 +3,46 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Callable
 
 import pytest
 from helpers.child import Outcome, in_child
+from helpers.filter_stacks import NEW, OLD, Target
 from helpers.paths import TESTS
+from helpers.runc import Container, runc_usable
 from hypothesis import settings
 
 
 @pytest.fixture
 def child() -> Callable[..., Outcome]:
     return in_child
+
+
+@pytest.fixture
+def stacked() -> Iterator[Target]:
+    """A ticking process under two stacked filters, OLD then NEW (helpers.filter_stacks)."""
+    target = Target({"filters": [OLD, NEW]})
+    try:
+        yield target
+    finally:
+        target.close()
+
+
+@pytest.fixture(params=[True, False], ids=["nnp", "no-nnp"])
+def container(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Container]:
+    """A detached runc container under Docker's profile, with noNewPrivileges true and false
+    (helpers.runc.Container); skips with the reason where runc cannot run here."""
+    reason = runc_usable(tmp_path)
+    if reason:
+        print(f"SKIP reason: {reason}")
+        pytest.skip(reason)
+    box = Container(tmp_path, request.param)
+    try:
+        yield box
+    finally:
+        box.close()
 
 
 @pytest.fixture(scope="session")

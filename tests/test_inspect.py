@@ -1,6 +1,6 @@
 """seccomp_py.inspect: reading the filters of a live process and deciding on its stack.
 
-Each target is a real process (tests/helpers/inspect_target.py) that loads its
+Each target is a real process (helpers.filter_stacks.Target) that loads its
 filters with seccomp_py, then prints a counter every 20 ms: after every
 inspection the test checks that the counter goes on, that the process is not
 stopped and not traced any more.  Decisions are checked against what the
@@ -9,11 +9,9 @@ kernel does to the syscalls the target makes itself.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
-import queue
 import random
 import signal
 import subprocess
@@ -24,6 +22,18 @@ from typing import Any
 
 import pytest
 from helpers.child import in_child
+from helpers.filter_stacks import (
+    ALLOW,
+    ENOMSG,
+    EXDEV,
+    KILL_PROCESS,
+    LOG,
+    NEW,
+    OLD,
+    TRACE5,
+    Target,
+    free_pid,
+)
 
 from seccomp_py import Action, bpf
 from seccomp_py import inspect as spi
@@ -31,117 +41,16 @@ from seccomp_py import syscall as _syscall
 from seccomp_py.arch import Arch, native
 from seccomp_py.errors import InspectError
 
-HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers",
-                      "inspect_target.py")
-ALLOW = int(Action.ALLOW)
-LOG = int(Action.LOG)
-KILL_PROCESS = int(Action.KILL_PROCESS)
-EXDEV = int(Action.errno(errno.EXDEV))
-ENOMSG = int(Action.errno(errno.ENOMSG))
-TRACE5 = int(Action.trace(5))
-
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="reading filters needs CAP_SYS_ADMIN (root)"),
     pytest.mark.skipif(native() is not Arch.X86_64, reason="probe numbers are x86_64's"),
 ]
 
 
-def assert_not_stopped(pid: int) -> None:
-    """The process is neither stopped nor traced (/proc/PID/status)."""
-    with open(f"/proc/{pid}/status") as fh:
-        status = dict(line.split(":", 1) for line in fh.read().splitlines())
-    assert status["State"].split()[0] not in ("T", "t"), status["State"]
-    assert status["TracerPid"].strip() == "0"
-
-
-class Target:
-    """A ticking process with filters; ``wrap`` makes it a grandchild (via sh)."""
-
-    def __init__(self, spec: dict[str, Any], wrap: bool = False) -> None:
-        cmd = [sys.executable, HELPER, json.dumps(spec)]
-        if wrap:
-            cmd = ["sh", "-c", 'exec 3<&0; "$@" <&3 3<&- & wait', "sh", *cmd]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, bufsize=1, env=env)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.last = -1
-        threading.Thread(target=self._read, daemon=True).start()
-        first = self._line()
-        assert first.startswith("ready "), first
-        self.pid = int(first.split()[1])
-        assert (self.pid == self.proc.pid) != wrap
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put("")
-
-    def _line(self, timeout: float = 20) -> str:
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            pytest.fail(f"the target {self.pid} printed nothing for {timeout} s")
-        if not line:
-            pytest.fail(f"the target ended: {self.proc.poll()}")
-        if line.startswith("tick "):
-            number = int(line.split()[1])
-            assert number == self.last + 1, (number, self.last)
-            self.last = number
-        return line
-
-    def assert_unharmed(self) -> None:
-        """Not stopped, not traced, and the counter goes on (3 more ticks)."""
-        assert_not_stopped(self.pid)
-        goal = self.last + 3
-        while self.last < goal:
-            self._line()
-
-    def probe(self, probes: list[tuple[int, list[int]]]) -> list[int]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"probes": probes}) + "\n")
-        self.proc.stdin.flush()
-        while True:
-            line = self._line()
-            if line.startswith("["):
-                return list(json.loads(line))
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            self.proc.kill()
-        self.proc.wait(timeout=20)
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
 def nr(name: str) -> int:
     return _syscall.resolve_name(name, Arch.X86_64)
 
 
-# Two layers: the first (oldest) and the second (most recent), and what the
-# kernel must make of each probe given both.
-OLD = {"rules": [
-    ["dup", EXDEV, None],          # both refuse: the most recent one's errno
-    ["getsid", EXDEV, None],       # only the old one refuses
-    ["setpgid", EXDEV, None],      # old refuses, new logs: ERRNO outranks LOG
-    ["sched_yield", EXDEV, None],  # old refuses, new traces: ERRNO outranks TRACE
-    ["getpriority", EXDEV, [0, 7]],
-    ["syncfs", KILL_PROCESS, None],
-]}
-NEW = {"log": True, "rules": [
-    ["dup", ENOMSG, None],
-    ["getpgid", ENOMSG, None],     # only the new one refuses
-    ["setpgid", LOG, None],
-    ["sched_yield", TRACE5, None],
-    ["getcwd", TRACE5, None],      # TRACE without a tracer: ENOSYS
-    ["getpriority", ENOMSG, [0, 8]],
-    ["syncfs", ENOMSG, None],
-]}
 # (name, args, errno when no filter refuses it)
 PROBES: list[tuple[str, list[int], int]] = [
     ("dup", [-1], errno.EBADF),
@@ -166,15 +75,6 @@ def expected_errno(value: int, unfiltered: int) -> int:
         return errno.ENOSYS  # SECCOMP_RET_TRACE and nobody traces with TRACESECCOMP
     assert value in (ALLOW, LOG), bpf.action_name(value)
     return unfiltered
-
-
-@pytest.fixture
-def stacked() -> Any:
-    target = Target({"filters": [OLD, NEW]})
-    try:
-        yield target
-    finally:
-        target.close()
 
 
 @pytest.mark.timeout(120)
@@ -468,13 +368,8 @@ def test_process_without_filters_is_not_attached() -> None:
 # -- errors -----------------------------------------------------------------------------------
 
 
-def _free_pid() -> int:
-    with open("/proc/sys/kernel/pid_max") as fh:
-        return int(fh.read()) + 1
-
-
 def test_nonexistent_pid_is_esrch() -> None:
-    for pid in (_free_pid(), 0, -5):
+    for pid in (free_pid(), 0, -5):
         with pytest.raises(InspectError) as info:
             spi.read(pid)
         assert info.value.errno == errno.ESRCH
@@ -681,10 +576,10 @@ def test_cli_text_json_and_disasm(stacked: Target) -> None:
 
 
 def test_cli_errors_are_one_line(stacked: Target) -> None:
-    missing = _cli(str(_free_pid()))
+    missing = _cli(str(free_pid()))
     assert missing.returncode == 1 and missing.stdout == ""
     assert missing.stderr == (f"seccomp-py: error: inspect: no process with pid "
-                              f"{_free_pid()} (ESRCH)\n")
+                              f"{free_pid()} (ESRCH)\n")
     nobody = _cli(str(stacked.pid), user=65534)
     assert nobody.returncode == 1 and nobody.stdout == ""
     assert nobody.stderr.count("\n") == 1

@@ -11,31 +11,19 @@ root; skips with the reason otherwise (see tests/test_oci_runc.py).
 from __future__ import annotations
 
 import json
-import os
-import queue
 import random
 import subprocess
 import sys
-import threading
-import uuid
 import warnings
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from helpers.paths import PROFILES
-from helpers.runc import RUNC, RUNC_CAPS, make_bundle, runc_usable
-from test_inspect import assert_not_stopped
+from helpers.runc import RUNC_CAPS, Container
 
 from seccomp_py import inspect as spi
 from seccomp_py import syscall as _syscall
-from seccomp_py._cli_inspect import runc_pid
 from seccomp_py.arch import Arch, native
 from seccomp_py.profile import Profile
 
-DOCKER = Path(PROFILES) / "docker.json"
-LOOP = "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.05; done"
 ARCHES = (Arch.X86_64, Arch.X86, Arch.X32)
 # (name, args) whose outcome under Docker's profile depends on the arguments
 ARG_PROBES: list[tuple[str, list[int]]] = [
@@ -45,89 +33,6 @@ ARG_PROBES: list[tuple[str, list[int]]] = [
 ]
 
 pytestmark = pytest.mark.skipif(native() is not Arch.X86_64, reason="x86_64 probes")
-
-
-def _flat_docker() -> dict[str, Any]:
-    """Docker's profile in the runtime-spec form runc reads, for runc spec's caps."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        flat: dict[str, Any] = Profile.from_filter(
-            Profile.load(DOCKER).to_filter(caps=set(RUNC_CAPS))).to_dict()
-    return flat
-
-
-class Container:
-    def __init__(self, base: Path, no_new_privs: bool) -> None:
-        assert RUNC is not None
-        self.base = base
-        self.root = str(base / "runc-state")
-        os.makedirs(self.root, exist_ok=True)
-        self.seccomp = _flat_docker()
-        self.bundle = make_bundle(base, ["/bin/sh", "-c", LOOP], self.seccomp)
-        (self.bundle / "rootfs" / "bin" / "sleep").symlink_to("busybox")
-        config = json.loads((self.bundle / "config.json").read_text())
-        config["process"]["noNewPrivileges"] = no_new_privs
-        (self.bundle / "config.json").write_text(json.dumps(config))
-        self.id = f"spy-insp-{uuid.uuid4().hex[:8]}"
-        rfd, wfd = os.pipe()
-        errors = base / f"{self.id}.stderr"
-        try:
-            with open(errors, "w") as err:
-                # the container inherits these: no pipe for stderr, or run would never end
-                done = subprocess.run([RUNC, "--root", self.root, "run", "-d", "--bundle",
-                                       str(self.bundle), self.id], stdin=subprocess.DEVNULL,
-                                      stdout=wfd, stderr=err, timeout=60)
-        except BaseException:
-            self.close()
-            raise
-        finally:
-            os.close(wfd)
-        self.out = os.fdopen(rfd, "r")
-        if done.returncode != 0:
-            self.close()
-            pytest.fail(f"runc run failed: {errors.read_text()}")
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.last = -1
-        threading.Thread(target=self._read, daemon=True).start()
-        self.pid = runc_pid(self.id, self.root)
-
-    def _read(self) -> None:
-        for line in self.out:
-            self.lines.put(line.strip())
-        self.lines.put("")
-
-    def assert_unharmed(self) -> None:
-        assert_not_stopped(self.pid)
-        goal = self.last + 3
-        while self.last < goal:
-            try:
-                line = self.lines.get(timeout=20)
-            except queue.Empty:
-                pytest.fail("the container printed nothing for 20 s")
-            assert line, "the container's output ended"
-            number = int(line.split()[1])
-            assert self.last < 0 or number == self.last + 1, (number, self.last)
-            self.last = number
-
-    def close(self) -> None:
-        assert RUNC is not None
-        subprocess.run([RUNC, "--root", self.root, "delete", "--force", self.id],
-                       capture_output=True, timeout=60)
-        if hasattr(self, "out"):
-            self.out.close()
-
-
-@pytest.fixture(params=[True, False], ids=["nnp", "no-nnp"])
-def container(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Container]:
-    reason = runc_usable(tmp_path)
-    if reason:
-        print(f"SKIP reason: {reason}")
-        pytest.skip(reason)
-    box = Container(tmp_path, request.param)
-    try:
-        yield box
-    finally:
-        box.close()
 
 
 @pytest.mark.timeout(300)

@@ -23,10 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import test_inspect_runc
-from helpers.runc import RUNC_CAPS
-from test_inspect import ENOMSG, EXDEV, NEW, OLD, Target, _free_pid
-from test_inspect_runc import Container
+from helpers.filter_stacks import ENOMSG, EXDEV, NEW, OLD, Target, free_pid
+from helpers.runc import RUNC_CAPS, Container
 
 from seccomp_py.arch import Arch, native
 
@@ -227,15 +225,6 @@ def _merged(tmp_path: Path, priority8: int = ENOMSG) -> str:
     return str(path)
 
 
-@pytest.fixture
-def stacked() -> Iterator[Target]:
-    target = Target({"filters": [OLD, NEW]})
-    try:
-        yield target
-    finally:
-        target.close()
-
-
 @pytest.mark.timeout(300)
 def test_two_filter_stack_verifies_against_its_merged_profile(stacked: Target,
                                                               tmp_path: Path) -> None:
@@ -290,14 +279,14 @@ def test_stack_against_single_filter_processes(stacked: Target) -> None:
 
 @pytest.mark.timeout(300)
 def test_errors_are_one_line(stacked: Target) -> None:
-    missing = _cli("verify", "--pid", str(_free_pid()), "--profile", "docker")
+    missing = _cli("verify", "--pid", str(free_pid()), "--profile", "docker")
     assert missing.returncode == 1 and missing.stdout == ""
     assert missing.stderr == (f"seccomp-py: error: verify: no process with pid "
-                              f"{_free_pid()} (ESRCH)\n")
-    gone = _cli("diff", "--pid", str(_free_pid()), "docker")
+                              f"{free_pid()} (ESRCH)\n")
+    gone = _cli("diff", "--pid", str(free_pid()), "docker")
     assert gone.returncode == 1 and gone.stdout == ""
     assert gone.stderr == (f"seccomp-py: error: diff: no process with pid "
-                           f"{_free_pid()} (ESRCH)\n")
+                           f"{free_pid()} (ESRCH)\n")
     for args in (["verify", "--pid", str(stacked.pid), "--profile", "docker"],
                  ["diff", "--pid", str(stacked.pid), "--pid", str(os.getpid())]):
         nobody = _cli(*args, user=65534)
@@ -326,9 +315,6 @@ def test_errors_are_one_line(stacked: Target) -> None:
 
 
 # -- a runc container -----------------------------------------------------------------------
-
-
-container = test_inspect_runc.container  # the runc container fixture (nnp and no-nnp)
 
 
 @pytest.mark.timeout(300)
