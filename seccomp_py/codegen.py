@@ -1,38 +1,11 @@
 """seccomp_py's own code generator: the ``Optimize.RANGES`` layout.
 
-:func:`generate` turns the decisions of a :class:`~seccomp_py.model.Policy`
-(the model the verifier checks every program against) into a classic BPF
-seccomp program, without asking libseccomp how to compile it:
-
-* **arch dispatch first**: ``ld arch`` then one ``jeq`` per arch token of the
-  filter (the native arch first); any other token gets the bad-arch action;
-* per token, the whole 32-bit syscall-number space is cut into **ranges of
-  equal decision**, decided exactly as the model says (``Policy.entries``):
-  on x86_64's token the numbers with the x32 bit are x32 calls when the
-  filter holds x32 and bad-arch otherwise, ``0xffffffff`` (-1) is decided by
-  the rules that name it or the default action, numbers no rule names get
-  the default action.  Adjacent ranges with equal decisions are merged;
-* a **balanced binary search** (``jge``) over the range boundaries, so a
-  call costs about log2(ranges) jumps whatever its number;
-* **argument checks only where rules have them**, as libseccomp compares:
-  a 64-bit comparison as high word then low word on a 64-bit arch, the low
-  words only on a 32-bit ABI (x86, x32, arm...), MASKED_EQ as ``and`` +
-  ``jeq``.  Comparisons whose outcome an earlier one on the same path
-  already fixed are left out (``hi == 0`` is tested once for five
-  ``personality`` rules);
-* several conditional rules with **different actions** that hold at once:
-  libseccomp documents no precedence, the model allows any of them; this
-  generator returns the **most restrictive** one in the kernel's order of
-  precedence (KILL_PROCESS, KILL_THREAD, TRAP, ERRNO, NOTIFY, TRACE, LOG,
-  ALLOW; equal kinds: the lower value, e.g. the lower errno) -- see
-  :func:`pick`;
-* identical code is emitted once (return instructions, and any identical
-  check); a jump too long for the 8-bit offsets gets a copy of the ``ret``
-  it aims at, or a ``ja``, next to it.
-
-The program is in the byte order of the filter's arches (as libseccomp
-exports it).  Every caller in seccomp_py verifies what this module emits
-(:func:`seccomp_py.verify.verify`) before it leaves the library.
+:func:`generate` compiles a :class:`~seccomp_py.model.Policy` into a classic BPF seccomp
+program without libseccomp: arch dispatch, ranges of equal decision found by binary
+search, argument checks only where rules have them, and the most restrictive action
+(:func:`pick`) where several hold.  Every program it emits is verified
+(:func:`seccomp_py.verify.verify`) before it leaves seccomp_py.  See seccomp(2), and
+docs/api.md ("seccomp_py's own layout: Optimize.RANGES").
 """
 
 from __future__ import annotations

@@ -1,40 +1,10 @@
 """What a libseccomp filter must decide: an independent model of its documented semantics.
 
-The verifier (:mod:`seccomp_py.verify`) compares every program seccomp_py
-hands to the kernel with this model.  Nothing here asks libseccomp how it
-compiles rules; the model is written from seccomp_rule_add(3),
-seccomp_attr_set(3), seccomp_arch_add(3), seccomp_merge(3) and seccomp(2)
-(and the behaviour of libseccomp's rule database that the man pages leave
-implicit, written down here in our own words):
-
-* A syscall made under an arch token the filter does not hold gets the
-  bad-arch action (SCMP_FLTATR_ACT_BADARCH).  On x86_64's token a number
-  with the x32 bit (0x40000000) is an x32 call: the x32 arch's rules if the
-  filter holds x32, else the bad-arch action; a number without it needs the
-  x86_64 arch.  ``0xffffffff`` (-1, "skip this syscall", set by a tracer)
-  is never a bad-arch number: no rule (unless one names -1) decides it.
-* A rule applies to the arches the filter held when it was added
-  (seccomp_arch_add(3) gives a new arch no rules; seccomp_merge(3) keeps
-  each side's rules on its own arches); its syscall is resolved by name on
-  each arch; a name the arch lacks adds nothing there.
-* A multiplexed call (socket(2)/ipc(2) families on x86, s390, ppc, mips)
-  is also matched through its multiplexer (``socketcall``/``ipc``) with
-  argument 0 equal to its call number; its argument comparisons cannot
-  apply there (the arguments are in memory) and are dropped: the rule is
-  widened (see WidenedRuleWarning).
-* For one syscall: the first rule without comparisons (or whose only
-  comparisons are MASKED_EQ with mask 0) decides every call.  Otherwise the
-  actions of the rules whose comparisons all hold; none: the default
-  action; several different actions: libseccomp documents no precedence,
-  so any of them is acceptable (the decision is a set).
-* Comparisons are on the unsigned 64-bit argument; MASKED_EQ is
-  ``(arg & mask) == (datum & mask)``; a 32-bit comparison's datum is
-  truncated to 32 bits.  On a 32-bit ABI (an arch token without
-  __AUDIT_ARCH_64BIT: x86, x32, arm...) libseccomp compares the low 32 bits
-  of the argument with the low 32 bits of the datum.  The kernel
-  zero-extends a compat (x86) process's arguments; an x32 process's high
-  halves are whatever its registers hold.
-* Priorities and the optimizer change the code, never a decision.
+The verifier (:mod:`seccomp_py.verify`) checks every program seccomp_py hands to the kernel
+against this model, written from seccomp_rule_add(3), seccomp_attr_set(3),
+seccomp_arch_add(3), seccomp_merge(3) and seccomp(2), never from how libseccomp compiles.
+The semantics it models (arches, multiplexed calls, rule precedence, 32-bit ABIs) are in
+docs/failclosed.md ("The model").
 """
 
 from __future__ import annotations

@@ -1,30 +1,9 @@
 """Prove that a BPF program decides as its rules say, on every input, before the kernel sees it.
 
-:func:`verify` takes a :class:`~seccomp_py.model.Policy` (what the user
-asked for) and a program, and raises :class:`FilterVerificationError`
-naming one input where they disagree.  The proof is by partition, not
-sampling (docs/failclosed.md):
-
-* arch tokens: every token the filter holds, plus foreign ones;
-* syscall numbers: every number a rule names on each arch (and the
-  multiplexer's), every constant the *program* compares the number with,
-  each with its neighbours, plus 0, -1, the x32 bit's boundaries and the
-  top of the range.  Between two of these points neither the model nor the
-  program (which only compares the number with those constants) can change
-  its decision.  Each number is run in C (``spy_bpf_scan``) with the
-  arguments unknown: a path that reads no argument decides every call with
-  that number;
-* arguments, for each number whose rules compare arguments or whose
-  program path reads one: the program's comparisons on the reachable paths
-  (``spy_bpf_probe``, an abstract run) and the rules' datums give, for each
-  32-bit half, the points on, just below and just above each constant, and
-  for a masked comparison the datum and each single-bit flip under the
-  mask; the cross product over the arguments that matter is run in C and
-  compared with the model.
-
-A program that computes on the arguments in a way this partition does not
-cover (arithmetic other than AND with a constant, a jump on a register
-loaded from data) is refused as "cannot prove", never guessed.
+:func:`verify` takes a :class:`~seccomp_py.model.Policy` (what the user asked for) and a
+program, and raises :class:`FilterVerificationError` naming one input where they
+disagree, or one it cannot prove.  The proof is by partition of the inputs, not by
+sampling: see docs/failclosed.md ("The proof").
 """
 
 from __future__ import annotations
