@@ -42,11 +42,12 @@ from types import ModuleType
 from typing import IO, Any, Callable, TypeVar, cast
 
 from . import arch as _arch
+from ._kernel import HAS_WAIT_KILL, SECCOMP_RET_DATA
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
 from .arch import Arch as _CoreArch
 from .arg import ArgCmp, Op
-from .attribute import HAS_WAIT_KILL, Attribute
+from .attribute import Attribute
 from .errors import (
     AlreadyLoadedError,
     FilterClosedError,
@@ -273,7 +274,7 @@ def ERRNO(errno: int) -> int:
     used, as officially.  Raises TypeError for a non-integer.
     """
     value = _c_int(errno, "ERRNO", -(2**31), 2**31 - 1)
-    return _s32(_ERRNO_BASE | (value & 0xFFFF))
+    return _s32(_ERRNO_BASE | (value & SECCOMP_RET_DATA))
 
 
 def TRACE(value: int) -> int:
@@ -283,7 +284,7 @@ def TRACE(value: int) -> int:
     non-integer.
     """
     data = _c_int(value, "TRACE", -(2**31), 2**31 - 1)
-    return _s32(_TRACE_BASE | (data & 0xFFFF))
+    return _s32(_TRACE_BASE | (data & SECCOMP_RET_DATA))
 
 
 NE = int(Op.NE)

@@ -43,11 +43,12 @@ import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
 
+from ._kernel import AUDIT_ARCH_64BIT, X32_SYSCALL_BIT
 from .arch import Arch
 
 MASK64 = (1 << 64) - 1
 MASK32 = (1 << 32) - 1
-X32_BIT = 0x40000000
+X32_BIT = X32_SYSCALL_BIT
 NR_SKIP = 0xFFFFFFFF
 _X86_64_TOKEN = int(Arch.X86_64)
 
@@ -201,7 +202,7 @@ class Policy:
         if found is not None:
             return found
         table: dict[int, list[Entry]] = {}
-        narrow = not int(arch) & 0x80000000
+        narrow = not int(arch) & AUDIT_ARCH_64BIT
         get = table.get
         plain = self._plain
         member: dict[int, bool] = {}  # id(rule.arches) -> arch in it (Enum hashing is slow)

@@ -23,6 +23,7 @@ import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 
+from . import _kernel as _k
 from . import arch as _arch
 from .action import Action, ActionKind
 from .arch import Arch
@@ -394,7 +395,7 @@ class Compiled:
         """
         import sys
 
-        if any(bool(a & 0x40000000) != (sys.byteorder == "little") for a in self.arches
+        if any(bool(a & _k.AUDIT_ARCH_LE) != (sys.byteorder == "little") for a in self.arches
                if a is not Arch.X32):
             raise ProfileError("", "runc_program() needs a filter of the host's byte order")
         return self.enosys_stub() + self.program()
@@ -1167,7 +1168,7 @@ class _Parser:
                 return _ERRNO_BY_NAME[value.strip().upper()]
             except KeyError:
                 raise ProfileError(path, f"unknown errno name {value!r}") from None
-        return self.uint(value, path, 4095)
+        return self.uint(value, path, _k.MAX_ERRNO)
 
     def errno_pair(self, obj: Mapping[str, Any], num_key: str, name_key: str,
                    path: str) -> int | None:

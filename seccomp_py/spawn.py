@@ -39,9 +39,17 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 
 from . import sandbox as _sandbox
+from ._kernel import BPF_INSN_SIZE, BPF_K, BPF_MAXINSNS, BPF_RET, HAS_WAIT_KILL
+from ._kernel import SECCOMP_FILTER_FLAG_LOG as _FLAG_LOG
+from ._kernel import SECCOMP_FILTER_FLAG_NEW_LISTENER as _FLAG_NEW_LISTENER
+from ._kernel import SECCOMP_FILTER_FLAG_SPEC_ALLOW as _FLAG_SPEC_ALLOW
+from ._kernel import SECCOMP_FILTER_FLAG_TSYNC as _FLAG_TSYNC
+from ._kernel import SECCOMP_FILTER_FLAG_TSYNC_ESRCH as _FLAG_TSYNC_ESRCH
+from ._kernel import SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as _FLAG_WAIT_KILLABLE_RECV
+from ._kernel import SECCOMP_RET_ACTION_FULL as _RET_ACTION_FULL
+from ._kernel import SECCOMP_RET_USER_NOTIF as _RET_USER_NOTIF
 from ._native import CStrings, check, ffi, lib
 from .action import Action, ActionKind
-from .attribute import HAS_WAIT_KILL
 from .errors import (
     ChildSetupError,
     FilterClosedError,
@@ -49,7 +57,7 @@ from .errors import (
     SeccompError,
     UnsupportedError,
 )
-from .filter import BPF_INSN_SIZE, BPF_MAXINSNS, Filter
+from .filter import Filter
 
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,13 +68,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ExecForbiddenError", "SeccompPopen", "SpawnTemplate", "spawn"]
 
-# SECCOMP_FILTER_FLAG_* of seccomp(2)
-_FLAG_TSYNC = 1 << 0
-_FLAG_LOG = 1 << 1
-_FLAG_SPEC_ALLOW = 1 << 2
-_FLAG_NEW_LISTENER = 1 << 3
-_FLAG_TSYNC_ESRCH = 1 << 4
-_FLAG_WAIT_KILLABLE_RECV = 1 << 5
 _FLAG_NAMES = {
     _FLAG_TSYNC: "TSYNC (Attribute.THREAD_SYNC)",
     _FLAG_LOG: "LOG (Attribute.LOG)",
@@ -76,9 +77,7 @@ _FLAG_NAMES = {
     _FLAG_WAIT_KILLABLE_RECV: "WAIT_KILLABLE_RECV (Attribute.WAIT_KILL)",
 }
 
-_RET_ACTION_FULL = 0xFFFF0000
-_RET_USER_NOTIF = int(ActionKind.NOTIFY)
-_BPF_RET_K = 0x06  # BPF_RET | BPF_K
+_BPF_RET_K = BPF_RET | BPF_K
 _MSG_NOSIGNAL = 0x4000  # socket.MSG_NOSIGNAL (Linux); socket is imported where used
 
 _STEPS = {
