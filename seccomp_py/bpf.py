@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 from . import _kernel as _k
 from .arch import Arch
-from .errors import InvalidArgumentError
+from .errors import BpfError
 
 INSN_SIZE = _k.BPF_INSN_SIZE
 _INSN = {"little": struct.Struct("<HBBI"), "big": struct.Struct(">HBBI")}
@@ -66,13 +66,6 @@ _RET_NAMES = {
 _KILL_PROCESS = _k.SECCOMP_RET_KILL_PROCESS
 _ACTION_FULL = _k.SECCOMP_RET_ACTION_FULL
 _DATA = _k.SECCOMP_RET_DATA
-
-
-class BpfError(InvalidArgumentError):
-    """A malformed BPF program (bad size, opcode, jump or load offset)."""
-
-    def __init__(self, detail: str, func: str = "bpf") -> None:
-        super().__init__(_errno.EINVAL, func, detail)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,9 @@ import sys
 from collections.abc import Sequence
 
 from . import _cli_explain, _cli_groups, _cli_learn, _cli_sandbox
+from .errors import CliError as CliError
 from .errors import SeccompError
+from .errors import UsageError as UsageError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -38,18 +40,6 @@ DOCS_HINT = ("the man page (man seccomp-py, installed with the package; also "
              "'seccomp-py manpage'), and docs/cli.md in the source distribution "
              "(pip download --no-deps --no-binary :all: seccomp_py)")
 EPILOG = f"Documentation: {DOCS_HINT}."
-
-
-class CliError(Exception):
-    """A failure reported as one line and exit status 1."""
-
-    status = 1
-
-
-class UsageError(CliError):
-    """Bad usage found after parsing (a missing command, a bad option value): exit 2."""
-
-    status = 2
 
 
 class _Parser(argparse.ArgumentParser):

@@ -31,6 +31,7 @@ from ._kernel import HAS_TRANSACTIONS as HAS_TRANSACTIONS
 from ._kernel import HAS_WAIT_KILL as HAS_WAIT_KILL
 from ._native import lib
 from .action import Action, ActionKind
+from .errors import LibseccompSecurityWarning as LibseccompSecurityWarning
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -136,10 +137,6 @@ ADVISORIES: tuple[Advisory, ...] = (
     Advisory("GHSA-2hqh-5c36-grrm", "an oversized filter can trigger heap corruption",
              (2, 6, 1)),
 )
-
-
-class LibseccompSecurityWarning(UserWarning):
-    """The loaded libseccomp predates fixes for published security advisories."""
 
 
 def security_advisories(

@@ -45,7 +45,7 @@ from ._native import CStrings, check, ffi, lib
 from .action import Action, ActionKind
 from .arch import Arch
 from .arch import native as _native_arch
-from .errors import SeccompError, UnsupportedError
+from .errors import LearnError, SeccompError, UnsupportedError
 from .profile import Profile
 
 __all__ = ["LEARN_PROGRAM", "LearnError", "LearnProgress", "LearnResult", "learn"]
@@ -73,10 +73,6 @@ _STEPS = {
 #: The learn filter, one instruction: ``ret SECCOMP_RET_USER_NOTIF`` (BPF_RET | BPF_K),
 #: in host byte order.
 LEARN_PROGRAM = struct.pack("=HBBI", _k.BPF_RET | _k.BPF_K, 0, 0, _RET_USER_NOTIF)
-
-
-class LearnError(SeccompError):
-    """Learn mode could not start the command (errno, C function, detail)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,10 @@ from . import arch as _arch
 from .action import Action, ActionKind
 from .arch import Arch
 from .arg import MAX_ARGS, ArgCmp, Op
-from .errors import InvalidArgumentError, SeccompError, UnsupportedError, WidenedRuleWarning
+from .errors import ProfileError as ProfileError
+from .errors import ProfileWarning as ProfileWarning
+from .errors import SeccompError, UnsupportedError, WidenedRuleWarning
+from .errors import WeakenedPolicyWarning as WeakenedPolicyWarning
 from .filter import Filter, RuleRecord
 from .syscall import _NR_ERROR, _resolve_name
 
@@ -154,37 +157,6 @@ _EPERM = _errno.EPERM
 MAX_PROFILE_BYTES = 16 << 20
 #: Deepest JSON nesting accepted in a profile (a real one nests 5 levels).
 MAX_PROFILE_DEPTH = 32
-
-
-class ProfileError(InvalidArgumentError):
-    """A profile is malformed or cannot be compiled.
-
-    ``path`` is the JSON path of the problem (``syscalls[3].args[0].op``) and
-    ``problem`` what is wrong; ``str(err)`` is ``"path: problem"``.  A
-    SeccompError (errno EINVAL) and a ValueError.
-    """
-
-    path: str
-    problem: str
-
-    def __init__(self, path: str, problem: str) -> None:
-        self.path = path
-        self.problem = problem
-        super().__init__(_errno.EINVAL, "profile", f"{path}: {problem}" if path else problem)
-
-    def __str__(self) -> str:
-        return self.detail
-
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
-        return (type(self), (self.path, self.problem))
-
-
-class ProfileWarning(UserWarning):
-    """Something in a profile was ignored (an unknown key or syscall name)."""
-
-
-class WeakenedPolicyWarning(ProfileWarning):
-    """A rule that refuses something was dropped: the filter allows more than the profile says."""
 
 
 def widened_report(widened: Sequence[str]) -> str:

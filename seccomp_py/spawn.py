@@ -52,6 +52,7 @@ from ._native import CStrings, check, ffi, lib
 from .action import Action, ActionKind
 from .errors import (
     ChildSetupError,
+    ExecForbiddenError,
     FilterClosedError,
     FilterTooLargeError,
     SeccompError,
@@ -115,28 +116,6 @@ _NR_EXIT_GROUP = int(lib.seccomp_syscall_resolve_name(b"exit_group"))
 _NATIVE_ARCH = int(lib.seccomp_arch_native())
 
 _UNSUPPORTED = ("preexec_fn",)
-
-
-class ExecForbiddenError(SeccompError, PermissionError):
-    """The filter would stop the child before its program starts.
-
-    spawn() loads the filter in the child and then calls execve(), so execve
-    (and, for notify filters, the sendmsg() that hands the listener back and
-    exit_group) is itself subject to the policy; a SpawnTemplate also needs
-    the syscalls of its server loop.  ``syscall`` names the call and
-    ``action`` is what the filter would do to it.
-    """
-
-    syscall: str
-    action: Action
-
-    def __init__(self, syscall: str, action: Action, detail: str) -> None:
-        self.syscall = syscall
-        self.action = action
-        super().__init__(_errno.EPERM, syscall, detail)
-
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
-        return (type(self), (self.syscall, self.action, self.detail))
 
 
 class _Plan:
