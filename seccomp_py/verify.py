@@ -46,6 +46,8 @@ TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._seccomp import CData
+
 _FOREIGN = (_k.AUDIT_ARCH_AARCH64, _k.AUDIT_ARCH_X86_64, _k.AUDIT_ARCH_I386,
             0x12345678)  # the last: nonsense
 #: the largest argument cross product verified for one syscall
@@ -190,7 +192,7 @@ def _simple(policy: Policy, arch: Arch) -> tuple[dict[int, int], set[int]]:
     return policy.simple(arch)
 
 
-def _verify_token(policy: Policy, prog: object, n: int, token: int, points: list[int]) -> int:
+def _verify_token(policy: Policy, prog: CData, n: int, token: int, points: list[int]) -> int:
     count = len(points)
     nrs = array("I", points)
     arches = array("I", [token]) * count
@@ -255,7 +257,7 @@ def _holds(value: int, mask: int, k: int, op: int) -> bool:
 _MAX_PATHS = 1 << 18
 
 
-def _verify_args(policy: Policy, prog: object, n: int, token: int, nr: int) -> int:
+def _verify_args(policy: Policy, prog: CData, n: int, token: int, nr: int) -> int:
     """Every path the program takes for (token, nr) against the model on the
     argument points inside that path's region."""
     size = 1 << 8
@@ -422,7 +424,7 @@ class _EqIndex:
         return out
 
 
-def _check_region(policy: Policy, prog: object, n: int, token: int, nr: int,
+def _check_region(policy: Policy, prog: CData, n: int, token: int, nr: int,
                   entries: list[Entry] | None, region: list[list[int]], got: int,
                   index: _EqIndex | None = None) -> int:
     """The program returns ``got`` on every point of ``region`` (one list of
@@ -492,7 +494,7 @@ def _check_region(policy: Policy, prog: object, n: int, token: int, nr: int,
     return checks
 
 
-def _fail_at(policy: Policy, prog: object, n: int, token: int, nr: int,
+def _fail_at(policy: Policy, prog: CData, n: int, token: int, nr: int,
              region: list[list[int]], want: Iterable[int], got: int,
              entries: list[Entry] | None) -> None:
     args = tuple(values[0] for values in region)
