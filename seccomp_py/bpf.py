@@ -19,7 +19,7 @@ import dataclasses
 import errno as _errno
 import struct
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from . import _kernel as _k
 from .arch import Arch
@@ -115,8 +115,8 @@ def parse(data: bytes | bytearray | memoryview, byteorder: str | None = None) ->
     order = byteorder or guess_byteorder(raw)
     if order not in _INSN:
         raise ValueError(f"byteorder must be 'little' or 'big', not {order!r}")
-    fmt = _INSN[order]
-    return [Insn(*fmt.unpack_from(raw, off)) for off in range(0, len(raw), INSN_SIZE)]
+    fields: Iterator[tuple[int, int, int, int]] = _INSN[order].iter_unpack(raw)
+    return [Insn(*f) for f in fields]
 
 
 def assemble(program: Sequence[Insn], byteorder: str = sys.byteorder) -> bytes:
@@ -470,7 +470,8 @@ def evaluate(program: bytes | bytearray | memoryview | Sequence[Insn], nr: int, 
     if rc < 0:
         validate(parse(raw, sys.byteorder))  # names the instruction
         raise BpfError("the kernel would refuse this program", "bpf.evaluate")
-    return int(result[0])
+    value: int = result[0]
+    return value
 
 
 _AUDIT_X86_64 = _k.AUDIT_ARCH_X86_64

@@ -18,34 +18,38 @@ from types import GetSetDescriptorType
 
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from typing import Callable
 
     from .action import Action
 
-    _Reduced = tuple[Callable[..., BaseException],
-                     tuple[type[BaseException], tuple[Any, ...], dict[str, Any]]]
+    _State = dict[str, object]
+    _Reduced = tuple[Callable[[type[BaseException], tuple[object, ...], _State], BaseException],
+                     tuple[type[BaseException], tuple[object, ...], _State]]
+
+#: BaseException.args itself (the class attribute is the descriptor): a subclass
+#: may use the name ``args`` for its own attribute (FilterVerificationError: the
+#: syscall's arguments).
+_ARGS: GetSetDescriptorType = getattr(BaseException, "args")  # noqa: B009
 
 
-#: BaseException.args itself: a subclass may use the name ``args`` for its own
-#: attribute (FilterVerificationError: the syscall's arguments).
-_ARGS: GetSetDescriptorType = BaseException.__dict__["args"]
-
-
-def _restore(cls: type[BaseException], args: tuple[Any, ...],
-             state: dict[str, Any]) -> BaseException:
+def _restore(cls: type[BaseException], args: tuple[object, ...],
+             state: _State) -> BaseException:
     """Rebuild a pickled exception: ``args`` as the base class keeps them, then its
     attributes (``func``, ``detail``, ``rule_index``...)."""
     exc = cls.__new__(cls, *args)
     if isinstance(exc, OSError):
         OSError.__init__(exc, *args)  # errno and strerror
     _ARGS.__set__(exc, args)
-    exc.__dict__.update(state)
+    for name, value in state.items():
+        setattr(exc, name, value)
     return exc
 
 
 def _reduce(self: BaseException) -> _Reduced:
     """The one ``__reduce__`` of seccomp_py's exceptions (see :func:`_restore`)."""
-    return (_restore, (type(self), _ARGS.__get__(self), dict(self.__dict__)))
+    args: tuple[object, ...] = _ARGS.__get__(self, type(self))
+    state: _State = self.__dict__
+    return (_restore, (type(self), args, dict(state)))
 
 
 class SeccompError(OSError):
