@@ -80,7 +80,7 @@ _ARGS: dict[str, object] = {
 
 def _instance(cls: type[BaseException]) -> BaseException:
     params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    args = []
+    args: list[object] = []
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             args.append("message")
@@ -107,7 +107,7 @@ def test_every_class_pickles(cls: type[BaseException]) -> None:
         exc.rule_index = 3  # set after construction (Filter.add_rules): kept too
     clone = pickle.loads(pickle.dumps(exc))
     assert type(clone) is cls
-    assert BaseException.args.__get__(clone) == BaseException.args.__get__(exc)
+    assert errors._ARGS.__get__(clone, cls) == errors._ARGS.__get__(exc, cls)
     assert str(clone) == str(exc)
     if cls.__module__ not in PENDING:  # their own __reduce__ drops rule_index
         assert vars(clone) == vars(exc)

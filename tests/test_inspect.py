@@ -125,7 +125,7 @@ def nr(name: str) -> int:
 
 # Two layers: the first (oldest) and the second (most recent), and what the
 # kernel must make of each probe given both.
-OLD = {"rules": [
+OLD: dict[str, Any] = {"rules": [
     ["dup", EXDEV, None],          # both refuse: the most recent one's errno
     ["getsid", EXDEV, None],       # only the old one refuses
     ["setpgid", EXDEV, None],      # old refuses, new logs: ERRNO outranks LOG
@@ -133,7 +133,7 @@ OLD = {"rules": [
     ["getpriority", EXDEV, [0, 7]],
     ["syncfs", KILL_PROCESS, None],
 ]}
-NEW = {"log": True, "rules": [
+NEW: dict[str, Any] = {"log": True, "rules": [
     ["dup", ENOMSG, None],
     ["getpgid", ENOMSG, None],     # only the new one refuses
     ["setpgid", LOG, None],
