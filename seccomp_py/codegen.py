@@ -81,7 +81,15 @@ def pick(actions: Iterable[int]) -> int:
 def _tokens(policy: Policy) -> list[int]:
     tokens = {_X86_64 if a is Arch.X32 else int(a) for a in policy.arches}
     native = int(Arch.native())
-    return sorted(tokens, key=lambda t: (t != native, t != _X86_64, t))
+
+    def order(t: int) -> tuple[bool, bool, int]:  # the native arch, then x86_64, then by token
+        return (t != native, t != _X86_64, t)
+
+    return sorted(tokens, key=order)
+
+
+def _rank_first(rule: tuple[int, tuple[Cmp, ...]]) -> tuple[int, int]:
+    return _rank(rule[0])
 
 
 def _key(entries: list[Entry] | None, policy: Policy) -> tuple[object, ...]:
@@ -93,8 +101,7 @@ def _key(entries: list[Entry] | None, policy: Policy) -> tuple[object, ...]:
     for e in entries:
         if e.unconditional:
             return ("ret", e.rule.action & MASK32)
-    rules = tuple(sorted(((e.rule.action & MASK32, e.cmps) for e in entries),
-                         key=lambda r: _rank(r[0])))
+    rules = tuple(sorted(((e.rule.action & MASK32, e.cmps) for e in entries), key=_rank_first))
     return ("args", entries[0].narrow, rules)
 
 
@@ -210,6 +217,10 @@ def _outcome(facts: _Facts, word: int, mask: int, op: int, k: int) -> bool | Non
     return None
 
 
+def _fact_word(fact: tuple[tuple[int, int], int, int, frozenset[int]]) -> tuple[int, int]:
+    return fact[0]
+
+
 def _learn(facts: _Facts, word: int, mask: int, op: int, k: int, result: bool) -> _Facts:
     lo, hi, excl = 0, mask, frozenset[int]()
     rest = []
@@ -239,7 +250,7 @@ def _learn(facts: _Facts, word: int, mask: int, op: int, k: int, result: bool) -
         hi -= 1
     excl = frozenset(x for x in excl if lo < x < hi)
     rest.append(((word, mask), lo, hi, excl))
-    rest.sort(key=lambda item: item[0])
+    rest.sort(key=_fact_word)
     return tuple(rest)
 
 
@@ -299,7 +310,7 @@ def _graph(policy: Policy) -> tuple[_Graph, int]:
         if found is not None:
             return found
         if key[0] == "ret":
-            out = g.ret(int(key[1]))  # type: ignore[call-overload]
+            out = g.ret(key[1])  # type: ignore[arg-type]  # an action: ("ret", int)
         else:
             narrow = bool(key[1])
             rules = key[2]

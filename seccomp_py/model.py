@@ -129,7 +129,7 @@ class Rule:
 _NUMBERS: dict[int, dict[str, tuple[tuple[int, int | None], ...]]] = {}
 
 
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=16384)  # type: ignore[misc]  # typeshed: Callable[..., T]
 def numbers(arch: Arch, name: str) -> tuple[tuple[int, int | None], ...]:
     """The kernel numbers a rule on ``name`` matches on ``arch``: (nr, call) pairs,
     ``call`` set for a multiplexer entry (argument 0 must equal it)."""
