@@ -24,7 +24,8 @@ _LAZY = {
     "Arch": "arch",
     "Arg": "arg", "ArgCmp": "arg", "Op": "arg",
     "Attribute": "attribute", "Optimize": "attribute",
-    "AlreadyLoadedError": "errors", "ChildSetupError": "errors", "ConcurrentUseError": "errors",
+    "AlreadyLoadedError": "errors", "ChildSetupError": "errors", "ClosedError": "errors",
+    "ConcurrentUseError": "errors",
     "FilterClosedError": "errors", "FilterFailedError": "errors",
     "FilterTooLargeError": "errors", "FilterVerificationError": "errors",
     "InvalidArgumentError": "errors",
@@ -56,6 +57,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and IDEs
     from .attribute import Optimize as Optimize
     from .errors import AlreadyLoadedError as AlreadyLoadedError
     from .errors import ChildSetupError as ChildSetupError
+    from .errors import ClosedError as ClosedError
     from .errors import ConcurrentUseError as ConcurrentUseError
     from .errors import FilterClosedError as FilterClosedError
     from .errors import FilterFailedError as FilterFailedError
@@ -134,6 +136,7 @@ __all__ = [
     "ArgCmp",
     "Attribute",
     "ChildSetupError",
+    "ClosedError",
     "ConcurrentUseError",
     "ExecForbiddenError",
     "Filter",

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import json
     from typing import Any
 
+    from . import _kernel as _k
     from . import bpf
     from .arch import Arch
     from .errors import FilterVerificationError, SeccompError
@@ -30,13 +31,14 @@ def _load() -> None:
     modules)."""
     import json
 
+    from . import _kernel as _k
     from . import bpf
     from .arch import Arch
     from .errors import FilterVerificationError, SeccompError
     from .model import MASK32, X32_BIT, Policy
     from .profile import Compiled, Profile, ProfileError, builtin_path, parse_kernel
 
-    globals().update(json=json, bpf=bpf, Arch=Arch,
+    globals().update(json=json, _k=_k, bpf=bpf, Arch=Arch,
                      FilterVerificationError=FilterVerificationError,
                      SeccompError=SeccompError, MASK32=MASK32, X32_BIT=X32_BIT, Policy=Policy,
                      Compiled=Compiled, Profile=Profile, ProfileError=ProfileError,
@@ -368,7 +370,7 @@ def _host_arches() -> list[Arch]:
 def _nr_points(sides: list[_Side], token: int) -> list[int]:
     from ._native import ffi, lib
 
-    base: set[int] = {0, 1, 0x3FFFFFFF, X32_BIT, 0x7FFFFFFF, 0x80000000, MASK32 - 1, MASK32}
+    base: set[int] = {0, 1, X32_BIT - 1, X32_BIT, 0x7FFFFFFF, 1 << 31, MASK32 - 1, MASK32}
     for s in sides:
         for cprog, n in s.cprogs:  # the constants of every program of the stack
             consts = ffi.new("uint32_t[]", 2 * n + 16)
@@ -422,7 +424,7 @@ def _arch_of(token: int, nr: int) -> Arch | None:
 
 
 def _signed(nr: int) -> int:
-    return nr if nr < 0x80000000 else nr - (1 << 32)
+    return nr if nr < 1 << 31 else nr - (1 << 32)
 
 
 def _syscall_name(token: int, nr: int) -> str:
@@ -430,7 +432,7 @@ def _syscall_name(token: int, nr: int) -> str:
 
     arch = _arch_of(token, nr)
     name = None
-    if arch is not None and nr < 0x80000000:
+    if arch is not None and nr < 1 << 31:
         name = _resolve_number(arch, nr)
     return name or f"syscall {nr if nr < 0x80000000 else nr - (1 << 32)}"
 
@@ -477,8 +479,8 @@ def _diff_args(sides: list[_Side], token: int, nr: int,
             words.setdefault(w, set()).update(seen)
     if partial is not None and (2 in words or 3 in words):
         partial.append(_syscall_name(token, nr))  # the instruction pointer: tried as 0 only
-    little = bool(token & 0x40000000)
-    wide = bool(token & 0x80000000)
+    little = bool(token & _k.AUDIT_ARCH_LE)
+    wide = bool(token & _k.AUDIT_ARCH_64BIT)
     per_arg: list[list[int]] = []
     for i in range(6):
         lo = sorted(words.get(4 + 2 * i + (0 if little else 1), {0}))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 
+from .errors import JsonLimitError as JsonLimitError
+
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:
     from typing import Any
@@ -20,19 +22,6 @@ MAX_DEPTH = 64
 # A JSON string (escapes included) or a bracket: strings are matched whole so
 # that the brackets they contain are skipped.
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
-
-
-class JsonLimitError(ValueError):
-    """The text is too big, too deep, or not JSON (one-line message).
-
-    ``kind`` is "size", "depth", "encoding" or "syntax"; ``detail`` the
-    message without the document's name.
-    """
-
-    def __init__(self, what: str, kind: str, detail: str) -> None:
-        super().__init__(f"{what} {detail}")
-        self.kind = kind
-        self.detail = detail
 
 
 def depth(text: str) -> int:

@@ -1,5 +1,8 @@
 """The compiled cffi module and the one error checker.
 
+``ffi`` and ``lib`` are typed by ``_seccomp.pyi`` (generated from the cdefs by
+scripts/gen-seccomp-stub.py), so mypy checks every C call's arguments.
+
 Everything that calls into C goes through ``check(rc, func)``: libseccomp (and
 the shim) return a negative errno on failure; ``check`` turns it into the
 matching :class:`~seccomp_py.errors.SeccompError` subclass.
@@ -11,19 +14,18 @@ from .errors import error_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import NoReturn
+
+    from ._seccomp import CData
 
 try:
-    from ._seccomp import ffi as _ffi
-    from ._seccomp import lib as _lib
+    from ._seccomp import ffi as ffi
+    from ._seccomp import lib as lib
 except ImportError as exc:  # pragma: no cover - depends on the build
     raise ImportError(
         "seccomp_py's compiled extension is missing: build it with `pip install .` "
         "(libseccomp-dev is needed to build from source)"
     ) from exc
-
-ffi: Any = _ffi
-lib: Any = _lib
 
 
 def check(rc: int, func: str, detail: str = "") -> int:
@@ -50,15 +52,15 @@ class CStrings:
     """
 
     def __init__(self) -> None:
-        self._keep: list[Any] = []
+        self._keep: list[CData] = []
 
-    def str(self, value: bytes) -> Any:
+    def str(self, value: bytes) -> CData:
         """A ``char[]`` holding ``value`` and a NUL."""
         buf = ffi.new("char[]", value)
         self._keep.append(buf)
         return buf
 
-    def array(self, items: list[bytes]) -> Any:
+    def array(self, items: list[bytes]) -> CData:
         """A ``char *[]`` of the items, NULL-terminated."""
         arr = ffi.new("char *[]", [*(self.str(i) for i in items), ffi.NULL])
         self._keep.append(arr)

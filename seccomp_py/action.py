@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 
+from ._kernel import MAX_ERRNO, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_DATA
 from ._native import lib
 from .errors import InvalidArgumentError
 
@@ -16,11 +17,8 @@ if TYPE_CHECKING:
 
 _ERRNO_BASE: int = int(lib.SPY_ACT_ERRNO_BASE)
 _TRACE_BASE: int = int(lib.SPY_ACT_TRACE_BASE)
-_DATA_MASK = 0x0000FFFF
-_ACTION_MASK = 0xFFFF0000
-
-#: The kernel refuses errno values above MAX_ERRNO (4095).
-MAX_ERRNO = 4095
+_DATA_MASK = SECCOMP_RET_DATA
+_ACTION_MASK = SECCOMP_RET_ACTION_FULL
 
 
 class ActionKind(enum.IntEnum):

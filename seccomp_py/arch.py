@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 
+from . import _kernel as _k
 from ._native import lib
 from .errors import UnknownArchError
 
@@ -21,29 +22,29 @@ class Arch(enum.IntEnum):
     """An architecture token; ``Arch.NATIVE`` is the one this process runs on."""
 
     NATIVE = 0
-    X86 = 0x40000003
-    X86_64 = 0xC000003E
-    X32 = 0x4000003E
-    ARM = 0x40000028
-    AARCH64 = 0xC00000B7
-    LOONGARCH64 = 0xC0000102
-    M68K = 0x00000004
-    MIPS = 0x00000008
-    MIPSEL = 0x40000008
-    MIPS64 = 0x80000008
-    MIPSEL64 = 0xC0000008
-    MIPS64N32 = 0xA0000008
-    MIPSEL64N32 = 0xE0000008
-    PARISC = 0x0000000F
-    PARISC64 = 0x8000000F
-    PPC = 0x00000014
-    PPC64 = 0x80000015
-    PPC64LE = 0xC0000015
-    S390 = 0x00000016
-    S390X = 0x80000016
-    RISCV64 = 0xC00000F3
-    SHEB = 0x0000002A
-    SH = 0x4000002A
+    X86 = _k.AUDIT_ARCH_I386
+    X86_64 = _k.AUDIT_ARCH_X86_64
+    X32 = _k.SCMP_ARCH_X32
+    ARM = _k.AUDIT_ARCH_ARM
+    AARCH64 = _k.AUDIT_ARCH_AARCH64
+    LOONGARCH64 = _k.AUDIT_ARCH_LOONGARCH64
+    M68K = _k.AUDIT_ARCH_M68K
+    MIPS = _k.AUDIT_ARCH_MIPS
+    MIPSEL = _k.AUDIT_ARCH_MIPSEL
+    MIPS64 = _k.AUDIT_ARCH_MIPS64
+    MIPSEL64 = _k.AUDIT_ARCH_MIPSEL64
+    MIPS64N32 = _k.AUDIT_ARCH_MIPS64N32
+    MIPSEL64N32 = _k.AUDIT_ARCH_MIPSEL64N32
+    PARISC = _k.AUDIT_ARCH_PARISC
+    PARISC64 = _k.AUDIT_ARCH_PARISC64
+    PPC = _k.AUDIT_ARCH_PPC
+    PPC64 = _k.AUDIT_ARCH_PPC64
+    PPC64LE = _k.AUDIT_ARCH_PPC64LE
+    S390 = _k.AUDIT_ARCH_S390
+    S390X = _k.AUDIT_ARCH_S390X
+    RISCV64 = _k.AUDIT_ARCH_RISCV64
+    SHEB = _k.AUDIT_ARCH_SHEB
+    SH = _k.AUDIT_ARCH_SH
 
     @property
     def libseccomp_name(self) -> str:

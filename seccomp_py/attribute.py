@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import enum
 
+from ._kernel import HAS_WAIT_KILL as HAS_WAIT_KILL
 from ._native import lib
 
 # SCMP_FLTATR_CTL_WAITKILL is 10 in libseccomp 2.6; on 2.5 the shim reports -1
 # and Filter.set_attribute raises UnsupportedError.
 _WAITKILL = int(lib.SPY_FLTATR_CTL_WAITKILL)
-HAS_WAIT_KILL = _WAITKILL > 0
 
 
 class Attribute(enum.IntEnum):

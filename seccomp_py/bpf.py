@@ -12,50 +12,53 @@ import dataclasses
 import errno as _errno
 import struct
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
+from . import _kernel as _k
 from .arch import Arch
-from .errors import InvalidArgumentError
+from .errors import BpfError
 
-INSN_SIZE = 8
+INSN_SIZE = _k.BPF_INSN_SIZE
 _INSN = {"little": struct.Struct("<HBBI"), "big": struct.Struct(">HBBI")}
 _U32 = 0xFFFFFFFF
 
+# the fields of an opcode
+_CLASS, _SIZE, _MODE = _k.BPF_CLASS_MASK, _k.BPF_SIZE_MASK, _k.BPF_MODE_MASK
+_OP, _RVAL, _MISCOP = _k.BPF_OP_MASK, _k.BPF_RVAL_MASK, _k.BPF_MISCOP_MASK
 # instruction classes
-LD, LDX, ST, STX, ALU, JMP, RET, MISC = range(8)
+LD, LDX, ST, STX = _k.BPF_LD, _k.BPF_LDX, _k.BPF_ST, _k.BPF_STX
+ALU, JMP, RET, MISC = _k.BPF_ALU, _k.BPF_JMP, _k.BPF_RET, _k.BPF_MISC
 # sizes and modes (ld/ldx)
-_W, _H, _B = 0x00, 0x08, 0x10
-_IMM, _ABS, _IND, _MEM, _LEN, _MSH = 0x00, 0x20, 0x40, 0x60, 0x80, 0xA0
+_W, _H, _B = _k.BPF_W, _k.BPF_H, _k.BPF_B
+_IMM, _ABS, _IND, _MEM, _LEN, _MSH = (_k.BPF_IMM, _k.BPF_ABS, _k.BPF_IND, _k.BPF_MEM,
+                                      _k.BPF_LEN, _k.BPF_MSH)
 # jump ops
-_JA, _JEQ, _JGT, _JGE, _JSET = 0x00, 0x10, 0x20, 0x30, 0x40
+_JA, _JEQ, _JGT, _JGE, _JSET = _k.BPF_JA, _k.BPF_JEQ, _k.BPF_JGT, _k.BPF_JGE, _k.BPF_JSET
 # sources
-_K, _X = 0x00, 0x08
-_RET_A = 0x10
+_K, _X = _k.BPF_K, _k.BPF_X
+_RET_A = _k.BPF_A
 
-_ALU_OPS = {0x00: "add", 0x10: "sub", 0x20: "mul", 0x30: "div", 0x40: "or", 0x50: "and",
-            0x60: "lsh", 0x70: "rsh", 0x80: "neg", 0x90: "mod", 0xA0: "xor"}
+_ALU_OPS = {_k.BPF_ADD: "add", _k.BPF_SUB: "sub", _k.BPF_MUL: "mul", _k.BPF_DIV: "div",
+            _k.BPF_OR: "or", _k.BPF_AND: "and", _k.BPF_LSH: "lsh", _k.BPF_RSH: "rsh",
+            _k.BPF_NEG: "neg", _k.BPF_MOD: "mod", _k.BPF_XOR: "xor"}
 _JMP_OPS = {_JEQ: "jeq", _JGT: "jgt", _JGE: "jge", _JSET: "jset"}
 
-SECCOMP_DATA_SIZE = 64
+SECCOMP_DATA_SIZE = _k.SECCOMP_DATA_SIZE
 
 # SECCOMP_RET_* (seccomp(2)); the action is the high 16 bits (full mask for KILL_PROCESS).
 _RET_NAMES = {
-    0x80000000: "KILL_PROCESS",
-    0x00000000: "KILL_THREAD",
-    0x00030000: "TRAP",
-    0x00050000: "ERRNO",
-    0x7FC00000: "NOTIFY",
-    0x7FF00000: "TRACE",
-    0x7FFC0000: "LOG",
-    0x7FFF0000: "ALLOW",
+    _k.SECCOMP_RET_KILL_PROCESS: "KILL_PROCESS",
+    _k.SECCOMP_RET_KILL_THREAD: "KILL_THREAD",
+    _k.SECCOMP_RET_TRAP: "TRAP",
+    _k.SECCOMP_RET_ERRNO: "ERRNO",
+    _k.SECCOMP_RET_USER_NOTIF: "NOTIFY",
+    _k.SECCOMP_RET_TRACE: "TRACE",
+    _k.SECCOMP_RET_LOG: "LOG",
+    _k.SECCOMP_RET_ALLOW: "ALLOW",
 }
-
-
-class BpfError(InvalidArgumentError):
-    """A malformed BPF program (bad size, opcode, jump or load offset)."""
-
-    def __init__(self, detail: str, func: str = "bpf") -> None:
-        super().__init__(_errno.EINVAL, func, detail)
+_KILL_PROCESS = _k.SECCOMP_RET_KILL_PROCESS
+_ACTION_FULL = _k.SECCOMP_RET_ACTION_FULL
+_DATA = _k.SECCOMP_RET_DATA
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +72,7 @@ class Insn:
 
     @property
     def cls(self) -> int:
-        return self.code & 0x07
+        return self.code & _CLASS
 
     def pack(self, byteorder: str = sys.byteorder) -> bytes:
         return _INSN[byteorder].pack(self.code, self.jt, self.jf, self.k)
@@ -105,8 +108,8 @@ def parse(data: bytes | bytearray | memoryview, byteorder: str | None = None) ->
     order = byteorder or guess_byteorder(raw)
     if order not in _INSN:
         raise ValueError(f"byteorder must be 'little' or 'big', not {order!r}")
-    fmt = _INSN[order]
-    return [Insn(*fmt.unpack_from(raw, off)) for off in range(0, len(raw), INSN_SIZE)]
+    fields: Iterator[tuple[int, int, int, int]] = _INSN[order].iter_unpack(raw)
+    return [Insn(*f) for f in fields]
 
 
 def assemble(program: Sequence[Insn], byteorder: str = sys.byteorder) -> bytes:
@@ -117,10 +120,10 @@ def assemble(program: Sequence[Insn], byteorder: str = sys.byteorder) -> bytes:
 def action_name(value: int) -> str:
     """A readable name for a seccomp return value: ``ALLOW``, ``ERRNO(1)``..."""
     value &= _U32
-    if value & 0x80000000 and value & 0xFFFF0000 == 0x80000000:
+    if value & _KILL_PROCESS and value & _ACTION_FULL == _KILL_PROCESS:
         return "KILL_PROCESS"
-    base = value & 0xFFFF0000
-    data = value & 0xFFFF
+    base = value & _ACTION_FULL
+    data = value & _DATA
     name = _RET_NAMES.get(base)
     if name is None:
         return f"{value:#010x}"
@@ -138,27 +141,27 @@ def action_name(value: int) -> str:
 def is_action(value: int) -> bool:
     """True when ``value`` is a return value the kernel knows (seccomp(2))."""
     value &= _U32
-    if value == 0x80000000:
+    if value == _KILL_PROCESS:
         return True
-    base, data = value & 0xFFFF0000, value & 0xFFFF
-    if base not in _RET_NAMES or base == 0x80000000:
+    base, data = value & _ACTION_FULL, value & _DATA
+    if base not in _RET_NAMES or base == _KILL_PROCESS:
         return False
-    if base == 0x00050000:
-        return data <= 4095
-    return base == 0x7FF00000 or data == 0
+    if base == _k.SECCOMP_RET_ERRNO:
+        return data <= _k.MAX_ERRNO
+    return base == _k.SECCOMP_RET_TRACE or data == 0
 
 
 def _field(offset: int, big: bool = False) -> str:
-    if offset == 0:
+    if offset == _k.SECCOMP_DATA_NR:
         return "nr"
-    if offset == 4:
+    if offset == _k.SECCOMP_DATA_ARCH:
         return "arch"
-    if offset == 8:
+    if offset == _k.SECCOMP_DATA_IP:
         return "ip" + ("_hi" if big else "_lo")
-    if offset == 12:
+    if offset == _k.SECCOMP_DATA_IP + 4:
         return "ip" + ("_lo" if big else "_hi")
-    if 16 <= offset < 64 and offset % 4 == 0:
-        index, half = divmod(offset - 16, 8)
+    if _k.SECCOMP_DATA_ARGS <= offset < _k.SECCOMP_DATA_SIZE and offset % 4 == 0:
+        index, half = divmod(offset - _k.SECCOMP_DATA_ARGS, 8)
         high = (half == 4) != big
         return f"args[{index}]" + (".hi" if high else ".lo")
     return f"data[{offset}]"
@@ -182,7 +185,7 @@ def _syscall_name(number: int, arch: int | None) -> str | None:
             return None
         return resolve_number(number, a)
     except (ValueError, LookupError):
-        if arch == Arch.X86_64 and number & 0x40000000:
+        if arch == Arch.X86_64 and number & _k.X32_SYSCALL_BIT:
             try:
                 return resolve_number(number, Arch.X32) + " (x32)"
             except (ValueError, LookupError):
@@ -208,7 +211,7 @@ def _targets(program: Sequence[Insn], pc: int) -> list[int]:
     if ins.cls == RET:
         return []
     if ins.cls == JMP:
-        op = ins.code & 0xF0
+        op = ins.code & _OP
         if op == _JA:
             return [pc + 1 + ins.k]
         return [pc + 1 + ins.jt, pc + 1 + ins.jf]
@@ -224,40 +227,40 @@ def validate(program: Sequence[Insn]) -> None:
     """
     if not program:
         raise BpfError("empty program", "bpf.validate")
-    if len(program) > 4096:
-        raise BpfError(f"{len(program)} instructions; the kernel allows at most 4096",
-                       "bpf.validate")
+    if len(program) > _k.BPF_MAXINSNS:
+        raise BpfError(f"{len(program)} instructions; the kernel allows at most "
+                       f"{_k.BPF_MAXINSNS}", "bpf.validate")
     n = len(program)
     for pc, ins in enumerate(program):
         where = f"instruction {pc} (code {ins.code:#06x})"
         cls = ins.cls
         if cls in (LD, LDX):
-            mode = ins.code & 0xE0
-            size = ins.code & 0x18
+            mode = ins.code & _MODE
+            size = ins.code & _SIZE
             if cls == LD and mode == _ABS:
                 if size != _W or ins.k % 4 or ins.k >= SECCOMP_DATA_SIZE:
                     raise BpfError(f"{where}: seccomp loads must be aligned 32-bit words "
                                    f"inside seccomp_data, not offset {ins.k}", "bpf.validate")
             elif mode == _MEM:
-                if ins.k >= 16:
+                if ins.k >= _k.BPF_MEMWORDS:
                     raise BpfError(f"{where}: scratch slot {ins.k} > 15", "bpf.validate")
             elif mode not in (_IMM, _LEN) or size != _W:
                 raise BpfError(f"{where}: load mode not allowed in seccomp", "bpf.validate")
         elif cls in (ST, STX):
-            if ins.k >= 16:
+            if ins.k >= _k.BPF_MEMWORDS:
                 raise BpfError(f"{where}: scratch slot {ins.k} > 15", "bpf.validate")
         elif cls == ALU:
-            op = ins.code & 0xF0
+            op = ins.code & _OP
             if op not in _ALU_OPS:
                 raise BpfError(f"{where}: unknown ALU operation", "bpf.validate")
-            if op == 0x90:
+            if op == _k.BPF_MOD:
                 raise BpfError(f"{where}: seccomp does not allow mod", "bpf.validate")
-            if op == 0x30 and ins.code & _X == 0 and ins.k == 0:
+            if op == _k.BPF_DIV and ins.code & _X == 0 and ins.k == 0:
                 raise BpfError(f"{where}: division by constant zero", "bpf.validate")
-            if op in (0x60, 0x70) and ins.code & _X == 0 and ins.k >= 32:
+            if op in (_k.BPF_LSH, _k.BPF_RSH) and ins.code & _X == 0 and ins.k >= 32:
                 raise BpfError(f"{where}: shift by {ins.k}", "bpf.validate")
         elif cls == JMP:
-            op = ins.code & 0xF0
+            op = ins.code & _OP
             if op == _JA:
                 if pc + 1 + ins.k >= n:
                     raise BpfError(f"{where}: jump past the end", "bpf.validate")
@@ -267,9 +270,9 @@ def validate(program: Sequence[Insn]) -> None:
             else:
                 raise BpfError(f"{where}: unknown jump", "bpf.validate")
         elif cls == RET:
-            if ins.code & 0x18 not in (_K, _RET_A) or ins.code & ~0x18 != RET:
+            if ins.code & _RVAL not in (_K, _RET_A) or ins.code & ~_RVAL != RET:
                 raise BpfError(f"{where}: unknown return source", "bpf.validate")
-        elif cls == MISC and ins.code & 0xF8 not in (0x00, 0x80):
+        elif cls == MISC and ins.code & _MISCOP not in (_k.BPF_TAX, _k.BPF_TXA):
             raise BpfError(f"{where}: unknown misc operation", "bpf.validate")
     if program[-1].cls != RET:
         raise BpfError("the last instruction is not a ret", "bpf.validate")
@@ -279,11 +282,11 @@ def validate(program: Sequence[Insn]) -> None:
 def _check_memory(program: Sequence[Insn]) -> None:
     """Scratch slots are stored before they are read (the kernel's
     check_load_and_stores(); a ret does not reset what is known)."""
-    masks = [0xFFFF] * len(program)
+    masks = [(1 << _k.BPF_MEMWORDS) - 1] * len(program)
     valid = 0
     for pc, ins in enumerate(program):
         valid &= masks[pc]
-        mode = ins.code & 0xE0
+        mode = ins.code & _MODE
         if ins.cls in (ST, STX):
             valid |= 1 << ins.k
         elif ins.cls in (LD, LDX) and mode == _MEM:
@@ -291,12 +294,12 @@ def _check_memory(program: Sequence[Insn]) -> None:
                 raise BpfError(f"instruction {pc}: scratch slot {ins.k} read before it is "
                                "stored", "bpf.validate")
         elif ins.cls == JMP:
-            if ins.code & 0xF0 == _JA:
+            if ins.code & _OP == _JA:
                 masks[pc + 1 + ins.k] &= valid
             else:
                 masks[pc + 1 + ins.jt] &= valid
                 masks[pc + 1 + ins.jf] &= valid
-            valid = 0xFFFF
+            valid = (1 << _k.BPF_MEMWORDS) - 1
 
 
 def _analyse(program: Sequence[Insn]) -> list[_State | None]:
@@ -309,10 +312,10 @@ def _analyse(program: Sequence[Insn]) -> list[_State | None]:
         out = dataclasses.replace(st)
         cls = ins.cls
         if cls == LD:
-            out.field = _field(ins.k) if ins.code & 0xE0 == _ABS else None
-        elif cls in (ALU, MISC) and not (cls == MISC and ins.code & 0xF8 == 0x00):
+            out.field = _field(ins.k) if ins.code & _MODE == _ABS else None
+        elif cls in (ALU, MISC) and not (cls == MISC and ins.code & _MISCOP == _k.BPF_TAX):
             out.field = None
-        if cls == JMP and ins.code & 0xF0 == _JEQ and ins.code & _X == 0 and st.field == "arch":
+        if cls == JMP and ins.code & _OP == _JEQ and ins.code & _X == 0 and st.field == "arch":
             t_state = _State(st.field, ins.k)
             f_state = dataclasses.replace(out)
             for target, s in ((pc + 1 + ins.jt, t_state), (pc + 1 + ins.jf, f_state)):
@@ -329,9 +332,9 @@ def _format(pc: int, ins: Insn, st: _State | None) -> tuple[str, str]:
     cls = ins.cls
     note = ""
     if cls == LD:
-        mode = ins.code & 0xE0
+        mode = ins.code & _MODE
         if mode == _ABS:
-            big = st is not None and st.arch is not None and not st.arch & 0x40000000
+            big = st is not None and st.arch is not None and not st.arch & _k.AUDIT_ARCH_LE
             field = _field(ins.k, big)
             return f"ld  [{ins.k}]", field
         if mode == _IMM:
@@ -342,7 +345,7 @@ def _format(pc: int, ins: Insn, st: _State | None) -> tuple[str, str]:
             return "ld  #len", ""
         return f"ld? code={ins.code:#x} k={ins.k:#x}", ""
     if cls == LDX:
-        mode = ins.code & 0xE0
+        mode = ins.code & _MODE
         if mode == _IMM:
             return f"ldx #{ins.k:#x}", ""
         if mode == _MEM:
@@ -353,13 +356,13 @@ def _format(pc: int, ins: Insn, st: _State | None) -> tuple[str, str]:
     if cls == STX:
         return f"stx M[{ins.k}]", ""
     if cls == ALU:
-        mnemonic = _ALU_OPS.get(ins.code & 0xF0, "alu?")
+        mnemonic = _ALU_OPS.get(ins.code & _OP, "alu?")
         if mnemonic == "neg":
             return "neg", ""
         src = "x" if ins.code & _X else f"#{ins.k:#x}"
         return f"{mnemonic} {src}", ""
     if cls == JMP:
-        op = ins.code & 0xF0
+        op = ins.code & _OP
         if op == _JA:
             return f"ja  {pc + 1 + ins.k}", ""
         name = _JMP_OPS.get(op, "j?")
@@ -372,13 +375,13 @@ def _format(pc: int, ins: Insn, st: _State | None) -> tuple[str, str]:
                 note = _syscall_name(ins.k, st.arch) or ""
         return text, note
     if cls == RET:
-        if ins.code & 0x18 == _RET_A:
+        if ins.code & _RVAL == _RET_A:
             return "ret A", ""
-        if ins.code & 0x18 == _X:
+        if ins.code & _RVAL == _X:
             return "ret X", ""
         return f"ret #{ins.k:#010x}", action_name(ins.k)
     if cls == MISC:
-        return ("tax" if ins.code & 0xF8 == 0x00 else "txa"), ""
+        return ("tax" if ins.code & _MISCOP == _k.BPF_TAX else "txa"), ""
     return f"? code={ins.code:#x}", note
 
 
@@ -417,7 +420,7 @@ def seccomp_data(nr: int, arch: int, args: Sequence[int] = (), ip: int = 0) -> b
     full = list(args) + [0] * (6 - len(args))
     if len(full) != 6:
         raise BpfError("a syscall has at most 6 arguments", "bpf.seccomp_data")
-    order = "<" if arch & 0x40000000 else ">"
+    order = "<" if arch & _k.AUDIT_ARCH_LE else ">"
     return struct.pack(order + "iIQ6Q", nr, arch & _U32, ip & (2**64 - 1),
                        *(a & (2**64 - 1) for a in full))
 
@@ -460,12 +463,13 @@ def evaluate(program: bytes | bytearray | memoryview | Sequence[Insn], nr: int, 
     if rc < 0:
         validate(parse(raw, sys.byteorder))  # names the instruction
         raise BpfError("the kernel would refuse this program", "bpf.evaluate")
-    return int(result[0])
+    value: int = result[0]
+    return value
 
 
-_AUDIT_X86_64 = 0xC000003E
-_BIT30 = 0x40000000
-_ENOSYS_RET = 0x00050000 | _errno.ENOSYS
+_AUDIT_X86_64 = _k.AUDIT_ARCH_X86_64
+_BIT30 = _k.X32_SYSCALL_BIT
+_ENOSYS_RET = _k.SECCOMP_RET_ERRNO | _errno.ENOSYS
 
 
 def enosys_stub(maxima: Mapping[Arch, int]) -> list[Insn]:
@@ -484,7 +488,7 @@ def enosys_stub(maxima: Mapping[Arch, int]) -> list[Insn]:
         token = _AUDIT_X86_64 if int(arch) == int(Arch.X32) else int(arch)
         groups.setdefault(token, {})[int(arch)] = top
     # (code, jt, jf, k) with k a label name for ja
-    code: list[tuple[int, int, int, object]] = [(LD | _W | _ABS, 0, 0, 4)]
+    code: list[tuple[int, int, int, object]] = [(LD | _W | _ABS, 0, 0, _k.SECCOMP_DATA_ARCH)]
     for token in groups:
         code += [(JMP | _JEQ | _K, 0, 1, token), (JMP | _JA, 0, 0, ("arch", token))]
     code.append((JMP | _JA, 0, 0, "filter"))
@@ -496,7 +500,7 @@ def enosys_stub(maxima: Mapping[Arch, int]) -> list[Insn]:
     starts: dict[object, int] = {}
     for token, tops in groups.items():
         starts[("arch", token)] = len(code)
-        code.append((LD | _W | _ABS, 0, 0, 0))
+        code.append((LD | _W | _ABS, 0, 0, _k.SECCOMP_DATA_NR))
         if token in (int(Arch.S390), int(Arch.S390X)):
             code += [(JMP | _JEQ | _K, 0, 1, 0), (JMP | _JA, 0, 0, "enosys")]
         if token == _AUDIT_X86_64:

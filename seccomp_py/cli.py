@@ -21,7 +21,9 @@ import sys
 from collections.abc import Sequence
 
 from . import _cli_explain, _cli_groups, _cli_learn, _cli_sandbox
+from .errors import CliError as CliError
 from .errors import SeccompError
+from .errors import UsageError as UsageError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -38,18 +40,6 @@ DOCS_HINT = ("the man page (man seccomp-py, installed with the package; also "
              "'seccomp-py manpage'), and docs/cli.md in the source distribution "
              "(pip download --no-deps --no-binary :all: seccomp_py)")
 EPILOG = f"Documentation: {DOCS_HINT}."
-
-
-class CliError(Exception):
-    """A failure reported as one line and exit status 1."""
-
-    status = 1
-
-
-class UsageError(CliError):
-    """Bad usage found after parsing (a missing command, a bad option value): exit 2."""
-
-    status = 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -417,14 +407,15 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def _errno_arg(text: str) -> int:
+    from ._kernel import MAX_ERRNO
     from .profile import check_errno_name
 
     try:
         value = int(text) if text.isdigit() else check_errno_name(text)
     except ValueError as exc:
         raise UsageError(f"--deny: {exc}") from None
-    if not 1 <= value <= 4095:
-        raise UsageError(f"errno {text!r} is outside 1..4095")
+    if not 1 <= value <= MAX_ERRNO:
+        raise UsageError(f"errno {text!r} is outside 1..{MAX_ERRNO}")
     return value
 
 
@@ -595,14 +586,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _has_notify(program: bytes) -> bool:
     import struct
 
-    from .action import ActionKind
+    from ._kernel import BPF_K, BPF_RET, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_USER_NOTIF
 
-    notify = int(ActionKind.NOTIFY)
-    return any(code == 0x06 and k & 0xFFFF0000 == notify
+    return any(code == BPF_RET | BPF_K and k & SECCOMP_RET_ACTION_FULL == SECCOMP_RET_USER_NOTIF
                for code, _jt, _jf, k in struct.iter_unpack("=HBBI", program))
 
 
 def _learn_default(args: argparse.Namespace) -> Any:
+    from ._kernel import LIBSECCOMP_MAX_ERRNO
     from .action import Action, ActionKind
     from .profile import ACTIONS, _make_action, check_errno_name
 
@@ -624,8 +615,8 @@ def _learn_default(args: argparse.Namespace) -> Any:
             number = check_errno_name(value)
         except ValueError:
             raise UsageError(f"learn: unknown errno {value!r}") from None
-    if not 0 < number < 4095:  # libseccomp refuses 4095
-        raise UsageError(f"learn: errno {number} is out of range (1..4094)")
+    if not 0 < number <= LIBSECCOMP_MAX_ERRNO:
+        raise UsageError(f"learn: errno {number} is out of range (1..{LIBSECCOMP_MAX_ERRNO})")
     action: Action = _make_action(name, number)
     return action
 

@@ -14,16 +14,17 @@ import struct
 import sys
 from collections.abc import Iterable, Sequence
 
+from . import _kernel as _k
 from .arch import Arch
 from .errors import UnsupportedError
 from .model import EQ, GE, GT, LE, LT, MASK32, MASKED_EQ, NE, NR_SKIP, X32_BIT, Cmp, Entry, Policy
 
-# classic BPF opcodes (linux/filter.h)
-_LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
-_AND_K = 0x54  # BPF_ALU | BPF_AND | BPF_K
-_JA = 0x05  # BPF_JMP | BPF_JA
-_JEQ, _JGT, _JGE = 0x15, 0x25, 0x35  # BPF_JMP | BPF_J* | BPF_K
-_RET_K = 0x06  # BPF_RET | BPF_K
+# classic BPF opcodes
+_LD_ABS = _k.BPF_LD | _k.BPF_W | _k.BPF_ABS
+_AND_K = _k.BPF_ALU | _k.BPF_AND | _k.BPF_K
+_JA = _k.BPF_JMP | _k.BPF_JA
+_JEQ, _JGT, _JGE = (_k.BPF_JMP | op | _k.BPF_K for op in (_k.BPF_JEQ, _k.BPF_JGT, _k.BPF_JGE))
+_RET_K = _k.BPF_RET | _k.BPF_K
 _X86_64 = int(Arch.X86_64)
 #: above this many memo entries the argument checks stop carrying facts
 #: (still correct, only less shared): a bound on hostile rule sets
@@ -36,7 +37,7 @@ __all__ = ["MAX_COMPARISONS", "generate", "pick", "ranges"]
 
 
 def _rank(action: int) -> tuple[int, int]:
-    raw = action & 0xFFFF0000
+    raw = action & _k.SECCOMP_RET_ACTION_FULL
     return (raw - (1 << 32) if raw & 0x80000000 else raw, action & MASK32)
 
 
@@ -53,7 +54,15 @@ def pick(actions: Iterable[int]) -> int:
 def _tokens(policy: Policy) -> list[int]:
     tokens = {_X86_64 if a is Arch.X32 else int(a) for a in policy.arches}
     native = int(Arch.native())
-    return sorted(tokens, key=lambda t: (t != native, t != _X86_64, t))
+
+    def order(t: int) -> tuple[bool, bool, int]:  # the native arch, then x86_64, then by token
+        return (t != native, t != _X86_64, t)
+
+    return sorted(tokens, key=order)
+
+
+def _rank_first(rule: tuple[int, tuple[Cmp, ...]]) -> tuple[int, int]:
+    return _rank(rule[0])
 
 
 def _key(entries: list[Entry] | None, policy: Policy) -> tuple[object, ...]:
@@ -65,8 +74,7 @@ def _key(entries: list[Entry] | None, policy: Policy) -> tuple[object, ...]:
     for e in entries:
         if e.unconditional:
             return ("ret", e.rule.action & MASK32)
-    rules = tuple(sorted(((e.rule.action & MASK32, e.cmps) for e in entries),
-                         key=lambda r: _rank(r[0])))
+    rules = tuple(sorted(((e.rule.action & MASK32, e.cmps) for e in entries), key=_rank_first))
     return ("args", entries[0].narrow, rules)
 
 
@@ -182,6 +190,10 @@ def _outcome(facts: _Facts, word: int, mask: int, op: int, k: int) -> bool | Non
     return None
 
 
+def _fact_word(fact: tuple[tuple[int, int], int, int, frozenset[int]]) -> tuple[int, int]:
+    return fact[0]
+
+
 def _learn(facts: _Facts, word: int, mask: int, op: int, k: int, result: bool) -> _Facts:
     lo, hi, excl = 0, mask, frozenset[int]()
     rest = []
@@ -211,7 +223,7 @@ def _learn(facts: _Facts, word: int, mask: int, op: int, k: int, result: bool) -
         hi -= 1
     excl = frozenset(x for x in excl if lo < x < hi)
     rest.append(((word, mask), lo, hi, excl))
-    rest.sort(key=lambda item: item[0])
+    rest.sort(key=_fact_word)
     return tuple(rest)
 
 
@@ -271,7 +283,7 @@ def _graph(policy: Policy) -> tuple[_Graph, int]:
         if found is not None:
             return found
         if key[0] == "ret":
-            out = g.ret(int(key[1]))  # type: ignore[call-overload]
+            out = g.ret(key[1])  # type: ignore[arg-type]  # an action: ("ret", int)
         else:
             narrow = bool(key[1])
             rules = key[2]
@@ -291,7 +303,7 @@ def _graph(policy: Policy) -> tuple[_Graph, int]:
     roots = []
     for token in _tokens(policy):
         runs = ranges(policy, token)
-        roots.append((token, search(runs, 0, len(runs), bool(token & 0x40000000))))
+        roots.append((token, search(runs, 0, len(runs), bool(token & _k.AUDIT_ARCH_LE))))
     node = g.ret(policy.bad_arch)
     for token, root in reversed(roots):
         node = g.test(1, MASK32, _JEQ, token, root, node)
@@ -387,7 +399,7 @@ def generate(policy: Policy) -> bytes:
     MAX_COMPARISONS comparisons."""
     g, root = _graph(policy)
     insns = _emit(g, root)
-    big = bool(policy.arches) and not any(int(a) & 0x40000000 for a in policy.arches)
+    big = bool(policy.arches) and not any(int(a) & _k.AUDIT_ARCH_LE for a in policy.arches)
     fmt = struct.Struct((">" if big else "<") + "HBBI")
     if not policy.arches:
         fmt = struct.Struct(("<" if sys.byteorder == "little" else ">") + "HBBI")

@@ -19,20 +19,32 @@ from types import ModuleType
 from typing import IO, Any, Callable, TypeVar, cast
 
 from . import arch as _arch
+from ._kernel import HAS_WAIT_KILL, SECCOMP_RET_DATA
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
 from .arch import Arch as _CoreArch
 from .arg import ArgCmp, Op
-from .attribute import HAS_WAIT_KILL, Attribute
+from .attribute import Attribute
 from .errors import (
     AlreadyLoadedError,
+    AlreadyLoadedLibraryError,
+    ArgumentOverflowError,
+    ExportTargetError,
     FilterClosedError,
+    FilterClosedLibraryError,
     FilterTooLargeError,
+    FilterTooLargeLibraryError,
     InvalidArgumentError,
+    InvalidArgumentLibraryError,
+    LibraryError,
+    NotAFileError,
     SeccompError,
     UnknownArchError,
+    UnknownArchLibraryError,
     UnknownSyscallError,
+    UnknownSyscallLibraryError,
     UnsupportedError,
+    UnsupportedLibraryError,
 )
 from .filter import Filter
 from .syscall import libseccomp_name
@@ -82,61 +94,10 @@ def _s32(value: int) -> int:
 
 
 # ----------------------------------------------------------------------------------
-# Exceptions: SeccompError subclasses that are also the builtins the official
-# module raised, so that old ``except RuntimeError`` clauses still catch them.
+# Exceptions (defined in seccomp_py.errors): SeccompError subclasses that are also
+# the builtins the official module raised, so that old ``except RuntimeError``
+# clauses still catch them.
 # ----------------------------------------------------------------------------------
-
-
-class LibraryError(SeccompError, RuntimeError):
-    """A libseccomp or kernel failure (the official module's ``RuntimeError``)."""
-
-
-class InvalidArgumentLibraryError(InvalidArgumentError, RuntimeError):
-    """EINVAL: a ValueError, a RuntimeError and an OSError at once."""
-
-
-class UnknownSyscallLibraryError(UnknownSyscallError, RuntimeError):
-    """An unknown syscall name or number (also ValueError and LookupError)."""
-
-
-class UnknownArchLibraryError(UnknownArchError, RuntimeError):
-    """An unknown architecture (also ValueError and LookupError)."""
-
-
-class FilterTooLargeLibraryError(FilterTooLargeError, RuntimeError):
-    """The filter exceeds the kernel's 4096 BPF instructions."""
-
-
-class UnsupportedLibraryError(UnsupportedError, RuntimeError):
-    """The linked libseccomp or the kernel lacks the feature."""
-
-
-class FilterClosedLibraryError(FilterClosedError, RuntimeError):
-    """The filter was closed."""
-
-
-class AlreadyLoadedLibraryError(AlreadyLoadedError, RuntimeError):
-    """Kept for completeness: compat filters may be loaded more than once."""
-
-
-class ArgumentOverflowError(InvalidArgumentError, OverflowError):
-    """A value does not fit its C type (the official module's OverflowError)."""
-
-    def __init__(self, detail: str, func: str = "Arg") -> None:
-        super().__init__(errno.ERANGE, func, detail)
-
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
-        return (type(self), (self.detail, self.func))
-
-
-class NotAFileError(TypeError, AttributeError):
-    """export_*() was given something that is neither a file nor an fd (the
-    official module's AttributeError from ``file.fileno()``)."""
-
-
-class ExportTargetError(InvalidArgumentLibraryError):
-    """Binary BPF for a stream without a file descriptor (the official
-    module's io.UnsupportedOperation: an OSError and a ValueError)."""
 
 
 _TWINS: dict[type[SeccompError], type[SeccompError]] = {
@@ -250,7 +211,7 @@ def ERRNO(errno: int) -> int:
     used, as officially.  Raises TypeError for a non-integer.
     """
     value = _c_int(errno, "ERRNO", -(2**31), 2**31 - 1)
-    return _s32(_ERRNO_BASE | (value & 0xFFFF))
+    return _s32(_ERRNO_BASE | (value & SECCOMP_RET_DATA))
 
 
 def TRACE(value: int) -> int:
@@ -260,7 +221,7 @@ def TRACE(value: int) -> int:
     non-integer.
     """
     data = _c_int(value, "TRACE", -(2**31), 2**31 - 1)
-    return _s32(_TRACE_BASE | (data & 0xFFFF))
+    return _s32(_TRACE_BASE | (data & SECCOMP_RET_DATA))
 
 
 NE = int(Op.NE)

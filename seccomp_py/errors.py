@@ -1,15 +1,55 @@
-"""Exceptions raised by seccomp_py.
+"""Every exception and warning class of seccomp_py.
 
-All of them derive from :class:`SeccompError`, itself an :class:`OSError`, so
-``errno`` and ``strerror`` work as usual, and ``func`` names the libseccomp or
-kernel function that failed.  Subclasses also derive from the builtin a caller
-would naturally catch (``ValueError``, ``LookupError``...).
+The subsystems re-export theirs (``seccomp_py.profile.ProfileError`` is
+``seccomp_py.errors.ProfileError``).  The errors derive from
+:class:`SeccompError`, itself an :class:`OSError`, so ``errno`` and
+``strerror`` work as usual, and ``func`` names the libseccomp or kernel
+function that failed.  Subclasses also derive from the builtin a caller would
+naturally catch (``ValueError``, ``LookupError``...).  Every class pickles
+(one :func:`_reduce` for all: the exception is rebuilt from its ``args`` and
+attributes, without calling its ``__init__`` again).
 """
 
 from __future__ import annotations
 
 import errno as _errno
 import os
+from types import GetSetDescriptorType
+
+TYPE_CHECKING = False  # not typing's (start-up time)
+if TYPE_CHECKING:
+    from typing import Callable
+
+    from .action import Action
+
+    _State = dict[str, object]
+    _Reduced = tuple[Callable[[type[BaseException], tuple[object, ...], _State], BaseException],
+                     tuple[type[BaseException], tuple[object, ...], _State]]
+
+#: BaseException.args itself (the class attribute is the descriptor): a subclass
+#: may use the name ``args`` for its own attribute (FilterVerificationError: the
+#: syscall's arguments).
+_ARGS: GetSetDescriptorType = getattr(BaseException, "args")  # noqa: B009
+
+
+def _restore(cls: type[BaseException], args: tuple[object, ...],
+             state: _State) -> BaseException:
+    """Rebuild a pickled exception: ``args`` as the base class keeps them, then its
+    attributes (``func``, ``detail``, ``rule_index``...)."""
+    exc = cls.__new__(cls, *args)
+    if isinstance(exc, OSError):
+        OSError.__init__(exc, *args)  # errno and strerror
+    _ARGS.__set__(exc, args)
+    for name, value in state.items():
+        setattr(exc, name, value)
+    return exc
+
+
+def _reduce(self: BaseException) -> _Reduced:
+    """The one ``__reduce__`` of seccomp_py's exceptions (see :func:`_restore`)."""
+    args: tuple[object, ...] = _ARGS.__get__(self, type(self))
+    state: _State = self.__dict__
+    return (_restore, (type(self), args, dict(state)))
 
 
 class SeccompError(OSError):
@@ -32,8 +72,7 @@ class SeccompError(OSError):
         self.func = func
         self.detail = detail
 
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[int, str, str]]:
-        return (type(self), (self.errno or 0, self.func, self.detail))
+    __reduce__ = _reduce
 
 
 class InvalidArgumentError(SeccompError, ValueError):
@@ -68,9 +107,6 @@ class UnknownSyscallError(SeccompError, LookupError, ValueError):
             detail += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
         super().__init__(_errno.ENOENT, func, detail)
 
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
-        return (type(self), (self.name, "", self.suggestions, self.func))
-
 
 class UnknownArchError(SeccompError, LookupError, ValueError):
     """An architecture name or token that the linked libseccomp does not know."""
@@ -78,18 +114,22 @@ class UnknownArchError(SeccompError, LookupError, ValueError):
     def __init__(self, arch: object, func: str = "seccomp_arch_resolve_name") -> None:
         super().__init__(_errno.EINVAL, func, f"unknown architecture {arch!r}")
 
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
-        return (type(self), (self.detail, self.func))
+
+class ClosedError(SeccompError, ValueError):
+    """An object was used after it was closed (EBADF): a Filter, a Listener...
+
+    The base of :class:`FilterClosedError` and ``notify.ListenerClosedError``.
+    """
+
+    def __init__(self, func: str = "", detail: str = "the object is closed") -> None:
+        super().__init__(_errno.EBADF, func, detail)
 
 
-class FilterClosedError(SeccompError, ValueError):
+class FilterClosedError(ClosedError):
     """The filter was closed, merged into another filter, or never opened."""
 
     def __init__(self, func: str = "", detail: str = "the filter is closed") -> None:
-        super().__init__(_errno.EBADF, func, detail)
-
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
-        return (type(self), (self.func, self.detail))
+        super().__init__(func, detail)
 
 
 class FilterFailedError(FilterClosedError):
@@ -128,9 +168,6 @@ class FilterTooLargeError(InvalidArgumentError):
             f"more than {limit} (split the policy, drop rules, or use the binary-tree "
             f"optimizer: Attribute.OPTIMIZE = 2)",
         )
-
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
-        return (type(self), (self.instructions, self.limit, self.func))
 
 
 class ConcurrentUseError(SeccompError, RuntimeError):
@@ -174,8 +211,7 @@ class InspectError(SeccompError):
         super().__init__(errnum, func, detail)
         self.pid = pid
 
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
-        return (type(self), (self.errno or 0, self.func, self.detail, self.pid))
+
 class ChildSetupError(SeccompError):
     """A sandbox step failed in a spawned child before its program started.
 
@@ -216,13 +252,6 @@ class UnsafeSocketPathWarning(UserWarning):
     directory."""
 
 
-def error_for(errnum: int, func: str, detail: str = "") -> SeccompError:
-    """Build the exception for ``errnum`` raised by ``func`` (used by ``_native.check``)."""
-    if errnum == _errno.EINVAL:
-        return InvalidArgumentError(errnum, func, detail)
-    return SeccompError(errnum, func, detail)
-
-
 class FilterVerificationError(SeccompError):
     """The BPF program does not decide as the filter's rules say (seccomp_py's verifier).
 
@@ -249,3 +278,170 @@ class FilterVerificationError(SeccompError):
     def __init__(self, errnum: int = _errno.EPROTO, func: str = "verify",
                  detail: str = "") -> None:
         super().__init__(errnum, func, detail)
+
+
+# -- the subsystems' errors and warnings -------------------------------------------------
+
+
+class BpfError(InvalidArgumentError):
+    """A malformed BPF program (bad size, opcode, jump or load offset); seccomp_py.bpf."""
+
+    def __init__(self, detail: str, func: str = "bpf") -> None:
+        super().__init__(_errno.EINVAL, func, detail)
+
+
+class ExecForbiddenError(SeccompError, PermissionError):
+    """The filter would stop the child before its program starts (seccomp_py.spawn).
+
+    spawn() loads the filter in the child and then calls execve(), so execve
+    (and, for notify filters, the sendmsg() that hands the listener back and
+    exit_group) is itself subject to the policy; a SpawnTemplate also needs
+    the syscalls of its server loop.  ``syscall`` names the call and
+    ``action`` is what the filter would do to it.
+    """
+
+    syscall: str
+    action: Action
+
+    def __init__(self, syscall: str, action: Action, detail: str) -> None:
+        self.syscall = syscall
+        self.action = action
+        super().__init__(_errno.EPERM, syscall, detail)
+
+
+class LearnError(SeccompError):
+    """Learn mode could not start the command (errno, C function, detail); seccomp_py.learn."""
+
+
+class ProfileError(InvalidArgumentError):
+    """A profile is malformed or cannot be compiled (seccomp_py.profile).
+
+    ``path`` is the JSON path of the problem (``syscalls[3].args[0].op``) and
+    ``problem`` what is wrong; ``str(err)`` is ``"path: problem"``.  A
+    SeccompError (errno EINVAL) and a ValueError.
+    """
+
+    path: str
+    problem: str
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(_errno.EINVAL, "profile", f"{path}: {problem}" if path else problem)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class ProfileWarning(UserWarning):
+    """Something in a profile was ignored (an unknown key or syscall name)."""
+
+
+class WeakenedPolicyWarning(ProfileWarning):
+    """A rule that refuses something was dropped: the filter allows more than the profile says."""
+
+
+class LibseccompSecurityWarning(UserWarning):
+    """The loaded libseccomp predates fixes for published security advisories
+    (seccomp_py.features.warn_if_vulnerable)."""
+
+
+class JsonLimitError(ValueError):
+    """The text is too big, too deep, or not JSON (one-line message).
+
+    ``kind`` is "size", "depth", "encoding" or "syntax"; ``detail`` the
+    message without the document's name.
+    """
+
+    kind: str
+    detail: str
+
+    def __init__(self, what: str, kind: str, detail: str) -> None:
+        super().__init__(f"{what} {detail}")
+        self.kind = kind
+        self.detail = detail
+
+    __reduce__ = _reduce
+
+
+class CliError(Exception):
+    """A failure of the seccomp-py command, reported as one line and exit status 1."""
+
+    status = 1
+
+    __reduce__ = _reduce
+
+
+class UsageError(CliError):
+    """Bad usage found after parsing (a missing command, a bad option value): exit 2."""
+
+    status = 2
+
+
+# -- seccomp_py.compat: the official module's builtins as SeccompErrors ---------------------
+# SeccompError subclasses that are also the builtins the official module
+# raised, so that old ``except RuntimeError`` clauses still catch them.
+
+
+class LibraryError(SeccompError, RuntimeError):
+    """A libseccomp or kernel failure (the official module's ``RuntimeError``)."""
+
+
+class InvalidArgumentLibraryError(InvalidArgumentError, RuntimeError):
+    """EINVAL: a ValueError, a RuntimeError and an OSError at once."""
+
+
+class UnknownSyscallLibraryError(UnknownSyscallError, RuntimeError):
+    """An unknown syscall name or number (also ValueError and LookupError)."""
+
+
+class UnknownArchLibraryError(UnknownArchError, RuntimeError):
+    """An unknown architecture (also ValueError and LookupError)."""
+
+
+class FilterTooLargeLibraryError(FilterTooLargeError, RuntimeError):
+    """The filter exceeds the kernel's BPF_MAXINSNS instructions."""
+
+
+class UnsupportedLibraryError(UnsupportedError, RuntimeError):
+    """The linked libseccomp or the kernel lacks the feature."""
+
+
+class FilterClosedLibraryError(FilterClosedError, RuntimeError):
+    """The filter was closed."""
+
+
+class AlreadyLoadedLibraryError(AlreadyLoadedError, RuntimeError):
+    """Kept for completeness: compat filters may be loaded more than once."""
+
+
+class ArgumentOverflowError(InvalidArgumentError, OverflowError):
+    """A value does not fit its C type (the official module's OverflowError)."""
+
+    def __init__(self, detail: str, func: str = "Arg") -> None:
+        super().__init__(_errno.ERANGE, func, detail)
+
+
+class NotAFileError(TypeError, AttributeError):
+    """export_*() was given something that is neither a file nor an fd (the
+    official module's AttributeError from ``file.fileno()``)."""
+
+    __reduce__ = _reduce
+
+
+class ExportTargetError(InvalidArgumentLibraryError):
+    """Binary BPF for a stream without a file descriptor (the official
+    module's io.UnsupportedOperation: an OSError and a ValueError)."""
+
+
+# -- errno -> class ----------------------------------------------------------------------
+
+#: The class ``_native.check`` raises for an errno (SeccompError for the others).
+ERRNO_CLASSES: dict[int, type[SeccompError]] = {
+    _errno.EINVAL: InvalidArgumentError,
+}
+
+
+def error_for(errnum: int, func: str, detail: str = "") -> SeccompError:
+    """Build the exception for ``errnum`` raised by ``func`` (used by ``_native.check``)."""
+    return ERRNO_CLASSES.get(errnum, SeccompError)(errnum, func, detail)

@@ -16,6 +16,7 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from . import _kernel as _k
 from . import syscall as _syscall
 from ._native import CStrings, ffi, lib
 from .action import Action, ActionKind
@@ -32,7 +33,7 @@ __all__ = ["Policy", "Refusal", "WatchResult", "describe_call", "fixed_profile",
 
 _REFUSING = (ActionKind.ERRNO, ActionKind.KILL_PROCESS, ActionKind.KILL_THREAD,
              ActionKind.TRACE)
-_FLAG_NEW_LISTENER = 1 << 3
+_FLAG_NEW_LISTENER = _k.SECCOMP_FILTER_FLAG_NEW_LISTENER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Policy:
         try:
             return Action(raw)
         except SeccompError:
-            return Action(raw & 0xFFFF0000)
+            return Action(raw & _k.SECCOMP_RET_ACTION_FULL)
 
     def entry_for(self, name: str, action: Action, args: Sequence[int]) -> str:
         """The source of the first rule for ``name`` with ``action`` whose argument
@@ -343,7 +344,7 @@ def _read_path(n: Notification, address: int) -> str:
     if listener is None:
         return hex(address)
     try:
-        data = listener.read_string(n, address, 4096)
+        data = listener.read_string(n, address, _k.PATH_MAX)
     except (OSError, ValueError):
         return hex(address)
     return '"' + data.decode("utf-8", "backslashreplace").replace('"', '\\"') + '"'

@@ -13,29 +13,29 @@ import os
 import warnings
 from collections import namedtuple
 
+from . import _kernel as _k
+from ._kernel import HAS_EXPORT_BPF_MEM as HAS_EXPORT_BPF_MEM
+from ._kernel import HAS_PRECOMPUTE as HAS_PRECOMPUTE
+from ._kernel import HAS_TRANSACTIONS as HAS_TRANSACTIONS
+from ._kernel import HAS_WAIT_KILL as HAS_WAIT_KILL
 from ._native import lib
 from .action import Action, ActionKind
+from .errors import LibseccompSecurityWarning as LibseccompSecurityWarning
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-#: libseccomp 2.6 functions, gated at build time in the shim.
-HAS_EXPORT_BPF_MEM = bool(lib.SPY_HAS_EXPORT_BPF_MEM)
-HAS_TRANSACTIONS = bool(lib.SPY_HAS_TRANSACTIONS)
-HAS_PRECOMPUTE = bool(lib.SPY_HAS_PRECOMPUTE)
-HAS_WAIT_KILL = bool(lib.SPY_HAS_WAITKILL)
-
 
 class FilterFlag(enum.IntFlag):
     """SECCOMP_FILTER_FLAG_* of seccomp(2)."""
 
-    TSYNC = 1 << 0
-    LOG = 1 << 1
-    SPEC_ALLOW = 1 << 2
-    NEW_LISTENER = 1 << 3
-    TSYNC_ESRCH = 1 << 4
-    WAIT_KILLABLE_RECV = 1 << 5
+    TSYNC = _k.SECCOMP_FILTER_FLAG_TSYNC
+    LOG = _k.SECCOMP_FILTER_FLAG_LOG
+    SPEC_ALLOW = _k.SECCOMP_FILTER_FLAG_SPEC_ALLOW
+    NEW_LISTENER = _k.SECCOMP_FILTER_FLAG_NEW_LISTENER
+    TSYNC_ESRCH = _k.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+    WAIT_KILLABLE_RECV = _k.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 
 
 @functools.lru_cache(maxsize=1)
@@ -126,10 +126,6 @@ ADVISORIES: tuple[Advisory, ...] = (
     Advisory("GHSA-2hqh-5c36-grrm", "an oversized filter can trigger heap corruption",
              (2, 6, 1)),
 )
-
-
-class LibseccompSecurityWarning(UserWarning):
-    """The loaded libseccomp predates fixes for published security advisories."""
 
 
 def security_advisories(

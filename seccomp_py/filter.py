@@ -23,11 +23,18 @@ from operator import sub as _sub
 
 from . import arch as _arch
 from . import model as _model
+from ._kernel import BPF_INSN_SIZE, BPF_MAXINSNS, HAS_WAIT_KILL
+from ._kernel import HAS_EXPORT_BPF_MEM as _HAS_EXPORT_MEM
+from ._kernel import HAS_PRECOMPUTE as _HAS_PRECOMPUTE
+from ._kernel import HAS_TRANSACTIONS as _HAS_TRANSACTIONS
+from ._kernel import LIBSECCOMP_MAX_ERRNO as _LIBSECCOMP_MAX_ERRNO
+from ._kernel import SECCOMP_RET_ACTION_FULL as _RET_ACTION_FULL
+from ._kernel import SECCOMP_RET_DATA as _RET_DATA
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
 from .arch import Arch
 from .arg import ArgCmp
-from .attribute import ACTION_ATTRIBUTES, HAS_WAIT_KILL, Attribute, Optimize
+from .attribute import ACTION_ATTRIBUTES, Attribute, Optimize
 from .errors import (
     AlreadyLoadedError,
     ConcurrentUseError,
@@ -79,13 +86,6 @@ else:
         def __class_getitem__(cls, item: object) -> type:
             return cls
 
-BPF_MAXINSNS = int(lib.SPY_BPF_MAXINSNS)
-BPF_INSN_SIZE = 8
-# libseccomp refuses SCMP_ACT_ERRNO(4095) although the kernel accepts it.
-_LIBSECCOMP_MAX_ERRNO = 4094
-_HAS_EXPORT_MEM = bool(lib.SPY_HAS_EXPORT_BPF_MEM)
-_HAS_TRANSACTIONS = bool(lib.SPY_HAS_TRANSACTIONS)
-_HAS_PRECOMPUTE = bool(lib.SPY_HAS_PRECOMPUTE)
 #: Automatic layout: above this many rules a filter whose OPTIMIZE attribute
 #: the user never set is compiled as a binary tree (runc's threshold).
 AUTO_BINARY_TREE_RULES = 32
@@ -592,8 +592,8 @@ class Filter:
                     number = native_get(syscall)
                     value = act._value
                     if (number is not None and value != default_value
-                            and (value & 0xFFFF0000 != _ERRNO_KIND
-                                 or value & 0xFFFF <= _LIBSECCOMP_MAX_ERRNO)):
+                            and (value & _RET_ACTION_FULL != _ERRNO_KIND
+                                 or value & _RET_DATA <= _LIBSECCOMP_MAX_ERRNO)):
                         actions_append(value)
                         numbers_append(number)
                         counts_append(0)
@@ -606,8 +606,8 @@ class Filter:
                 number = native_get(syscall)
                 value = act._value
                 if (number is not None and value != default_value
-                        and (value & 0xFFFF0000 != _ERRNO_KIND
-                             or value & 0xFFFF <= _LIBSECCOMP_MAX_ERRNO)):
+                        and (value & _RET_ACTION_FULL != _ERRNO_KIND
+                             or value & _RET_DATA <= _LIBSECCOMP_MAX_ERRNO)):
                     cmps.append((cmp.index, cmp.op, cmp.a, cmp.b))
                     if widened and _permissiveness(act) > _permissiveness(default):
                         check_later.append(len(records))
@@ -888,8 +888,8 @@ class Filter:
 
     def _has_notify(self) -> bool:
         notify = int(ActionKind.NOTIFY)
-        return (self._default.value & 0xFFFF0000 == notify
-                or any(r[0].value & 0xFFFF0000 == notify for r in self._rules))
+        return (self._default.value & _RET_ACTION_FULL == notify
+                or any(r[0].value & _RET_ACTION_FULL == notify for r in self._rules))
 
     def _is_ranges(self) -> bool:
         cached = self._bpf
@@ -1184,7 +1184,7 @@ def _prepare_fast(rules: list[Any], default: Action, widened: bool) -> _Prepared
     if default._value in values:
         return None
     for value in set(values):
-        if value & 0xFFFF0000 == _ERRNO_KIND and value & 0xFFFF > _LIBSECCOMP_MAX_ERRNO:
+        if value & _RET_ACTION_FULL == _ERRNO_KIND and value & _RET_DATA > _LIBSECCOMP_MAX_ERRNO:
             return None
     counts = list(map(_sub, map(len, rules), _repeat(2)))
     if not any(counts):
@@ -1253,7 +1253,7 @@ def _prepare_rule(pos: int, rule: Any, default: Action, widened: bool,
         value = act._value
         if value == default._value:
             raise _rule_error(-errno.EACCES, func, act, name, comparisons)
-        if value & 0xFFFF0000 == _ERRNO_KIND and value & 0xFFFF > _LIBSECCOMP_MAX_ERRNO:
+        if value & _RET_ACTION_FULL == _ERRNO_KIND and value & _RET_DATA > _LIBSECCOMP_MAX_ERRNO:
             raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
         if count > 1 and len({c.index for c in comparisons}) < count:
             raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
@@ -1308,7 +1308,7 @@ def _is_socket_family(name: str) -> bool:
 
 def _permissiveness(action: Action) -> int:
     """The kernel's precedence: a higher value lets more through (seccomp(2))."""
-    raw = action.value & 0xFFFF0000
+    raw = action.value & _RET_ACTION_FULL
     return raw - (1 << 32) if raw & 0x80000000 else raw
 
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from . import _kernel as _k
 from . import bpf
 from . import syscall as _syscall
 from ._native import ffi, lib
@@ -24,16 +25,17 @@ from .errors import InspectError
 
 #: The kernel's MAX_INSNS_PER_PATH: instructions over a whole stack, each
 #: filter counting 4 more than its length (so at most 32768 // 5 filters).
-MAX_STACK_INSNS = 32768
+MAX_STACK_INSNS = _k.MAX_INSNS_PER_PATH
 MAX_FILTERS = MAX_STACK_INSNS // 5 + 1
 
 #: SECCOMP_FILTER_FLAG_LOG, the one flag PTRACE_SECCOMP_GET_METADATA reports.
-FLAG_LOG = 2
+FLAG_LOG = _k.SECCOMP_FILTER_FLAG_LOG
 
-ALLOW = 0x7FFF0000
-_AUDIT_X86_64 = 0xC000003E
-_X32_BIT = 0x40000000
-_MODES = {0: "disabled", 1: "strict", 2: "filter"}
+ALLOW = _k.SECCOMP_RET_ALLOW
+_AUDIT_X86_64 = _k.AUDIT_ARCH_X86_64
+_X32_BIT = _k.X32_SYSCALL_BIT
+_MODES = {_k.SECCOMP_MODE_DISABLED: "disabled", _k.SECCOMP_MODE_STRICT: "strict",
+          _k.SECCOMP_MODE_FILTER: "filter"}
 
 
 # -- one process's stack ---------------------------------------------------------------------
@@ -126,7 +128,7 @@ class Stack:
 
 def _rank(value: int) -> int:
     """The kernel's ACTION_ONLY(): the action bits, compared as a signed 32-bit int."""
-    action = value & 0xFFFF0000
+    action = value & _k.SECCOMP_RET_ACTION_FULL
     return action - (1 << 32) if action & 0x80000000 else action
 
 
@@ -391,10 +393,11 @@ def named_arches(programs: Iterable[Program]) -> list[Arch]:
         loaded: int | None = None  # the seccomp_data offset A was last loaded from
         for ins in _insns(program):
             if ins.cls == bpf.LD:
-                loaded = ins.k if ins.code == bpf.LD | 0x20 else None
+                loaded = ins.k if ins.code == bpf.LD | _k.BPF_W | _k.BPF_ABS else None
             elif ins.cls in (bpf.ALU, bpf.MISC):
                 loaded = None
-            elif (ins.cls == bpf.JMP and ins.code == bpf.JMP | 0x10 and loaded == 4
+            elif (ins.cls == bpf.JMP and ins.code == bpf.JMP | _k.BPF_JEQ | _k.BPF_K
+                  and loaded == _k.SECCOMP_DATA_ARCH
                   and ins.k in known and known[ins.k] not in found):
                 found.append(known[ins.k])
     if Arch.X86_64 in found and Arch.X32 in known.values() and Arch.X32 not in found:
@@ -407,9 +410,10 @@ def _marked(insns: Sequence[bpf.Insn]) -> tuple[list[bpf.Insn], int]:
     replaced by ``ret #marker``: evaluating it gives the marker exactly when
     the syscall's path reads them (jump offsets are unchanged)."""
     constants = {ins.k for ins in insns}
-    marker = next(m for m in range(0x7FFE0000 + 0x5EC, 0x7FFF0000) if m not in constants)
+    marker = next(m for m in range(ALLOW - 0x10000 + 0x5EC, ALLOW) if m not in constants)
     out = [bpf.Insn(bpf.RET, 0, 0, marker)
-           if ins.code == bpf.LD | 0x20 and ins.k >= 8 else ins for ins in insns]
+           if ins.code == bpf.LD | _k.BPF_W | _k.BPF_ABS and ins.k >= _k.SECCOMP_DATA_IP else ins
+           for ins in insns]
     return out, marker
 
 
@@ -435,7 +439,7 @@ def summarize(programs: Sequence[Program], arch: Arch | str | int) -> ArchSummar
                 conditional = True
             elif _rank(result) < _rank(value):
                 value = result
-        if conditional and _rank(value) > _rank(0x80000000):
+        if conditional and _rank(value) > _rank(_k.SECCOMP_RET_KILL_PROCESS):
             out.conditional.append(name)
         elif _rank(value) >= _rank(ALLOW):
             out.allowed.append(name)

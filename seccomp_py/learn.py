@@ -20,20 +20,21 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from . import _kernel as _k
 from . import syscall as _syscall
 from ._native import CStrings, check, ffi, lib
 from .action import Action, ActionKind
 from .arch import Arch
 from .arch import native as _native_arch
-from .errors import SeccompError, UnsupportedError
+from .errors import LearnError, SeccompError, UnsupportedError
 from .profile import Profile
 
 __all__ = ["LEARN_PROGRAM", "LearnError", "LearnProgress", "LearnResult", "learn"]
 
-_FLAG_NEW_LISTENER = 1 << 3  # SECCOMP_FILTER_FLAG_NEW_LISTENER
-_RET_USER_NOTIF = int(ActionKind.NOTIFY)
+_FLAG_NEW_LISTENER = _k.SECCOMP_FILTER_FLAG_NEW_LISTENER
+_RET_USER_NOTIF = _k.SECCOMP_RET_USER_NOTIF
 
-_X32_BIT = 0x40000000
+_X32_BIT = _k.X32_SYSCALL_BIT
 _NR_SPLIT = 1024
 
 _STEPS = {
@@ -52,11 +53,7 @@ _STEPS = {
 
 #: The learn filter, one instruction: ``ret SECCOMP_RET_USER_NOTIF`` (BPF_RET | BPF_K),
 #: in host byte order.
-LEARN_PROGRAM = struct.pack("=HBBI", 0x06, 0, 0, _RET_USER_NOTIF)
-
-
-class LearnError(SeccompError):
-    """Learn mode could not start the command (errno, C function, detail)."""
+LEARN_PROGRAM = struct.pack("=HBBI", _k.BPF_RET | _k.BPF_K, 0, 0, _RET_USER_NOTIF)
 
 
 @dataclasses.dataclass(frozen=True)

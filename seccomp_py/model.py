@@ -13,11 +13,12 @@ import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
 
+from ._kernel import AUDIT_ARCH_64BIT, X32_SYSCALL_BIT
 from .arch import Arch
 
 MASK64 = (1 << 64) - 1
 MASK32 = (1 << 32) - 1
-X32_BIT = 0x40000000
+X32_BIT = X32_SYSCALL_BIT
 NR_SKIP = 0xFFFFFFFF
 _X86_64_TOKEN = int(Arch.X86_64)
 
@@ -98,7 +99,7 @@ class Rule:
 _NUMBERS: dict[int, dict[str, tuple[tuple[int, int | None], ...]]] = {}
 
 
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=16384)  # type: ignore[misc]  # typeshed: Callable[..., T]
 def numbers(arch: Arch, name: str) -> tuple[tuple[int, int | None], ...]:
     """The kernel numbers a rule on ``name`` matches on ``arch``: (nr, call) pairs,
     ``call`` set for a multiplexer entry (argument 0 must equal it)."""
@@ -171,7 +172,7 @@ class Policy:
         if found is not None:
             return found
         table: dict[int, list[Entry]] = {}
-        narrow = not int(arch) & 0x80000000
+        narrow = not int(arch) & AUDIT_ARCH_64BIT
         get = table.get
         plain = self._plain
         member: dict[int, bool] = {}  # id(rule.arches) -> arch in it (Enum hashing is slow)

@@ -23,11 +23,15 @@ import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 
+from . import _kernel as _k
 from . import arch as _arch
 from .action import Action, ActionKind
 from .arch import Arch
 from .arg import MAX_ARGS, ArgCmp, Op
-from .errors import InvalidArgumentError, SeccompError, UnsupportedError, WidenedRuleWarning
+from .errors import ProfileError as ProfileError
+from .errors import ProfileWarning as ProfileWarning
+from .errors import SeccompError, UnsupportedError, WidenedRuleWarning
+from .errors import WeakenedPolicyWarning as WeakenedPolicyWarning
 from .filter import Filter, RuleRecord
 from .syscall import _NR_ERROR, _resolve_name
 
@@ -153,37 +157,6 @@ _EPERM = _errno.EPERM
 MAX_PROFILE_BYTES = 16 << 20
 #: Deepest JSON nesting accepted in a profile (a real one nests 5 levels).
 MAX_PROFILE_DEPTH = 32
-
-
-class ProfileError(InvalidArgumentError):
-    """A profile is malformed or cannot be compiled.
-
-    ``path`` is the JSON path of the problem (``syscalls[3].args[0].op``) and
-    ``problem`` what is wrong; ``str(err)`` is ``"path: problem"``.  A
-    SeccompError (errno EINVAL) and a ValueError.
-    """
-
-    path: str
-    problem: str
-
-    def __init__(self, path: str, problem: str) -> None:
-        self.path = path
-        self.problem = problem
-        super().__init__(_errno.EINVAL, "profile", f"{path}: {problem}" if path else problem)
-
-    def __str__(self) -> str:
-        return self.detail
-
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
-        return (type(self), (self.path, self.problem))
-
-
-class ProfileWarning(UserWarning):
-    """Something in a profile was ignored (an unknown key or syscall name)."""
-
-
-class WeakenedPolicyWarning(ProfileWarning):
-    """A rule that refuses something was dropped: the filter allows more than the profile says."""
 
 
 def widened_report(widened: Sequence[str]) -> str:
@@ -394,7 +367,7 @@ class Compiled:
         """
         import sys
 
-        if any(bool(a & 0x40000000) != (sys.byteorder == "little") for a in self.arches
+        if any(bool(a & _k.AUDIT_ARCH_LE) != (sys.byteorder == "little") for a in self.arches
                if a is not Arch.X32):
             raise ProfileError("", "runc_program() needs a filter of the host's byte order")
         return self.enosys_stub() + self.program()
@@ -1167,7 +1140,7 @@ class _Parser:
                 return _ERRNO_BY_NAME[value.strip().upper()]
             except KeyError:
                 raise ProfileError(path, f"unknown errno name {value!r}") from None
-        return self.uint(value, path, 4095)
+        return self.uint(value, path, _k.MAX_ERRNO)
 
     def errno_pair(self, obj: Mapping[str, Any], num_key: str, name_key: str,
                    path: str) -> int | None:

@@ -15,6 +15,7 @@ import resource
 import threading
 from collections.abc import Iterable, Mapping
 
+from ._kernel import MAX_ERRNO
 from .action import Action
 from .arch import Arch
 from .arg import Arg
@@ -175,8 +176,8 @@ def no_network_filter(errnum: int = NO_NETWORK_ERRNO) -> Filter:
     ValueError for an errno outside 1..4095.  See seccomp(2), socket(2),
     socketcall(2).
     """
-    if not isinstance(errnum, int) or not 0 < errnum < 4096:
-        raise ValueError(f"errnum must be 1..4095, not {errnum!r}")
+    if not isinstance(errnum, int) or not 0 < errnum <= MAX_ERRNO:
+        raise ValueError(f"errnum must be 1..{MAX_ERRNO}, not {errnum!r}")
     f = Filter(Action.ALLOW)
     if Arch.native() == Arch.X86_64:  # the kernel also runs i386 and x32 code
         f.add_arch(Arch.X86)

@@ -39,17 +39,26 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 
 from . import sandbox as _sandbox
+from ._kernel import BPF_INSN_SIZE, BPF_K, BPF_MAXINSNS, BPF_RET, HAS_WAIT_KILL
+from ._kernel import SECCOMP_FILTER_FLAG_LOG as _FLAG_LOG
+from ._kernel import SECCOMP_FILTER_FLAG_NEW_LISTENER as _FLAG_NEW_LISTENER
+from ._kernel import SECCOMP_FILTER_FLAG_SPEC_ALLOW as _FLAG_SPEC_ALLOW
+from ._kernel import SECCOMP_FILTER_FLAG_TSYNC as _FLAG_TSYNC
+from ._kernel import SECCOMP_FILTER_FLAG_TSYNC_ESRCH as _FLAG_TSYNC_ESRCH
+from ._kernel import SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as _FLAG_WAIT_KILLABLE_RECV
+from ._kernel import SECCOMP_RET_ACTION_FULL as _RET_ACTION_FULL
+from ._kernel import SECCOMP_RET_USER_NOTIF as _RET_USER_NOTIF
 from ._native import CStrings, check, ffi, lib
 from .action import Action, ActionKind
-from .attribute import HAS_WAIT_KILL
 from .errors import (
     ChildSetupError,
+    ExecForbiddenError,
     FilterClosedError,
     FilterTooLargeError,
     SeccompError,
     UnsupportedError,
 )
-from .filter import BPF_INSN_SIZE, BPF_MAXINSNS, Filter
+from .filter import Filter
 
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,13 +69,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ExecForbiddenError", "SeccompPopen", "SpawnTemplate", "spawn"]
 
-# SECCOMP_FILTER_FLAG_* of seccomp(2)
-_FLAG_TSYNC = 1 << 0
-_FLAG_LOG = 1 << 1
-_FLAG_SPEC_ALLOW = 1 << 2
-_FLAG_NEW_LISTENER = 1 << 3
-_FLAG_TSYNC_ESRCH = 1 << 4
-_FLAG_WAIT_KILLABLE_RECV = 1 << 5
 _FLAG_NAMES = {
     _FLAG_TSYNC: "TSYNC (Attribute.THREAD_SYNC)",
     _FLAG_LOG: "LOG (Attribute.LOG)",
@@ -76,9 +78,7 @@ _FLAG_NAMES = {
     _FLAG_WAIT_KILLABLE_RECV: "WAIT_KILLABLE_RECV (Attribute.WAIT_KILL)",
 }
 
-_RET_ACTION_FULL = 0xFFFF0000
-_RET_USER_NOTIF = int(ActionKind.NOTIFY)
-_BPF_RET_K = 0x06  # BPF_RET | BPF_K
+_BPF_RET_K = BPF_RET | BPF_K
 _MSG_NOSIGNAL = 0x4000  # socket.MSG_NOSIGNAL (Linux); socket is imported where used
 
 _STEPS = {
@@ -116,28 +116,6 @@ _NR_EXIT_GROUP = int(lib.seccomp_syscall_resolve_name(b"exit_group"))
 _NATIVE_ARCH = int(lib.seccomp_arch_native())
 
 _UNSUPPORTED = ("preexec_fn",)
-
-
-class ExecForbiddenError(SeccompError, PermissionError):
-    """The filter would stop the child before its program starts.
-
-    spawn() loads the filter in the child and then calls execve(), so execve
-    (and, for notify filters, the sendmsg() that hands the listener back and
-    exit_group) is itself subject to the policy; a SpawnTemplate also needs
-    the syscalls of its server loop.  ``syscall`` names the call and
-    ``action`` is what the filter would do to it.
-    """
-
-    syscall: str
-    action: Action
-
-    def __init__(self, syscall: str, action: Action, detail: str) -> None:
-        self.syscall = syscall
-        self.action = action
-        super().__init__(_errno.EPERM, syscall, detail)
-
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
-        return (type(self), (self.syscall, self.action, self.detail))
 
 
 class _Plan:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 
 from . import arch as _arch
+from ._kernel import X32_SYSCALL_BIT
 from ._native import ffi, lib
 from .arch import Arch
 from .errors import InvalidArgumentError, UnknownSyscallError
@@ -33,7 +34,7 @@ _NAME_BUF = 128
 # Where each ABI's syscall numbers start, and how far past it to look when
 # listing every name libseccomp knows.
 _RANGES: dict[Arch, tuple[tuple[int, int], ...]] = {
-    Arch.X32: ((0x40000000, 0x40000000 + 1100),),
+    Arch.X32: ((X32_SYSCALL_BIT, X32_SYSCALL_BIT + 1100),),
     Arch.MIPS: ((4000, 5100),),
     Arch.MIPSEL: ((4000, 5100),),
     Arch.MIPS64: ((5000, 6100),),

@@ -14,6 +14,7 @@ import threading
 from array import array
 from collections.abc import Iterable, Sequence
 
+from . import _kernel as _k
 from ._native import ffi, lib
 from .arch import Arch
 from .bpf import INSN_SIZE, action_name, host_program
@@ -24,7 +25,10 @@ TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:
     from typing import Any
 
-_FOREIGN = (0xC00000B7, 0xC000003E, 0x40000003, 0x12345678)  # aarch64, x86_64, x86, nonsense
+    from ._seccomp import CData
+
+_FOREIGN = (_k.AUDIT_ARCH_AARCH64, _k.AUDIT_ARCH_X86_64, _k.AUDIT_ARCH_I386,
+            0x12345678)  # the last: nonsense
 #: the largest argument cross product verified for one syscall
 MAX_POINTS = 1 << 18
 _PROBE_MAX = 1 << 16
@@ -121,8 +125,8 @@ def _masked(mask: int, datum: int) -> set[int]:
     return out
 
 
-_BASE_NRS = (0, 1, 0xFFFFFFFF, 0xFFFFFFFE, 0x3FFFFFFF, 0x40000000, 0x40000001, 0x7FFFFFFF,
-             0x80000000, 0xBFFFFFFF, 0xC0000000)
+_BASE_NRS = (0, 1, 0xFFFFFFFF, 0xFFFFFFFE, X32_BIT - 1, X32_BIT, X32_BIT + 1, 0x7FFFFFFF,
+             1 << 31, 0xBFFFFFFF, 0xC0000000)
 
 
 def verify(policy: Policy, program: bytes | bytearray | memoryview) -> int:
@@ -167,7 +171,7 @@ def _simple(policy: Policy, arch: Arch) -> tuple[dict[int, int], set[int]]:
     return policy.simple(arch)
 
 
-def _verify_token(policy: Policy, prog: object, n: int, token: int, points: list[int]) -> int:
+def _verify_token(policy: Policy, prog: CData, n: int, token: int, points: list[int]) -> int:
     count = len(points)
     nrs = array("I", points)
     arches = array("I", [token]) * count
@@ -232,7 +236,7 @@ def _holds(value: int, mask: int, k: int, op: int) -> bool:
 _MAX_PATHS = 1 << 18
 
 
-def _verify_args(policy: Policy, prog: object, n: int, token: int, nr: int) -> int:
+def _verify_args(policy: Policy, prog: CData, n: int, token: int, nr: int) -> int:
     """Every path the program takes for (token, nr) against the model on the
     argument points inside that path's region."""
     size = 1 << 8
@@ -250,8 +254,8 @@ def _verify_args(policy: Policy, prog: object, n: int, token: int, nr: int) -> i
                 if npaths == -errno.ENOTSUP else
                 f"the program has too many paths for syscall {nr} on arch {token:#x}")
     entries = policy.entries(token, nr)
-    little = bool(token & 0x40000000)
-    wide = bool(token & 0x80000000)
+    little = bool(token & _k.AUDIT_ARCH_LE)
+    wide = bool(token & _k.AUDIT_ARCH_64BIT)
     total = int(ends[npaths - 1]) if npaths else 0
     conds = list(zip(ffi.unpack(c_word, total), ffi.unpack(c_mask, total),
                      ffi.unpack(c_k, total), ffi.unpack(c_op, total)))
@@ -399,7 +403,7 @@ class _EqIndex:
         return out
 
 
-def _check_region(policy: Policy, prog: object, n: int, token: int, nr: int,
+def _check_region(policy: Policy, prog: CData, n: int, token: int, nr: int,
                   entries: list[Entry] | None, region: list[list[int]], got: int,
                   index: _EqIndex | None = None) -> int:
     """The program returns ``got`` on every point of ``region`` (one list of
@@ -469,7 +473,7 @@ def _check_region(policy: Policy, prog: object, n: int, token: int, nr: int,
     return checks
 
 
-def _fail_at(policy: Policy, prog: object, n: int, token: int, nr: int,
+def _fail_at(policy: Policy, prog: CData, n: int, token: int, nr: int,
              region: list[list[int]], want: Iterable[int], got: int,
              entries: list[Entry] | None) -> None:
     args = tuple(values[0] for values in region)
@@ -481,7 +485,11 @@ def _fail_at(policy: Policy, prog: object, n: int, token: int, nr: int,
 
 # -- repair: build the part libseccomp gets wrong ------------------------------------------
 
-_LD_ABS, _AND_K, _JEQ, _JGT, _JGE, _JA, _RET_K = 0x20, 0x54, 0x15, 0x25, 0x35, 0x05, 0x06
+_LD_ABS = _k.BPF_LD | _k.BPF_W | _k.BPF_ABS
+_AND_K = _k.BPF_ALU | _k.BPF_AND | _k.BPF_K
+_JEQ, _JGT, _JGE = (_k.BPF_JMP | op | _k.BPF_K for op in (_k.BPF_JEQ, _k.BPF_JGT, _k.BPF_JGE))
+_JA = _k.BPF_JMP | _k.BPF_JA
+_RET_K = _k.BPF_RET | _k.BPF_K
 
 
 _Code = list[tuple[int, object, object, object]]
@@ -529,7 +537,7 @@ def _block(policy: Policy, token: int, nr: int) -> list[tuple[int, object, objec
     entries = policy.entries(token, nr)
     if entries is None:
         return [*code, (_RET_K, 0, 0, policy.bad_arch)]
-    little = bool(token & 0x40000000)
+    little = bool(token & _k.AUDIT_ARCH_LE)
     for e in entries:  # an unconditional rule decides every call, wherever it is
         if e.unconditional:
             return [*code, (_RET_K, 0, 0, e.rule.action)]
@@ -602,7 +610,7 @@ def repair(policy: Policy, program: bytes, error: FilterVerificationError,
         except ValueError:
             raise error from None
         candidate = prefix + bytes(program)
-        if len(candidate) // INSN_SIZE > 4096:
+        if len(candidate) // INSN_SIZE > _k.BPF_MAXINSNS:
             raise error
         try:
             verify(policy, candidate)

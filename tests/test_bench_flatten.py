@@ -14,6 +14,7 @@ import json
 import os
 import platform
 from types import ModuleType
+from typing import Any
 
 import pytest
 from helpers.child import in_child
@@ -39,12 +40,13 @@ pytestmark = [
 ]
 
 
-def _docker() -> dict:
+def _docker() -> dict[str, Any]:
     with open(DOCKER) as fh:
-        return json.load(fh)
+        data: dict[str, Any] = json.load(fh)
+    return data
 
 
-def _rules(flat: dict, name: str) -> list[dict]:
+def _rules(flat: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [r for r in flat["rules"] if r["name"] == name]
 
 
@@ -108,7 +110,7 @@ def test_bad_input_is_refused() -> None:
              "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_SOMETIMES"}]}]}, "amd64")
 
 
-def _load_flat_and_probe(flat: dict) -> dict:
+def _load_flat_and_probe(flat: dict[str, Any]) -> dict[str, Any]:
     from seccomp_py import Action, ArgCmp, Filter, Op
 
     ops = {f"SCMP_CMP_{op.name}": op for op in Op}

@@ -14,7 +14,7 @@ import warnings
 import pytest
 from helpers.child import exec_under, in_child
 
-from seccomp_py import Action, Arch, Arg, Filter, Optimize, bpf
+from seccomp_py import Action, Arch, Arg, ArgCmp, Filter, Optimize, bpf
 from seccomp_py.attribute import Attribute
 from seccomp_py.codegen import generate, pick, ranges
 from seccomp_py.model import X32_BIT
@@ -53,7 +53,7 @@ def _points(f: Filter) -> list[tuple[int, int, tuple[int, ...]]]:
     """(token, nr, args) on each side of every boundary the rules make, plus
     arguments on and around every datum of the rules."""
     policy = f.policy()
-    out = []
+    out: list[tuple[int, int, tuple[int, ...]]] = []
     for token in (X86_64, X86, 0xC00000B7):
         nrs = {0, 1, X32_BIT - 1, X32_BIT, 0xFFFFFFFF, 0xFFFFFFFE, 0x7FFFFFFF}
         for arch in policy.arches:
@@ -62,7 +62,7 @@ def _points(f: Filter) -> list[tuple[int, int, tuple[int, ...]]]:
                     nrs.update({nr, (nr + 1) & 0xFFFFFFFF, (nr - 1) & 0xFFFFFFFF})
         for nr in sorted(nrs):
             entries = policy.entries(token, nr) or []
-            argsets = {(0,) * 6}
+            argsets: set[tuple[int, ...]] = {(0,) * 6}
             for e in entries:
                 for c in e.cmps:
                     for v in (c.a - 1, c.a, c.a + 1, c.b, (1 << 64) - 1):
@@ -76,7 +76,7 @@ def _points(f: Filter) -> list[tuple[int, int, tuple[int, ...]]]:
 @pytest.mark.parametrize("name", ["docker", "podman"])
 def test_builtin_profiles_verify_and_decide_as_libseccomp(name: str) -> None:
     f = _compile(name)
-    assert f.layout is Optimize.RANGES  # chosen automatically: smaller
+    assert _layout(f) is Optimize.RANGES  # chosen automatically: smaller
     progs = _programs(f)
     policy = f.policy()
     for data in progs.values():
@@ -147,7 +147,7 @@ def test_builtin_profiles_enforced_by_the_kernel_on_every_arch(
         libc = ctypes.CDLL(None, use_errno=True)
         libc.syscall.restype = ctypes.c_long
         g = _compile(name)
-        assert g.layout is Optimize.RANGES
+        assert _layout(g) is Optimize.RANGES
         g.load()
         results = []
         for nr, arg in ((resolve_name("getppid"), 0), (resolve_name("kexec_load"), 0),
@@ -162,18 +162,22 @@ def test_builtin_profiles_enforced_by_the_kernel_on_every_arch(
     assert out.value == (1, -errno.EPERM, 1)
 
 
+def _layout(f: Filter) -> Optimize:
+    return f.layout  # read again: mypy keeps what an earlier assert narrowed f.layout to
+
+
 def test_layout_attribute_and_explicit_ranges() -> None:
     f = Filter(Action.errno(errno.EPERM))
     f.add_rule(Action.ALLOW, "read")
-    assert f.layout is Optimize.PRIORITY  # few rules: libseccomp's layout
+    assert _layout(f) is Optimize.PRIORITY  # few rules: libseccomp's layout
     f.optimize = Optimize.RANGES
     assert f.optimize == Optimize.RANGES == f.get_attribute(Attribute.OPTIMIZE)
-    assert f.layout is Optimize.RANGES and f.export_bpf() == generate(f.policy())
+    assert _layout(f) is Optimize.RANGES and f.export_bpf() == generate(f.policy())
     f.optimize = Optimize.PRIORITY
-    assert f.layout is Optimize.PRIORITY and f.optimize == Optimize.PRIORITY
+    assert _layout(f) is Optimize.PRIORITY and f.optimize == Optimize.PRIORITY
     f.optimize = Optimize.RANGES
     f.reset()
-    assert f.optimize == Optimize.PRIORITY and f.layout is Optimize.PRIORITY
+    assert f.optimize == Optimize.PRIORITY and _layout(f) is Optimize.PRIORITY
 
 
 def test_conflicting_actions_pick_the_most_restrictive() -> None:
@@ -282,20 +286,21 @@ def test_ranges_refusals_and_limits() -> None:
 
     assert in_child(child).value == "refused: True False"
     # the automatic choice never picks RANGES for NOTIFY rules, nor with verify=False
+    many: list[tuple[Action, str] | tuple[Action, str, ArgCmp]]
     many = [(Action.errno(errno.EACCES), n) for n in ("mount", "umount2", "reboot", "swapon",
                                                     "swapoff", "kexec_load", "init_module",
                                                     "delete_module", "acct", "pivot_root")]
     many += [(Action.ALLOW, "getppid", Arg(0) == v) for v in range(30)]
     g = Filter(Action.errno(1))
     g.add_rules(many)
-    assert g.layout is Optimize.RANGES
+    assert _layout(g) is Optimize.RANGES
     g.add_rule(Action.NOTIFY, "getpid")
-    assert g.layout is not Optimize.RANGES
+    assert _layout(g) is not Optimize.RANGES
     h = Filter(Action.errno(1), verify=False)
     h.add_rules(many)
-    assert h.layout is not Optimize.RANGES
+    assert _layout(h) is not Optimize.RANGES
     h.optimize = Optimize.RANGES  # explicit: verified all the same
-    assert h.layout is Optimize.RANGES
+    assert _layout(h) is Optimize.RANGES
     verify(h.policy(), h.export_bpf())
     # more comparisons for one syscall than the generator builds: a clear error
     big = Filter(Action.errno(1))
@@ -305,7 +310,7 @@ def test_ranges_refusals_and_limits() -> None:
         big.export_bpf()
     # automatic: libseccomp's program is used instead
     big.optimize = Optimize.PRIORITY
-    assert big.layout is Optimize.PRIORITY
+    assert _layout(big) is Optimize.PRIORITY
 
 
 def test_unrepairable_libseccomp_program_is_replaced_by_ranges() -> None:
@@ -328,7 +333,7 @@ def test_unrepairable_libseccomp_program_is_replaced_by_ranges() -> None:
 
     f = build()
     data = f.export_bpf()
-    assert f.layout is Optimize.RANGES and f._repaired != f._generation
+    assert _layout(f) is Optimize.RANGES and f._repaired != f._generation
     verify(f.policy(), data)
     nr = resolve_name("getppid")
     assert bpf.evaluate(data, nr, X86_64, (0, 0, 0x351, 0, 9, 0)) == 0x7FFF0000

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+from functools import partial
 from types import ModuleType
 from typing import Any, Callable
 
@@ -261,7 +262,7 @@ def build(m: ModuleType, p: dict[str, Any]) -> tuple[Any, list[tuple[str, Any, b
     if kind == "error":  # e.g. ERRNO(4095): libseccomp takes errno values up to 4094
         return None, log
     for arch in p["arches"]:
-        log.append(outcome(lambda a=arch: f.add_arch(getattr(m.Arch, a))))
+        log.append(outcome(partial(lambda a: f.add_arch(getattr(m.Arch, a)), arch)))
     if p["drop_native"] and p["arches"]:
         log.append(outcome(lambda: f.remove_arch(m.Arch.NATIVE)))
     if p["badarch"] is not None:
@@ -272,19 +273,20 @@ def build(m: ModuleType, p: dict[str, Any]) -> tuple[Any, list[tuple[str, Any, b
     if p["tskip"]:
         log.append(outcome(lambda: f.set_attr(m.Attr.API_TSKIP, 1)))
     for name, prio in p["priorities"]:
-        log.append(outcome(lambda n=name, q=prio: f.syscall_priority(n, q)))
+        log.append(outcome(partial(f.syscall_priority, name, prio)))
     for attr, value in p["flags"]:
-        log.append(outcome(lambda a=attr, v=value: f.set_attr(getattr(m.Attr, a), v)))
+        log.append(outcome(partial(lambda a, v: f.set_attr(getattr(m.Attr, a), v), attr, value)))
     for index, (action, name, cmps, exact) in enumerate(p["rules"]):
         if p["reset"] is not None and p["reset"][0] == index:
             log.append(outcome(lambda: f.reset(resolve_action(m, p["reset"][1]))))
         args = [m.Arg(i, op, a, b) for i, op, a, b in cmps]
         add = f.add_rule_exactly if exact else f.add_rule
         valid = all(0 <= i <= 5 and 1 <= op <= 7 for i, op, _, _ in cmps)
-        log.append((*outcome(lambda add=add, act=action, n=name, args=args:
-                             add(resolve_action(m, act), n, *args)), valid))
+        log.append((*outcome(partial(lambda add, act, n, args: add(resolve_action(m, act), n,
+                                                                    *args),
+                                     add, action, name, args)), valid))
     for attr in ("ACT_DEFAULT", "ACT_BADARCH", "CTL_NNP", "CTL_OPTIMIZE", "API_TSKIP"):
-        log.append(outcome(lambda a=attr: f.get_attr(getattr(m.Attr, a))))
+        log.append(outcome(partial(lambda a: f.get_attr(getattr(m.Attr, a)), attr)))
     return f, log
 
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import warnings
+from typing import Callable
 
 import pytest
 from helpers.child import in_child
@@ -172,7 +173,9 @@ def test_add_rules_enforced_by_the_kernel() -> None:
     def child() -> tuple[int, int, bool]:
         f.load()
         codes = []
-        for call in (lambda: os.mkdir("/tmp/seccomp_py-never"), lambda: os.close(9999)):
+        calls: tuple[Callable[[], None], ...] = (lambda: os.mkdir("/tmp/seccomp_py-never"),
+                                                 lambda: os.close(9999))
+        for call in calls:
             try:
                 call()
                 codes.append(0)
@@ -201,6 +204,10 @@ def _filter(count: int, optimize: Optimize | None = None, *, arg_rules: bool = T
     return f
 
 
+def _layout(f: Filter) -> Optimize:
+    return f.layout  # read again: mypy keeps what an earlier assert narrowed f.layout to
+
+
 def test_automatic_layout_above_32_rules() -> None:
     auto = _filter(40)
     assert len(auto.rules) > AUTO_BINARY_TREE_RULES
@@ -208,17 +215,17 @@ def test_automatic_layout_above_32_rules() -> None:
     assert tree.export_bpf() != prio.export_bpf()
     assert auto.export_bpf() == tree.export_bpf()
     assert auto.export_pfc() == tree.export_pfc()
-    assert auto.layout is Optimize.BINARY_TREE and prio.layout is Optimize.PRIORITY
+    assert _layout(auto) is Optimize.BINARY_TREE and _layout(prio) is Optimize.PRIORITY
     # get_attribute reports what the user set (here: nothing, libseccomp's default)
     assert auto.get_attribute(Attribute.OPTIMIZE) == Optimize.PRIORITY
     assert auto.optimize == Optimize.PRIORITY
     # an explicit setting always wins
     auto.set_attribute(Attribute.OPTIMIZE, Optimize.PRIORITY)
-    assert auto.export_bpf() == prio.export_bpf() and auto.layout is Optimize.PRIORITY
+    assert auto.export_bpf() == prio.export_bpf() and _layout(auto) is Optimize.PRIORITY
     # reset() forgets the user's setting (libseccomp resets attributes)
     auto.reset()
     auto.add_rules([(Action.ALLOW, n) for n in names()[:40]])
-    assert auto.layout is Optimize.BINARY_TREE
+    assert _layout(auto) is Optimize.BINARY_TREE
 
 
 def test_automatic_layout_not_at_or_below_32_rules() -> None:
@@ -226,9 +233,9 @@ def test_automatic_layout_not_at_or_below_32_rules() -> None:
     assert len(small.rules) == AUTO_BINARY_TREE_RULES
     assert small.export_bpf() == _filter(AUTO_BINARY_TREE_RULES - 2,
                                          Optimize.PRIORITY).export_bpf()
-    assert small.layout is Optimize.PRIORITY
+    assert _layout(small) is Optimize.PRIORITY
     small.add_rule(Action.ALLOW, "personality", Arg(0) == 8)
-    assert small.layout is Optimize.BINARY_TREE  # 33 rules now: the cache followed
+    assert _layout(small) is Optimize.BINARY_TREE  # 33 rules now: the cache followed
 
 
 def test_automatic_layout_makes_the_same_decisions() -> None:
@@ -266,7 +273,7 @@ def test_automatic_layout_falls_back_when_the_tree_is_too_big() -> None:
     if not default.instruction_count <= BPF_MAXINSNS < tree:
         pytest.skip(f"this libseccomp gives {default.instruction_count} / {tree} instructions")
     auto = build(None)
-    assert auto.layout is Optimize.PRIORITY
+    assert _layout(auto) is Optimize.PRIORITY
     assert auto.export_bpf() == default.export_bpf()
     assert auto.check_size() <= BPF_MAXINSNS
 
@@ -376,10 +383,10 @@ def test_add_rules_fast_and_slow_preparation_agree() -> None:
     # a bad rule at the end: the fast path gives up, the slow one names it
     f = Filter(Action.KILL_PROCESS)
     with pytest.raises(UnknownSyscallError) as info:
-        f.add_rules([*rules, (Action.ALLOW, "not_a_syscall")])  # type: ignore[list-item]
+        f.add_rules([*rules, (Action.ALLOW, "not_a_syscall")])
     assert info.value.rule_index == len(rules) and f.rules == ()
     with pytest.raises(InvalidArgumentError) as info2:
-        f.add_rules([*rules, (Action.KILL_PROCESS, "read")])  # type: ignore[list-item]
+        f.add_rules([*rules, (Action.KILL_PROCESS, "read")])
     assert info2.value.errno == errno.EACCES and info2.value.rule_index == len(rules)
     with pytest.raises(TypeError, match="rule 1"):
         f.add_rules([(Action.ALLOW, "read"), (Action.ALLOW, "write", "Arg(0) == 1")])

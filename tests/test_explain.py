@@ -182,4 +182,4 @@ def test_spawn_explain_callback(narrow: str) -> None:
     assert got and all(r.action == Action.errno(errno.EPERM) for r in got)
     assert any('"/usr"' in r.text for r in got)
     with pytest.raises(TypeError):
-        spawn(["true"], f, explain="print")  # type: ignore[arg-type]
+        spawn(["true"], f, explain="print")

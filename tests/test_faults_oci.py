@@ -21,6 +21,7 @@ import select
 import signal
 import socket
 import time
+from functools import partial
 from typing import Any
 
 import pytest
@@ -59,7 +60,7 @@ def _container(path: str, cid: str, mkdir_paths: list[str], close: tuple[Any, ..
     def body() -> None:
         for p in mkdir_paths:
             os.read(go_r, 1)
-            write_json(out_w, errno_of(lambda p=p: os.mkdir(p)))
+            write_json(out_w, errno_of(partial(os.mkdir, p)))
 
     pid = fork_target(body, setup, close=(go_w, out_r, *close))
     os.close(go_r)

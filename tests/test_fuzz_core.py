@@ -14,6 +14,7 @@ properties for much longer and prints the number of inputs tried.
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Any, Callable
 
 import pytest
@@ -204,7 +205,7 @@ def test_refused_operations_change_nothing(default: Action, sequence: list[Any])
         for op in sequence:
             before = bpf_or_error(f)
             pfc_before = f.export_pfc() if not isinstance(before, tuple) else None
-            exc = documented_only(lambda op=op: _apply(f, op))
+            exc = documented_only(partial(_apply, f, op))
             if exc is not None and op[0] != "set_attribute":
                 assert bpf_or_error(f) == before, f"{op!r} raised {exc!r} but changed the BPF"
                 if pfc_before is not None:

@@ -161,7 +161,7 @@ tokens = st.one_of(
                      "--format", "pfc", "bpf", "--runc", "--strict", "--json", "-", "--",
                      "prof.json", "bad.json", "prog.bpf", "empty", "missing.json", "0x10",
                      "--caps", "CAP_SYS_ADMIN", "--kernel", "5.10", "x"]),
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
             max_size=12))
 
 
@@ -196,7 +196,7 @@ def test_cli_arbitrary_arguments(tmp_path_factory: pytest.TempPathFactory, sub: 
         sys.stdin = sys.__stdin__
         os.chdir(old)
     assert isinstance(status, int)
-    text = err.buffer.getvalue().decode(errors="replace")  # type: ignore[attr-defined]
+    text = err.buffer.getvalue().decode(errors="replace")
     assert "Traceback" not in text, text
 
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import warnings
+from typing import Any
 
 import pytest
 from helpers.child import in_child
@@ -120,7 +121,7 @@ def test_system_service_runs_programs() -> None:
     assert p.returncode != 0
 
 
-PROFILE = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+PROFILE: dict[str, Any] = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
            "syscalls": [{"names": ["@system-service"], "action": "SCMP_ACT_ALLOW"},
                         {"names": ["@network-io", "@chown"], "action": "SCMP_ACT_ERRNO",
                          "errnoRet": 13}]}

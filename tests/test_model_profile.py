@@ -124,7 +124,7 @@ def check_profile(profile: dict[str, Any], calls: tuple[K.Call, ...]) -> K.Resul
 
 @st.composite
 def profile_cases(draw: st.DrawFn) -> tuple[dict[str, Any], tuple[K.Call, ...]]:
-    prof = draw(profiles.filter(lambda p: K.known_bug(translate(p)) is None))
+    prof: dict[str, Any] = draw(profiles.filter(lambda p: K.known_bug(translate(p)) is None))
     datums = sorted({a["value"] for e in prof["syscalls"] for a in e.get("args", [])}
                     | {a.get("valueTwo", 0) for e in prof["syscalls"] for a in e.get("args", [])}
                     | {0, 1})

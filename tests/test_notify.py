@@ -319,7 +319,11 @@ def test_receive_does_not_hold_the_gil() -> None:
 
 def test_blocked_receive_releases_gil_while_waiting() -> None:
     # No notification ever comes: a receive() blocked in poll must let us run.
-    target, handoff = start_target(["mkdir"], lambda: (time.sleep(0.6), 0)[1])
+    def slow() -> int:
+        time.sleep(0.6)
+        return 0
+
+    target, handoff = start_target(["mkdir"], slow)
     assert handoff is not None
     with handoff.listener as listener:
         result: list[object] = []

@@ -123,7 +123,7 @@ def test_serve_notification_kept_by_a_traceback() -> None:
         return _by_mode(n)
 
     assert _run(handler) == EXPECTED
-    held = [exc.__traceback__.tb_frame.f_locals["n"] for exc in errors  # type: ignore[union-attr]
+    held = [exc.__traceback__.tb_frame.f_locals["n"] for exc in errors
             if exc.__traceback__ is not None]
     assert [n.args[1] for n in held] == MODES[:3]
 

@@ -22,6 +22,7 @@ from helpers.child import in_child
 from seccomp_py import Action, Arch, Arg, Filter
 from seccomp_py.notify import (
     HandoffError,
+    Notification,
     Response,
     UnixNotifier,
     bpf_run,
@@ -59,7 +60,11 @@ def _with_monitor(body: Callable[[socket.socket], Any],
             seen.append(f"no handoff: {exc}")
             return
         with handoff.listener as listener:
-            serve(listener, lambda n: (seen.append(n.syscall_name), answer)[1], timeout=15)
+            def handler(n: Notification) -> Response:
+                seen.append(n.syscall_name)
+                return answer
+
+            serve(listener, handler, timeout=15)
 
     thread = threading.Thread(target=monitor, daemon=True)
     thread.start()

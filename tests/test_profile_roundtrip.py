@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from helpers.child import in_child
@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from seccomp_py import Action, Arch, Arg, ArgCmp, Filter, Op
+from seccomp_py.filter import RuleRecord
 from seccomp_py.profile import (
     OPERATORS,
     Profile,
@@ -103,8 +104,10 @@ def test_a_hand_built_filter_saved_and_reloaded_decides_the_same() -> None:
 
         g.load()
         out = []
-        for call in (lambda: os.mkdir("/nonexistent/x"), lambda: os.rmdir("/nonexistent/x"),
-                     lambda: os.chdir("/nonexistent/x")):
+        calls: tuple[Callable[[], None], ...] = (
+            lambda: os.mkdir("/nonexistent/x"), lambda: os.rmdir("/nonexistent/x"),
+            lambda: os.chdir("/nonexistent/x"))
+        for call in calls:
             try:
                 call()
                 out.append(0)
@@ -132,7 +135,8 @@ def test_filter_rules_record_follows_reset_and_merge() -> None:
     f.add_rule(Action.errno(2), "rmdir")
     g.add_rule(Action.errno(3), "mkdir")
     f.merge(g)
-    assert [(r.action, r.syscall) for r in f.rules] == [(Action.errno(2), "rmdir"),
+    merged: tuple[RuleRecord, ...] = f.rules  # not the () asserted above
+    assert [(r.action, r.syscall) for r in merged] == [(Action.errno(2), "rmdir"),
                                                         (Action.errno(3), "mkdir")]
 
 

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.paths import REPO
@@ -25,18 +26,18 @@ def blocks(lang: str) -> list[str]:
     return re.findall(rf"^```{lang}\n(.*?)^```", README, re.S | re.M)
 
 
-def _as(user: str) -> dict[str, object]:
+def _as(user: str) -> dict[str, Any]:
     if user == "root":
         if os.geteuid() != 0:
             pytest.skip("needs root")
         return {}
     if os.geteuid() != 0:
         return {}  # already unprivileged
-    drop: dict[str, object] = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+    drop: dict[str, Any] = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
     try:
         probe = subprocess.run([sys.executable, "-c", "import seccomp_py.cli"], cwd="/",
                                capture_output=True, text=True, timeout=60, check=False,
-                               **drop)  # type: ignore[call-overload]
+                               **drop)
         why = probe.stderr.strip()[-200:] if probe.returncode else ""
     except OSError as exc:  # the interpreter itself is out of reach
         why = str(exc)
@@ -114,7 +115,7 @@ def test_the_shell_block_is_the_one_described() -> None:
 def test_shell_examples_do_what_they_say(user: str, work: Path) -> None:
     """In order, in one directory (learn writes ls.json for the lines after it)."""
     whoami = subprocess.run(["id", "-u"], capture_output=True, text=True, check=True,
-                            **_as(user))  # type: ignore[call-overload]
+                            **_as(user))
     assert int(whoami.stdout) == (0 if user == "root" else NOBODY) or os.geteuid() != 0
     for cmd, text, status in _shell_examples():
         proc = subprocess.run(["bash", "-c", cmd], cwd=work, env=_env(work),

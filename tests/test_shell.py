@@ -37,6 +37,7 @@ def test_every_subcommand_and_option_is_completed() -> None:
     sub = next(a for a in parser._actions if hasattr(a, "choices") and a.choices
                and "run" in a.choices)
     texts = {shell: generate(shell) for shell in SHELLS}
+    assert isinstance(sub.choices, dict)
     for name, sp in sub.choices.items():
         for shell, text in texts.items():
             assert name in text, (shell, name)

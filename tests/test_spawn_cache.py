@@ -48,7 +48,7 @@ def _docker() -> Filter:
 
 def _unshare_errno(f: Filter) -> list[bytes]:
     proc = spawn(UNSHARE, f, stdout=subprocess.PIPE)
-    out, _ = proc.communicate(timeout=60)
+    out: bytes = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0
     return out.split()
 

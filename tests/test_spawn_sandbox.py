@@ -10,6 +10,7 @@ import resource
 import socket
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from helpers.child import in_child
@@ -244,7 +245,9 @@ def test_template_sandbox(probe: str) -> None:
         assert out.splitlines()[0] == str(NOBODY)
         assert limits_line(out, "Max open files") == ["32", "32"]
         assert out.splitlines()[-1] == NET_OFF
-        for kw in ({"user": 0}, {"rlimits": {}}, {"no_network": True}, {"extra_groups": []}):
+        kws: list[dict[str, Any]] = [{"user": 0}, {"rlimits": {}}, {"no_network": True},
+                                     {"extra_groups": []}]
+        for kw in kws:
             with pytest.raises(ValueError, match="SpawnTemplate"):
                 t.spawn(["true"], **kw)
     with pytest.raises(ChildSetupError) as info:

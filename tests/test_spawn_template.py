@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -32,9 +33,9 @@ def mkdir_denied() -> Filter:
 
 
 @pytest.fixture
-def template() -> SpawnTemplate:
+def template() -> Iterator[SpawnTemplate]:
     with SpawnTemplate(mkdir_denied()) as t:
-        yield t  # type: ignore[misc]
+        yield t
 
 
 def test_children_are_confined_and_ours(template: SpawnTemplate) -> None:

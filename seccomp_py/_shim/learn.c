@@ -41,30 +41,10 @@
 #include <sys/wait.h>
 #include <linux/filter.h>
 
-#ifndef __NR_pidfd_open
-#define __NR_pidfd_open 434
-#endif
-#ifndef __NR_pidfd_getfd
-#define __NR_pidfd_getfd 438
-#endif
-#ifndef PR_SET_NO_NEW_PRIVS
-#define PR_SET_NO_NEW_PRIVS 38
-#endif
-#ifndef SECCOMP_USER_NOTIF_FLAG_CONTINUE
-#define SECCOMP_USER_NOTIF_FLAG_CONTINUE (1UL << 0)
-#endif
-#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
-#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
-#endif
-#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
-#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
-#endif
-
 #define SPY_LEARN_ARCHES_N 4
 #define SPY_LEARN_ARCHES SPY_LEARN_ARCHES_N
 #define SPY_LEARN_NR SPY_LEARN_NR_N
-#define SPY_LEARN_NR_N 2048          /* 0..1023, then 1024 + (x32 nr - 0x40000000) */
-#define SPY_LEARN_X32_BIT 0x40000000
+#define SPY_LEARN_NR_N 2048          /* 0..1023, then 1024 + (x32 nr - __X32_SYSCALL_BIT) */
 
 
 #define SPY_LEARN_STEP_NONE 0
@@ -326,9 +306,9 @@ static void spy_learn_record(struct spy_learn_table *t, uint32_t arch, int nr)
     }
     if (nr >= 0 && nr < 1024) {
         index = (unsigned int)nr;
-    } else if ((nr & SPY_LEARN_X32_BIT) && nr > 0
-               && (nr & ~SPY_LEARN_X32_BIT) < SPY_LEARN_NR_N - 1024) {
-        index = 1024u + (unsigned int)(nr & ~SPY_LEARN_X32_BIT);
+    } else if ((nr & __X32_SYSCALL_BIT) && nr > 0
+               && (nr & ~__X32_SYSCALL_BIT) < SPY_LEARN_NR_N - 1024) {
+        index = 1024u + (unsigned int)(nr & ~__X32_SYSCALL_BIT);
     } else {
         t->other++;
         return;

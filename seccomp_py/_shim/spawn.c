@@ -24,14 +24,6 @@
 #include <sys/uio.h>
 #include <linux/filter.h>
 
-#ifndef __NR_close_range
-#define __NR_close_range 436
-#endif
-
-#ifndef PR_SET_NO_NEW_PRIVS
-#define PR_SET_NO_NEW_PRIVS 38
-#endif
-
 extern char **environ;
 
 enum {

@@ -224,7 +224,7 @@ static uint32_t spy_run(const struct sock_filter *f, const uint32_t *w,
 
 static void spy_words(uint32_t *w, uint32_t nr, uint32_t arch, uint64_t ip, const uint64_t *args)
 {
-    int le = (arch & 0x40000000u) != 0, i;
+    int le = (arch & __AUDIT_ARCH_LE) != 0, i;
     w[0] = nr;
     w[1] = arch;
     w[2] = le ? (uint32_t)ip : (uint32_t)(ip >> 32);

@@ -20,6 +20,7 @@ import random
 import struct
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 
 from seccomp_py import bpf
 
@@ -134,7 +135,7 @@ def cases(seed: int, count: int) -> Iterator[tuple[list[bpf.Insn], int, tuple[in
         yield with_guard(nr, body), nr, args
 
 
-def run(helper: str, seed: int, count: int) -> dict[str, int]:
+def run(helper: str, seed: int, count: int) -> dict[str, Any]:
     """Run ``count`` programs through the kernel and the evaluator; counts and mismatches."""
     batch = list(cases(seed, count))
     blob = bytearray()

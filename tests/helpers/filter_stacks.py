@@ -107,7 +107,7 @@ class Target:
 
 # Two layers: the first (oldest) and the second (most recent); the comments say what
 # the kernel makes of a call given both.
-OLD = {"rules": [
+OLD: dict[str, Any] = {"rules": [
     ["dup", EXDEV, None],          # both refuse: the most recent one's errno
     ["getsid", EXDEV, None],       # only the old one refuses
     ["setpgid", EXDEV, None],      # old refuses, new logs: ERRNO outranks LOG
@@ -115,7 +115,7 @@ OLD = {"rules": [
     ["getpriority", EXDEV, [0, 7]],
     ["syncfs", KILL_PROCESS, None],
 ]}
-NEW = {"log": True, "rules": [
+NEW: dict[str, Any] = {"log": True, "rules": [
     ["dup", ENOMSG, None],
     ["getpgid", ENOMSG, None],     # only the new one refuses
     ["setpgid", LOG, None],

@@ -36,7 +36,7 @@ def _load_official() -> ModuleType | None:
     return module
 
 
-OFFICIAL = _load_official()
+OFFICIAL: Any = _load_official()  # ModuleType | None; Any: tests use it after a skip
 
 needs_official = pytest.mark.skipif(
     OFFICIAL is None,
