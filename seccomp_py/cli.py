@@ -247,7 +247,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from . import bpf
-    from .filter import BPF_MAXINSNS
+    from .program import BPF_MAXINSNS
 
     if args.runc and args.format != "bpf":
         raise UsageError("compile: --runc needs --format bpf")
@@ -298,8 +298,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from . import bpf
     from .errors import FilterTooLargeError
-    from .filter import BPF_MAXINSNS
     from .profile import current_kernel, parse_kernel
+    from .program import BPF_MAXINSNS
 
     args.quiet = True
     profile, compiled = _compile(args)
@@ -556,18 +556,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(f"run: the filter is for {compiled.arch.name.lower()}, which this "
                        f"{native().name.lower()} process cannot run under (use compile for "
                        "other arches)")
-    with compiled.filter as filt:
+    with compiled.filter:
         stub = args.runc_stub if args.runc_stub is not None else True
-        program = (compiled.runc_program() if stub
-                   else compiled.program())
+        program = compiled.to_program(runc=stub)
         if _cli_explain.wanted(args):
-            return _cli_explain.run(args, cmd, profile, compiled, program)
-        notify = _has_notify(program)
+            return _cli_explain.run(args, cmd, profile, compiled, program.bpf)
+        notify = program.wants_listener
         if notify and not profile.listener_path:
             raise CliError("run: the profile has SCMP_ACT_NOTIFY rules but no listenerPath: "
                            "nobody would answer them")
         try:
-            proc = spawn(cmd, filt, program=program, **_cli_sandbox.spawn_options(args))
+            proc = spawn(cmd, program, **_cli_sandbox.spawn_options(args))
             _report_multiplexed(compiled)
         except ExecForbiddenError as exc:
             raise CliError(f"run: {exc.detail}") from None
@@ -590,16 +589,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             finally:
                 os.close(fd)
         return _exit_status(_wait_foreground(proc))
-
-
-def _has_notify(program: bytes) -> bool:
-    import struct
-
-    from .action import ActionKind
-
-    notify = int(ActionKind.NOTIFY)
-    return any(code == 0x06 and k & 0xFFFF0000 == notify
-               for code, _jt, _jf, k in struct.iter_unpack("=HBBI", program))
 
 
 def _learn_default(args: argparse.Namespace) -> Any:

@@ -43,6 +43,15 @@ from .errors import (
 )
 from .features import kernel_actions
 from .model import Policy
+from .program import (
+    BPF_INSN_SIZE,
+    BPF_MAXINSNS,
+    FLAG_LOG,
+    FLAG_SPEC_ALLOW,
+    FLAG_TSYNC,
+    FLAG_WAIT_KILLABLE_RECV,
+    Program,
+)
 from .syscall import (
     _NATIVE_NUMBERS,
     Syscall,
@@ -79,8 +88,6 @@ else:
         def __class_getitem__(cls, item: object) -> type:
             return cls
 
-BPF_MAXINSNS = int(lib.SPY_BPF_MAXINSNS)
-BPF_INSN_SIZE = 8
 # libseccomp refuses SCMP_ACT_ERRNO(4095) although the kernel accepts it.
 _LIBSECCOMP_MAX_ERRNO = 4094
 _HAS_EXPORT_MEM = bool(lib.SPY_HAS_EXPORT_BPF_MEM)
@@ -200,6 +207,8 @@ class Filter:
         self._generation = 0
         # (generation, BPF, binary tree chosen automatically)
         self._bpf: tuple[int, bytes, bool] | None = None
+        # (generation, the Program compile() made of it)
+        self._program: tuple[int, Program] | None = None
         # RuleRecords, or the (Action, name) tuples add_rules() was given for
         # rules without comparisons (made RuleRecords when read: see rules)
         self._rules: list[RuleRecord | tuple[Action, str]] = []
@@ -830,6 +839,38 @@ class Filter:
         with self._use("seccomp_export_bpf") as ctx:
             return self._export_locked(ctx)[0]
 
+    def compile(self) -> Program:
+        """The filter as a :class:`~seccomp_py.program.Program`: the program
+        :meth:`export_bpf` gives (verified against the rules unless
+        :attr:`verify` is off), with the seccomp(2) flags the attributes ask for
+        (THREAD_SYNC, LOG, DISABLE_SSB, WAIT_KILL), NO_NEW_PRIVILEGES and the
+        arches.  Cached until the filter changes.
+
+        Raises what export_bpf() raises (FilterClosedError,
+        FilterVerificationError, ...).
+        """
+        bpf = self.export_bpf()
+        cached = self._program
+        generation = self._generation
+        if cached is not None and cached[0] == generation and cached[1].bpf is bpf:
+            return cached[1]
+        flags = 0
+        if self.thread_sync:
+            flags |= FLAG_TSYNC
+        if self.log:
+            flags |= FLAG_LOG
+        if self.disable_ssb:
+            flags |= FLAG_SPEC_ALLOW
+        if HAS_WAIT_KILL and self.wait_kill:
+            flags |= FLAG_WAIT_KILLABLE_RECV
+        program = Program(bpf, flags=flags, no_new_privs=bool(self.no_new_privileges),
+                          arches=[a for a in Arch.available() if a in self._arch_set])
+        # read again: a change made meanwhile (another thread) is caught
+        if self.export_bpf() is not bpf:
+            raise ConcurrentUseError("Filter.compile")
+        self._program = (generation, program)
+        return program
+
     def _export_locked(self, ctx: Any) -> tuple[bytes, bool]:
         """The BPF and whether the automatic layout chose the binary tree (cached
         per generation); the caller holds the lock."""
@@ -1063,27 +1104,29 @@ class Filter:
         """Load seccomp_py's verified program (repaired, or generated: RANGES) with
         seccomp(2) and the flags the attributes ask for, as seccomp_load(3) would
         (libseccomp's seccomp_load() would compile and load its own program)."""
-        from .spawn import _build_plan
-
-        data = self.export_bpf()
-        plan = _build_plan(self, data)
+        program = self.compile()
         ranges = self._is_ranges()
-        if plan.has_notify and ranges:
+        if program.wants_listener and ranges:
             raise UnsupportedError("seccomp_load", "a RANGES program with NOTIFY rules is "
                                    "loaded by set_notifier()+load() or spawn(), which take "
                                    "its listener; choose another layout for libseccomp's "
                                    "notify_fd()")
-        if plan.has_notify:
+        if program.wants_listener:
             raise FilterVerificationError(
                 func="seccomp_load",
                 detail="libseccomp's program for this filter is wrong and seccomp_py's "
                        "repaired program has NOTIFY rules, which it cannot load itself "
                        "(libseccomp keeps the listener); nothing was loaded")
+        count = program.instruction_count
+        if count > BPF_MAXINSNS:
+            raise FilterTooLargeError(count, BPF_MAXINSNS, func="seccomp_load")
+        program.check_kernel()
         what = ("seccomp_py's program (Optimize.RANGES)" if ranges
                 else "seccomp_py's repaired program")
+        prog = ffi.from_buffer("char[]", program.bpf)
         with self._use("seccomp_load"):
-            rc = check(lib.spy_load_program(plan.prog, plan.count, plan.flags,
-                                            int(plan.no_new_privs)), "seccomp",
+            rc = check(lib.spy_load_program(prog, count, program.flags,
+                                            int(program.no_new_privs)), "seccomp",
                        f"loading {what}")
             if rc > 0:
                 raise SeccompError(errno.ESRCH, "seccomp",

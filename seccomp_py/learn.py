@@ -46,10 +46,11 @@ from .arch import Arch
 from .arch import native as _native_arch
 from .errors import SeccompError, UnsupportedError
 from .profile import Profile
+from .program import FLAG_NEW_LISTENER as _FLAG_NEW_LISTENER
+from .program import Program
 
 __all__ = ["LEARN_PROGRAM", "LearnError", "LearnProgress", "LearnResult", "learn"]
 
-_FLAG_NEW_LISTENER = 1 << 3  # SECCOMP_FILTER_FLAG_NEW_LISTENER
 _RET_USER_NOTIF = int(ActionKind.NOTIFY)
 
 _X32_BIT = 0x40000000
@@ -72,6 +73,11 @@ _STEPS = {
 #: The learn filter, one instruction: ``ret SECCOMP_RET_USER_NOTIF`` (BPF_RET | BPF_K),
 #: in host byte order.
 LEARN_PROGRAM = struct.pack("=HBBI", 0x06, 0, 0, _RET_USER_NOTIF)
+
+
+def _learn_program(no_new_privs: bool) -> Program:
+    """The learn filter as a Program: every syscall goes to the listener."""
+    return Program(LEARN_PROGRAM, no_new_privs=no_new_privs)
 
 
 class LearnError(SeccompError):
@@ -340,11 +346,12 @@ def _start_child(req: Any, path: bytes) -> None:
 def _learn(req: Any, path: bytes, args: list[bytes],
            progress: Callable[[LearnProgress], None] | None, interval: float,
            sync_wakeup: bool, no_new_privs: bool) -> LearnResult:
-    prog = ffi.from_buffer("char[]", LEARN_PROGRAM)
+    program = _learn_program(no_new_privs)
+    prog = ffi.from_buffer("char[]", program.bpf)
     req.bpf = prog
-    req.bpf_len = len(LEARN_PROGRAM) // 8
-    req.no_new_privs = 1 if no_new_privs else 0
-    req.seccomp_flags = _FLAG_NEW_LISTENER
+    req.bpf_len = program.instruction_count
+    req.no_new_privs = 1 if program.no_new_privs else 0
+    req.seccomp_flags = program.flags
     start = time.monotonic()
     _start_child(req, path)
     pid, pidfd, listener = int(req.pid), int(req.pidfd), int(req.listener)

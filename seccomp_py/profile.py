@@ -35,6 +35,8 @@ TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:
     from typing import IO, Any
 
+    from .program import Program
+
 # -- vocabulary -------------------------------------------------------------------------
 
 #: Action names of the runtime spec (and libseccomp).  SCMP_ACT_KILL is
@@ -386,6 +388,15 @@ class Compiled:
 
         Raises FilterVerificationError, FilterTooLargeError or ProfileError."""
         return check_export(self.filter.export_bpf(), self.arch)
+
+    def to_program(self, *, runc: bool = False) -> Program:
+        """:meth:`program` (with ``runc``: :meth:`runc_program`) as a
+        :class:`~seccomp_py.program.Program`, with the load options of
+        :attr:`filter` (``Filter.compile``): what spawn() and ``seccomp-py run``
+        load.  Raises as program() / runc_program()."""
+        base = self.filter.compile()
+        data = self.runc_program() if runc else self.program()
+        return base if data is base.bpf else base.with_bpf(data)
 
     def runc_program(self) -> bytes:
         """The program runc would load: the -ENOSYS stub, then libseccomp's.
