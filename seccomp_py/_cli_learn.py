@@ -90,13 +90,13 @@ def _first(cmd: list[str]) -> str:
 
 
 def _action_name(action: Any) -> str:
-    from .profile import _action_fields
+    from .profile_schema import _action_fields
 
     return str(_action_fields(action)[0])
 
 
 def _errno_of(action: Any) -> int | None:
-    from .profile import _action_fields
+    from .profile_schema import _action_fields
 
     value = _action_fields(action)[1]
     return None if value is None else int(value)

@@ -593,7 +593,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _learn_default(args: argparse.Namespace) -> Any:
     from .action import Action, ActionKind
-    from .profile import ACTIONS, _make_action, check_errno_name
+    from .profile_schema import ACTIONS, _make_action, check_errno_name
 
     name = args.default_action.upper()
     if not name.startswith("SCMP_ACT_"):

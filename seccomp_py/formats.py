@@ -165,7 +165,7 @@ def k8s_spec(top: Mapping[str, Any], strict: bool = False) -> Mapping[str, Any]:
     about baseProfileName, which only the operator can resolve.  Raises
     ProfileError naming the path.
     """
-    from .profile import ProfileError, ProfileWarning
+    from .profile_schema import ProfileError, ProfileWarning
 
     api = top.get("apiVersion")
     if not isinstance(api, str) or not api.startswith(_K8S_GROUP):

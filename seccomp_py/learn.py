@@ -165,7 +165,7 @@ class LearnResult:
             else Action.coerce(default_action)
         if action.kind is ActionKind.ALLOW:
             raise ValueError("a learned profile needs a default action other than ALLOW")
-        from .profile import _action_fields
+        from .profile_schema import _action_fields
 
         name, errno_ret = _action_fields(action)
         data: dict[str, Any] = {"defaultAction": name}
