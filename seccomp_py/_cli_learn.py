@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def check(args: argparse.Namespace) -> None:
     """Before the run: read and check --merge and the k8s name (CliError)."""
     from . import formats
-    from .cli import CliError
+    from ._cli_errors import CliError
     from .learn import _allow_list
     from .profile import Profile, ProfileError
 
@@ -68,7 +68,7 @@ def check(args: argparse.Namespace) -> None:
 def render(args: argparse.Namespace, result: Any, default: Any) -> str:
     """The learned profile as text in ``args.format`` (CliError for what cannot be done)."""
     from . import formats
-    from .cli import CliError
+    from ._cli_errors import CliError
 
     old = getattr(args, "merge_profile", None)
     if old is not None and (old.default_action != _action_name(default)

@@ -21,16 +21,22 @@ import sys
 from collections.abc import Sequence
 
 from . import _cli_explain, _cli_groups, _cli_learn, _cli_sandbox
+from ._cli_errors import PROG, CliError, UsageError, _err, _ExecError, _Parser
+from ._cli_target import (
+    _add_target_options,
+    _arch_arg,
+    _compile,
+    _read_input,
+    _report_multiplexed,
+)
 from .errors import SeccompError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import Any
 
     from .arch import Arch
-    from .profile import Compiled, Profile
 
-PROG = "seccomp-py"
 #: Where a user of the installed wheel finds the documentation.  No project URL is
 #: given: the project has no public home yet (pyproject.toml invents none); the man
 #: page is installed with the wheel, and the docs/ directory is in the sdist.
@@ -38,157 +44,6 @@ DOCS_HINT = ("the man page (man seccomp-py, installed with the package; also "
              "'seccomp-py manpage'), and docs/cli.md in the source distribution "
              "(pip download --no-deps --no-binary :all: seccomp_py)")
 EPILOG = f"Documentation: {DOCS_HINT}."
-
-
-class CliError(Exception):
-    """A failure reported as one line and exit status 1."""
-
-    status = 1
-
-
-class UsageError(CliError):
-    """Bad usage found after parsing (a missing command, a bad option value): exit 2."""
-
-    status = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line (and exit status 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _err(text: str) -> None:
-    sys.stderr.write(f"{PROG}: {text}\n")
-
-
-# -- shared options ---------------------------------------------------------------------------
-
-
-def _add_target_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", help="compile for this arch (libseccomp name such as x86_64, "
-                                  "aarch64, or Docker's amd64, arm64; default: native)")
-    caps = p.add_mutually_exclusive_group()
-    caps.add_argument("--caps", metavar="SET|CAP,...",
-                      help="the capability set includes/excludes see: docker (Docker's "
-                           "default 14), podman (Podman's default 10), all, none, or names "
-                           "comma-separated (e.g. CAP_SYS_ADMIN,sys_ptrace; '' for none). "
-                           "Default: the profile's runtime set (docker for the docker "
-                           "built-in, podman for podman), none for any other profile; "
-                           "never this process's own")
-    caps.add_argument("--all-caps", action="store_true",
-                      help="every capability (a privileged container; same as --caps all)")
-    p.add_argument("--kernel", metavar="X.Y",
-                   help="kernel version for minKernel (default: the running kernel)")
-    p.add_argument("--strict", action="store_true",
-                   help="refuse unknown keys and syscall names libseccomp does not know "
-                        "(default: skip them with a warning, as runc does)")
-    # issue 15: socketcall/ipc multiplexing (seccomp_py.profile.Profile.compile)
-    p.add_argument("--strict-multiplexed", action="store_true",
-                   help="refuse socketcall/ipc on arches where argument checks of socket/ipc "
-                        "rules cannot apply (i386); default: report them and behave as runc")
-
-
-def _caps(args: argparse.Namespace, profile: Profile) -> tuple[frozenset[str], str]:
-    """The capability set of --caps / --all-caps (default: the profile's runtime set)
-    and how to describe it."""
-    from .profile import CAP_SETS, resolve_caps
-
-    spec = "all" if args.all_caps else args.caps
-    if spec is None:
-        spec = profile.runtime_caps()
-    try:
-        caps = resolve_caps(spec)
-    except ValueError as exc:
-        raise UsageError(f"--caps: {exc}") from None
-    key = spec.strip().lower() or "none"
-    return caps, (key if key in CAP_SETS else "given")
-
-
-def _arch_arg(text: str | None) -> Arch | None:
-    """--arch: a libseccomp or Docker arch name; an unknown one lists the valid names."""
-    if text is None:
-        return None
-    from .arch import Arch
-    from .errors import UnknownArchError
-    from .profile import target_arch
-
-    try:
-        return target_arch(text)
-    except UnknownArchError:
-        valid = [a.libseccomp_name for a in Arch if a is not Arch.NATIVE and a.is_available()]
-        raise UsageError(f"--arch: unknown architecture {text!r}; valid: "
-                         + ", ".join(valid)) from None
-
-
-def _read_input(path: str, binary: bool) -> Any:
-    if path == "-":
-        return sys.stdin.buffer.read() if binary else sys.stdin.read()
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _load_profile(path: str, strict: bool) -> Profile:
-    """A profile file, '-' for stdin, or the name of a built-in profile (``docker``,
-    ``podman``) when no file of that name exists."""
-    import dataclasses
-
-    from .profile import Profile, builtin_names, builtin_path
-
-    if path != "-" and not os.path.exists(path) and path in builtin_names():
-        with open(builtin_path(path), "rb") as fh:
-            return dataclasses.replace(Profile.loads(fh.read(), strict=strict), origin=path)
-    try:
-        data = _read_input(path, binary=True)
-    except CliError:
-        if path != "-" and os.sep not in path and not os.path.exists(path):
-            raise CliError(f"cannot read {path}: no such file, and not a built-in profile "
-                           f"(built-in: {', '.join(builtin_names())})") from None
-        raise
-    return Profile.loads(data, strict=strict)
-
-
-def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
-    import warnings
-
-    from .profile import parse_kernel
-
-    try:
-        kernel = parse_kernel(args.kernel) if args.kernel else None
-    except ValueError as exc:
-        raise UsageError(f"--kernel: {exc}") from None
-    arch = _arch_arg(args.arch)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        profile = _load_profile(args.profile, args.strict)
-        caps, args.caps_name = _caps(args, profile)
-        args.caps_set = caps
-        compiled = profile.compile(arch, caps=caps, kernel=kernel,
-                                   unknown="error" if args.strict else "ignore",
-                                   strict_multiplexed=args.strict_multiplexed)
-    for w in caught:
-        if not getattr(args, "quiet_warnings", False):
-            _err(f"warning: {w.message}")
-    unknown = compiled.skipped_for("unknown")
-    for s in unknown:
-        if s.weakens:
-            _err(f"WARNING: {s.path}: a rule refusing {s.name!r} was dropped: libseccomp "
-                 f"does not know it, so the filter lets it through with the default action")
-    plain = [s.name for s in unknown if not s.weakens]
-    if plain and not getattr(args, "quiet", False):
-        _err(f"warning: {len(plain)} syscall names libseccomp does not know were skipped "
-             f"(as runc does; --strict refuses them): " + ", ".join(plain))
-    return profile, compiled
-
-
-def _report_multiplexed(compiled: Compiled) -> None:
-    """issue 15: rules whose argument checks cannot apply on an arch, one line."""
-    if compiled.widened:
-        _err(f"warning: {compiled.multiplexed_note}")
 
 
 # -- subcommands ----------------------------------------------------------------------------------
@@ -469,15 +324,6 @@ def cmd_agent(args: argparse.Namespace) -> int:
 # -- run / learn ----------------------------------------------------------------------------------
 
 OCI_VERSION = "1.0.2"
-
-
-class _ExecError(CliError):
-    """The command could not be executed: exit status 127 (not found) or 126."""
-
-    def __init__(self, what: str, cmd: str, exc: OSError) -> None:
-        self.status = 127 if isinstance(exc, FileNotFoundError) else 126
-        reason = "command not found" if self.status == 127 else (exc.strerror or str(exc))
-        super().__init__(f"{what}: {cmd}: {reason}")
 
 
 def _command(args: argparse.Namespace) -> list[str]:
@@ -904,7 +750,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         from . import _cli_profiles, _cli_shell
 
         _cli_profiles.register(sub)
-        _cli_shell.register(sub)
+        _cli_shell.register(sub, parser)
     for choice in sub.choices.values():
         if choice.epilog is None:
             choice.epilog = EPILOG
