@@ -25,9 +25,16 @@ from .errors import InvalidArgumentError, UnsupportedError
 
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Generic, TypeVar, overload
+    from typing import Any, Generic, Protocol, TypeVar, overload
 
-    from .filter import Filter
+    from .action import Action
+
+    class _HasAttributes(Protocol):
+        """What _Attr needs of its owner (a Filter)."""
+
+        def get_attribute(self, attr: Attribute) -> bool | int | Action: ...
+
+        def set_attribute(self, attr: Attribute, value: bool | int | Action) -> None: ...
 
     T = TypeVar("T")
 else:
@@ -95,14 +102,14 @@ class _Attr(Generic[T]):
         @overload
         def __get__(self, obj: None, owner: type) -> _Attr[T]: ...
         @overload
-        def __get__(self, obj: Filter, owner: type) -> T: ...
+        def __get__(self, obj: _HasAttributes, owner: type) -> T: ...
 
-    def __get__(self, obj: Filter | None, owner: type) -> Any:
+    def __get__(self, obj: _HasAttributes | None, owner: type) -> Any:
         if obj is None:
             return self
         return obj.get_attribute(self.attr)
 
-    def __set__(self, obj: Filter, value: T) -> None:
+    def __set__(self, obj: _HasAttributes, value: T) -> None:
         obj.set_attribute(self.attr, value)  # type: ignore[arg-type]
 
 

@@ -209,7 +209,8 @@ class Profile:
         Unknown keys are ignored with a ProfileWarning, or refused when
         ``strict``.
         """
-        return _Parser(strict, cls).profile(data)
+        profile: Profile = _Parser(strict, cls).profile(data)
+        return profile
 
     @classmethod
     def loads(cls, text: str | bytes, *, strict: bool = False) -> Profile:

@@ -34,7 +34,10 @@ TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:
     from typing import Any
 
-    from .profile import Profile
+#: The apiVersion of a Security Profiles Operator SeccompProfile object.
+K8S_API_VERSION = "security-profiles-operator.x-k8s.io/v1beta1"
+_K8S_GROUP = "security-profiles-operator.x-k8s.io/"
+
 
 # -- validation -----------------------------------------------------------------------------
 
@@ -65,9 +68,10 @@ def _type_name(value: object) -> str:
 
 
 class _Parser:
-    """The reader; ``make`` builds the Profile from the checked fields."""
+    """The reader; ``make`` (the Profile class) builds the profile from the
+    checked fields, so that this module needs nothing of seccomp_py.profile."""
 
-    def __init__(self, strict: bool, make: Callable[..., Profile]) -> None:
+    def __init__(self, strict: bool, make: Callable[..., Any]) -> None:
         self.strict = strict
         self.make = make
 
@@ -135,12 +139,11 @@ class _Parser:
             raise ProfileError(path, f"unknown action {name!r}")
         return name
 
-    def profile(self, data: Any) -> Profile:
+    def profile(self, data: Any) -> Any:
         top = self.obj(data, "")
         prefix = ""
         if top.get("kind") == "SeccompProfile" and "defaultAction" not in top:
-            from .formats import k8s_spec  # a Security Profiles Operator object
-
+            # a Security Profiles Operator object
             top, prefix = k8s_spec(top, self.strict), "spec."
         elif "linux" in top and "defaultAction" not in top:  # an OCI config.json
             linux = self.obj(top["linux"], "linux")
@@ -155,7 +158,7 @@ class _Parser:
                 raise ProfileError(prefix + exc.path, exc.problem) from None
             raise
 
-    def _profile(self, top: Mapping[str, Any]) -> Profile:
+    def _profile(self, top: Mapping[str, Any]) -> Any:
         self.keys(top, _TOP_KEYS, "")
         if "defaultAction" not in top:
             raise ProfileError("defaultAction", "missing (it is required)")
@@ -285,3 +288,38 @@ class _Parser:
         else:
             min_kernel = None
         return Conditions(caps, arches, min_kernel)
+
+
+def k8s_spec(top: Mapping[str, Any], strict: bool = False) -> Mapping[str, Any]:
+    """The OCI fields of a SeccompProfile object, for the profile parser.
+
+    Checks apiVersion (security-profiles-operator.x-k8s.io/...), turns the
+    string errnoRet values back into numbers, and refuses (strict) or warns
+    about baseProfileName, which only the operator can resolve.  Raises
+    ProfileError naming the path.
+    """
+    api = top.get("apiVersion")
+    if not isinstance(api, str) or not api.startswith(_K8S_GROUP):
+        raise ProfileError("apiVersion", f"a SeccompProfile of {api!r}: expected "
+                                         f"{K8S_API_VERSION}")
+    spec = top.get("spec")
+    if not isinstance(spec, Mapping):
+        raise ProfileError("spec", "missing or not an object")
+    out = dict(spec)
+    if "baseProfileName" in out:
+        detail = (f"baseProfileName {out['baseProfileName']!r}: the operator unions that "
+                  "profile in; seccomp_py reads only this one")
+        if strict:
+            raise ProfileError("spec.baseProfileName", detail)
+        warnings.warn(f"spec.{detail}", ProfileWarning, stacklevel=6)
+        del out["baseProfileName"]
+    syscalls = out.get("syscalls")
+    if isinstance(syscalls, list):
+        fixed = []
+        for entry in syscalls:
+            if isinstance(entry, Mapping) and isinstance(entry.get("errnoRet"), str) \
+                    and entry["errnoRet"].strip().isdigit():
+                entry = {**entry, "errnoRet": int(entry["errnoRet"])}
+            fixed.append(entry)
+        out["syscalls"] = fixed
+    return out
