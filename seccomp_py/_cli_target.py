@@ -48,33 +48,27 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
 def _caps(args: argparse.Namespace, profile: Profile) -> tuple[frozenset[str], str]:
     """The capability set of --caps / --all-caps (default: the profile's runtime set)
     and how to describe it."""
-    from .profile import CAP_SETS, resolve_caps
+    from .host import named_caps
 
     spec = "all" if args.all_caps else args.caps
-    if spec is None:
-        spec = profile.runtime_caps()
     try:
-        caps = resolve_caps(spec)
+        return named_caps(profile.runtime_caps() if spec is None else spec)
     except ValueError as exc:
         raise UsageError(f"--caps: {exc}") from None
-    key = spec.strip().lower() or "none"
-    return caps, (key if key in CAP_SETS else "given")
 
 
 def _arch_arg(text: str | None) -> Arch | None:
     """--arch: a libseccomp or Docker arch name; an unknown one lists the valid names."""
     if text is None:
         return None
-    from .arch import Arch
     from .errors import UnknownArchError
-    from .profile import target_arch
+    from .host import arch_names, target_arch
 
     try:
         return target_arch(text)
     except UnknownArchError:
-        valid = [a.libseccomp_name for a in Arch if a is not Arch.NATIVE and a.is_available()]
         raise UsageError(f"--arch: unknown architecture {text!r}; valid: "
-                         + ", ".join(valid)) from None
+                         + ", ".join(arch_names())) from None
 
 
 def _read_input(path: str, binary: bool) -> Any:
@@ -89,28 +83,27 @@ def _read_input(path: str, binary: bool) -> Any:
 
 def _load_profile(path: str, strict: bool) -> Profile:
     """A profile file, '-' for stdin, or the name of a built-in profile (``docker``,
-    ``podman``) when no file of that name exists."""
-    import dataclasses
+    ``podman``) when no file of that name exists (Profile.open)."""
+    from .errors import SeccompError
+    from .profile import Profile, builtin_names
 
-    from .profile import Profile, builtin_names, builtin_path
-
-    if path != "-" and not os.path.exists(path) and path in builtin_names():
-        with open(builtin_path(path), "rb") as fh:
-            return dataclasses.replace(Profile.loads(fh.read(), strict=strict), origin=path)
+    if path == "-":
+        return Profile.loads(_read_input(path, binary=True), strict=strict)
     try:
-        data = _read_input(path, binary=True)
-    except CliError:
-        if path != "-" and os.sep not in path and not os.path.exists(path):
+        return Profile.open(path, strict=strict)
+    except SeccompError:  # a ProfileError (an OSError too)
+        raise
+    except OSError as exc:
+        if os.sep not in path and not os.path.exists(path):
             raise CliError(f"cannot read {path}: no such file, and not a built-in profile "
                            f"(built-in: {', '.join(builtin_names())})") from None
-        raise
-    return Profile.loads(data, strict=strict)
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
     import warnings
 
-    from .profile import parse_kernel
+    from .host import parse_kernel
 
     try:
         kernel = parse_kernel(args.kernel) if args.kernel else None

@@ -137,14 +137,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _did_you_mean(name: str, arches: Sequence[Arch]) -> str:
-    import difflib
+    from .syscall import similar_names
 
-    from . import syscall as _syscall
-
-    known: set[str] = set()
-    for a in arches:
-        known.update(_syscall.names(a))
-    hints = difflib.get_close_matches(name, sorted(known), n=2)
+    hints = similar_names(name, arches)
     return f" (did you mean {' or '.join(hints)}?)" if hints else ""
 
 
@@ -153,7 +148,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from . import bpf
     from .errors import FilterTooLargeError
-    from .profile import current_kernel, parse_kernel
+    from .host import kernel_version
     from .program import BPF_MAXINSNS
 
     args.quiet = True
@@ -168,7 +163,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     unknown = compiled.skipped_for("unknown")
     weak = [s for s in unknown if s.weakens]
     absent = compiled.skipped_for("absent")
-    kernel = parse_kernel(args.kernel) if args.kernel else current_kernel()
+    kernel = kernel_version(args.kernel or None)
     ok = count <= BPF_MAXINSNS
     problems: list[str] = []
     if not ok:
@@ -272,15 +267,12 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def _errno_arg(text: str) -> int:
-    from .profile import check_errno_name
+    from .profile_schema import errno_number
 
     try:
-        value = int(text) if text.isdigit() else check_errno_name(text)
+        return errno_number(text)
     except ValueError as exc:
         raise UsageError(f"--deny: {exc}") from None
-    if not 1 <= value <= 4095:
-        raise UsageError(f"errno {text!r} is outside 1..4095")
-    return value
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -438,31 +430,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _learn_default(args: argparse.Namespace) -> Any:
-    from .action import Action, ActionKind
-    from .profile_schema import ACTIONS, _make_action, check_errno_name
+    from .learn import learned_default
 
-    name = args.default_action.upper()
-    if not name.startswith("SCMP_ACT_"):
-        name = "SCMP_ACT_" + name
-    if name not in ACTIONS:
-        raise UsageError(f"learn: unknown action {args.default_action!r} (one of "
-                       + ", ".join(sorted(ACTIONS)) + ")")
-    kind = ACTIONS[name]
-    if kind in (ActionKind.ALLOW, ActionKind.NOTIFY):
-        raise UsageError(f"learn: {name} as the default action would not restrict anything "
-                       "(or need a supervisor); use ERRNO, KILL_PROCESS, TRAP or LOG")
-    value = args.default_errno
     try:
-        number = int(value, 0)
-    except ValueError:
-        try:
-            number = check_errno_name(value)
-        except ValueError:
-            raise UsageError(f"learn: unknown errno {value!r}") from None
-    if not 0 < number < 4095:  # libseccomp refuses 4095
-        raise UsageError(f"learn: errno {number} is out of range (1..4094)")
-    action: Action = _make_action(name, number)
-    return action
+        return learned_default(args.default_action, args.default_errno)
+    except ValueError as exc:
+        raise UsageError(f"learn: {exc}") from None
 
 
 def _action_text(action: Any) -> str:

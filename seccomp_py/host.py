@@ -22,10 +22,13 @@ __all__ = [
     "CAP_SETS",
     "DEFAULT_CAPS",
     "DOCKER_ARCHES",
+    "arch_names",
     "caps_from_mask",
     "current_caps",
     "current_kernel",
     "docker_arch",
+    "kernel_version",
+    "named_caps",
     "normalize_caps",
     "parse_kernel",
     "resolve_caps",
@@ -96,6 +99,7 @@ _MIN_KERNEL = re.compile(r"^(\d+)\.(\d+)")
 
 # -- capabilities ---------------------------------------------------------------------------
 
+
 def resolve_caps(caps: str | Iterable[str]) -> frozenset[str]:
     """A capability set from a set name (``"docker"``, ``"podman"``, ``"all"``,
     ``"none"``; see :data:`CAP_SETS`), a comma-separated string of names
@@ -120,6 +124,16 @@ def resolve_caps(caps: str | Iterable[str]) -> frozenset[str]:
         raise ValueError(f"unknown capability {bad[0]!r}{hint}; give names such as "
                          "CAP_SYS_ADMIN, or one of " + ", ".join(CAP_SETS))
     return out
+
+def named_caps(spec: str) -> tuple[frozenset[str], str]:
+    """:func:`resolve_caps` of ``spec`` (a set name or names, comma-separated)
+    and what to call the result: the set's name (``"docker"``, ``"podman"``,
+    ``"all"``, ``"none"``; ``""`` is ``"none"``) or ``"given"`` for a list of
+    names.  Raises ValueError / TypeError as resolve_caps."""
+    caps = resolve_caps(spec)
+    key = spec.strip().lower() or "none"
+    return caps, (key if key in CAP_SETS else "given")
+
 
 def normalize_caps(caps: Iterable[str]) -> frozenset[str]:
     """``{"sys_admin", "CAP_BPF"}`` -> ``{"CAP_SYS_ADMIN", "CAP_BPF"}``."""
@@ -174,6 +188,12 @@ def current_kernel() -> tuple[int, int]:
     """The running kernel's major.minor (uname(2))."""
     return parse_kernel(os.uname().release)
 
+
+def kernel_version(version: str | tuple[int, int] | None = None) -> tuple[int, int]:
+    """:func:`parse_kernel` of ``version``, or the running kernel's for None
+    (what minKernel is compared with).  Raises ValueError."""
+    return current_kernel() if version is None else parse_kernel(version)
+
 def target_arch(arch: Arch | str | int | None = None) -> Arch:
     """An Arch from a libseccomp name, a Docker short name (``amd64``,
     ``arm64``...), a token, or None (native).  Raises UnknownArchError."""
@@ -185,6 +205,12 @@ def target_arch(arch: Arch | str | int | None = None) -> Arch:
             if key == short and a.is_available():
                 return a
     return _arch.coerce(arch)
+
+
+def arch_names() -> list[str]:
+    """The libseccomp names of the arches this libseccomp compiles for (what
+    :func:`target_arch` accepts besides Docker's short names)."""
+    return [a.libseccomp_name for a in Arch if a is not Arch.NATIVE and a.is_available()]
 
 
 def docker_arch(arch: Arch | str | int | None = None) -> str:

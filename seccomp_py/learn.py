@@ -49,7 +49,8 @@ from .profile import Profile
 from .program import FLAG_NEW_LISTENER as _FLAG_NEW_LISTENER
 from .program import Program
 
-__all__ = ["LEARN_PROGRAM", "LearnError", "LearnProgress", "LearnResult", "learn"]
+__all__ = ["LEARN_PROGRAM", "LearnError", "LearnProgress", "LearnResult", "learn",
+           "learned_default"]
 
 _RET_USER_NOTIF = int(ActionKind.NOTIFY)
 
@@ -192,6 +193,24 @@ def _arch_order(name: str) -> int:
         return int(Arch[name[len("SCMP_ARCH_"):]])
     except KeyError:
         return 1 << 32
+
+
+def learned_default(action: str = "SCMP_ACT_ERRNO", errno: str | int = "EPERM") -> Action:
+    """The default action of a learned profile from its names, as ``seccomp-py
+    learn --default-action/--default-errno`` take them: an action name (the
+    ``SCMP_ACT_`` prefix optional) and, for ERRNO, an errno name or number.
+
+    Raises ValueError for an unknown action or errno, and for ALLOW and
+    NOTIFY, which would not restrict anything (or need a supervisor).
+    """
+    from .profile_schema import action_named
+
+    kind = action_named(action).kind
+    if kind in (ActionKind.ALLOW, ActionKind.NOTIFY):
+        name = f"SCMP_ACT_{kind.name}"
+        raise ValueError(f"{name} as the default action would not restrict anything (or "
+                         "need a supervisor); use ERRNO, KILL_PROCESS, TRAP or LOG")
+    return action_named(action, errno)
 
 
 def _allow_list(profile: Profile) -> tuple[set[str], set[str]]:

@@ -258,6 +258,20 @@ class Profile:
         """
         return dataclasses.replace(cls.load(builtin_path(name)), origin=name)
 
+    @classmethod
+    def open(cls, source: str | os.PathLike[str], *, strict: bool = False) -> Profile:
+        """A profile file, or a built-in profile by name (``"docker"``,
+        ``"podman"``: :meth:`builtin`) when no file of that name exists -- what
+        the ``seccomp-py`` PROFILE arguments take.
+
+        Raises ProfileError, or another OSError when the file cannot be read
+        (FileNotFoundError when ``source`` is neither a file nor a built-in name).
+        """
+        name = os.fspath(source)
+        if not os.path.exists(name) and name in builtin_names():
+            return dataclasses.replace(cls.load(builtin_path(name), strict=strict), origin=name)
+        return cls.load(name, strict=strict)
+
     def runtime_caps(self) -> str:
         """The name of the capability set :meth:`compile` uses by default: the
         runtime's for a built-in profile (``"docker"``, ``"podman"``), else

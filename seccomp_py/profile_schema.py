@@ -272,3 +272,37 @@ def check_errno_name(name: str) -> int:
         return _ERRNO_BY_NAME[name.upper()]
     except KeyError:
         raise ValueError(f"unknown errno name {name!r}") from None
+
+
+def errno_number(text: str | int, *, limit: int = 4095) -> int:
+    """An errno from a number (``"13"``, ``"0x0d"``, 13) or a name (``"EACCES"``,
+    any case), checked to be in 1..``limit`` (4095 for the kernel; libseccomp
+    refuses 4095 in rules).  Raises ValueError naming what is wrong."""
+    if isinstance(text, bool) or not isinstance(text, (str, int)):
+        raise ValueError(f"unknown errno {text!r}")
+    if isinstance(text, int):
+        number = text
+    else:
+        try:
+            number = int(text, 0)
+        except ValueError:
+            try:
+                number = check_errno_name(text)
+            except ValueError:
+                raise ValueError(f"unknown errno {text!r}") from None
+    if not 0 < number <= limit:
+        raise ValueError(f"errno {number} is out of range (1..{limit})")
+    return number
+
+
+def action_named(name: str, errno: str | int | None = None) -> Action:
+    """The Action of a profile action name (the ``SCMP_ACT_`` prefix optional,
+    any case) with ``errno`` for ERRNO and TRACE (a number or a name; EPERM when
+    None, as runc).  Raises ValueError for an unknown name or errno."""
+    key = name.strip().upper()
+    if not key.startswith("SCMP_ACT_"):
+        key = "SCMP_ACT_" + key
+    if key not in ACTIONS:
+        raise ValueError(f"unknown action {name!r} (one of " + ", ".join(sorted(ACTIONS)) + ")")
+    number = None if errno is None else errno_number(errno, limit=4094)
+    return _make_action(key, number)
