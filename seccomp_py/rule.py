@@ -46,8 +46,9 @@ if TYPE_CHECKING:  # pragma: no cover
     _Prepared = tuple[list[Any], list[int], list[int], Union[list[int], None],
                       list[tuple[int, int, int, int]], list[int]]
 
-# libseccomp refuses SCMP_ACT_ERRNO(4095) although the kernel accepts it.
-_LIBSECCOMP_MAX_ERRNO = 4094
+# libseccomp refuses SCMP_ACT_ERRNO(4095) although the kernel accepts it (the
+# shim's constant: its batch check uses it too)
+_LIBSECCOMP_MAX_ERRNO = int(lib.SPY_LIBSECCOMP_MAX_ERRNO)
 _ERRNO_KIND = int(ActionKind.ERRNO)
 _HAS_TRANSACTIONS = bool(lib.SPY_HAS_TRANSACTIONS)
 
@@ -95,6 +96,39 @@ def _syscall_number(syscall: SyscallLike) -> tuple[int, str]:
     raise TypeError(f"expected a Syscall, a name or a number, not {type(syscall).__name__}")
 
 
+def _rule_parts(action: Action | int, syscall: SyscallLike,
+                comparisons: tuple[Any, ...]) -> tuple[Action, int, str, str]:
+    """The one check of a rule before libseccomp sees it, for add_rule,
+    add_rule_exact and add_rules (and so for profiles, which add theirs with
+    add_rules): the Action, libseccomp's syscall number, the name for messages
+    and the name recorded (:attr:`Filter.rules`).
+
+    What libseccomp itself refuses whatever the arches -- the action equal to
+    the default (EACCES), an errno above 4094, two comparisons on one argument
+    (EINVAL) -- is left to it: seccomp_rule_add(3) for one rule, and for a
+    batch the shim's check of every rule before the first is added
+    (spy_rule_add_many), so a refused batch changes nothing with any
+    libseccomp; :func:`_rule_error` words both.  Raises TypeError,
+    UnknownSyscallError, InvalidArgumentError.  add_rule's and add_rules'
+    fast paths are this routine for the input it takes as it is (an Action,
+    a name seen before, ArgCmp comparisons), inlined.
+    """
+    act = action if type(action) is Action else Action.coerce(action)
+    if type(syscall) is str:
+        number = _NATIVE_NUMBERS.get(syscall)
+        if number is None:
+            number = libseccomp_number(syscall)
+        name = record = syscall
+    else:
+        number, name = _syscall_number(syscall)
+        record = _record_name(syscall, name)
+    for cmp in comparisons:
+        if type(cmp) is not ArgCmp and not isinstance(cmp, ArgCmp):
+            raise TypeError("comparisons must be ArgCmp (e.g. Arg(0) == 1), "
+                            f"not {type(cmp).__name__}")
+    return act, number, name, record
+
+
 _new_tuple = tuple.__new__
 _first = itemgetter(0)
 _second = itemgetter(1)
@@ -103,9 +137,9 @@ _value_of = attrgetter("_value")
 
 def _prepare_fast(rules: list[Any], default: Action, widened: bool) -> _Prepared | None:
     """_add_many's preparation with C-level map() over the whole batch, for
-    the common input: tuples of (Action, a name seen before, ArgCmp...) that
-    libseccomp will accept.  None for anything else (the slow path then
-    validates rule by rule and raises the exact error)."""
+    the common input: tuples of (Action, a name seen before, ArgCmp...).  None
+    for anything else (the slow path then checks rule by rule with
+    _rule_parts and raises the exact error)."""
     if set(map(type, rules)) != _ONLY_TUPLE:
         return None
     try:
@@ -120,11 +154,6 @@ def _prepare_fast(rules: list[Any], default: Action, widened: bool) -> _Prepared
         return None
     numbers: list[int] = found  # type: ignore[assignment]
     values: list[int] = list(map(_value_of, acts))
-    if default._value in values:
-        return None
-    for value in set(values):
-        if value & 0xFFFF0000 == _ERRNO_KIND and value & 0xFFFF > _LIBSECCOMP_MAX_ERRNO:
-            return None
     counts = list(map(_sub, map(len, rules), _repeat(2)))
     if not any(counts):
         return rules, values, numbers, None, [], []
@@ -138,8 +167,6 @@ def _prepare_fast(rules: list[Any], default: Action, widened: bool) -> _Prepared
         for c in comparisons:
             if type(c) is not ArgCmp:
                 return None
-        if len(comparisons) > 1 and len({c.index for c in comparisons}) < len(comparisons):
-            return None
         cmps.extend([(c.index, c.op, c.a, c.b) for c in comparisons])
         records[i] = _new_tuple(RuleRecord, (rule[0], rule[1], comparisons, False))
         if widened and _permissiveness(rule[0]) > default_level:
@@ -161,10 +188,9 @@ def _record(rule: RuleRecord | tuple[Action, str]) -> RuleRecord:
 def _prepare_rule(pos: int, rule: Any, default: Action, widened: bool,
                   cmps: list[tuple[int, int, int, int]],
                   check_later: list[int]) -> tuple[RuleRecord, int]:
-    """Validate rule ``pos`` of add_rules() as add_rule does; append its
-    comparisons to ``cmps`` (and ``pos`` to ``check_later`` when it may be
+    """Check rule ``pos`` of add_rules() as add_rule does (_rule_parts); append
+    its comparisons to ``cmps`` (and ``pos`` to ``check_later`` when it may be
     widened); return its record and native number."""
-    func = "seccomp_rule_add_array"
     if type(rule) is not tuple:
         if not isinstance(rule, (tuple, list)):
             raise TypeError(f"add_rules: rule {pos} must be a tuple (action, syscall, "
@@ -173,35 +199,15 @@ def _prepare_rule(pos: int, rule: Any, default: Action, widened: bool,
     if len(rule) < 2:
         raise TypeError(f"add_rules: rule {pos} must be (action, syscall, "
                         f"*comparisons), not {rule!r}")
-    action, syscall = rule[0], rule[1]
     comparisons = rule[2:]
     try:
-        act = action if type(action) is Action else Action.coerce(action)
-        if type(syscall) is str:
-            number = libseccomp_number(syscall)
-            name = record = syscall
-        else:
-            number, name = _syscall_number(syscall)
-            record = _record_name(syscall, name)
-        count = len(comparisons)
-        for cmp in comparisons:
-            if type(cmp) is not ArgCmp and not isinstance(cmp, ArgCmp):
-                raise TypeError("comparisons must be ArgCmp (e.g. Arg(0) == 1), "
-                                f"not {type(cmp).__name__}")
-        # what libseccomp would refuse, refused before any rule is added
-        value = act._value
-        if value == default._value:
-            raise _rule_error(-errno.EACCES, func, act, name, comparisons)
-        if value & 0xFFFF0000 == _ERRNO_KIND and value & 0xFFFF > _LIBSECCOMP_MAX_ERRNO:
-            raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
-        if count > 1 and len({c.index for c in comparisons}) < count:
-            raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
+        act, number, _name, record = _rule_parts(rule[0], rule[1], comparisons)
     except SeccompError as exc:
         exc.rule_index = pos
         raise
     except TypeError as exc:
         raise TypeError(f"add_rules: rule {pos}: {exc}") from None
-    if count:
+    if comparisons:
         cmps.extend([(c.index, c.op, c.a, c.b) for c in comparisons])
         if widened and _permissiveness(act) > _permissiveness(default):
             check_later.append(pos)
@@ -227,7 +233,6 @@ def _rule_error(rc: int, func: str, act: Action, name: str,
 
 def _prepare_slow(rules: list[Any], default: Action, widened: bool) -> _Prepared:
     """Filter.add_rules' preparation, rule by rule (any input; the exact errors)."""
-    default_value = default._value
     records: list[RuleRecord | tuple[Action, str]] = []
     actions: list[int] = []
     numbers: list[int] = []
@@ -238,16 +243,13 @@ def _prepare_slow(rules: list[Any], default: Action, widened: bool) -> _Prepared
     actions_append, numbers_append = actions.append, numbers.append
     counts_append, records_append = counts.append, records.append
     for rule in rules:
-        # fast path: (Action, known name), nothing libseccomp would refuse
+        # fast path: (Action, known name)
         if type(rule) is tuple and len(rule) == 2:
             act, syscall = rule
             if type(act) is Action and type(syscall) is str:
                 number = native_get(syscall)
-                value = act._value
-                if (number is not None and value != default_value
-                        and (value & 0xFFFF0000 != _ERRNO_KIND
-                             or value & 0xFFFF <= _LIBSECCOMP_MAX_ERRNO)):
-                    actions_append(value)
+                if number is not None:
+                    actions_append(act._value)
                     numbers_append(number)
                     counts_append(0)
                     records_append(rule)
@@ -257,14 +259,11 @@ def _prepare_slow(rules: list[Any], default: Action, widened: bool) -> _Prepared
             # fast path: one comparison
             act, syscall, cmp = rule
             number = native_get(syscall)
-            value = act._value
-            if (number is not None and value != default_value
-                    and (value & 0xFFFF0000 != _ERRNO_KIND
-                         or value & 0xFFFF <= _LIBSECCOMP_MAX_ERRNO)):
+            if number is not None:
                 cmps.append((cmp.index, cmp.op, cmp.a, cmp.b))
                 if widened and _permissiveness(act) > _permissiveness(default):
                     check_later.append(len(records))
-                actions_append(value)
+                actions_append(act._value)
                 numbers_append(number)
                 counts_append(1)
                 records_append(_new_tuple(RuleRecord, (act, syscall, (cmp,), False)))
@@ -346,22 +345,9 @@ class _Rules:
              comparisons: tuple[ArgCmp, ...], exact: bool) -> None:
         # The hot path of every filter build: no contextmanager, no repeated
         # validation of what is cached (see docs/benchmarks.md).
-        act = action if type(action) is Action else Action.coerce(action)
-        number: int | None
-        if type(syscall) is str:
-            number = _NATIVE_NUMBERS.get(syscall)
-            if number is None:
-                number = libseccomp_number(syscall)
-            name = record = syscall
-        else:
-            number, name = _syscall_number(syscall)
-            record = _record_name(syscall, name)
+        act, number, name, record = _rule_parts(action, syscall, comparisons)
         count = len(comparisons)
         if count:
-            for cmp in comparisons:
-                if type(cmp) is not ArgCmp and not isinstance(cmp, ArgCmp):
-                    raise TypeError("comparisons must be ArgCmp (e.g. Arg(0) == 1), "
-                                    f"not {type(cmp).__name__}")
             array = ffi.new("struct scmp_arg_cmp[]",
                             [(c.index, c.op, c.a, c.b) for c in comparisons])
         else:
@@ -436,6 +422,7 @@ class _Rules:
         else:
             c_counts = c_cmps = ffi.NULL
         failed_at = ffi.new("size_t *")
+        kept = ffi.new("size_t *")
         if not self._lock.acquire(False):
             raise ConcurrentUseError(func)
         try:
@@ -444,11 +431,12 @@ class _Rules:
             if self._failed is not None:
                 raise FilterFailedError(func, self._failed)
             rc = lib.spy_rule_add_many(self._ctx, n, c_actions, c_numbers, c_counts, c_cmps,
-                                       failed_at)
+                                       failed_at, kept)
             if rc < 0:
                 at = int(failed_at[0])
-                if at > n:  # the transaction did not start: nothing changed
-                    raise error_for(-rc, "seccomp_transaction_start")
+                if at > n:  # nothing could start: nothing changed
+                    raise error_for(-rc, "seccomp_transaction_start" if _HAS_TRANSACTIONS
+                                    else "seccomp_attr_get")
                 if at == n:  # the commit failed: the filter's state is unknown
                     self._failed = ("add_rules() could not commit its transaction; "
                                     "reset() the filter")
@@ -456,11 +444,13 @@ class _Rules:
                 r = _record(records[at])
                 error = _rule_error(rc, func, r.action, r.syscall, r.comparisons)
                 error.rule_index = at
-                if at and not _HAS_TRANSACTIONS:
-                    # libseccomp < 2.6 kept the rules before the failing one
-                    self._rules.extend(records[:at])
+                left = int(kept[0])
+                if left:
+                    # libseccomp < 2.6 kept the rules before one it refused for an
+                    # arch (the shim's check refused the rest before adding any)
+                    self._rules.extend(records[:left])
                     self._failed = (f"add_rules() failed at rule {at} after adding the "
-                                    f"{at} before it (libseccomp < 2.6 has no "
+                                    f"{left} before it (libseccomp < 2.6 has no "
                                     "transactions): the filter holds part of the batch "
                                     "and would allow more than asked; reset() it")
                 raise error
