@@ -483,8 +483,10 @@ class Filter(_Rules):
         Raises what export_bpf() raises (FilterClosedError,
         FilterVerificationError, ...).
         """
-        bpf = self.export_bpf()
         cached = self._program
+        if cached is not None and cached[0] == self._generation and self._closed is None:
+            return cached[1]  # the common case of spawn(): nothing changed
+        bpf = self.export_bpf()
         generation = self._generation
         if cached is not None and cached[0] == generation and cached[1].bpf is bpf:
             return cached[1]

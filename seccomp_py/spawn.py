@@ -153,7 +153,9 @@ class _Plan:
             return Action(raw & _RET_ACTION_FULL)
 
 
-_plans: weakref.WeakKeyDictionary[Program, _Plan] = weakref.WeakKeyDictionary()
+# id(Program) -> its plan, while the Program lives (a finalizer drops it): a
+# lookup by identity, the cost of every spawn() of a cached program
+_plans: dict[int, _Plan] = {}
 _plans_lock = threading.Lock()
 
 
@@ -187,12 +189,15 @@ def _plan_for(target: Confinement, program: bytes | None = None) -> _Plan:
     """The plan for ``target`` (a Filter or a Program; see _program_of), cached per
     Program: a Filter's program is rebuilt only when the filter changed."""
     loaded = _program_of(target, program)
-    plan = _plans.get(loaded)
+    key = id(loaded)
+    plan = _plans.get(key)
     if plan is not None:
         return plan
     with _plans_lock:
-        plan = _build_plan(loaded)
-        _plans[loaded] = plan
+        plan = _plans.get(key)
+        if plan is None:
+            plan = _plans[key] = _build_plan(loaded)
+            weakref.finalize(loaded, _plans.pop, key, None)
         return plan
 
 
