@@ -16,6 +16,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from seccomp_py._cli_shell import INSTALL_PATHS, generate  # noqa: E402
+from seccomp_py.cli import build_parser  # noqa: E402
 
 
 def main() -> int:
@@ -23,7 +24,7 @@ def main() -> int:
     stale = []
     for kind, rel in INSTALL_PATHS.items():
         path = os.path.join(REPO, rel)
-        text = generate(kind)
+        text = generate(kind, build_parser())
         try:
             with open(path, encoding="utf-8") as fh:
                 current = fh.read()

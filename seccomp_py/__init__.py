@@ -31,7 +31,7 @@ _LAZY = {
     "InvalidArgumentError": "errors",
     "SeccompError": "errors", "UnknownArchError": "errors", "UnknownSyscallError": "errors",
     "UnsupportedError": "errors", "WidenedRuleWarning": "errors",
-    "Filter": "filter", "RuleRecord": "filter",
+    "Filter": "filter", "RuleRecord": "filter", "Program": "program",
     "ExecForbiddenError": "spawn", "SeccompPopen": "spawn", "SpawnTemplate": "spawn",
     "spawn": "spawn",
     "Syscall": "syscall",
@@ -90,6 +90,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and IDEs
     from .profile import ProfileError as ProfileError
     from .profile import ProfileWarning as ProfileWarning
     from .profile import WeakenedPolicyWarning as WeakenedPolicyWarning
+    from .program import Program as Program
     from .spawn import ExecForbiddenError as ExecForbiddenError
     from .spawn import SeccompPopen as SeccompPopen
     from .spawn import SpawnTemplate as SpawnTemplate
@@ -159,6 +160,7 @@ __all__ = [
     "Profile",
     "ProfileError",
     "ProfileWarning",
+    "Program",
     "Response",
     "RuleRecord",
     "SeccompError",

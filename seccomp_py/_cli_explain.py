@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def wanted(args: argparse.Namespace) -> bool:
-    from .cli import CliError
+    from ._cli_errors import CliError
 
     if args.output is not None and not args.complain:
         raise CliError("run: -o/--output goes with --complain")
@@ -34,7 +34,7 @@ def wanted(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace, cmd: list[str], profile: Any, compiled: Any,
         program: bytes) -> int:
     """Run ``cmd`` watched; returns the exit status (CliError for what cannot be done)."""
-    from .cli import CliError
+    from ._cli_errors import CliError
     from .errors import UnsupportedError
     from .explain import Policy, fixed_profile, watch
 

@@ -33,7 +33,7 @@ def _info(name: str) -> dict[str, Any]:
 def cmd_groups(args: argparse.Namespace) -> int:
     import json
 
-    from .cli import CliError
+    from ._cli_errors import CliError
     from .groups import Group
 
     for name in args.names:

@@ -39,7 +39,7 @@ SHOWN = 12
 
 
 def _cli_error(text: str) -> Exception:
-    from .cli import CliError
+    from ._cli_errors import CliError
 
     return CliError(text)
 

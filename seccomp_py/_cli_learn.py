@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def check(args: argparse.Namespace) -> None:
     """Before the run: read and check --merge and the k8s name (CliError)."""
     from . import formats
-    from .cli import CliError
+    from ._cli_errors import CliError
     from .learn import _allow_list
     from .profile import Profile, ProfileError
 
@@ -68,7 +68,7 @@ def check(args: argparse.Namespace) -> None:
 def render(args: argparse.Namespace, result: Any, default: Any) -> str:
     """The learned profile as text in ``args.format`` (CliError for what cannot be done)."""
     from . import formats
-    from .cli import CliError
+    from ._cli_errors import CliError
 
     old = getattr(args, "merge_profile", None)
     if old is not None and (old.default_action != _action_name(default)
@@ -90,13 +90,13 @@ def _first(cmd: list[str]) -> str:
 
 
 def _action_name(action: Any) -> str:
-    from .profile import _action_fields
+    from .profile_schema import _action_fields
 
     return str(_action_fields(action)[0])
 
 
 def _errno_of(action: Any) -> int | None:
-    from .profile import _action_fields
+    from .profile_schema import _action_fields
 
     value = _action_fields(action)[1]
     return None if value is None else int(value)

@@ -37,7 +37,7 @@ _SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 def _value(text: str, what: str) -> int:
-    from .cli import CliError
+    from ._cli_errors import CliError
 
     t = text.strip().lower()
     if t in ("unlimited", "infinity", "inf"):
@@ -58,7 +58,7 @@ def _value(text: str, what: str) -> int:
 def spawn_options(args: argparse.Namespace) -> dict[str, Any]:
     """The spawn() keyword arguments the sandbox options ask for (CliError if bad)."""
     from . import sandbox
-    from .cli import CliError
+    from ._cli_errors import CliError
 
     out: dict[str, Any] = {}
     try:

@@ -314,12 +314,11 @@ def _docs_url() -> str:
             "distribution of seccomp_py")
 
 
-def generate(kind: str) -> str:
-    """``bash``, ``zsh``, ``fish`` or ``man``: the text, from :func:`cli.build_parser`."""
+def generate(kind: str, parser: argparse.ArgumentParser) -> str:
+    """``bash``, ``zsh``, ``fish`` or ``man``: the text, from ``parser`` (the
+    whole command's: :func:`seccomp_py.cli.build_parser`)."""
     from . import __version__
-    from .cli import build_parser
 
-    parser = build_parser()
     if kind == "man":
         return manpage(parser, __version__)
     return {"bash": bash, "zsh": zsh, "fish": fish}[kind](parser)
@@ -337,26 +336,27 @@ INSTALL_PATHS = {
 def cmd_completion(args: argparse.Namespace) -> int:
     import sys
 
-    sys.stdout.write(generate(args.shell))
+    sys.stdout.write(generate(args.shell, args.root_parser))
     return 0
 
 
 def cmd_manpage(args: argparse.Namespace) -> int:
     import sys
 
-    sys.stdout.write(generate("man"))
+    sys.stdout.write(generate("man", args.root_parser))
     return 0
 
 
-def register(sub: Any) -> None:
-    """Add ``completion`` and ``manpage`` to the ``seccomp-py`` subparsers ``sub``."""
+def register(sub: Any, root: argparse.ArgumentParser) -> None:
+    """Add ``completion`` and ``manpage`` to the subparsers ``sub`` of ``root``, the
+    ``seccomp-py`` parser they describe."""
     p = sub.add_parser("completion", help="print the shell completion script",
                        description="Print the completion script for bash, zsh or fish "
                                    "(the wheel installs them too), e.g. "
                                    "'source <(seccomp-py completion bash)'.")
     p.add_argument("shell", choices=SHELLS, help="bash, zsh or fish")
-    p.set_defaults(func=cmd_completion)
+    p.set_defaults(func=cmd_completion, root_parser=root)
     p = sub.add_parser("manpage", help="print the man page (roff)",
                        description="Print the seccomp-py(1) man page in roff, e.g. "
                                    "'seccomp-py manpage | man -l -'.")
-    p.set_defaults(func=cmd_manpage)
+    p.set_defaults(func=cmd_manpage, root_parser=root)

@@ -113,7 +113,8 @@ def _program(name: str, data: bytes | None = None) -> bytes:
 
 
 def _compile(args: argparse.Namespace, name: str, data: bytes | None = None) -> Compiled:
-    from .cli import UsageError, _arch_arg, _caps
+    from ._cli_errors import UsageError
+    from ._cli_target import _arch_arg, _caps
 
     profile = _profile(name, data)
     try:
@@ -153,7 +154,7 @@ def _error_text(err: FilterVerificationError) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .cli import UsageError
+    from ._cli_errors import UsageError
     from .verify import verify
 
     if args.pid is not None or args.runc is not None:
@@ -313,7 +314,7 @@ class _Side:
         import errno as _errno
 
         from . import inspect as _inspect
-        from .cli import CliError
+        from ._cli_errors import CliError
         from .errors import InspectError
 
         try:
@@ -587,8 +588,8 @@ def _live_label(kind: str, value: str) -> str:
 
 
 def _live(args: argparse.Namespace, kind: str, value: str, command: str) -> _Side:
+    from ._cli_errors import CliError
     from ._cli_inspect import runc_pid
-    from .cli import CliError
 
     if kind == "runc":
         try:
@@ -601,7 +602,7 @@ def _live(args: argparse.Namespace, kind: str, value: str, command: str) -> _Sid
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .cli import UsageError
+    from ._cli_errors import UsageError
 
     order = [(k, v) for k, v in getattr(args, "diff_sides", []) if v is not None]
     if len(order) != 2:
@@ -626,7 +627,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def _verify_live(args: argparse.Namespace) -> int:
     """verify --pid/--runc: the live stack against the profile under a runtime."""
-    from .cli import UsageError
+    from ._cli_errors import UsageError
 
     if args.input is not None:
         raise UsageError("verify: with --pid/--runc give the profile with --profile, "
@@ -740,7 +741,7 @@ def _add_live_options(p: argparse.ArgumentParser, ordered: bool) -> None:
 
 def register(sub: Any) -> None:
     """Add ``verify``, ``query`` and ``diff`` to the ``seccomp-py`` subparsers."""
-    from .cli import _add_target_options
+    from ._cli_target import _add_target_options
 
     p = sub.add_parser("verify", help="prove a profile's (or a raw program's) decisions",
                        description="Prove that the BPF program decides as the profile's "

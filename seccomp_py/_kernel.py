@@ -7,8 +7,8 @@ The C side's fallback ``#define``\\ s for the same constants live only in
 ``seccomp_py/_shim/shim.h``.  The numbers are the kernel's ABI: they never
 change once released.
 
-The last section holds what the *linked* libseccomp build offers (the shim's
-``SPY_HAS_*`` gates), read once here.
+It imports nothing: what the *linked* libseccomp build offers (the shim's
+``SPY_HAS_*`` gates) is read once in the binding layer, ``seccomp_py._native``.
 """
 
 from __future__ import annotations
@@ -168,13 +168,3 @@ PATH_MAX = 4096
 
 #: libseccomp refuses SCMP_ACT_ERRNO(MAX_ERRNO) although the kernel accepts it.
 LIBSECCOMP_MAX_ERRNO = MAX_ERRNO - 1
-
-# -- what the linked libseccomp build offers (shim.h's SPY_HAS_* gates) --------------------
-
-from ._native import lib as _lib  # noqa: E402  (the gates need the compiled module)
-
-#: libseccomp 2.6 functions and attributes, gated at build time in the shim.
-HAS_EXPORT_BPF_MEM: bool = bool(_lib.SPY_HAS_EXPORT_BPF_MEM)
-HAS_TRANSACTIONS: bool = bool(_lib.SPY_HAS_TRANSACTIONS)
-HAS_PRECOMPUTE: bool = bool(_lib.SPY_HAS_PRECOMPUTE)
-HAS_WAIT_KILL: bool = bool(_lib.SPY_HAS_WAITKILL)

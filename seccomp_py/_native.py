@@ -28,6 +28,15 @@ except ImportError as exc:  # pragma: no cover - depends on the build
     ) from exc
 
 
+# -- what the linked libseccomp build offers (shim.h's SPY_HAS_* gates), read once ----------
+
+#: libseccomp 2.6 functions and attributes, gated at build time in the shim.
+HAS_EXPORT_BPF_MEM: bool = bool(lib.SPY_HAS_EXPORT_BPF_MEM)
+HAS_TRANSACTIONS: bool = bool(lib.SPY_HAS_TRANSACTIONS)
+HAS_PRECOMPUTE: bool = bool(lib.SPY_HAS_PRECOMPUTE)
+HAS_WAIT_KILL: bool = bool(lib.SPY_HAS_WAITKILL)
+
+
 def check(rc: int, func: str, detail: str = "") -> int:
     """Return ``rc`` when it is >= 0, else raise the matching SeccompError.
 

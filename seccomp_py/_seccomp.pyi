@@ -131,6 +131,7 @@ class _Lib:
     SPY_ACT_ERRNO_BASE: int
     SPY_ACT_TRACE_BASE: int
     SPY_BPF_MAXINSNS: int
+    SPY_LIBSECCOMP_MAX_ERRNO: int
     def spy_export_bpf_mem(self, ctx: CData, buf: CData | bytes, len: CData) -> int: ...
     def spy_transaction_start(self, ctx: CData) -> int: ...
     def spy_transaction_commit(self, ctx: CData) -> int: ...
@@ -148,6 +149,7 @@ class _Lib:
         counts: CData,
         cmps: CData,
         failed_at: CData,
+        kept: CData,
     ) -> int: ...
     # inspect.cdef
     SPY_INSPECT_STEP_NONE: int

@@ -7,8 +7,32 @@ from __future__ import annotations
 
 import enum
 
-from ._kernel import HAS_WAIT_KILL as HAS_WAIT_KILL
+from ._native import HAS_WAIT_KILL as HAS_WAIT_KILL
 from ._native import lib
+from .errors import InvalidArgumentError, UnsupportedError
+
+TYPE_CHECKING = False  # not typing's (start-up time)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Generic, Protocol, TypeVar, overload
+
+    from .action import Action
+
+    class _HasAttributes(Protocol):
+        """What _Attr needs of its owner (a Filter)."""
+
+        def get_attribute(self, attr: Attribute) -> bool | int | Action: ...
+
+        def set_attribute(self, attr: Attribute, value: bool | int | Action) -> None: ...
+
+    T = TypeVar("T")
+else:
+    T = None
+
+    class Generic:
+        """Stand-in for typing.Generic: ``_Attr[bool]`` is ``_Attr`` at run time."""
+
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
 
 # SCMP_FLTATR_CTL_WAITKILL is 10 in libseccomp 2.6; on 2.5 the shim reports -1
 # and Filter.set_attribute raises UnsupportedError.
@@ -50,3 +74,43 @@ class Optimize(enum.IntEnum):
 
 
 ACTION_ATTRIBUTES = frozenset({Attribute.DEFAULT_ACTION, Attribute.BAD_ARCH_ACTION})
+
+
+class _Attr(Generic[T]):
+    """A typed property over one attribute (``f.no_new_privileges = False``)."""
+
+    def __init__(self, attr: Attribute) -> None:
+        self.attr = attr
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.__doc__ = f"Attribute.{self.attr.name} (see seccomp_attr_set(3))."
+
+    if TYPE_CHECKING:
+        @overload
+        def __get__(self, obj: None, owner: type) -> _Attr[T]: ...
+        @overload
+        def __get__(self, obj: _HasAttributes, owner: type) -> T: ...
+
+    def __get__(self, obj: _HasAttributes | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        return obj.get_attribute(self.attr)
+
+    def __set__(self, obj: _HasAttributes, value: T) -> None:
+        obj.set_attribute(self.attr, value)  # type: ignore[arg-type]
+
+
+def _check_attribute(attr: object, func: str) -> Attribute:
+    if not isinstance(attr, Attribute):
+        if isinstance(attr, int) and not isinstance(attr, bool):
+            try:
+                attr = Attribute(attr)
+            except ValueError:
+                raise InvalidArgumentError(func=func,
+                                           detail=f"unknown attribute {attr}") from None
+        else:
+            raise TypeError(f"expected an Attribute, not {type(attr).__name__}")
+    if attr is Attribute.WAIT_KILL and not HAS_WAIT_KILL:
+        raise UnsupportedError(func, "WAIT_KILL needs libseccomp >= 2.6")
+    assert isinstance(attr, Attribute)
+    return attr

@@ -21,18 +21,22 @@ import sys
 from collections.abc import Sequence
 
 from . import _cli_explain, _cli_groups, _cli_learn, _cli_sandbox
-from .errors import CliError as CliError
+from ._cli_errors import PROG, CliError, UsageError, _err, _ExecError, _Parser
+from ._cli_target import (
+    _add_target_options,
+    _arch_arg,
+    _compile,
+    _read_input,
+    _report_multiplexed,
+)
 from .errors import SeccompError
-from .errors import UsageError as UsageError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import Any
 
     from .arch import Arch
-    from .profile import Compiled, Profile
 
-PROG = "seccomp-py"
 #: Where a user of the installed wheel finds the documentation.  No project URL is
 #: given: the project has no public home yet (pyproject.toml invents none); the man
 #: page is installed with the wheel, and the docs/ directory is in the sdist.
@@ -40,145 +44,6 @@ DOCS_HINT = ("the man page (man seccomp-py, installed with the package; also "
              "'seccomp-py manpage'), and docs/cli.md in the source distribution "
              "(pip download --no-deps --no-binary :all: seccomp_py)")
 EPILOG = f"Documentation: {DOCS_HINT}."
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line (and exit status 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _err(text: str) -> None:
-    sys.stderr.write(f"{PROG}: {text}\n")
-
-
-# -- shared options ---------------------------------------------------------------------------
-
-
-def _add_target_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", help="compile for this arch (libseccomp name such as x86_64, "
-                                  "aarch64, or Docker's amd64, arm64; default: native)")
-    caps = p.add_mutually_exclusive_group()
-    caps.add_argument("--caps", metavar="SET|CAP,...",
-                      help="the capability set includes/excludes see: docker (Docker's "
-                           "default 14), podman (Podman's default 10), all, none, or names "
-                           "comma-separated (e.g. CAP_SYS_ADMIN,sys_ptrace; '' for none). "
-                           "Default: the profile's runtime set (docker for the docker "
-                           "built-in, podman for podman), none for any other profile; "
-                           "never this process's own")
-    caps.add_argument("--all-caps", action="store_true",
-                      help="every capability (a privileged container; same as --caps all)")
-    p.add_argument("--kernel", metavar="X.Y",
-                   help="kernel version for minKernel (default: the running kernel)")
-    p.add_argument("--strict", action="store_true",
-                   help="refuse unknown keys and syscall names libseccomp does not know "
-                        "(default: skip them with a warning, as runc does)")
-    # issue 15: socketcall/ipc multiplexing (seccomp_py.profile.Profile.compile)
-    p.add_argument("--strict-multiplexed", action="store_true",
-                   help="refuse socketcall/ipc on arches where argument checks of socket/ipc "
-                        "rules cannot apply (i386); default: report them and behave as runc")
-
-
-def _caps(args: argparse.Namespace, profile: Profile) -> tuple[frozenset[str], str]:
-    """The capability set of --caps / --all-caps (default: the profile's runtime set)
-    and how to describe it."""
-    from .profile import CAP_SETS, resolve_caps
-
-    spec = "all" if args.all_caps else args.caps
-    if spec is None:
-        spec = profile.runtime_caps()
-    try:
-        caps = resolve_caps(spec)
-    except ValueError as exc:
-        raise UsageError(f"--caps: {exc}") from None
-    key = spec.strip().lower() or "none"
-    return caps, (key if key in CAP_SETS else "given")
-
-
-def _arch_arg(text: str | None) -> Arch | None:
-    """--arch: a libseccomp or Docker arch name; an unknown one lists the valid names."""
-    if text is None:
-        return None
-    from .arch import Arch
-    from .errors import UnknownArchError
-    from .profile import target_arch
-
-    try:
-        return target_arch(text)
-    except UnknownArchError:
-        valid = [a.libseccomp_name for a in Arch if a is not Arch.NATIVE and a.is_available()]
-        raise UsageError(f"--arch: unknown architecture {text!r}; valid: "
-                         + ", ".join(valid)) from None
-
-
-def _read_input(path: str, binary: bool) -> Any:
-    if path == "-":
-        return sys.stdin.buffer.read() if binary else sys.stdin.read()
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _load_profile(path: str, strict: bool) -> Profile:
-    """A profile file, '-' for stdin, or the name of a built-in profile (``docker``,
-    ``podman``) when no file of that name exists."""
-    import dataclasses
-
-    from .profile import Profile, builtin_names, builtin_path
-
-    if path != "-" and not os.path.exists(path) and path in builtin_names():
-        with open(builtin_path(path), "rb") as fh:
-            return dataclasses.replace(Profile.loads(fh.read(), strict=strict), origin=path)
-    try:
-        data = _read_input(path, binary=True)
-    except CliError:
-        if path != "-" and os.sep not in path and not os.path.exists(path):
-            raise CliError(f"cannot read {path}: no such file, and not a built-in profile "
-                           f"(built-in: {', '.join(builtin_names())})") from None
-        raise
-    return Profile.loads(data, strict=strict)
-
-
-def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
-    import warnings
-
-    from .profile import parse_kernel
-
-    try:
-        kernel = parse_kernel(args.kernel) if args.kernel else None
-    except ValueError as exc:
-        raise UsageError(f"--kernel: {exc}") from None
-    arch = _arch_arg(args.arch)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        profile = _load_profile(args.profile, args.strict)
-        caps, args.caps_name = _caps(args, profile)
-        args.caps_set = caps
-        compiled = profile.compile(arch, caps=caps, kernel=kernel,
-                                   unknown="error" if args.strict else "ignore",
-                                   strict_multiplexed=args.strict_multiplexed)
-    for w in caught:
-        if not getattr(args, "quiet_warnings", False):
-            _err(f"warning: {w.message}")
-    unknown = compiled.skipped_for("unknown")
-    for s in unknown:
-        if s.weakens:
-            _err(f"WARNING: {s.path}: a rule refusing {s.name!r} was dropped: libseccomp "
-                 f"does not know it, so the filter lets it through with the default action")
-    plain = [s.name for s in unknown if not s.weakens]
-    if plain and not getattr(args, "quiet", False):
-        _err(f"warning: {len(plain)} syscall names libseccomp does not know were skipped "
-             f"(as runc does; --strict refuses them): " + ", ".join(plain))
-    return profile, compiled
-
-
-def _report_multiplexed(compiled: Compiled) -> None:
-    """issue 15: rules whose argument checks cannot apply on an arch, one line."""
-    if compiled.widened:
-        _err(f"warning: {compiled.multiplexed_note}")
 
 
 # -- subcommands ----------------------------------------------------------------------------------
@@ -237,7 +102,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from . import bpf
-    from .filter import BPF_MAXINSNS
+    from .program import BPF_MAXINSNS
 
     if args.runc and args.format != "bpf":
         raise UsageError("compile: --runc needs --format bpf")
@@ -272,14 +137,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _did_you_mean(name: str, arches: Sequence[Arch]) -> str:
-    import difflib
+    from .syscall import similar_names
 
-    from . import syscall as _syscall
-
-    known: set[str] = set()
-    for a in arches:
-        known.update(_syscall.names(a))
-    hints = difflib.get_close_matches(name, sorted(known), n=2)
+    hints = similar_names(name, arches)
     return f" (did you mean {' or '.join(hints)}?)" if hints else ""
 
 
@@ -288,8 +148,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from . import bpf
     from .errors import FilterTooLargeError
-    from .filter import BPF_MAXINSNS
-    from .profile import current_kernel, parse_kernel
+    from .host import kernel_version
+    from .program import BPF_MAXINSNS
 
     args.quiet = True
     profile, compiled = _compile(args)
@@ -303,7 +163,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     unknown = compiled.skipped_for("unknown")
     weak = [s for s in unknown if s.weakens]
     absent = compiled.skipped_for("absent")
-    kernel = parse_kernel(args.kernel) if args.kernel else current_kernel()
+    kernel = kernel_version(args.kernel or None)
     ok = count <= BPF_MAXINSNS
     problems: list[str] = []
     if not ok:
@@ -407,16 +267,12 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def _errno_arg(text: str) -> int:
-    from ._kernel import MAX_ERRNO
-    from .profile import check_errno_name
+    from .profile_schema import errno_number
 
     try:
-        value = int(text) if text.isdigit() else check_errno_name(text)
+        return errno_number(text)
     except ValueError as exc:
         raise UsageError(f"--deny: {exc}") from None
-    if not 1 <= value <= MAX_ERRNO:
-        raise UsageError(f"errno {text!r} is outside 1..{MAX_ERRNO}")
-    return value
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -460,15 +316,6 @@ def cmd_agent(args: argparse.Namespace) -> int:
 # -- run / learn ----------------------------------------------------------------------------------
 
 OCI_VERSION = "1.0.2"
-
-
-class _ExecError(CliError):
-    """The command could not be executed: exit status 127 (not found) or 126."""
-
-    def __init__(self, what: str, cmd: str, exc: OSError) -> None:
-        self.status = 127 if isinstance(exc, FileNotFoundError) else 126
-        reason = "command not found" if self.status == 127 else (exc.strerror or str(exc))
-        super().__init__(f"{what}: {cmd}: {reason}")
 
 
 def _command(args: argparse.Namespace) -> list[str]:
@@ -547,18 +394,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(f"run: the filter is for {compiled.arch.name.lower()}, which this "
                        f"{native().name.lower()} process cannot run under (use compile for "
                        "other arches)")
-    with compiled.filter as filt:
+    with compiled.filter:
         stub = args.runc_stub if args.runc_stub is not None else True
-        program = (compiled.runc_program() if stub
-                   else compiled.program())
+        program = compiled.to_program(runc=stub)
         if _cli_explain.wanted(args):
-            return _cli_explain.run(args, cmd, profile, compiled, program)
-        notify = _has_notify(program)
+            return _cli_explain.run(args, cmd, profile, compiled, program.bpf)
+        notify = program.wants_listener
         if notify and not profile.listener_path:
             raise CliError("run: the profile has SCMP_ACT_NOTIFY rules but no listenerPath: "
                            "nobody would answer them")
         try:
-            proc = spawn(cmd, filt, program=program, **_cli_sandbox.spawn_options(args))
+            proc = spawn(cmd, program, **_cli_sandbox.spawn_options(args))
             _report_multiplexed(compiled)
         except ExecForbiddenError as exc:
             raise CliError(f"run: {exc.detail}") from None
@@ -583,42 +429,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _exit_status(_wait_foreground(proc))
 
 
-def _has_notify(program: bytes) -> bool:
-    import struct
-
-    from ._kernel import BPF_K, BPF_RET, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_USER_NOTIF
-
-    return any(code == BPF_RET | BPF_K and k & SECCOMP_RET_ACTION_FULL == SECCOMP_RET_USER_NOTIF
-               for code, _jt, _jf, k in struct.iter_unpack("=HBBI", program))
-
-
 def _learn_default(args: argparse.Namespace) -> Any:
-    from ._kernel import LIBSECCOMP_MAX_ERRNO
-    from .action import Action, ActionKind
-    from .profile import ACTIONS, _make_action, check_errno_name
+    from .learn import learned_default
 
-    name = args.default_action.upper()
-    if not name.startswith("SCMP_ACT_"):
-        name = "SCMP_ACT_" + name
-    if name not in ACTIONS:
-        raise UsageError(f"learn: unknown action {args.default_action!r} (one of "
-                       + ", ".join(sorted(ACTIONS)) + ")")
-    kind = ACTIONS[name]
-    if kind in (ActionKind.ALLOW, ActionKind.NOTIFY):
-        raise UsageError(f"learn: {name} as the default action would not restrict anything "
-                       "(or need a supervisor); use ERRNO, KILL_PROCESS, TRAP or LOG")
-    value = args.default_errno
     try:
-        number = int(value, 0)
-    except ValueError:
-        try:
-            number = check_errno_name(value)
-        except ValueError:
-            raise UsageError(f"learn: unknown errno {value!r}") from None
-    if not 0 < number <= LIBSECCOMP_MAX_ERRNO:
-        raise UsageError(f"learn: errno {number} is out of range (1..{LIBSECCOMP_MAX_ERRNO})")
-    action: Action = _make_action(name, number)
-    return action
+        return learned_default(args.default_action, args.default_errno)
+    except ValueError as exc:
+        raise UsageError(f"learn: {exc}") from None
 
 
 def _action_text(action: Any) -> str:
@@ -906,7 +723,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         from . import _cli_profiles, _cli_shell
 
         _cli_profiles.register(sub)
-        _cli_shell.register(sub)
+        _cli_shell.register(sub, parser)
     for choice in sub.choices.values():
         if choice.epilog is None:
             choice.epilog = EPILOG

@@ -19,8 +19,8 @@ from types import ModuleType
 from typing import IO, Any, Callable, TypeVar, cast
 
 from . import arch as _arch
-from ._kernel import HAS_WAIT_KILL, SECCOMP_RET_DATA
-from ._native import check, ffi, lib
+from ._kernel import SECCOMP_RET_DATA
+from ._native import HAS_WAIT_KILL, check, ffi, lib
 from .action import Action, ActionKind
 from .arch import Arch as _CoreArch
 from .arg import ArgCmp, Op

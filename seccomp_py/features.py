@@ -14,10 +14,10 @@ import warnings
 from collections import namedtuple
 
 from . import _kernel as _k
-from ._kernel import HAS_EXPORT_BPF_MEM as HAS_EXPORT_BPF_MEM
-from ._kernel import HAS_PRECOMPUTE as HAS_PRECOMPUTE
-from ._kernel import HAS_TRANSACTIONS as HAS_TRANSACTIONS
-from ._kernel import HAS_WAIT_KILL as HAS_WAIT_KILL
+from ._native import HAS_EXPORT_BPF_MEM as HAS_EXPORT_BPF_MEM
+from ._native import HAS_PRECOMPUTE as HAS_PRECOMPUTE
+from ._native import HAS_TRANSACTIONS as HAS_TRANSACTIONS
+from ._native import HAS_WAIT_KILL as HAS_WAIT_KILL
 from ._native import lib
 from .action import Action, ActionKind
 from .errors import LibseccompSecurityWarning as LibseccompSecurityWarning

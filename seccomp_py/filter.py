@@ -9,32 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import os
-import warnings
 import weakref
 from _thread import allocate_lock as _allocate_lock
-from array import array as _array
-from collections import namedtuple
-from itertools import compress as _compress
-from itertools import repeat as _repeat
-from operator import attrgetter, itemgetter
-from operator import sub as _sub
 
 from . import arch as _arch
 from . import model as _model
-from ._kernel import BPF_INSN_SIZE, BPF_MAXINSNS, HAS_WAIT_KILL
-from ._kernel import HAS_EXPORT_BPF_MEM as _HAS_EXPORT_MEM
-from ._kernel import HAS_PRECOMPUTE as _HAS_PRECOMPUTE
-from ._kernel import HAS_TRANSACTIONS as _HAS_TRANSACTIONS
 from ._kernel import LIBSECCOMP_MAX_ERRNO as _LIBSECCOMP_MAX_ERRNO
 from ._kernel import SECCOMP_RET_ACTION_FULL as _RET_ACTION_FULL
-from ._kernel import SECCOMP_RET_DATA as _RET_DATA
+from ._native import HAS_EXPORT_BPF_MEM as _HAS_EXPORT_MEM
+from ._native import HAS_PRECOMPUTE as _HAS_PRECOMPUTE
+from ._native import HAS_TRANSACTIONS as _HAS_TRANSACTIONS
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
 from .arch import Arch
-from .arg import ArgCmp
-from .attribute import ACTION_ATTRIBUTES, Attribute, Optimize
+from .attribute import (
+    ACTION_ATTRIBUTES,
+    HAS_WAIT_KILL,
+    Attribute,
+    Optimize,
+    _Attr,
+    _check_attribute,
+)
 from .errors import (
     AlreadyLoadedError,
     ConcurrentUseError,
@@ -45,122 +41,45 @@ from .errors import (
     InvalidArgumentError,
     SeccompError,
     UnsupportedError,
-    WidenedRuleWarning,
-    error_for,
 )
 from .features import kernel_actions
 from .model import Policy
-from .syscall import (
-    _NATIVE_NUMBERS,
-    Syscall,
-    _resolve_name,
-    libseccomp_number,
-    resolve_number,
+from .multiplex import _mux_arches
+from .program import (
+    BPF_INSN_SIZE,
+    BPF_MAXINSNS,
+    FLAG_LOG,
+    FLAG_SPEC_ALLOW,
+    FLAG_TSYNC,
+    FLAG_WAIT_KILLABLE_RECV,
+    Program,
+)
+from .rule import (
+    RuleRecord,
+    _record,
+    _Rules,
 )
 
 # typing is not imported at run time: it (and the re module it pulls in) was
 # the largest part of `import seccomp_py` (docs/benchmarks.md, scenario 6)
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Iterable, Iterator
-    from typing import IO, Any, Generic, NamedTuple, TypeVar, Union, overload
+    from collections.abc import Iterator
+    from typing import IO, Any, Union
 
     from .arch import ArchLike
     from .spawn import SeccompPopen
-    from .syscall import SyscallLike
 
     AttrValue = Union[bool, int, Action]
-    # _add_many's input for C: records, action values, native numbers,
-    # comparison counts (None: no comparisons), comparisons, positions of the
-    # rules to check for widening
-    _Prepared = tuple[list[Any], list[int], list[int], Union[list[int], None],
-                      list[tuple[int, int, int, int]], list[int]]
     PathOrFile = Union[str, "os.PathLike[str]", int, IO[bytes]]
-    T = TypeVar("T")
-else:
-    T = None
-
-    class Generic:
-        """Stand-in for typing.Generic: ``_Attr[bool]`` is ``_Attr`` at run time."""
-
-        def __class_getitem__(cls, item: object) -> type:
-            return cls
 
 #: Automatic layout: above this many rules a filter whose OPTIMIZE attribute
 #: the user never set is compiled as a binary tree (runc's threshold).
 AUTO_BINARY_TREE_RULES = 32
 _OPTIMIZE = int(Attribute.OPTIMIZE)
-_ERRNO_KIND = int(ActionKind.ERRNO)
 _SYSRAWRC = int(Attribute.RETURN_SYSTEM_RETURN_CODES)
 
-class _Attr(Generic[T]):
-    """A typed property over one attribute (``f.no_new_privileges = False``)."""
-
-    def __init__(self, attr: Attribute) -> None:
-        self.attr = attr
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.__doc__ = f"Attribute.{self.attr.name} (see seccomp_attr_set(3))."
-
-    if TYPE_CHECKING:
-        @overload
-        def __get__(self, obj: None, owner: type) -> _Attr[T]: ...
-        @overload
-        def __get__(self, obj: Filter, owner: type) -> T: ...
-
-    def __get__(self, obj: Filter | None, owner: type) -> Any:
-        if obj is None:
-            return self
-        return obj.get_attribute(self.attr)
-
-    def __set__(self, obj: Filter, value: T) -> None:
-        obj.set_attribute(self.attr, value)  # type: ignore[arg-type]
-
-
-_RULE_RECORD_DOC = """A rule as it was added to a Filter (see :attr:`Filter.rules`).
-
-    ``syscall`` is the name given, or the number as text when a number that
-    has no native name was given.
-    """
-
-if TYPE_CHECKING:
-    class RuleRecord(NamedTuple):
-        """A rule as it was added to a Filter (see _RULE_RECORD_DOC)."""
-
-        action: Action
-        syscall: str
-        comparisons: tuple[ArgCmp, ...]
-        exact: bool
-else:
-    RuleRecord = namedtuple("RuleRecord", ("action", "syscall", "comparisons", "exact"),
-                            module=__name__)
-    RuleRecord.__doc__ = _RULE_RECORD_DOC
-
-
-def _record_name(syscall: SyscallLike, name: str) -> str:
-    if isinstance(syscall, int) and not isinstance(syscall, bool):
-        try:
-            return resolve_number(syscall)
-        except (LookupError, ValueError):
-            return name
-    return name
-
-
-def _syscall_number(syscall: SyscallLike) -> tuple[int, str]:
-    """The native number libseccomp wants in a rule, and a name for messages."""
-    if isinstance(syscall, Syscall):
-        return libseccomp_number(syscall.name), syscall.name
-    if isinstance(syscall, str):
-        return libseccomp_number(syscall), syscall
-    if isinstance(syscall, int) and not isinstance(syscall, bool):
-        if not -(2**31) <= syscall < 2**31:
-            raise InvalidArgumentError(func="Filter.add_rule",
-                                       detail=f"syscall number {syscall} is not a C int")
-        return syscall, str(syscall)
-    raise TypeError(f"expected a Syscall, a name or a number, not {type(syscall).__name__}")
-
-
-class Filter:
+class Filter(_Rules):
     """A seccomp filter under construction (libseccomp's ``scmp_filter_ctx``).
 
     ``Filter(default_action)`` creates it (seccomp_init(3)); rules are added
@@ -200,6 +119,8 @@ class Filter:
         self._generation = 0
         # (generation, BPF, binary tree chosen automatically)
         self._bpf: tuple[int, bytes, bool] | None = None
+        # (generation, the Program compile() made of it)
+        self._program: tuple[int, Program] | None = None
         # RuleRecords, or the (Action, name) tuples add_rules() was given for
         # rules without comparisons (made RuleRecords when read: see rules)
         self._rules: list[RuleRecord | tuple[Action, str]] = []
@@ -397,283 +318,6 @@ class Filter:
             raise FilterFailedError("seccomp_attr_get", self._failed)
         return self._default
 
-    # -- rules -----------------------------------------------------------------------------
-
-    def add_rule(self, action: Action | int, syscall: SyscallLike,
-                 *comparisons: ArgCmp) -> None:
-        """Add a rule: ``action`` when ``syscall`` is made and all comparisons hold.
-
-        libseccomp may rewrite the rule for the filter's arches (e.g. socket()
-        on x86 via socketcall).  See seccomp_rule_add(3).  Raises
-        UnknownSyscallError, InvalidArgumentError (errno EACCES when the action
-        equals the default action, EINVAL otherwise), TypeError.
-        """
-        if not comparisons and type(action) is Action and type(syscall) is str:
-            # the hot path of a filter build, inline: a cached name, no comparison
-            number = _NATIVE_NUMBERS.get(syscall)
-            if number is not None:
-                if not self._lock.acquire(False):
-                    raise ConcurrentUseError("seccomp_rule_add_array")
-                try:
-                    if self._closed is not None:
-                        raise FilterClosedError("seccomp_rule_add_array", self._closed)
-                    if self._failed is not None:
-                        raise FilterFailedError("seccomp_rule_add_array", self._failed)
-                    rc = lib.seccomp_rule_add_array(self._ctx, action._value, number, 0,
-                                                    ffi.NULL)
-                finally:
-                    self._generation += 1
-                    self._lock.release()
-                if rc < 0:
-                    raise _rule_error(rc, "seccomp_rule_add_array", action, syscall, ())
-                self._rules.append((action, syscall))
-                return
-        self._add(action, syscall, comparisons, exact=False)
-
-    def add_rule_exact(self, action: Action | int, syscall: SyscallLike,
-                       *comparisons: ArgCmp) -> None:
-        """Like add_rule, but fail rather than let libseccomp rewrite the rule
-        (seccomp_rule_add_exact(3))."""
-        self._add(action, syscall, comparisons, exact=True)
-
-    def _add(self, action: Action | int, syscall: SyscallLike,
-             comparisons: tuple[ArgCmp, ...], exact: bool) -> None:
-        # The hot path of every filter build: no contextmanager, no repeated
-        # validation of what is cached (see docs/benchmarks.md).
-        act = action if type(action) is Action else Action.coerce(action)
-        number: int | None
-        if type(syscall) is str:
-            number = _NATIVE_NUMBERS.get(syscall)
-            if number is None:
-                number = libseccomp_number(syscall)
-            name = record = syscall
-        else:
-            number, name = _syscall_number(syscall)
-            record = _record_name(syscall, name)
-        count = len(comparisons)
-        if count:
-            for cmp in comparisons:
-                if type(cmp) is not ArgCmp and not isinstance(cmp, ArgCmp):
-                    raise TypeError("comparisons must be ArgCmp (e.g. Arg(0) == 1), "
-                                    f"not {type(cmp).__name__}")
-            array = ffi.new("struct scmp_arg_cmp[]",
-                            [(c.index, c.op, c.a, c.b) for c in comparisons])
-        else:
-            array = ffi.NULL
-        if exact:
-            func = "seccomp_rule_add_exact_array"
-            call = lib.seccomp_rule_add_exact_array
-        else:
-            func = "seccomp_rule_add_array"
-            call = lib.seccomp_rule_add_array
-        if not self._lock.acquire(False):
-            raise ConcurrentUseError(func)
-        try:
-            if self._closed is not None:
-                raise FilterClosedError(func, self._closed)
-            if self._failed is not None:
-                raise FilterFailedError(func, self._failed)
-            rc = call(self._ctx, act._value, number, count, array)
-        finally:
-            self._generation += 1
-            self._lock.release()
-        if rc < 0:
-            raise _rule_error(rc, func, act, name, comparisons)
-        self._rules.append(_new_tuple(RuleRecord, (act, record, comparisons, exact)))
-        if (count and self._mux and not exact
-                and _permissiveness(act) > _permissiveness(self._default)):
-            message = self._widened_message(act, number, comparisons)
-            if message:
-                warnings.warn(message, WidenedRuleWarning, stacklevel=4)
-
-    def add_rules(self, rules: Iterable[tuple[Any, ...]]) -> None:
-        """Add many rules at once: each item is ``(action, syscall, *comparisons)``,
-        as the arguments of :meth:`add_rule`.
-
-        Every rule is validated first (same exceptions as add_rule); then all go
-        to libseccomp in one C call (seccomp_rule_add(3) per rule).  A
-        SeccompError raised for one rule has ``rule_index`` set to its position.
-        All or nothing with libseccomp 2.6 (one transaction).  With libseccomp
-        2.5 a rule refused midway leaves the ones before it in the filter, so
-        the filter is marked failed (:attr:`failed`): every later use raises
-        FilterFailedError until :meth:`reset`, because a deny list cut short
-        would allow more than asked.  Raises UnknownSyscallError,
-        InvalidArgumentError, SeccompError, TypeError.
-        """
-        for _pos, message in self._add_many(rules, widened=True):
-            warnings.warn(message, WidenedRuleWarning, stacklevel=2)
-
-    def _add_many(self, rules: Iterable[tuple[Any, ...]], *,
-                  widened: bool) -> list[tuple[int, str]]:
-        """add_rules(); returns (position, message) of the widened rules (if ``widened``)."""
-        func = "seccomp_rule_add_array"
-        default = self._default
-        if type(rules) is not list:
-            rules = list(rules)
-        prepared = _prepare_fast(rules, default, widened)
-        if prepared is None:
-            prepared = self._prepare_slow(rules, widened)
-        records, actions, numbers, counts, cmps, check_later = prepared
-        n = len(records)
-        if not n:
-            return []
-        # array.array + from_buffer: a C array from a list without a Python loop
-        actions_buf = _array("I", actions)
-        numbers_buf = _array("i", numbers)
-        c_actions = ffi.from_buffer("uint32_t[]", actions_buf)
-        c_numbers = ffi.from_buffer("int[]", numbers_buf)
-        if cmps:
-            assert counts is not None
-            counts_buf = _array("I", counts)
-            c_counts = ffi.from_buffer("unsigned int[]", counts_buf)
-            c_cmps = ffi.new("struct scmp_arg_cmp[]", cmps)
-        else:
-            c_counts = c_cmps = ffi.NULL
-        failed_at = ffi.new("size_t *")
-        if not self._lock.acquire(False):
-            raise ConcurrentUseError(func)
-        try:
-            if self._closed is not None:
-                raise FilterClosedError(func, self._closed)
-            if self._failed is not None:
-                raise FilterFailedError(func, self._failed)
-            rc = lib.spy_rule_add_many(self._ctx, n, c_actions, c_numbers, c_counts, c_cmps,
-                                       failed_at)
-            if rc < 0:
-                at = int(failed_at[0])
-                if at > n:  # the transaction did not start: nothing changed
-                    raise error_for(-rc, "seccomp_transaction_start")
-                if at == n:  # the commit failed: the filter's state is unknown
-                    self._failed = ("add_rules() could not commit its transaction; "
-                                    "reset() the filter")
-                    raise error_for(-rc, "seccomp_transaction_commit")
-                r = _record(records[at])
-                error = _rule_error(rc, func, r.action, r.syscall, r.comparisons)
-                error.rule_index = at
-                if at and not _HAS_TRANSACTIONS:
-                    # libseccomp < 2.6 kept the rules before the failing one
-                    self._rules.extend(records[:at])
-                    self._failed = (f"add_rules() failed at rule {at} after adding the "
-                                    f"{at} before it (libseccomp < 2.6 has no "
-                                    "transactions): the filter holds part of the batch "
-                                    "and would allow more than asked; reset() it")
-                raise error
-            self._rules.extend(records)
-        finally:
-            self._generation += 1
-            self._lock.release()
-        messages = []
-        if check_later and self._mux:
-            for pos in check_later:
-                r = _record(records[pos])
-                message = self._widened_message(r.action, numbers[pos], r.comparisons)
-                if message:
-                    messages.append((pos, message))
-        return messages
-
-    def _prepare_slow(self, rules: list[Any], widened: bool) -> _Prepared:
-        """_add_many's preparation, rule by rule (any input; the exact errors)."""
-        default = self._default
-        default_value = default._value
-        records: list[RuleRecord | tuple[Action, str]] = []
-        actions: list[int] = []
-        numbers: list[int] = []
-        counts: list[int] = []
-        cmps: list[tuple[int, int, int, int]] = []
-        check_later: list[int] = []
-        native_get = _NATIVE_NUMBERS.get
-        actions_append, numbers_append = actions.append, numbers.append
-        counts_append, records_append = counts.append, records.append
-        for rule in rules:
-            # fast path: (Action, known name), nothing libseccomp would refuse
-            if type(rule) is tuple and len(rule) == 2:
-                act, syscall = rule
-                if type(act) is Action and type(syscall) is str:
-                    number = native_get(syscall)
-                    value = act._value
-                    if (number is not None and value != default_value
-                            and (value & _RET_ACTION_FULL != _ERRNO_KIND
-                                 or value & _RET_DATA <= _LIBSECCOMP_MAX_ERRNO)):
-                        actions_append(value)
-                        numbers_append(number)
-                        counts_append(0)
-                        records_append(rule)
-                        continue
-            elif (type(rule) is tuple and len(rule) == 3 and type(rule[0]) is Action
-                    and type(rule[1]) is str and type(rule[2]) is ArgCmp):
-                # fast path: one comparison
-                act, syscall, cmp = rule
-                number = native_get(syscall)
-                value = act._value
-                if (number is not None and value != default_value
-                        and (value & _RET_ACTION_FULL != _ERRNO_KIND
-                             or value & _RET_DATA <= _LIBSECCOMP_MAX_ERRNO)):
-                    cmps.append((cmp.index, cmp.op, cmp.a, cmp.b))
-                    if widened and _permissiveness(act) > _permissiveness(default):
-                        check_later.append(len(records))
-                    actions_append(value)
-                    numbers_append(number)
-                    counts_append(1)
-                    records_append(_new_tuple(RuleRecord, (act, syscall, (cmp,), False)))
-                    continue
-            full, number = _prepare_rule(len(records), rule, default, widened, cmps,
-                                         check_later)
-            actions_append(full.action._value)
-            numbers_append(number)
-            counts_append(len(full.comparisons))
-            records_append(full)
-        return records, actions, numbers, counts, cmps, check_later
-
-    @property
-    def rules(self) -> tuple[RuleRecord, ...]:
-        """Every rule added so far, in order (what profile.Profile.from_filter() saves).
-
-        Cleared by reset(); merge() appends the other filter's rules.
-        """
-        return tuple(map(_record, self._rules))
-
-    def _widened_message(self, act: Action, number: int,
-                         comparisons: tuple[ArgCmp, ...]) -> str | None:
-        """The warning when libseccomp drops this rule's comparisons on a multiplexing arch."""
-        try:
-            name = resolve_number(number)
-        except SeccompError:
-            return None
-        widened = []
-        for a in Arch.available():
-            if a not in self._arch_set:
-                continue
-            try:
-                nr = libseccomp_number(name, a)
-            except SeccompError:
-                continue
-            lo_s, hi_s = _SOCKET_PSEUDO
-            lo_i, hi_i = _IPC_PSEUDO
-            if lo_s <= nr <= hi_s or lo_i <= nr <= hi_i:
-                widened.append(a.libseccomp_name)
-        if not widened:
-            return None
-        via = "socketcall(2)" if _is_socket_family(name) else "ipc(2)"
-        return (f"{act} for {name} with {', '.join(map(repr, comparisons))}: on "
-                f"{', '.join(widened)} the call can also be made through {via}, whose "
-                f"arguments seccomp cannot see, so there the rule matches every {name} call "
-                f"(use add_rule_exact to refuse, or deny {via.split('(')[0]})")
-
-    def set_priority(self, syscall: SyscallLike, priority: int) -> None:
-        """Hint that ``syscall`` should be checked early (0..255, higher first).
-
-        See seccomp_syscall_priority(3).
-        """
-        number, name = _syscall_number(syscall)
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise TypeError("priority must be an int")
-        if not 0 <= priority <= 255:
-            raise InvalidArgumentError(func="seccomp_syscall_priority",
-                                       detail=f"priority {priority} is outside 0..255")
-        with self._use("seccomp_syscall_priority", change=True) as ctx:
-            check(lib.seccomp_syscall_priority(ctx, number, priority),
-                  "seccomp_syscall_priority", name)
-
     # -- architectures -------------------------------------------------------------------
 
     def add_arch(self, arch: ArchLike) -> bool:
@@ -829,6 +473,40 @@ class Filter:
             return cached[1]
         with self._use("seccomp_export_bpf") as ctx:
             return self._export_locked(ctx)[0]
+
+    def compile(self) -> Program:
+        """The filter as a :class:`~seccomp_py.program.Program`: the program
+        :meth:`export_bpf` gives (verified against the rules unless
+        :attr:`verify` is off), with the seccomp(2) flags the attributes ask for
+        (THREAD_SYNC, LOG, DISABLE_SSB, WAIT_KILL), NO_NEW_PRIVILEGES and the
+        arches.  Cached until the filter changes.
+
+        Raises what export_bpf() raises (FilterClosedError,
+        FilterVerificationError, ...).
+        """
+        cached = self._program
+        if cached is not None and cached[0] == self._generation and self._closed is None:
+            return cached[1]  # the common case of spawn(): nothing changed
+        bpf = self.export_bpf()
+        generation = self._generation
+        if cached is not None and cached[0] == generation and cached[1].bpf is bpf:
+            return cached[1]
+        flags = 0
+        if self.thread_sync:
+            flags |= FLAG_TSYNC
+        if self.log:
+            flags |= FLAG_LOG
+        if self.disable_ssb:
+            flags |= FLAG_SPEC_ALLOW
+        if HAS_WAIT_KILL and self.wait_kill:
+            flags |= FLAG_WAIT_KILLABLE_RECV
+        program = Program(bpf, flags=flags, no_new_privs=bool(self.no_new_privileges),
+                          arches=[a for a in Arch.available() if a in self._arch_set])
+        # read again: a change made meanwhile (another thread) is caught
+        if self.export_bpf() is not bpf:
+            raise ConcurrentUseError("Filter.compile")
+        self._program = (generation, program)
+        return program
 
     def _export_locked(self, ctx: Any) -> tuple[bytes, bool]:
         """The BPF and whether the automatic layout chose the binary tree (cached
@@ -1063,27 +741,29 @@ class Filter:
         """Load seccomp_py's verified program (repaired, or generated: RANGES) with
         seccomp(2) and the flags the attributes ask for, as seccomp_load(3) would
         (libseccomp's seccomp_load() would compile and load its own program)."""
-        from .spawn import _build_plan
-
-        data = self.export_bpf()
-        plan = _build_plan(self, data)
+        program = self.compile()
         ranges = self._is_ranges()
-        if plan.has_notify and ranges:
+        if program.wants_listener and ranges:
             raise UnsupportedError("seccomp_load", "a RANGES program with NOTIFY rules is "
                                    "loaded by set_notifier()+load() or spawn(), which take "
                                    "its listener; choose another layout for libseccomp's "
                                    "notify_fd()")
-        if plan.has_notify:
+        if program.wants_listener:
             raise FilterVerificationError(
                 func="seccomp_load",
                 detail="libseccomp's program for this filter is wrong and seccomp_py's "
                        "repaired program has NOTIFY rules, which it cannot load itself "
                        "(libseccomp keeps the listener); nothing was loaded")
+        count = program.instruction_count
+        if count > BPF_MAXINSNS:
+            raise FilterTooLargeError(count, BPF_MAXINSNS, func="seccomp_load")
+        program.check_kernel()
         what = ("seccomp_py's program (Optimize.RANGES)" if ranges
                 else "seccomp_py's repaired program")
+        prog = ffi.from_buffer("char[]", program.bpf)
         with self._use("seccomp_load"):
-            rc = check(lib.spy_load_program(plan.prog, plan.count, plan.flags,
-                                            int(plan.no_new_privs)), "seccomp",
+            rc = check(lib.spy_load_program(prog, count, program.flags,
+                                            int(program.no_new_privs)), "seccomp",
                        f"loading {what}")
             if rc > 0:
                 raise SeccompError(errno.ESRCH, "seccomp",
@@ -1148,184 +828,6 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-# libseccomp's pseudo-syscall numbers for the calls multiplexed by socketcall(2)
-# and ipc(2) (__PNR_socket.. and __PNR_semop.. in seccomp-syscalls.h).
-_SOCKET_PSEUDO = (-120, -101)
-_IPC_PSEUDO = (-224, -201)
-
-
-_new_tuple = tuple.__new__
-_first = itemgetter(0)
-_second = itemgetter(1)
-_value_of = attrgetter("_value")
-
-
-def _prepare_fast(rules: list[Any], default: Action, widened: bool) -> _Prepared | None:
-    """_add_many's preparation with C-level map() over the whole batch, for
-    the common input: tuples of (Action, a name seen before, ArgCmp...) that
-    libseccomp will accept.  None for anything else (the slow path then
-    validates rule by rule and raises the exact error)."""
-    if set(map(type, rules)) != _ONLY_TUPLE:
-        return None
-    try:
-        acts = list(map(_first, rules))
-        names = list(map(_second, rules))
-    except IndexError:
-        return None
-    if set(map(type, acts)) != _ONLY_ACTION or set(map(type, names)) != _ONLY_STR:
-        return None
-    found = list(map(_NATIVE_NUMBERS.get, names))
-    if None in found:
-        return None
-    numbers: list[int] = found  # type: ignore[assignment]
-    values: list[int] = list(map(_value_of, acts))
-    if default._value in values:
-        return None
-    for value in set(values):
-        if value & _RET_ACTION_FULL == _ERRNO_KIND and value & _RET_DATA > _LIBSECCOMP_MAX_ERRNO:
-            return None
-    counts = list(map(_sub, map(len, rules), _repeat(2)))
-    if not any(counts):
-        return rules, values, numbers, None, [], []
-    records: list[Any] = list(rules)
-    cmps: list[tuple[int, int, int, int]] = []
-    check_later: list[int] = []
-    default_level = _permissiveness(default)
-    for i in _compress(range(len(counts)), counts):
-        rule = records[i]
-        comparisons = rule[2:]
-        for c in comparisons:
-            if type(c) is not ArgCmp:
-                return None
-        if len(comparisons) > 1 and len({c.index for c in comparisons}) < len(comparisons):
-            return None
-        cmps.extend([(c.index, c.op, c.a, c.b) for c in comparisons])
-        records[i] = _new_tuple(RuleRecord, (rule[0], rule[1], comparisons, False))
-        if widened and _permissiveness(rule[0]) > default_level:
-            check_later.append(i)
-    return records, values, numbers, counts, cmps, check_later
-
-
-_ONLY_TUPLE = {tuple}
-_ONLY_ACTION = {Action}
-_ONLY_STR = {str}
-
-
-def _record(rule: RuleRecord | tuple[Action, str]) -> RuleRecord:
-    if len(rule) == 2:  # an (Action, name) tuple add_rules() was given
-        return _new_tuple(RuleRecord, (rule[0], rule[1], (), False))
-    return rule
-
-
-def _prepare_rule(pos: int, rule: Any, default: Action, widened: bool,
-                  cmps: list[tuple[int, int, int, int]],
-                  check_later: list[int]) -> tuple[RuleRecord, int]:
-    """Validate rule ``pos`` of add_rules() as add_rule does; append its
-    comparisons to ``cmps`` (and ``pos`` to ``check_later`` when it may be
-    widened); return its record and native number."""
-    func = "seccomp_rule_add_array"
-    if type(rule) is not tuple:
-        if not isinstance(rule, (tuple, list)):
-            raise TypeError(f"add_rules: rule {pos} must be a tuple (action, syscall, "
-                            f"*comparisons), not {type(rule).__name__}")
-        rule = tuple(rule)
-    if len(rule) < 2:
-        raise TypeError(f"add_rules: rule {pos} must be (action, syscall, "
-                        f"*comparisons), not {rule!r}")
-    action, syscall = rule[0], rule[1]
-    comparisons = rule[2:]
-    try:
-        act = action if type(action) is Action else Action.coerce(action)
-        if type(syscall) is str:
-            number = libseccomp_number(syscall)
-            name = record = syscall
-        else:
-            number, name = _syscall_number(syscall)
-            record = _record_name(syscall, name)
-        count = len(comparisons)
-        for cmp in comparisons:
-            if type(cmp) is not ArgCmp and not isinstance(cmp, ArgCmp):
-                raise TypeError("comparisons must be ArgCmp (e.g. Arg(0) == 1), "
-                                f"not {type(cmp).__name__}")
-        # what libseccomp would refuse, refused before any rule is added
-        value = act._value
-        if value == default._value:
-            raise _rule_error(-errno.EACCES, func, act, name, comparisons)
-        if value & _RET_ACTION_FULL == _ERRNO_KIND and value & _RET_DATA > _LIBSECCOMP_MAX_ERRNO:
-            raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
-        if count > 1 and len({c.index for c in comparisons}) < count:
-            raise _rule_error(-errno.EINVAL, func, act, name, comparisons)
-    except SeccompError as exc:
-        exc.rule_index = pos
-        raise
-    except TypeError as exc:
-        raise TypeError(f"add_rules: rule {pos}: {exc}") from None
-    if count:
-        cmps.extend([(c.index, c.op, c.a, c.b) for c in comparisons])
-        if widened and _permissiveness(act) > _permissiveness(default):
-            check_later.append(pos)
-    return _new_tuple(RuleRecord, (act, record, comparisons, False)), number
-
-
-def _rule_error(rc: int, func: str, act: Action, name: str,
-                comparisons: tuple[ArgCmp, ...]) -> SeccompError:
-    """The exception for libseccomp's ``rc`` refusing a rule (add_rule, add_rules)."""
-    detail = f"{act!r} for {name}"
-    if comparisons:
-        detail += " with " + ", ".join(map(repr, comparisons))
-    if rc == -errno.EACCES:
-        return InvalidArgumentError(
-            errno.EACCES, func, detail + " (the action equals the filter's default action)")
-    if (rc == -errno.EINVAL and act.kind is ActionKind.ERRNO
-            and act.data > _LIBSECCOMP_MAX_ERRNO):
-        detail += f" (libseccomp accepts errno values up to {_LIBSECCOMP_MAX_ERRNO})"
-    elif rc == -errno.EINVAL and len({c.index for c in comparisons}) < len(comparisons):
-        detail += " (two comparisons on the same argument are not allowed in one rule)"
-    return error_for(-rc, func, detail)
-
-
-@functools.cache
-def _mux_arches() -> frozenset[Arch]:
-    """The arches where libseccomp rewrites socket or ipc calls (socketcall(2),
-    ipc(2)): x86, s390, s390x, ppc, ppc64, mips o32... asked of libseccomp."""
-    found = set()
-    for a in Arch.available():
-        for probe in ("socket", "semop"):
-            # the raw lookup: an unknown name is __NR_SCMP_ERROR (-1), no exception
-            nr = _resolve_name(a, probe)
-            if _SOCKET_PSEUDO[0] <= nr <= _SOCKET_PSEUDO[1] or \
-                    _IPC_PSEUDO[0] <= nr <= _IPC_PSEUDO[1]:
-                found.add(a)
-    return frozenset(found)
-
-
-def _is_socket_family(name: str) -> bool:
-    """True for the socket(2) family, False for the SysV ipc(2) family."""
-    return not name.startswith(("sem", "msg", "shm", "ipc"))
-
-
-def _permissiveness(action: Action) -> int:
-    """The kernel's precedence: a higher value lets more through (seccomp(2))."""
-    raw = action.value & _RET_ACTION_FULL
-    return raw - (1 << 32) if raw & 0x80000000 else raw
-
-
-def _check_attribute(attr: object, func: str) -> Attribute:
-    if not isinstance(attr, Attribute):
-        if isinstance(attr, int) and not isinstance(attr, bool):
-            try:
-                attr = Attribute(attr)
-            except ValueError:
-                raise InvalidArgumentError(func=func,
-                                           detail=f"unknown attribute {attr}") from None
-        else:
-            raise TypeError(f"expected an Attribute, not {type(attr).__name__}")
-    if attr is Attribute.WAIT_KILL and not HAS_WAIT_KILL:
-        raise UnsupportedError(func, "WAIT_KILL needs libseccomp >= 2.6")
-    assert isinstance(attr, Attribute)
-    return attr
 
 
 @contextlib.contextmanager

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from .profile_parser import K8S_API_VERSION, k8s_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .profile import Profile
@@ -19,8 +19,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FORMATS", "K8S_API_VERSION", "document", "dumps", "k8s_name", "k8s_spec"]
 
 FORMATS = ("oci", "docker", "k8s")
-K8S_API_VERSION = "security-profiles-operator.x-k8s.io/v1beta1"
-_K8S_GROUP = "security-profiles-operator.x-k8s.io/"
 # the keys SeccompProfileSpec has (and baseProfileName, which seccomp_py cannot resolve)
 _K8S_SPEC_KEYS = {"defaultAction", "architectures", "listenerPath", "listenerMetadata",
                   "syscalls", "flags"}
@@ -142,40 +140,3 @@ def name_from(text: str) -> str:
     cleaned = re.sub(r"[^a-z0-9.-]+", "-", base.lower()).strip("-.")
     cleaned = re.sub(r"\.{2,}", ".", cleaned)[:253].strip("-.")
     return cleaned or "seccomp-profile"
-
-
-def k8s_spec(top: Mapping[str, Any], strict: bool = False) -> Mapping[str, Any]:
-    """The OCI fields of a SeccompProfile object, for the profile parser.
-
-    Checks apiVersion (security-profiles-operator.x-k8s.io/...), turns the
-    string errnoRet values back into numbers, and refuses (strict) or warns
-    about baseProfileName, which only the operator can resolve.  Raises
-    ProfileError naming the path.
-    """
-    from .profile import ProfileError, ProfileWarning
-
-    api = top.get("apiVersion")
-    if not isinstance(api, str) or not api.startswith(_K8S_GROUP):
-        raise ProfileError("apiVersion", f"a SeccompProfile of {api!r}: expected "
-                                         f"{K8S_API_VERSION}")
-    spec = top.get("spec")
-    if not isinstance(spec, Mapping):
-        raise ProfileError("spec", "missing or not an object")
-    out = dict(spec)
-    if "baseProfileName" in out:
-        detail = (f"baseProfileName {out['baseProfileName']!r}: the operator unions that "
-                  "profile in; seccomp_py reads only this one")
-        if strict:
-            raise ProfileError("spec.baseProfileName", detail)
-        warnings.warn(f"spec.{detail}", ProfileWarning, stacklevel=6)
-        del out["baseProfileName"]
-    syscalls = out.get("syscalls")
-    if isinstance(syscalls, list):
-        fixed = []
-        for entry in syscalls:
-            if isinstance(entry, Mapping) and isinstance(entry.get("errnoRet"), str) \
-                    and entry["errnoRet"].strip().isdigit():
-                entry = {**entry, "errnoRet": int(entry["errnoRet"])}
-            fixed.append(entry)
-        out["syscalls"] = fixed
-    return out

@@ -28,10 +28,12 @@ from .arch import Arch
 from .arch import native as _native_arch
 from .errors import LearnError, SeccompError, UnsupportedError
 from .profile import Profile
+from .program import FLAG_NEW_LISTENER as _FLAG_NEW_LISTENER
+from .program import Program
 
-__all__ = ["LEARN_PROGRAM", "LearnError", "LearnProgress", "LearnResult", "learn"]
+__all__ = ["LEARN_PROGRAM", "LearnError", "LearnProgress", "LearnResult", "learn",
+           "learned_default"]
 
-_FLAG_NEW_LISTENER = _k.SECCOMP_FILTER_FLAG_NEW_LISTENER
 _RET_USER_NOTIF = _k.SECCOMP_RET_USER_NOTIF
 
 _X32_BIT = _k.X32_SYSCALL_BIT
@@ -54,6 +56,11 @@ _STEPS = {
 #: The learn filter, one instruction: ``ret SECCOMP_RET_USER_NOTIF`` (BPF_RET | BPF_K),
 #: in host byte order.
 LEARN_PROGRAM = struct.pack("=HBBI", _k.BPF_RET | _k.BPF_K, 0, 0, _RET_USER_NOTIF)
+
+
+def _learn_program(no_new_privs: bool) -> Program:
+    """The learn filter as a Program: every syscall goes to the listener."""
+    return Program(LEARN_PROGRAM, no_new_privs=no_new_privs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +144,7 @@ class LearnResult:
             else Action.coerce(default_action)
         if action.kind is ActionKind.ALLOW:
             raise ValueError("a learned profile needs a default action other than ALLOW")
-        from .profile import _action_fields
+        from .profile_schema import _action_fields
 
         name, errno_ret = _action_fields(action)
         data: dict[str, Any] = {"defaultAction": name}
@@ -164,6 +171,24 @@ def _arch_order(name: str) -> int:
         return int(Arch[name[len("SCMP_ARCH_"):]])
     except KeyError:
         return 1 << 32
+
+
+def learned_default(action: str = "SCMP_ACT_ERRNO", errno: str | int = "EPERM") -> Action:
+    """The default action of a learned profile from its names, as ``seccomp-py
+    learn --default-action/--default-errno`` take them: an action name (the
+    ``SCMP_ACT_`` prefix optional) and, for ERRNO, an errno name or number.
+
+    Raises ValueError for an unknown action or errno, and for ALLOW and
+    NOTIFY, which would not restrict anything (or need a supervisor).
+    """
+    from .profile_schema import action_named
+
+    kind = action_named(action).kind
+    if kind in (ActionKind.ALLOW, ActionKind.NOTIFY):
+        name = f"SCMP_ACT_{kind.name}"
+        raise ValueError(f"{name} as the default action would not restrict anything (or "
+                         "need a supervisor); use ERRNO, KILL_PROCESS, TRAP or LOG")
+    return action_named(action, errno)
 
 
 def _allow_list(profile: Profile) -> tuple[set[str], set[str]]:
@@ -318,11 +343,12 @@ def _start_child(req: Any, path: bytes) -> None:
 def _learn(req: Any, path: bytes, args: list[bytes],
            progress: Callable[[LearnProgress], None] | None, interval: float,
            sync_wakeup: bool, no_new_privs: bool) -> LearnResult:
-    prog = ffi.from_buffer("char[]", LEARN_PROGRAM)
+    program = _learn_program(no_new_privs)
+    prog = ffi.from_buffer("char[]", program.bpf)
     req.bpf = prog
-    req.bpf_len = len(LEARN_PROGRAM) // 8
-    req.no_new_privs = 1 if no_new_privs else 0
-    req.seccomp_flags = _FLAG_NEW_LISTENER
+    req.bpf_len = program.instruction_count
+    req.no_new_privs = 1 if program.no_new_privs else 0
+    req.seccomp_flags = program.flags
     start = time.monotonic()
     _start_child(req, path)
     pid, pidfd, listener = int(req.pid), int(req.pidfd), int(req.listener)

@@ -19,263 +19,59 @@ import dataclasses
 import errno as _errno
 import json
 import os
-import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 from . import _kernel as _k
 from . import arch as _arch
 from .action import Action, ActionKind
 from .arch import Arch
-from .arg import MAX_ARGS, ArgCmp, Op
-from .errors import ProfileError as ProfileError
-from .errors import ProfileWarning as ProfileWarning
+from .arg import MAX_ARGS, ArgCmp
 from .errors import SeccompError, UnsupportedError, WidenedRuleWarning
-from .errors import WeakenedPolicyWarning as WeakenedPolicyWarning
 from .filter import Filter, RuleRecord
+from .host import (
+    CAP_SETS,
+    CAPABILITIES,
+    DEFAULT_CAPS,
+    DOCKER_ARCHES,
+    caps_from_mask,
+    current_caps,
+    current_kernel,
+    docker_arch,
+    normalize_caps,
+    parse_kernel,
+    resolve_caps,
+    target_arch,
+)
+from .profile_parser import _Parser
+from .profile_schema import (
+    _OP_NAMES,
+    ACTIONS,
+    FLAGS,
+    MAX_PROFILE_BYTES,
+    MAX_PROFILE_DEPTH,
+    OPERATORS,
+    ArchMapEntry,
+    ArgSpec,
+    Conditions,
+    ProfileError,
+    ProfileWarning,
+    SyscallEntry,
+    WeakenedPolicyWarning,
+    _action_fields,
+    _arch_token,
+    _make_action,
+    action_text,
+    widened_report,
+)
+from .profile_schema import check_errno_name as check_errno_name
 from .syscall import _NR_ERROR, _resolve_name
 
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:
     from typing import IO, Any
 
-# -- vocabulary -------------------------------------------------------------------------
-
-#: Action names of the runtime spec (and libseccomp).  SCMP_ACT_KILL is
-#: KILL_THREAD, as in libseccomp and runc.
-ACTIONS: dict[str, ActionKind] = {
-    "SCMP_ACT_KILL": ActionKind.KILL_THREAD,
-    "SCMP_ACT_KILL_THREAD": ActionKind.KILL_THREAD,
-    "SCMP_ACT_KILL_PROCESS": ActionKind.KILL_PROCESS,
-    "SCMP_ACT_TRAP": ActionKind.TRAP,
-    "SCMP_ACT_ERRNO": ActionKind.ERRNO,
-    "SCMP_ACT_TRACE": ActionKind.TRACE,
-    "SCMP_ACT_ALLOW": ActionKind.ALLOW,
-    "SCMP_ACT_LOG": ActionKind.LOG,
-    "SCMP_ACT_NOTIFY": ActionKind.NOTIFY,
-}
-_ACTION_NAMES = {
-    ActionKind.KILL_THREAD: "SCMP_ACT_KILL_THREAD",
-    ActionKind.KILL_PROCESS: "SCMP_ACT_KILL_PROCESS",
-    ActionKind.TRAP: "SCMP_ACT_TRAP",
-    ActionKind.ERRNO: "SCMP_ACT_ERRNO",
-    ActionKind.TRACE: "SCMP_ACT_TRACE",
-    ActionKind.ALLOW: "SCMP_ACT_ALLOW",
-    ActionKind.LOG: "SCMP_ACT_LOG",
-    ActionKind.NOTIFY: "SCMP_ACT_NOTIFY",
-}
-
-OPERATORS: dict[str, Op] = {
-    "SCMP_CMP_NE": Op.NE,
-    "SCMP_CMP_LT": Op.LT,
-    "SCMP_CMP_LE": Op.LE,
-    "SCMP_CMP_EQ": Op.EQ,
-    "SCMP_CMP_GE": Op.GE,
-    "SCMP_CMP_GT": Op.GT,
-    "SCMP_CMP_MASKED_EQ": Op.MASKED_EQ,
-}
-_OP_NAMES = {op: name for name, op in OPERATORS.items()}
-
-#: Filter flags of the runtime spec.
-FLAGS = (
-    "SECCOMP_FILTER_FLAG_TSYNC",
-    "SECCOMP_FILTER_FLAG_LOG",
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
-)
-
-#: The short arch names of includes/excludes "arches" (moby's names, from Go's GOARCH).
-DOCKER_ARCHES: dict[Arch, str] = {
-    Arch.X86: "x86",
-    Arch.X86_64: "amd64",
-    Arch.X32: "x32",
-    Arch.ARM: "arm",
-    Arch.AARCH64: "arm64",
-    Arch.MIPS: "mips",
-    Arch.MIPSEL: "mipsel",
-    Arch.MIPS64: "mips64",
-    Arch.MIPSEL64: "mipsel64",
-    Arch.MIPS64N32: "mips64n32",
-    Arch.MIPSEL64N32: "mips3l64n32",
-    Arch.PPC: "ppc",
-    Arch.PPC64: "ppc64",
-    Arch.PPC64LE: "ppc64le",
-    Arch.S390: "s390",
-    Arch.S390X: "s390x",
-    Arch.RISCV64: "riscv64",
-    Arch.LOONGARCH64: "loong64",
-    Arch.PARISC: "parisc",
-    Arch.PARISC64: "parisc64",
-    Arch.M68K: "m68k",
-    Arch.SH: "sh",
-    Arch.SHEB: "sheb",
-}
-
-#: Linux capability numbers (linux/capability.h), for reading /proc/self/status.
-CAPABILITIES: tuple[str, ...] = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-)
-
-#: Named capability sets for ``caps=`` (and ``--caps`` on the command line).
-#: docker: moby's default for a container (oci/caps/defaults.go, 14 capabilities);
-#: podman: containers/common's default_capabilities (pkg/config, 10 since v0.47:
-#: Docker's minus CAP_AUDIT_WRITE, CAP_MKNOD, CAP_NET_RAW and CAP_SYS_CHROOT);
-#: all: every capability (``--privileged``); none: an unprivileged process.
-CAP_SETS: dict[str, frozenset[str]] = {
-    "docker": frozenset({
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-        "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}),
-    "podman": frozenset({
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-        "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID"}),
-    "all": frozenset(CAPABILITIES),
-    "none": frozenset(),
-}
-#: The capability set of a profile that does not say which runtime it is for (a
-#: user's file): none, as an unprivileged container (the strictest reading).
-DEFAULT_CAPS = "none"
-
-_ERRNO_BY_NAME: dict[str, int] = {name: num for num, name in _errno.errorcode.items()}
-_MIN_KERNEL = re.compile(r"^(\d+)\.(\d+)")
-_U64 = 2**64 - 1
-_EPERM = _errno.EPERM
-
-
-# -- errors and warnings ---------------------------------------------------------------
-
-
-#: Largest profile accepted (bytes); Docker's default profile is about 20 KB.
-MAX_PROFILE_BYTES = 16 << 20
-#: Deepest JSON nesting accepted in a profile (a real one nests 5 levels).
-MAX_PROFILE_DEPTH = 32
-
-
-def widened_report(widened: Sequence[str]) -> str:
-    """One line naming every rule whose argument checks cannot apply on some
-    arch of the filter (socketcall/ipc multiplexing)."""
-    paths = ", ".join(w.split(":", 1)[0] for w in widened)
-    via = " and ".join(m for m in ("socketcall(2)", "ipc(2)") if any(m in w for w in widened))
-    return (f"{len(widened)} rule(s) with argument checks do not hold on an arch that "
-            f"multiplexes calls through {via} (seccomp cannot read those arguments), so "
-            f"there they match every call, as under runc: {paths}; strict_multiplexed "
-            f"(seccomp-py --strict-multiplexed) refuses {via} on those arches instead")
-
-
-# -- the typed profile ----------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class ArgSpec:
-    """One ``args[]`` condition: ``index``, ``value``, ``valueTwo``, ``op``.
-
-    For SCMP_CMP_MASKED_EQ the test is ``(arg & value) == valueTwo``;
-    other operators compare ``arg`` with ``value``.
-    """
-
-    index: int
-    value: int
-    op: str
-    value_two: int = 0
-
-    def comparison(self) -> ArgCmp:
-        """The ArgCmp libseccomp gets (valueTwo passed through, as runc does)."""
-        return ArgCmp(self.index, OPERATORS[self.op], self.value, self.value_two)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "value": self.value, "valueTwo": self.value_two,
-                "op": self.op}
-
-
-@dataclasses.dataclass(frozen=True)
-class Conditions:
-    """An ``includes`` / ``excludes`` object: ``caps``, ``arches``, ``minKernel``."""
-
-    caps: tuple[str, ...] = ()
-    arches: tuple[str, ...] = ()
-    min_kernel: str | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self.caps or self.arches or self.min_kernel)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.caps:
-            out["caps"] = list(self.caps)
-        if self.arches:
-            out["arches"] = list(self.arches)
-        if self.min_kernel is not None:
-            out["minKernel"] = self.min_kernel
-        return out
-
-
-@dataclasses.dataclass(frozen=True)
-class SyscallEntry:
-    """One ``syscalls[]`` entry.
-
-    ``names`` holds the names of ``names`` or of the old single ``name``
-    (``used_name`` remembers which).  ``errno_ret`` is None when absent
-    (EPERM is then used for ERRNO and TRACE, as runc does).
-    """
-
-    names: tuple[str, ...]
-    action: str
-    errno_ret: int | None = None
-    args: tuple[ArgSpec, ...] = ()
-    includes: Conditions = Conditions()
-    excludes: Conditions = Conditions()
-    comment: str = ""
-    used_name: bool = False
-
-    def resolved_action(self) -> Action:
-        """The Action this entry's rules get."""
-        return _make_action(self.action, self.errno_ret)
-
-    def expanded_names(self) -> tuple[str, ...]:
-        """``names`` with every ``@group`` (a seccomp_py extension) replaced by its
-        syscalls (seccomp_py.groups), in order, without duplicates."""
-        if not any(n.startswith("@") for n in self.names):
-            return self.names
-        from .groups import expand
-
-        return tuple(expand(self.names))
-
-    def to_dict(self, *, keep_groups: bool = False) -> dict[str, Any]:
-        """The entry as JSON data; ``@group`` names are expanded unless ``keep_groups``."""
-        names = self.names if keep_groups else self.expanded_names()
-        out: dict[str, Any] = {"names": list(names), "action": self.action}
-        if self.errno_ret is not None:
-            out["errnoRet"] = self.errno_ret
-        if self.args:
-            out["args"] = [a.to_dict() for a in self.args]
-        if self.comment:
-            out["comment"] = self.comment
-        if self.includes:
-            out["includes"] = self.includes.to_dict()
-        if self.excludes:
-            out["excludes"] = self.excludes.to_dict()
-        return out
-
-
-@dataclasses.dataclass(frozen=True)
-class ArchMapEntry:
-    """One ``archMap[]`` entry: an arch and the sub-arches it brings along."""
-
-    architecture: str
-    sub_architectures: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"architecture": self.architecture,
-                "subArchitectures": list(self.sub_architectures)}
-
+    from .program import Program
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
@@ -360,6 +156,15 @@ class Compiled:
         Raises FilterVerificationError, FilterTooLargeError or ProfileError."""
         return check_export(self.filter.export_bpf(), self.arch)
 
+    def to_program(self, *, runc: bool = False) -> Program:
+        """:meth:`program` (with ``runc``: :meth:`runc_program`) as a
+        :class:`~seccomp_py.program.Program`, with the load options of
+        :attr:`filter` (``Filter.compile``): what spawn() and ``seccomp-py run``
+        load.  Raises as program() / runc_program()."""
+        base = self.filter.compile()
+        data = self.runc_program() if runc else self.program()
+        return base if data is base.bpf else base.with_bpf(data)
+
     def runc_program(self) -> bytes:
         """The program runc would load: the -ENOSYS stub, then libseccomp's.
 
@@ -405,7 +210,8 @@ class Profile:
         Unknown keys are ignored with a ProfileWarning, or refused when
         ``strict``.
         """
-        return _Parser(strict).profile(data)
+        profile: Profile = _Parser(strict, cls).profile(data)
+        return profile
 
     @classmethod
     def loads(cls, text: str | bytes, *, strict: bool = False) -> Profile:
@@ -452,6 +258,20 @@ class Profile:
         (``caps="docker"`` for Docker's).  Raises ProfileError for an unknown name.
         """
         return dataclasses.replace(cls.load(builtin_path(name)), origin=name)
+
+    @classmethod
+    def open(cls, source: str | os.PathLike[str], *, strict: bool = False) -> Profile:
+        """A profile file, or a built-in profile by name (``"docker"``,
+        ``"podman"``: :meth:`builtin`) when no file of that name exists -- what
+        the ``seccomp-py`` PROFILE arguments take.
+
+        Raises ProfileError, or another OSError when the file cannot be read
+        (FileNotFoundError when ``source`` is neither a file nor a built-in name).
+        """
+        name = os.fspath(source)
+        if not os.path.exists(name) and name in builtin_names():
+            return dataclasses.replace(cls.load(builtin_path(name), strict=strict), origin=name)
+        return cls.load(name, strict=strict)
 
     def runtime_caps(self) -> str:
         """The name of the capability set :meth:`compile` uses by default: the
@@ -877,59 +697,6 @@ def _via(skipped: Skipped) -> str:
     return skipped.detail[at:] if at >= 0 else ""
 
 
-def action_text(action: Action) -> str:
-    """An action as a profile names it: ``SCMP_ACT_ERRNO(EPERM)``, ``SCMP_ACT_KILL_PROCESS``,
-    ``SCMP_ACT_TRACE(7)``."""
-    name, number = _action_fields(action)
-    if number is None:
-        return name
-    if action.kind is ActionKind.ERRNO:
-        return f"{name}({_errno.errorcode.get(number, number)})"
-    return f"{name}({number})"
-
-
-def resolve_caps(caps: str | Iterable[str]) -> frozenset[str]:
-    """A capability set from a set name (``"docker"``, ``"podman"``, ``"all"``,
-    ``"none"``; see :data:`CAP_SETS`), a comma-separated string of names
-    (``"CAP_SYS_ADMIN,sys_chroot"``; ``""`` for none) or a collection of names
-    (with or without ``CAP_``, any case).
-
-    Raises ValueError for a name that is not a Linux capability (with the
-    closest names), TypeError for something that is not names.
-    """
-    if isinstance(caps, str):
-        key = caps.strip().lower()
-        if key in CAP_SETS:
-            return CAP_SETS[key]
-        caps = [c for c in (x.strip() for x in caps.split(",")) if c]
-    out = normalize_caps(caps)
-    bad = sorted(out - set(CAPABILITIES))
-    if bad:
-        import difflib
-
-        hints = difflib.get_close_matches(bad[0], CAPABILITIES, n=3)
-        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
-        raise ValueError(f"unknown capability {bad[0]!r}{hint}; give names such as "
-                         "CAP_SYS_ADMIN, or one of " + ", ".join(CAP_SETS))
-    return out
-
-
-def _make_action(name: str, errno_ret: int | None) -> Action:
-    kind = ACTIONS[name]
-    if kind is ActionKind.ERRNO:
-        return Action.errno(_EPERM if errno_ret is None else errno_ret)
-    if kind is ActionKind.TRACE:
-        return Action.trace(_EPERM if errno_ret is None else errno_ret)
-    return Action(int(kind))
-
-
-def _action_fields(action: Action) -> tuple[str, int | None]:
-    name = _ACTION_NAMES[action.kind]
-    if action.kind in (ActionKind.ERRNO, ActionKind.TRACE):
-        return name, action.data
-    return name, None
-
-
 _PERMISSIVENESS = {
     ActionKind.KILL_PROCESS: 0, ActionKind.KILL_THREAD: 0,
     ActionKind.TRAP: 1, ActionKind.ERRNO: 1,
@@ -941,18 +708,6 @@ _PERMISSIVENESS = {
 def _refuses(action: Action, default: Action) -> bool:
     """Whether dropping a rule with ``action`` lets more through than it would."""
     return _PERMISSIVENESS[default.kind] > _PERMISSIVENESS[action.kind]
-
-
-def _arch_token(name: str, path: str) -> Arch:
-    if not name.startswith("SCMP_ARCH_"):
-        raise ProfileError(path, f"unknown architecture {name!r} (expected SCMP_ARCH_...)")
-    key = name[len("SCMP_ARCH_"):]
-    if key == "NATIVE":
-        return _arch.native()
-    try:
-        return Arch[key]
-    except KeyError:
-        raise ProfileError(path, f"unknown architecture {name!r}") from None
 
 
 def _excluded(entry: SyscallEntry, short: str, caps: frozenset[str],
@@ -976,57 +731,6 @@ def _excluded(entry: SyscallEntry, short: str, caps: frozenset[str],
     return ""
 
 
-def normalize_caps(caps: Iterable[str]) -> frozenset[str]:
-    """``{"sys_admin", "CAP_BPF"}`` -> ``{"CAP_SYS_ADMIN", "CAP_BPF"}``."""
-    if isinstance(caps, str):
-        raise TypeError("caps must be a collection of names, not one string")
-    out = set()
-    for c in caps:
-        if not isinstance(c, str):
-            raise TypeError(f"a capability name must be a str, not {type(c).__name__}")
-        name = c.strip().upper()
-        if not name.startswith("CAP_"):
-            name = "CAP_" + name
-        out.add(name)
-    return frozenset(out)
-
-
-def caps_from_mask(mask: int) -> frozenset[str]:
-    """Capability names of a bit mask (as in /proc/PID/status CapEff)."""
-    return frozenset(name for bit, name in enumerate(CAPABILITIES) if mask >> bit & 1)
-
-
-def current_caps(field: str = "CapEff") -> frozenset[str]:
-    """This process's capabilities from /proc/self/status (``CapEff`` by
-    default; ``CapBnd`` is the bounding set Docker uses).  Raises OSError."""
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            if key == field:
-                return caps_from_mask(int(value.strip(), 16))
-    raise OSError(_errno.ENOENT, f"no {field} line in /proc/self/status")
-
-
-def parse_kernel(version: str | tuple[int, int]) -> tuple[int, int]:
-    """``"5.10.0-21-amd64"`` -> ``(5, 10)`` (moby compares major.minor only).
-
-    Raises ValueError for a string that does not start with ``N.N``.
-    """
-    if isinstance(version, tuple):
-        if len(version) != 2 or not all(isinstance(v, int) for v in version):
-            raise ValueError(f"a kernel version is (major, minor), not {version!r}")
-        return (version[0], version[1])
-    m = _MIN_KERNEL.match(version)
-    if not m:
-        raise ValueError(f"cannot read kernel version {version!r} (expected e.g. '5.10')")
-    return (int(m.group(1)), int(m.group(2)))
-
-
-def current_kernel() -> tuple[int, int]:
-    """The running kernel's major.minor (uname(2))."""
-    return parse_kernel(os.uname().release)
-
-
 def check_export(data: bytes, arch: Arch | str | int) -> bytes:
     """Check a program exported for ``arch``; return it unchanged.
 
@@ -1045,273 +749,6 @@ def check_export(data: bytes, arch: Arch | str | int) -> bytes:
                                    f"{ins.k:#010x}, not a seccomp action (a known libseccomp "
                                    f"bug when compiling for an arch of the other byte order)")
     return data
-
-
-def target_arch(arch: Arch | str | int | None = None) -> Arch:
-    """An Arch from a libseccomp name, a Docker short name (``amd64``,
-    ``arm64``...), a token, or None (native).  Raises UnknownArchError."""
-    if arch is None:
-        return _arch.native()
-    if isinstance(arch, str):
-        key = arch.strip().lower()
-        for a, short in DOCKER_ARCHES.items():
-            if key == short and a.is_available():
-                return a
-    return _arch.coerce(arch)
-
-
-def docker_arch(arch: Arch | str | int | None = None) -> str:
-    """The short name includes/excludes use for ``arch`` (default: native): ``amd64``..."""
-    a = target_arch(arch)
-    return DOCKER_ARCHES.get(a, a.name.lower())
-
-
-# -- validation -----------------------------------------------------------------------------
-
-
-_TOP_KEYS = {"defaultAction", "defaultErrnoRet", "defaultErrno", "architectures", "archMap",
-             "syscalls", "flags", "listenerPath", "listenerMetadata"}
-_ENTRY_KEYS = {"names", "name", "action", "errnoRet", "errno", "args", "comment", "includes",
-               "excludes"}
-_ARG_KEYS = {"index", "value", "valueTwo", "op"}
-_COND_KEYS = {"caps", "arches", "minKernel"}
-_ARCHMAP_KEYS = {"architecture", "subArchitectures"}
-
-
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
-
-
-class _Parser:
-    def __init__(self, strict: bool) -> None:
-        self.strict = strict
-
-    def keys(self, obj: Mapping[str, Any], known: set[str], path: str) -> None:
-        for key in obj:
-            if key not in known:
-                where = f"{path}.{key}" if path else str(key)
-                if self.strict:
-                    raise ProfileError(where, "unknown key")
-                warnings.warn(f"{where}: unknown key ignored", ProfileWarning, stacklevel=5)
-
-    def obj(self, value: Any, path: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise ProfileError(path or "(top)", f"expected an object, got {_type_name(value)}")
-        return value
-
-    def array(self, value: Any, path: str) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, (list, tuple)):
-            raise ProfileError(path, f"expected an array, got {_type_name(value)}")
-        return list(value)
-
-    def string(self, value: Any, path: str) -> str:
-        if not isinstance(value, str):
-            raise ProfileError(path, f"expected a string, got {_type_name(value)}")
-        return value
-
-    def strings(self, value: Any, path: str) -> tuple[str, ...]:
-        return tuple(self.string(v, f"{path}[{i}]")
-                     for i, v in enumerate(self.array(value, path)))
-
-    def uint(self, value: Any, path: str, limit: int = _U64) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ProfileError(path, f"expected an integer, got {_type_name(value)}")
-        if not 0 <= value <= limit:
-            raise ProfileError(path, f"{value} is outside 0..{limit}")
-        return value
-
-    def errno_value(self, value: Any, path: str) -> int:
-        if isinstance(value, str):
-            try:
-                return _ERRNO_BY_NAME[value.strip().upper()]
-            except KeyError:
-                raise ProfileError(path, f"unknown errno name {value!r}") from None
-        return self.uint(value, path, _k.MAX_ERRNO)
-
-    def errno_pair(self, obj: Mapping[str, Any], num_key: str, name_key: str,
-                   path: str) -> int | None:
-        num = obj.get(num_key)
-        name = obj.get(name_key)
-        p = f"{path}.{num_key}" if path else num_key
-        q = f"{path}.{name_key}" if path else name_key
-        value = None if num is None else self.errno_value(num, p)
-        if name is not None and name != "":
-            by_name = self.errno_value(self.string(name, q), q)
-            if value is not None and value != by_name:
-                raise ProfileError(q, f"{name!r} is errno {by_name}, but {num_key} is {value}")
-            value = by_name
-        return value
-
-    def action(self, value: Any, path: str) -> str:
-        name = self.string(value, path)
-        if name not in ACTIONS:
-            raise ProfileError(path, f"unknown action {name!r}")
-        return name
-
-    def profile(self, data: Any) -> Profile:
-        top = self.obj(data, "")
-        prefix = ""
-        if top.get("kind") == "SeccompProfile" and "defaultAction" not in top:
-            from .formats import k8s_spec  # a Security Profiles Operator object
-
-            top, prefix = k8s_spec(top, self.strict), "spec."
-        elif "linux" in top and "defaultAction" not in top:  # an OCI config.json
-            linux = self.obj(top["linux"], "linux")
-            if "seccomp" not in linux:
-                raise ProfileError("linux", "no seccomp object")
-            top = self.obj(linux["seccomp"], "linux.seccomp")
-            prefix = "linux.seccomp."
-        try:
-            return self._profile(top)
-        except ProfileError as exc:
-            if prefix:
-                raise ProfileError(prefix + exc.path, exc.problem) from None
-            raise
-
-    def _profile(self, top: Mapping[str, Any]) -> Profile:
-        self.keys(top, _TOP_KEYS, "")
-        if "defaultAction" not in top:
-            raise ProfileError("defaultAction", "missing (it is required)")
-        default_action = self.action(top["defaultAction"], "defaultAction")
-        default_errno = self.errno_pair(top, "defaultErrnoRet", "defaultErrno", "")
-        if default_errno is not None and ACTIONS[default_action] not in (
-                ActionKind.ERRNO, ActionKind.TRACE):
-            warnings.warn(f"defaultErrnoRet: ignored with {default_action}",
-                          ProfileWarning, stacklevel=4)
-        architectures = self.strings(top.get("architectures"), "architectures")
-        for i, a in enumerate(architectures):
-            _arch_token(a, f"architectures[{i}]")
-        arch_map = []
-        for i, raw in enumerate(self.array(top.get("archMap"), "archMap")):
-            path = f"archMap[{i}]"
-            entry = self.obj(raw, path)
-            self.keys(entry, _ARCHMAP_KEYS, path)
-            if "architecture" not in entry:
-                raise ProfileError(f"{path}.architecture", "missing")
-            main = self.string(entry["architecture"], f"{path}.architecture")
-            _arch_token(main, f"{path}.architecture")
-            subs = self.strings(entry.get("subArchitectures"), f"{path}.subArchitectures")
-            for j, s in enumerate(subs):
-                _arch_token(s, f"{path}.subArchitectures[{j}]")
-            arch_map.append(ArchMapEntry(main, subs))
-        if architectures and arch_map:
-            raise ProfileError("archMap", "'architectures' and 'archMap' cannot both be "
-                                          "given (moby refuses it): use one")
-        flags = self.strings(top.get("flags"), "flags")
-        for i, flag in enumerate(flags):
-            if flag not in FLAGS:
-                raise ProfileError(f"flags[{i}]", f"unknown flag {flag!r} (known: "
-                                                  + ", ".join(FLAGS) + ")")
-        listener_path = top.get("listenerPath")
-        if listener_path is not None:
-            listener_path = self.string(listener_path, "listenerPath") or None
-        listener_meta = top.get("listenerMetadata")
-        if listener_meta is not None:
-            listener_meta = self.string(listener_meta, "listenerMetadata") or None
-        entries = tuple(self.entry(raw, f"syscalls[{i}]")
-                        for i, raw in enumerate(self.array(top.get("syscalls"), "syscalls")))
-        if default_action == "SCMP_ACT_NOTIFY":
-            raise ProfileError("defaultAction", "SCMP_ACT_NOTIFY cannot be the default action "
-                                                "(runc refuses it)")
-        return Profile(default_action, default_errno, architectures, tuple(arch_map), flags,
-                       listener_path, listener_meta, entries)
-
-    def entry(self, raw: Any, path: str) -> SyscallEntry:
-        obj = self.obj(raw, path)
-        self.keys(obj, _ENTRY_KEYS, path)
-        has_name = obj.get("name") not in (None, "")
-        names = self.strings(obj.get("names"), f"{path}.names")
-        if has_name and names:
-            raise ProfileError(path, "'name' and 'names' cannot both be given (moby refuses "
-                                     "it): use 'names'")
-        used_name = False
-        if has_name:
-            names = (self.string(obj["name"], f"{path}.name"),)
-            used_name = True
-        if not names:
-            raise ProfileError(f"{path}.names", "no syscall names")
-        for j, n in enumerate(names):
-            where = f"{path}.name" if used_name else f"{path}.names[{j}]"
-            if not n or not n.isprintable() or len(n) > 64 or n != n.strip():
-                raise ProfileError(where, f"bad syscall name {n!r}")
-            if n.startswith("@"):  # a syscall group (seccomp_py.groups)
-                from .groups import Group
-
-                if n not in Group:
-                    raise ProfileError(where, f"unknown syscall group {n!r} (seccomp-py "
-                                              "groups lists them)")
-        if "action" not in obj:
-            raise ProfileError(f"{path}.action", "missing (it is required)")
-        action = self.action(obj["action"], f"{path}.action")
-        errno_ret = self.errno_pair(obj, "errnoRet", "errno", path)
-        if errno_ret is not None and ACTIONS[action] not in (ActionKind.ERRNO, ActionKind.TRACE):
-            warnings.warn(f"{path}.errnoRet: ignored with {action}", ProfileWarning,
-                          stacklevel=5)
-        args = tuple(self.arg(a, f"{path}.args[{k}]")
-                     for k, a in enumerate(self.array(obj.get("args"), f"{path}.args")))
-        comment = obj.get("comment")
-        comment = "" if comment is None else self.string(comment, f"{path}.comment")
-        includes = self.conditions(obj.get("includes"), f"{path}.includes")
-        excludes = self.conditions(obj.get("excludes"), f"{path}.excludes")
-        if action == "SCMP_ACT_NOTIFY" and "write" in names:
-            raise ProfileError(f"{path}.action", "SCMP_ACT_NOTIFY cannot be used for write "
-                                                 "(runc refuses it: the supervisor could "
-                                                 "deadlock)")
-        return SyscallEntry(names, action, errno_ret, args, includes, excludes, comment,
-                            used_name)
-
-    def arg(self, raw: Any, path: str) -> ArgSpec:
-        obj = self.obj(raw, path)
-        self.keys(obj, _ARG_KEYS, path)
-        for key in ("index", "value", "op"):
-            if key not in obj:
-                raise ProfileError(f"{path}.{key}", "missing (it is required)")
-        index = self.uint(obj["index"], f"{path}.index", _U64)
-        if index >= MAX_ARGS:
-            raise ProfileError(f"{path}.index", f"{index} is outside 0..{MAX_ARGS - 1}")
-        value = self.uint(obj["value"], f"{path}.value")
-        two = obj.get("valueTwo")
-        value_two = 0 if two is None else self.uint(two, f"{path}.valueTwo")
-        op = self.string(obj["op"], f"{path}.op")
-        if op not in OPERATORS:
-            raise ProfileError(f"{path}.op", f"unknown operator {op!r}")
-        return ArgSpec(index, value, op, value_two)
-
-    def conditions(self, raw: Any, path: str) -> Conditions:
-        if raw is None:
-            return Conditions()
-        obj = self.obj(raw, path)
-        self.keys(obj, _COND_KEYS, path)
-        caps = self.strings(obj.get("caps"), f"{path}.caps")
-        for k, c in enumerate(caps):
-            if not re.fullmatch(r"CAP_[A-Z0-9_]+", c):
-                raise ProfileError(f"{path}.caps[{k}]", f"bad capability name {c!r} "
-                                                        "(expected e.g. CAP_SYS_ADMIN)")
-        arches = self.strings(obj.get("arches"), f"{path}.arches")
-        min_kernel = obj.get("minKernel")
-        if min_kernel is not None and min_kernel != "":
-            min_kernel = self.string(min_kernel, f"{path}.minKernel")
-            if not _MIN_KERNEL.match(min_kernel):
-                raise ProfileError(f"{path}.minKernel",
-                                   f"cannot read kernel version {min_kernel!r} "
-                                   "(expected e.g. '4.8')")
-        else:
-            min_kernel = None
-        return Conditions(caps, arches, min_kernel)
 
 
 # -- module-level shortcuts -------------------------------------------------------------------
@@ -1333,14 +770,6 @@ def from_dict(data: Mapping[str, Any], *, strict: bool = False) -> Profile:
     return Profile.from_dict(data, strict=strict)
 
 
-def check_errno_name(name: str) -> int:
-    """The number of errno ``name`` (``"EPERM"`` -> 1); raises ValueError."""
-    try:
-        return _ERRNO_BY_NAME[name.upper()]
-    except KeyError:
-        raise ValueError(f"unknown errno name {name!r}") from None
-
-
 __all__ = [
     "ACTIONS",
     "CAPABILITIES",
@@ -1348,6 +777,8 @@ __all__ = [
     "DEFAULT_CAPS",
     "DOCKER_ARCHES",
     "FLAGS",
+    "MAX_PROFILE_BYTES",
+    "MAX_PROFILE_DEPTH",
     "OPERATORS",
     "ArchMapEntry",
     "ArgSpec",

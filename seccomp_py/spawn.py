@@ -31,7 +31,6 @@ import errno as _errno
 import fcntl
 import os
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -39,15 +38,8 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 
 from . import sandbox as _sandbox
-from ._kernel import BPF_INSN_SIZE, BPF_K, BPF_MAXINSNS, BPF_RET, HAS_WAIT_KILL
-from ._kernel import SECCOMP_FILTER_FLAG_LOG as _FLAG_LOG
-from ._kernel import SECCOMP_FILTER_FLAG_NEW_LISTENER as _FLAG_NEW_LISTENER
-from ._kernel import SECCOMP_FILTER_FLAG_SPEC_ALLOW as _FLAG_SPEC_ALLOW
-from ._kernel import SECCOMP_FILTER_FLAG_TSYNC as _FLAG_TSYNC
-from ._kernel import SECCOMP_FILTER_FLAG_TSYNC_ESRCH as _FLAG_TSYNC_ESRCH
-from ._kernel import SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as _FLAG_WAIT_KILLABLE_RECV
+from ._kernel import BPF_INSN_SIZE, BPF_K, BPF_MAXINSNS, BPF_RET
 from ._kernel import SECCOMP_RET_ACTION_FULL as _RET_ACTION_FULL
-from ._kernel import SECCOMP_RET_USER_NOTIF as _RET_USER_NOTIF
 from ._native import CStrings, check, ffi, lib
 from .action import Action, ActionKind
 from .errors import (
@@ -58,26 +50,22 @@ from .errors import (
     SeccompError,
     UnsupportedError,
 )
-from .filter import Filter
+from .program import FLAG_NAMES, Program
 
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:  # pragma: no cover
     import socket
-    from typing import Any
+    from typing import Any, Union
 
     from .notify import Listener  # type: ignore[import-not-found,unused-ignore]
 
+    # what spawn() confines a child with: a Program, or a Filter (anything with
+    # compile() -> Program; spawn never imports filter.py)
+    Confinement = Union[Program, Any]
+
 __all__ = ["ExecForbiddenError", "SeccompPopen", "SpawnTemplate", "spawn"]
 
-_FLAG_NAMES = {
-    _FLAG_TSYNC: "TSYNC (Attribute.THREAD_SYNC)",
-    _FLAG_LOG: "LOG (Attribute.LOG)",
-    _FLAG_SPEC_ALLOW: "SPEC_ALLOW (Attribute.DISABLE_SSB)",
-    _FLAG_NEW_LISTENER: "NEW_LISTENER (a NOTIFY rule)",
-    _FLAG_TSYNC_ESRCH: "TSYNC_ESRCH (THREAD_SYNC with a NOTIFY rule)",
-    _FLAG_WAIT_KILLABLE_RECV: "WAIT_KILLABLE_RECV (Attribute.WAIT_KILL)",
-}
-
+_FLAG_NAMES = FLAG_NAMES
 _BPF_RET_K = BPF_RET | BPF_K
 _MSG_NOSIGNAL = 0x4000  # socket.MSG_NOSIGNAL (Linux); socket is imported where used
 
@@ -146,76 +134,60 @@ class _Plan:
             return Action(raw & _RET_ACTION_FULL)
 
 
-_plans: weakref.WeakKeyDictionary[Filter, _Plan] = weakref.WeakKeyDictionary()
+# id(Program) -> its plan, while the Program lives (a finalizer drops it): a
+# lookup by identity, the cost of every spawn() of a cached program
+_plans: dict[int, _Plan] = {}
 _plans_lock = threading.Lock()
 
 
-def _has_notify(bpf: bytes) -> bool:
-    for code, _jt, _jf, k in struct.iter_unpack("=HBBI", bpf):
-        if code == _BPF_RET_K and k & _RET_ACTION_FULL == _RET_USER_NOTIF:
-            return True
-    return False
+def _program_of(target: Confinement, program: bytes | None = None) -> Program:
+    """The Program spawn() loads for ``target``: a Program as it is, or a Filter's
+    ``compile()``.  With ``program`` (a raw BPF program compiled elsewhere, e.g. a
+    profile's program with runc's -ENOSYS stub in front), that program with
+    ``target``'s load options (flags, no_new_privs)."""
+    if not isinstance(target, Program):
+        compile_ = getattr(target, "compile", None)
+        if not callable(compile_) or not hasattr(target, "closed"):
+            raise TypeError("spawn() needs a seccomp_py.Filter or Program, not "
+                            f"{type(target).__name__}")
+        if target.closed:
+            raise FilterClosedError("spawn", "the filter is closed: spawn() needs an open Filter")
+        target = compile_()
+        if not isinstance(target, Program):
+            raise TypeError(f"compile() gave a {type(target).__name__}, not a Program")
+    if program is None:
+        return target
+    if not isinstance(program, (bytes, bytearray, memoryview)):
+        raise TypeError(f"program must be bytes, not {type(program).__name__}")
+    try:
+        return target.with_bpf(program)
+    except ValueError:
+        raise ValueError(f"program must be a non-empty array of {BPF_INSN_SIZE}-byte BPF "
+                         f"instructions, not {len(bytes(program))} bytes") from None
 
 
-def _plan_for(filter: Filter, program: bytes | None = None) -> _Plan:
-    """The cached plan for ``filter``'s current generation (rebuilt when it changed).
-
-    With ``program`` (a raw BPF program compiled elsewhere, e.g. a profile's
-    program with runc's -ENOSYS stub in front), the plan loads that program
-    instead of ``filter.export_bpf()``; the seccomp flags still come from
-    ``filter``'s attributes.  Such plans are not cached.
-    """
-    if not isinstance(filter, Filter):
-        raise TypeError(f"spawn() needs a seccomp_py.Filter, not {type(filter).__name__}")
-    if filter.closed:
-        raise FilterClosedError("spawn", "the filter is closed: spawn() needs an open Filter")
-    if program is not None:
-        if not isinstance(program, (bytes, bytearray, memoryview)):
-            raise TypeError(f"program must be bytes, not {type(program).__name__}")
-        program = bytes(program)
-        if not program or len(program) % BPF_INSN_SIZE:
-            raise ValueError(f"program must be a non-empty array of {BPF_INSN_SIZE}-byte BPF "
-                             f"instructions, not {len(program)} bytes")
-        with _plans_lock:
-            return _build_plan(filter, program)
-    plan = _plans.get(filter)
-    if plan is not None and filter.export_bpf() is plan.bpf:
+def _plan_for(target: Confinement, program: bytes | None = None) -> _Plan:
+    """The plan for ``target`` (a Filter or a Program; see _program_of), cached per
+    Program: a Filter's program is rebuilt only when the filter changed."""
+    loaded = _program_of(target, program)
+    key = id(loaded)
+    plan = _plans.get(key)
+    if plan is not None:
         return plan
     with _plans_lock:
-        bpf = filter.export_bpf()
-        plan = _build_plan(filter, bpf)
-        # This check reads the filter again: a change made meanwhile is caught.
-        if filter.export_bpf() is not bpf:
-            raise SeccompError(_errno.EAGAIN, "spawn",
-                               "the filter changed while spawn() compiled it")
-        _plans[filter] = plan
+        plan = _plans.get(key)
+        if plan is None:
+            plan = _plans[key] = _build_plan(loaded)
+            weakref.finalize(loaded, _plans.pop, key, None)
         return plan
 
 
-def _build_plan(filter: Filter, bpf: bytes) -> _Plan:
-    count = len(bpf) // BPF_INSN_SIZE
+def _build_plan(program: Program) -> _Plan:
+    count = program.instruction_count
     if count > BPF_MAXINSNS:
         raise FilterTooLargeError(count, BPF_MAXINSNS, func="spawn")
-    has_notify = _has_notify(bpf)
-    flags = 0
-    if filter.thread_sync:
-        flags |= _FLAG_TSYNC | (_FLAG_TSYNC_ESRCH if has_notify else 0)
-    if filter.log:
-        flags |= _FLAG_LOG
-    if filter.disable_ssb:
-        flags |= _FLAG_SPEC_ALLOW
-    if has_notify:
-        flags |= _FLAG_NEW_LISTENER
-        if HAS_WAIT_KILL and filter.wait_kill:
-            flags |= _FLAG_WAIT_KILLABLE_RECV
-    from .features import kernel_flags
-
-    missing = flags & ~int(kernel_flags())
-    if missing:
-        names = ", ".join(n for f, n in _FLAG_NAMES.items() if f & missing)
-        raise UnsupportedError("seccomp",
-                               f"this kernel does not accept the filter flag(s) {names}")
-    return _Plan(bpf, flags, bool(filter.no_new_privileges), has_notify)
+    program.check_kernel()
+    return _Plan(program.bpf, program.flags, program.no_new_privs, program.wants_listener)
 
 
 def _credentials(uid: int | None, gid: int | None, gids: Sequence[int] | None
@@ -335,7 +307,7 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
 
     listener_fd: int
 
-    def __init__(self, args: Any, filter: Filter, *, program: bytes | None = None,
+    def __init__(self, args: Any, filter: Confinement, *, program: bytes | None = None,
                  rlimits: Mapping[Any, tuple[int, int]] | None = None,
                  no_network: bool = False, explain: Callable[[Any], None] | None = None,
                  _template: SpawnTemplate | None = None, **kwargs: Any) -> None:
@@ -362,6 +334,8 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
                 raise ValueError("explain= is not supported by SpawnTemplate.spawn()")
             if not callable(explain):
                 raise TypeError("explain must be a callable taking a seccomp_py.explain.Refusal")
+            if isinstance(filter, Program):
+                raise TypeError("explain= needs a Filter (the rules it explains), not a Program")
             from .explain import Policy, _Watcher
 
             policy = Policy.from_filter(filter)
@@ -735,11 +709,12 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         return OSError(err, f"{message} ({_STEPS.get(step, f'step {step}')} in the child)")
 
 
-def spawn(args: str | bytes | os.PathLike[str] | Sequence[Any], filter: Filter, *,
+def spawn(args: str | bytes | os.PathLike[str] | Sequence[Any], filter: Confinement, *,
           program: bytes | None = None,
           rlimits: Mapping[Any, tuple[int, int]] | None = None,
           no_network: bool = False, **popen_options: Any) -> SeccompPopen:
-    """Start ``args`` in a child process confined by ``filter``.
+    """Start ``args`` in a child process confined by ``filter``: a
+    :class:`~seccomp_py.program.Program`, or a Filter (its ``compile()``).
 
     ``popen_options`` are those of :class:`subprocess.Popen` (stdin, stdout,
     stderr, cwd, env, close_fds, pass_fds, text, shell, executable, umask,
@@ -760,9 +735,9 @@ def spawn(args: str | bytes | os.PathLike[str] | Sequence[Any], filter: Filter, 
     seccomp(2), prctl(2) PR_SET_NO_NEW_PRIVS, seccomp_unotify(2).
 
     ``program``: load this raw BPF program (host byte order) instead of
-    ``filter.export_bpf()`` -- e.g. ``Compiled.runc_program()``, libseccomp's
+    ``filter``'s -- e.g. ``Compiled.runc_program()``, libseccomp's
     program behind runc's -ENOSYS stub.  The seccomp flags and
-    no_new_privs still come from ``filter``'s attributes, and the checks
+    no_new_privs still come from ``filter`` (a Filter's attributes), and the checks
     (size, kernel flags, ExecForbiddenError) apply to ``program``.  Raises
     ValueError / TypeError for a program that is not whole instructions.
     """
@@ -783,6 +758,9 @@ _TEMPLATE_NEEDS: tuple[tuple[str, tuple[int, ...]], ...] = (
 
 class SpawnTemplate:
     """A confined fork server: load ``filter`` once, start many children under it.
+
+    ``filter`` is a :class:`~seccomp_py.program.Program` or a Filter (its
+    ``compile()``).
 
     Loading a filter makes the kernel check and JIT-compile the BPF program
     (0.25-0.7 ms for Docker's default profile on x86_64), once per child with
@@ -816,7 +794,7 @@ class SpawnTemplate:
     this process exits.
     """
 
-    def __init__(self, filter: Filter, *, user: str | int | None = None,
+    def __init__(self, filter: Confinement, *, user: str | int | None = None,
                  group: str | int | None = None,
                  extra_groups: Sequence[str | int] | None = None,
                  rlimits: Mapping[Any, tuple[int, int]] | None = None,

@@ -15,6 +15,8 @@ from .errors import InvalidArgumentError, UnknownSyscallError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .arch import ArchLike
 
 # Native name -> libseccomp number, filled by libseccomp_number(): the fast
@@ -90,6 +92,18 @@ def _table(arch: Arch) -> dict[str, int]:
 def names(arch: ArchLike = Arch.NATIVE) -> tuple[str, ...]:
     """Every syscall name that has a real (kernel) number on ``arch``, sorted."""
     return tuple(sorted(_table(_arch.coerce(arch))))
+
+
+def similar_names(name: str, arches: Iterable[ArchLike] = (Arch.NATIVE,),
+                  n: int = 2) -> list[str]:
+    """Up to ``n`` syscall names of ``arches`` closest to ``name`` (a misspelt or
+    unknown name: ``"openat3"`` -> ``["openat2", "openat"]``), best first."""
+    import difflib
+
+    known: set[str] = set()
+    for a in arches:
+        known.update(names(a))
+    return difflib.get_close_matches(name, sorted(known), n=n)
 
 
 def _check_name(name: object) -> str:

@@ -206,7 +206,7 @@ def test_cli_arbitrary_arguments(tmp_path_factory: pytest.TempPathFactory, sub: 
 @FUZZ
 @given(st.one_of(st.binary(max_size=300),
                  st.builds(lambda pid, name, meta, cut: (
-                     notify_mod.encode_payload(pid, name, meta)[:cut]),  # type: ignore[union-attr]
+                     notify_mod.encode_payload(pid, name, meta)[:cut]),
                      st.integers(0, 2**31 - 1), st.text(max_size=20), st.binary(max_size=40),
                      st.integers(0, 400))))
 def test_notify_decode_payload_arbitrary_bytes(data: bytes) -> None:

@@ -18,7 +18,7 @@ import tokenize
 
 import pytest
 
-from seccomp_py import _kernel, attribute, features
+from seccomp_py import _kernel, _native, attribute, features
 from seccomp_py._native import ffi, lib
 from seccomp_py.action import ActionKind
 from seccomp_py.arch import Arch
@@ -88,9 +88,9 @@ def test_arch_tokens_are_libseccomps() -> None:
 
 def test_capability_gates_are_read_once() -> None:
     for name in ("HAS_EXPORT_BPF_MEM", "HAS_TRANSACTIONS", "HAS_PRECOMPUTE", "HAS_WAIT_KILL"):
-        assert getattr(features, name) is getattr(_kernel, name)
-    assert attribute.HAS_WAIT_KILL is _kernel.HAS_WAIT_KILL
-    assert _kernel.HAS_WAIT_KILL is (int(lib.SPY_FLTATR_CTL_WAITKILL) > 0)
+        assert getattr(features, name) is getattr(_native, name)
+    assert attribute.HAS_WAIT_KILL is _native.HAS_WAIT_KILL
+    assert _native.HAS_WAIT_KILL is (int(lib.SPY_FLTATR_CTL_WAITKILL) > 0)
 
 
 # -- no stray copies -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ SCRIPT = os.path.join(os.path.dirname(sys.executable), "seccomp-py")
 def test_committed_files_match_the_parser(kind: str) -> None:
     with open(os.path.join(REPO, INSTALL_PATHS[kind]), encoding="utf-8") as fh:
         committed = fh.read()
-    assert committed == generate(kind), (
+    assert committed == generate(kind, build_parser()), (
         f"{INSTALL_PATHS[kind]} is stale: run scripts/gen-shell-files.py")
 
 
@@ -29,14 +29,14 @@ def test_committed_files_match_the_parser(kind: str) -> None:
 def test_completion_command_prints_the_script(shell: str) -> None:
     proc = subprocess.run([SCRIPT, "completion", shell], capture_output=True, text=True,
                           check=False, timeout=60)
-    assert proc.returncode == 0 and proc.stdout == generate(shell)
+    assert proc.returncode == 0 and proc.stdout == generate(shell, build_parser())
 
 
 def test_every_subcommand_and_option_is_completed() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if hasattr(a, "choices") and a.choices
                and "run" in a.choices)
-    texts = {shell: generate(shell) for shell in SHELLS}
+    texts = {shell: generate(shell, build_parser()) for shell in SHELLS}
     assert isinstance(sub.choices, dict)
     for name, sp in sub.choices.items():
         for shell, text in texts.items():
@@ -88,4 +88,4 @@ def test_man_page_renders_without_warnings() -> None:
         assert f"   {name} - " in text, name
     assert "--caps" in text and "docs/cli.md" in text
     manpage = subprocess.run([SCRIPT, "manpage"], capture_output=True, text=True, check=True)
-    assert manpage.stdout == generate("man")
+    assert manpage.stdout == generate("man", build_parser())

@@ -241,7 +241,7 @@ def test_closed_filter() -> None:
 
 def test_bad_arguments() -> None:
     with pytest.raises(TypeError):
-        spawn(["true"], "not a filter")  # type: ignore[arg-type]
+        spawn(["true"], "not a filter")
     with pytest.raises(ValueError, match="preexec_fn"):
         spawn(["true"], allow_all(), preexec_fn=lambda: None)
     with pytest.raises(ValueError, match="rlimits"):
