@@ -7,8 +7,9 @@
 ...     p.wait()
 1
 
-How it works (see docs/spawn.md): the parent compiles the filter to BPF
-(:meth:`Filter.export_bpf`, cached until the filter changes) and prepares
+How it works (see docs/spawn.md): the parent takes the filter's
+:class:`~seccomp_py.program.Program` (:meth:`Filter.compile`, cached until the
+filter changes; or a Program given as it is) and prepares
 everything the child needs (argv, envp, the candidate paths of a PATH search,
 the fd plan).  The C shim then vfork()s; the child makes raw syscalls only --
 signal handlers back to default, dup2() of stdin/stdout/stderr, close_range(),
