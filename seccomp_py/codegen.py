@@ -25,6 +25,9 @@ _AND_K = _k.BPF_ALU | _k.BPF_AND | _k.BPF_K
 _JA = _k.BPF_JMP | _k.BPF_JA
 _JEQ, _JGT, _JGE = (_k.BPF_JMP | op | _k.BPF_K for op in (_k.BPF_JEQ, _k.BPF_JGT, _k.BPF_JGE))
 _RET_K = _k.BPF_RET | _k.BPF_K
+# seccomp_data as 32-bit words: nr, arch, the instruction pointer, then the arguments
+_NR_WORD, _ARCH_WORD = _k.SECCOMP_DATA_NR // 4, _k.SECCOMP_DATA_ARCH // 4
+_ARGS_WORD = _k.SECCOMP_DATA_ARGS // 4
 _X86_64 = int(Arch.X86_64)
 #: above this many memo entries the argument checks stop carrying facts
 #: (still correct, only less shared): a bound on hostile rule sets
@@ -129,8 +132,8 @@ _Pred = object
 
 def _cmp_pred(c: Cmp, narrow: bool, little: bool, then: _Pred, other: _Pred) -> _Pred:
     """``c`` as word tests: ``then`` when it holds, else ``other``."""
-    lo_w = 4 + 2 * c.index + (0 if little else 1)
-    hi_w = 4 + 2 * c.index + (1 if little else 0)
+    lo_w = _ARGS_WORD + 2 * c.index + (0 if little else 1)
+    hi_w = _ARGS_WORD + 2 * c.index + (1 if little else 0)
     op = c.op
     if op == MASKED_EQ:
         mask, datum = c.a, c.b & c.a
@@ -297,7 +300,7 @@ def _graph(policy: Policy) -> tuple[_Graph, int]:
         if hi - lo == 1:
             return leaf(runs[lo][1], little)
         mid = (lo + hi) // 2
-        return g.test(0, MASK32, _JGE, runs[mid][0], search(runs, mid, hi, little),
+        return g.test(_NR_WORD, MASK32, _JGE, runs[mid][0], search(runs, mid, hi, little),
                       search(runs, lo, mid, little))
 
     roots = []
@@ -306,7 +309,7 @@ def _graph(policy: Policy) -> tuple[_Graph, int]:
         roots.append((token, search(runs, 0, len(runs), bool(token & _k.AUDIT_ARCH_LE))))
     node = g.ret(policy.bad_arch)
     for token, root in reversed(roots):
-        node = g.test(1, MASK32, _JEQ, token, root, node)
+        node = g.test(_ARCH_WORD, MASK32, _JEQ, token, root, node)
     return g, node
 
 

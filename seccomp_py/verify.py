@@ -498,7 +498,7 @@ _Code = list[tuple[int, object, object, object]]
 def _cmp_code(c: Cmp, little: bool, narrow: bool, t: str, f: str) -> _Code:
     """Classic BPF for one comparison: jumps to label ``t`` when it holds, ``f`` otherwise
     (0 is the next instruction)."""
-    base = 16 + 8 * c.index
+    base = _k.SECCOMP_DATA_ARGS + 8 * c.index
     lo_off, hi_off = (base, base + 4) if little else (base + 4, base)
     dl, dh = c.a & MASK32, c.a >> 32
     if c.op == MASKED_EQ:
@@ -532,8 +532,8 @@ def _cmp_code(c: Cmp, little: bool, narrow: bool, t: str, f: str) -> _Code:
 def _block(policy: Policy, token: int, nr: int) -> list[tuple[int, object, object, object]]:
     """The code deciding (token, nr) as the model says, falling through otherwise."""
     code: list[tuple[int, object, object, object]] = [
-        (_LD_ABS, 0, 0, 4), (_JEQ, 1, 0, token), (_JA, 0, 0, -1),
-        (_LD_ABS, 0, 0, 0), (_JEQ, 1, 0, nr), (_JA, 0, 0, -1)]
+        (_LD_ABS, 0, 0, _k.SECCOMP_DATA_ARCH), (_JEQ, 1, 0, token), (_JA, 0, 0, -1),
+        (_LD_ABS, 0, 0, _k.SECCOMP_DATA_NR), (_JEQ, 1, 0, nr), (_JA, 0, 0, -1)]
     entries = policy.entries(token, nr)
     if entries is None:
         return [*code, (_RET_K, 0, 0, policy.bad_arch)]
