@@ -52,8 +52,36 @@ class UsageError(CliError):
     status = 2
 
 
+def _columns() -> int:
+    """shutil.get_terminal_size().columns without importing shutil (which imports bz2,
+    lzma...: milliseconds of start-up, and argparse asks for every argument it adds)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, its width found as shutil would (see _columns)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None, **kwargs: Any) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _columns() - 2 if width is None else width, **kwargs)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line (and exit status 2)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -132,13 +160,16 @@ def _read_input(path: str, binary: bool) -> Any:
         raise CliError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _load_profile(path: str, strict: bool) -> Profile:
+def _load_profile(path: str, strict: bool, data: bytes | None = None) -> Profile:
     """A profile file, '-' for stdin, or the name of a built-in profile (``docker``,
-    ``podman``) when no file of that name exists."""
+    ``podman``) when no file of that name exists.  ``data``: the file's bytes, read
+    already (run's program cache keys on them)."""
     import dataclasses
 
     from .profile import Profile, builtin_names, builtin_path
 
+    if data is not None:
+        return Profile.loads(data, strict=strict)
     if path != "-" and not os.path.exists(path) and path in builtin_names():
         with open(builtin_path(path), "rb") as fh:
             return dataclasses.replace(Profile.loads(fh.read(), strict=strict), origin=path)
@@ -152,7 +183,11 @@ def _load_profile(path: str, strict: bool) -> Profile:
     return Profile.loads(data, strict=strict)
 
 
-def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
+def _compile(args: argparse.Namespace, data: bytes | None = None,
+             notes: list[tuple[str, str]] | None = None) -> tuple[Profile, Compiled]:
+    """Compile --profile (``data``: its bytes, read already) as the options say, and
+    report the warnings.  ``notes`` collects them as (when, line) too: when is
+    "warnings" (shown unless quiet_warnings), "quiet" (unless quiet) or "always"."""
     import warnings
 
     from .profile import parse_kernel
@@ -164,24 +199,31 @@ def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
     arch = _arch_arg(args.arch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        profile = _load_profile(args.profile, args.strict)
+        profile = _load_profile(args.profile, args.strict, data)
         caps, args.caps_name = _caps(args, profile)
         args.caps_set = caps
         compiled = profile.compile(arch, caps=caps, kernel=kernel,
                                    unknown="error" if args.strict else "ignore",
                                    strict_multiplexed=args.strict_multiplexed)
+    def say(when: str, text: str) -> None:
+        if notes is not None:
+            notes.append((when, text))
+        if when == "always" or not getattr(args, "quiet_warnings" if when == "warnings"
+                                           else "quiet", False):
+            _err(text)
+
     for w in caught:
-        if not getattr(args, "quiet_warnings", False):
-            _err(f"warning: {w.message}")
+        say("warnings", f"warning: {w.message}")
     unknown = compiled.skipped_for("unknown")
     for s in unknown:
         if s.weakens:
-            _err(f"WARNING: {s.path}: a rule refusing {s.name!r} was dropped: libseccomp "
-                 f"does not know it, so the filter lets it through with the default action")
+            say("always", f"WARNING: {s.path}: a rule refusing {s.name!r} was dropped: "
+                          f"libseccomp does not know it, so the filter lets it through with "
+                          f"the default action")
     plain = [s.name for s in unknown if not s.weakens]
-    if plain and not getattr(args, "quiet", False):
-        _err(f"warning: {len(plain)} syscall names libseccomp does not know were skipped "
-             f"(as runc does; --strict refuses them): " + ", ".join(plain))
+    if plain:
+        say("quiet", f"warning: {len(plain)} syscall names libseccomp does not know were "
+                     f"skipped (as runc does; --strict refuses them): " + ", ".join(plain))
     return profile, compiled
 
 
@@ -546,12 +588,59 @@ def _hand_listener(path: str, fd: int, pid: int, metadata: str | None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .arch import native
-    from .spawn import ExecForbiddenError, spawn
-
     cmd = _command(args)
     args.quiet = args.quiet_warnings = not args.verbose
-    profile, compiled = _compile(args)
+    key, data = _run_cache_key(args)
+    if key is not None:
+        # a hit loads the program compiled and verified by an earlier run: no compiler
+        # is imported (seccomp_py.progcache says what is checked before it is used)
+        from . import progcache
+        from ._native import lib
+
+        entry = progcache.load(key, report=_cache_refused)
+        if entry is not None and int(lib.seccomp_arch_native()) in entry.arches:
+            return _run_cached(args, cmd, entry)
+    return _run_compiled(args, cmd, key, data)
+
+
+def _run_cache_key(args: argparse.Namespace) -> tuple[str | None, bytes | None]:
+    """run's program-cache key and the profile file's bytes it covers ((None, None) when
+    the cache is not used: --no-cache, SECCOMP_PY_NO_CACHE, a profile on stdin,
+    --explain/--complain, or a file that cannot be read -- compiling reports that)."""
+    from . import progcache
+
+    if args.no_cache or progcache.disabled() or args.profile == "-" or \
+            _cli_explain.wanted(args):
+        return None, None
+    data: bytes | None = None
+    if os.path.exists(args.profile):
+        try:
+            with open(args.profile, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return None, None
+        source = "file"
+    else:  # a built-in profile's name (its file is in progcache.environment())
+        source = f"builtin {args.profile}"
+    stub = args.runc_stub if args.runc_stub is not None else True
+    key = progcache.make_key("seccomp-py run", source, data, args.arch,
+                             "all" if args.all_caps else args.caps, args.kernel,
+                             str(bool(args.strict)), str(bool(args.strict_multiplexed)),
+                             str(bool(stub)))
+    return key, data
+
+
+def _cache_refused(text: str) -> None:
+    _err(f"warning: program cache: {text}; compiling the profile afresh")
+
+
+def _run_compiled(args: argparse.Namespace, cmd: list[str], key: str | None,
+                  data: bytes | None) -> int:
+    """run, compiling the profile (and keeping its program under ``key``, when given)."""
+    from .arch import native
+
+    notes: list[tuple[str, str]] = []
+    profile, compiled = _compile(args, data, notes)
     if native() not in compiled.arches:
         raise CliError(f"run: the filter is for {compiled.arch.name.lower()}, which this "
                        f"{native().name.lower()} process cannot run under (use compile for "
@@ -566,23 +655,66 @@ def cmd_run(args: argparse.Namespace) -> int:
         if notify and not profile.listener_path:
             raise CliError("run: the profile has SCMP_ACT_NOTIFY rules but no listenerPath: "
                            "nobody would answer them")
-        try:
-            proc = spawn(cmd, filt, program=program, **_cli_sandbox.spawn_options(args))
-            _report_multiplexed(compiled)
-        except ExecForbiddenError as exc:
-            raise CliError(f"run: {exc.detail}") from None
-        except SeccompError:
+        from .spawn import spawn
+
+        proc = _start(args, cmd, lambda options: spawn(cmd, filt, program=program, **options))
+        _report_multiplexed(compiled)
+    if key is not None:
+        from . import progcache
+
+        if compiled.widened:
+            notes.append(("after", f"warning: {compiled.multiplexed_note}"))
+        plan = proc._spawn_plan  # the flags and no_new_privs the child was given
+        progcache.store(key, progcache.Entry(
+            program, flags=plan.flags, no_new_privs=plan.no_new_privs,
+            arches=[int(a) for a in compiled.arches], listener_path=profile.listener_path,
+            listener_metadata=profile.listener_metadata, notes=notes),
+            report=(lambda text: _err(f"warning: program cache: {text}")) if args.verbose
+            else None)
+    return _supervise(proc, notify, profile.listener_path, profile.listener_metadata)
+
+
+def _run_cached(args: argparse.Namespace, cmd: list[str], entry: Any) -> int:
+    """run with a program from the cache (a progcache.Entry): its notes, then the command."""
+    for when, text in entry.notes:
+        if when == "always" or (when == "warnings" and not args.quiet_warnings) or \
+                (when == "quiet" and not args.quiet):
+            _err(text)
+    notify = entry.has_notify
+    if notify and not entry.listener_path:  # never stored so; fail closed all the same
+        raise CliError("run: the profile has SCMP_ACT_NOTIFY rules but no listenerPath: "
+                       "nobody would answer them")
+    proc = _start(args, cmd, lambda options: entry.spawn(cmd, **options))
+    for when, text in entry.notes:
+        if when == "after":
+            _err(text)
+    return _supervise(proc, notify, entry.listener_path, entry.listener_metadata)
+
+
+def _start(args: argparse.Namespace, cmd: list[str], starter: Any) -> Any:
+    """``starter(the spawn options of args)``, its failures as run reports them."""
+    from .spawn import ExecForbiddenError
+
+    try:
+        return starter(_cli_sandbox.spawn_options(args))
+    except ExecForbiddenError as exc:
+        raise CliError(f"run: {exc.detail}") from None
+    except SeccompError:
+        raise
+    except OSError as exc:
+        if exc.filename is None:
             raise
-        except OSError as exc:
-            if exc.filename is None:
-                raise
-            raise _ExecError("run", cmd[0], exc) from None
+        raise _ExecError("run", cmd[0], exc) from None
+
+
+def _supervise(proc: Any, notify: bool, listener_path: str | None,
+               listener_metadata: str | None) -> int:
+    """Hand a notify program's listener over, then wait for the command like a shell."""
     with proc:
         if notify:
             fd = proc.detach_listener()
             try:
-                _hand_listener(str(profile.listener_path), fd, proc.pid,
-                               profile.listener_metadata)
+                _hand_listener(str(listener_path), fd, proc.pid, listener_metadata)
             except BaseException:
                 proc.kill()
                 proc.wait()
@@ -846,6 +978,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="print every compile warning (default: only the WARNING lines about "
                         "refusing rules that had to be dropped)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="compile the profile even when the program cache has its verified "
+                        "program, and do not store it (also: SECCOMP_PY_NO_CACHE=1); the "
+                        "cache is $XDG_CACHE_HOME/seccomp-py (~/.cache/seccomp-py)")
     _cli_sandbox.add_arguments(p)
     _cli_explain.add_arguments(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")

@@ -26,7 +26,6 @@ would kill the child or fail the call, instead of a mysterious SIGSYS.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno as _errno
 import fcntl
 import os
@@ -41,7 +40,6 @@ from collections.abc import Callable, Mapping, Sequence
 from . import sandbox as _sandbox
 from ._native import CStrings, check, ffi, lib
 from .action import Action, ActionKind
-from .attribute import HAS_WAIT_KILL
 from .errors import (
     ChildSetupError,
     FilterClosedError,
@@ -49,14 +47,20 @@ from .errors import (
     SeccompError,
     UnsupportedError,
 )
-from .filter import BPF_INSN_SIZE, BPF_MAXINSNS, Filter
 
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:  # pragma: no cover
     import socket
     from typing import Any
 
+    from .filter import Filter
     from .notify import Listener  # type: ignore[import-not-found,unused-ignore]
+
+# filter.py's BPF_INSN_SIZE and BPF_MAXINSNS (seccomp_py.filter is imported where a Filter is
+# used, not here: a spawn of a program compiled earlier -- seccomp-py run's program cache,
+# seccomp_py.progcache -- needs no Filter, and importing it costs start-up time)
+BPF_INSN_SIZE = 8
+BPF_MAXINSNS = int(lib.SPY_BPF_MAXINSNS)
 
 __all__ = ["ExecForbiddenError", "SeccompPopen", "SpawnTemplate", "spawn"]
 
@@ -187,6 +191,8 @@ def _plan_for(filter: Filter, program: bytes | None = None) -> _Plan:
     instead of ``filter.export_bpf()``; the seccomp flags still come from
     ``filter``'s attributes.  Such plans are not cached.
     """
+    from .filter import Filter
+
     if not isinstance(filter, Filter):
         raise TypeError(f"spawn() needs a seccomp_py.Filter, not {type(filter).__name__}")
     if filter.closed:
@@ -228,6 +234,8 @@ def _build_plan(filter: Filter, bpf: bytes) -> _Plan:
         flags |= _FLAG_SPEC_ALLOW
     if has_notify:
         flags |= _FLAG_NEW_LISTENER
+        from .attribute import HAS_WAIT_KILL
+
         if HAS_WAIT_KILL and filter.wait_kill:
             flags |= _FLAG_WAIT_KILLABLE_RECV
     from .features import kernel_flags
@@ -323,12 +331,18 @@ _EXEC_PARAMS: list[str] = []
 
 
 def _exec_params() -> list[str]:
-    """The parameter names of Popen._execute_child (inspect is imported on first use)."""
+    """The parameter names of Popen._execute_child (read from its code object: importing
+    inspect would cost ~10 ms of start-up; inspect only for a wrapped or unusual one)."""
     if not _EXEC_PARAMS:
-        import inspect
-
         child = subprocess.Popen._execute_child  # type: ignore[attr-defined]
-        _EXEC_PARAMS.extend(list(inspect.signature(child).parameters)[1:])
+        code = getattr(child, "__code__", None)
+        if code is not None and not hasattr(child, "__wrapped__") and \
+                not code.co_flags & 0x0C:  # no *args, no **kwargs: all named positionally
+            _EXEC_PARAMS.extend(code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount])
+        else:  # pragma: no cover - CPython's is a plain method
+            import inspect
+
+            _EXEC_PARAMS.extend(list(inspect.signature(child).parameters)[1:])
     return _EXEC_PARAMS
 
 
@@ -360,7 +374,8 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
     def __init__(self, args: Any, filter: Filter, *, program: bytes | None = None,
                  rlimits: Mapping[Any, tuple[int, int]] | None = None,
                  no_network: bool = False, explain: Callable[[Any], None] | None = None,
-                 _template: SpawnTemplate | None = None, **kwargs: Any) -> None:
+                 _template: SpawnTemplate | None = None, _plan: _Plan | None = None,
+                 **kwargs: Any) -> None:
         self.listener_fd = -1
         self._listener: Listener | None = None
         self._template = _template
@@ -388,6 +403,8 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
 
             policy = Policy.from_filter(filter)
             if program is not None:
+                import dataclasses
+
                 policy = dataclasses.replace(policy, program=bytes(program))
             self._explain = _Watcher(policy, "explain", explain)
             with policy.watched(hold_execve=False) as probe:  # refuses NOTIFY policies
@@ -396,7 +413,7 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
             super().__init__(args, **kwargs)
             return
         self._spawn_plan = (_template._plan if _template is not None
-                            else _plan_for(filter, program))
+                            else _plan if _plan is not None else _plan_for(filter, program))
         self.filter = filter
         super().__init__(args, **kwargs)
 
@@ -790,6 +807,26 @@ def spawn(args: str | bytes | os.PathLike[str] | Sequence[Any], filter: Filter, 
     """
     return SeccompPopen(args, filter, program=program, rlimits=rlimits, no_network=no_network,
                         **popen_options)
+
+
+def _spawn_program(args: Any, program: bytes, *, flags: int, no_new_privs: bool,
+                   rlimits: Mapping[Any, tuple[int, int]] | None = None,
+                   no_network: bool = False, **popen_options: Any) -> SeccompPopen:
+    """:func:`spawn` of a raw BPF ``program`` compiled, verified and checked elsewhere,
+    with the seccomp(2) ``flags`` and ``no_new_privs`` it was compiled with: no Filter
+    is needed (seccomp_py.progcache, ``seccomp-py run``'s program cache).  The pre-exec
+    checks (ExecForbiddenError) apply; a kernel that refuses ``flags`` fails the child's
+    seccomp(2) (SeccompError).  Raises ValueError for a program that is not 1..4096
+    whole instructions, and what :func:`spawn` raises.
+    """
+    program = bytes(program)
+    if not program or len(program) % BPF_INSN_SIZE or \
+            len(program) // BPF_INSN_SIZE > BPF_MAXINSNS:
+        raise ValueError(f"program must be 1..{BPF_MAXINSNS} {BPF_INSN_SIZE}-byte BPF "
+                         f"instructions, not {len(program)} bytes")
+    plan = _Plan(program, int(flags), bool(no_new_privs), _has_notify(program))
+    return SeccompPopen(args, None, _plan=plan,  # type: ignore[arg-type]
+                        rlimits=rlimits, no_network=no_network, **popen_options)
 
 
 # Syscalls a template and its children make under the filter (with the

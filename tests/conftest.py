@@ -8,12 +8,15 @@ back through a pipe.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import pickle
 import select
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from typing import Any, Callable
 
@@ -23,6 +26,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 #: The profiles shipped in the package (Docker's and Podman's defaults).
 PROFILES = os.path.join(REPO, "seccomp_py", "profiles")
+
+# `seccomp-py run` keeps verified programs in $XDG_CACHE_HOME/seccomp-py
+# (seccomp_py.progcache): every test process and command gets a fresh one for this
+# session, so nothing reads or fills the user's ~/.cache and no test starts warm.
+_CACHE_HOME = tempfile.mkdtemp(prefix="seccomp-py-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE_HOME
+os.environ.pop("SECCOMP_PY_NO_CACHE", None)
+atexit.register(shutil.rmtree, _CACHE_HOME, True)
 
 
 @dataclasses.dataclass

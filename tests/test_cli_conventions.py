@@ -64,6 +64,7 @@ USAGE_ERRORS = [
     (["run", "--", "true"], "required: --profile"),
     (["run", "--profile", "docker"], "give the command after '--'"),
     (["run", "--profile", "docker", "--caps", "nope", "--", "true"], "unknown capability"),
+    (["run", "--profile", "docker", "--no-cache=yes", "--", "true"], "ignored explicit argument"),
     (["learn", "--", "true"], "required: -o"),
     (["learn", "-o", "x.json"], "give the command after '--'"),
     (["learn", "-o", "x.json", "--default-action", "FOO", "--", "true"], "unknown action"),

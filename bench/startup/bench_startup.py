@@ -5,7 +5,10 @@
 Runs, interleaved (one of each per round, so load on the machine hits all alike):
 ``python -c pass``, ``python -c "import seccomp_py"``, ``seccomp-py --help`` and
 ``seccomp-py run --profile docker -- /bin/true`` (the console script next to this
-interpreter, run by it), and prints the median wall time of each and its excess over
+interpreter, run by it; its program cache, seccomp_py.progcache, is a fresh
+temporary XDG_CACHE_HOME filled by the warm-up run, as after a user's first run)
+and the same with ``--no-cache`` (compiling the profile every time; no budget),
+and prints the median wall time of each and its excess over
 ``python -c pass``, with the budgets of issue 13 (+5 ms, +30 ms, +60 ms).  With
 bytecode (the default, as an installed wheel has it): the package is compiled first
 (compileall) and PYTHONDONTWRITEBYTECODE is dropped from the children's environment.
@@ -44,8 +47,15 @@ def main() -> int:
         "seccomp-py --help": [py, script, "--help"],
         "seccomp-py run --profile docker -- /bin/true":
             [py, script, "run", "--profile", "docker", "--", "/bin/true"],
+        "  the same, --no-cache (compiles every time)":
+            [py, script, "run", "--no-cache", "--profile", "docker", "--", "/bin/true"],
     }
     env = dict(os.environ)
+    import tempfile
+
+    cache_home = tempfile.TemporaryDirectory(prefix="bench-startup-cache-")
+    env["XDG_CACHE_HOME"] = cache_home.name  # not the user's: the warm-up fills it
+    env.pop("SECCOMP_PY_NO_CACHE", None)
     import seccomp_py
 
     pkg = os.path.dirname(os.path.abspath(seccomp_py.__file__))
@@ -60,13 +70,15 @@ def main() -> int:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         subprocess.run([py, "-m", "compileall", "-q", pkg], check=True,
                        stdout=subprocess.DEVNULL)
-    for cmd in cases.values():  # warm-up: page cache, bytecode
-        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, check=True)
+    for cmd in cases.values():  # warm-up: page cache, bytecode, the program cache
+        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
     times: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(args.runs):
         for name, cmd in cases.items():
             t0 = time.perf_counter()
-            subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, check=True)
+            subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           check=True)
             times[name].append((time.perf_counter() - t0) * 1000)
     base = statistics.median(times["python -c pass"])
     print(f"python {sys.version.split()[0]} ({py}); {args.runs} interleaved runs each; "
@@ -81,6 +93,7 @@ def main() -> int:
         if budget is not None:
             mark = f"+{budget:.0f}" + ("" if excess <= budget else " OVER")
         print(f"{name:48} {med:10.1f} {excess:+10.1f} {mark:>8}")
+    cache_home.cleanup()
     return status
 
 
