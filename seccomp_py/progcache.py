@@ -20,7 +20,10 @@ through a symlink), its embedded sha256 matches its contents, its key is the one
 for, its fields are well formed, and the program passes the kernel's structural checks
 (``spy_bpf_check``, the classic-BPF rules of sk_chk_filter and seccomp_check_filter).
 Anything else: the entry is ignored (``report`` says why when one was there) and the
-caller compiles afresh; :func:`store` replaces it.
+caller compiles afresh; :func:`store` replaces it.  A cache directory of another user (or
+one we cannot enter) is not ours: it is not used, without a report, and none is created
+in a directory of another user (root with a user's HOME, as after ``sudo -E``); a cache
+directory of ours that others can write is not used either, with a report.
 
 Start-up: this module and a hit import no part of the compiler (profile, filter, model,
 codegen, verify, dataclasses), only ``os`` and a sha256.
@@ -224,12 +227,20 @@ def cache_dir() -> str:
     return os.path.join(base, "seccomp-py")
 
 
+class _NotOurs(ValueError):
+    """The directory is another user's (e.g. root with a user's HOME): not our cache,
+    used by no one's program, and not worth a warning on every run."""
+
+
 def _open_dir(path: str, create: bool) -> int:
     """An fd of the cache directory after its checks; OSError or ValueError if unfit."""
     if create:
         parent = os.path.dirname(path)
         if not os.path.isdir(parent):
             os.makedirs(parent, mode=0o700, exist_ok=True)
+        elif not os.path.isdir(path) and os.stat(parent).st_uid != os.geteuid():
+            # root with a user's HOME (sudo -E), or a shared directory: create nothing there
+            raise _NotOurs(f"{parent} belongs to uid {os.stat(parent).st_uid}, not to us")
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
@@ -247,7 +258,8 @@ def _open_dir(path: str, create: bool) -> int:
 
 def _check_owned(st: os.stat_result, what: str) -> None:
     if st.st_uid != os.geteuid():
-        raise ValueError(f"{what} belongs to uid {st.st_uid}, not to us ({os.geteuid()})")
+        kind = _NotOurs if what == "the cache directory" else ValueError
+        raise kind(f"{what} belongs to uid {st.st_uid}, not to us ({os.geteuid()})")
     if st.st_mode & 0o022:
         raise ValueError(f"{what} is writable by others (mode {stat.S_IMODE(st.st_mode):o})")
 
@@ -312,8 +324,8 @@ def load(key: str, *, directory: str | None = None,
     path = directory if directory is not None else cache_dir()
     try:
         dfd = _open_dir(path, create=False)
-    except FileNotFoundError:
-        return None
+    except (FileNotFoundError, PermissionError, _NotOurs):
+        return None  # no cache, or not ours to use: nothing was refused
     except (OSError, ValueError) as exc:
         if report is not None:
             report(f"not using the cache directory {path}: {_why(exc)}")

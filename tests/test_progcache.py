@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -226,6 +227,22 @@ def test_a_cache_directory_others_can_write_is_not_used(runner: Runner, prof: Pa
         assert "writable by others" in proc.stderr
     finally:
         runner.cache.chmod(0o700)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_another_users_cache_is_neither_used_nor_created_in(runner: Runner, prof: Path) -> None:
+    """Root with a user's HOME (sudo -E): the user's cache is not root's to read, and root
+    creates nothing in the user's directories; no warning on every run either."""
+    runner.run(profile=prof)
+    os.chown(runner.cache, 65534, 65534)
+    proc, compiled = runner.run(profile=prof)
+    assert (proc.stdout, proc.stderr, compiled) == (f"{errno.EACCES}\n", "", True)
+    shutil.rmtree(runner.cache)
+    runner.home.chmod(0o755)
+    os.chown(runner.home, 65534, 65534)
+    proc, compiled = runner.run(profile=prof)
+    assert (proc.stdout, proc.stderr, compiled) == (f"{errno.EACCES}\n", "", True)
+    assert not runner.cache.exists()
 
 
 def test_what_decides_the_program_is_in_the_key(runner: Runner, prof: Path) -> None:
