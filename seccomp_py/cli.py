@@ -875,14 +875,19 @@ class _Ignored:
 
 
 class _OnlyOne:
-    """The subparsers object, building the parser of subcommand ``name`` only."""
+    """The subparsers object, building the parser of subcommand ``name`` only (``""``:
+    every subcommand is listed, with its help, but gets no arguments)."""
 
     def __init__(self, sub: Any, name: str) -> None:
         self._sub = sub
         self._name = name
 
     def add_parser(self, name: str, **kwargs: Any) -> Any:
-        return self._sub.add_parser(name, **kwargs) if name == self._name else _Ignored()
+        if name == self._name:
+            return self._sub.add_parser(name, **kwargs)
+        if self._name == "":
+            self._sub.add_parser(name, **kwargs)
+        return _Ignored()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sub, name)
@@ -898,7 +903,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     With ``only`` (a subcommand's name), the parser has that subcommand only: ``main``
     builds ``run``'s alone, as ``run`` is on the path of every command it starts and
     creating the other subparsers costs milliseconds (argparse looks up its message
-    catalog for every parser).
+    catalog for every parser).  With ``only=""`` every subcommand is there with its
+    help but without its arguments: all that ``seccomp-py --help``, ``--version`` or
+    no argument at all use.
     """
     from . import __version__
 
@@ -1058,12 +1065,46 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _untranslated() -> dict[str, Any] | None:
+    """argparse translates each of its messages with gettext, and every lookup stats the
+    catalog paths of each language in the environment (hundreds of stat calls for
+    --help).  When the current domain has no catalog for these languages, gettext gives
+    every message back unchanged: then argparse's ``_`` and ``ngettext`` are that
+    identity while main() parses.  Returns what to restore, or None (a catalog exists)."""
+    import gettext
+
+    domain = gettext.textdomain()
+    if gettext.find(domain, gettext.bindtextdomain(domain), all=True):
+        return None
+    module = vars(argparse)
+    saved = {"_": module["_"], "ngettext": module["ngettext"]}
+    module["_"] = _same
+    module["ngettext"] = _plural
+    return saved
+
+
+def _same(message: str) -> str:
+    return message
+
+
+def _plural(singular: str, plural: str, n: int) -> str:
+    return singular if n == 1 else plural
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``seccomp-py`` with ``argv`` (default: sys.argv[1:]); return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    # `run` alone: its parser is all `seccomp-py run ...` needs (start-up time)
-    parser = build_parser(only="run" if argv[:1] == ["run"] else None)
-    args = parser.parse_args(argv)
+    # start-up time: `run` alone is all `seccomp-py run ...` needs, and the list of
+    # subcommands all that `seccomp-py --help` (or --version, or nothing) needs
+    only = ("run" if argv[:1] == ["run"] else
+            "" if argv in ([], ["-h"], ["--help"], ["--version"]) else None)
+    saved = _untranslated()
+    try:
+        parser = build_parser(only=only)
+        args = parser.parse_args(argv)
+    finally:
+        if saved is not None:
+            vars(argparse).update(saved)
     try:
         status: int = args.func(args)
         sys.stdout.flush()

@@ -128,6 +128,29 @@ def test_run_alone_parser_is_the_full_parsers_run() -> None:
     assert "/bin/true" in alone.parse_args(argv).cmd
 
 
+def test_the_listing_parser_helps_as_the_full_parser() -> None:
+    """main() builds the subcommands without their arguments for `seccomp-py --help`,
+    --version and no argument (start-up time): same help, same subcommands."""
+    from seccomp_py.cli import build_parser
+
+    full, listing = build_parser(), build_parser(only="")
+    assert listing.format_help() == full.format_help()
+    assert listing.format_usage() == full.format_usage()
+
+
+def test_main_leaves_argparse_translating() -> None:
+    """main() may parse with argparse's gettext lookups short-cut (no catalog: identity);
+    afterwards argparse translates as before."""
+    import argparse
+    import gettext
+
+    from seccomp_py.cli import main
+
+    assert main(["resolve", "read"]) == 0
+    assert vars(argparse)["_"] is gettext.gettext
+    assert vars(argparse)["ngettext"] is gettext.ngettext
+
+
 @pytest.mark.parametrize(("args", "message"), USAGE_ERRORS,
                          ids=[" ".join(a) or "(none)" for a, _ in USAGE_ERRORS])
 def test_usage_errors_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
