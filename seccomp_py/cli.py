@@ -15,17 +15,17 @@ the library is imported inside the subcommands that use it, never at the top.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Sequence
 
 from . import _cli_explain, _cli_groups, _cli_learn, _cli_sandbox
 from .errors import SeccompError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
-if TYPE_CHECKING:
-    from typing import Any, NoReturn
+if TYPE_CHECKING:  # argparse too is imported where a parser is built (see _quick_run_args)
+    import argparse
+    from collections.abc import Sequence
+    from typing import Any
 
     from .arch import Arch
     from .profile import Compiled, Profile
@@ -50,41 +50,6 @@ class UsageError(CliError):
     """Bad usage found after parsing (a missing command, a bad option value): exit 2."""
 
     status = 2
-
-
-def _columns() -> int:
-    """shutil.get_terminal_size().columns without importing shutil (which imports bz2,
-    lzma...: milliseconds of start-up, and argparse asks for every argument it adds)."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns if columns > 0 else 80
-
-
-class _Formatter(argparse.HelpFormatter):
-    """argparse's help formatter, its width found as shutil would (see _columns)."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None, **kwargs: Any) -> None:
-        super().__init__(prog, indent_increment, max_help_position,
-                         _columns() - 2 if width is None else width, **kwargs)
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line (and exit status 2)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _err(text: str) -> None:
@@ -907,7 +872,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     help but without its arguments: all that ``seccomp-py --help``, ``--version`` or
     no argument at all use.
     """
+    import argparse
+
     from . import __version__
+    from ._cli_parser import Parser as _Parser
 
     parser = _Parser(prog=PROG, description="Linux seccomp tools: resolve syscalls, compile, "
                                             "check and disassemble filters and container "
@@ -1065,12 +1033,71 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: run's options that _quick_run_args parses itself: option -> dest (flags, then values)
+_RUN_FLAGS = {"--all-caps": "all_caps", "--strict": "strict",
+              "--strict-multiplexed": "strict_multiplexed", "-v": "verbose",
+              "--verbose": "verbose", "--no-cache": "no_cache", "--new-session": "new_session",
+              "--no-network": "no_network"}
+_RUN_VALUES = {"--profile": "profile", "--arch": "arch", "--caps": "caps", "--kernel": "kernel",
+               "--user": "user", "--group": "group", "--extra-groups": "extra_groups",
+               "--umask": "umask", "--rlimit": "rlimit"}
+
+
+def _quick_run_args(argv: list[str]) -> Any:
+    """``run`` in its plain form -- whole option names, each value a separate word not
+    starting with '-', each option once (--rlimit repeatable), then ``--`` and the
+    command -- parsed without argparse (importing it and building run's parser cost
+    ~10 ms of every command run starts), into the namespace run's parser gives
+    (tests/test_cli_conventions.py compares them).  None for anything else (another
+    option or form, -h, --explain, a usage error...): then argparse parses it."""
+    if "--" not in argv:
+        return None
+    end = argv.index("--")
+    if end + 1 >= len(argv):
+        return None
+    ns: dict[str, Any] = {
+        "command": "run", "profile": None, "arch": None, "caps": None, "all_caps": False,
+        "kernel": None, "strict": False, "strict_multiplexed": False, "runc_stub": None,
+        "verbose": False, "no_cache": False, "user": None, "group": None,
+        "extra_groups": None, "rlimit": [], "umask": None, "new_session": False,
+        "no_network": False, "explain": False, "complain": False, "output": None}
+    seen: set[str] = set()
+    i = 1
+    while i < end:
+        opt = argv[i]
+        value: Any
+        if opt in _RUN_FLAGS:
+            dest, value = _RUN_FLAGS[opt], True
+            i += 1
+        elif opt in ("--runc-stub", "--no-runc-stub"):
+            dest, value = "runc_stub", opt == "--runc-stub"
+            i += 1
+        elif opt in _RUN_VALUES and i + 1 < end and not argv[i + 1].startswith("-"):
+            dest, value = _RUN_VALUES[opt], argv[i + 1]
+            i += 2
+        else:
+            return None
+        if dest == "rlimit":
+            ns["rlimit"].append(value)
+            continue
+        if dest in seen:
+            return None
+        seen.add(dest)
+        ns[dest] = value
+    if ns["profile"] is None or (ns["caps"] is not None and ns["all_caps"]):
+        return None
+    import types
+
+    return types.SimpleNamespace(**ns, cmd=argv[end:], func=cmd_run)
+
+
 def _untranslated() -> dict[str, Any] | None:
     """argparse translates each of its messages with gettext, and every lookup stats the
     catalog paths of each language in the environment (hundreds of stat calls for
     --help).  When the current domain has no catalog for these languages, gettext gives
     every message back unchanged: then argparse's ``_`` and ``ngettext`` are that
     identity while main() parses.  Returns what to restore, or None (a catalog exists)."""
+    import argparse
     import gettext
 
     domain = gettext.textdomain()
@@ -1096,15 +1123,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # start-up time: `run` alone is all `seccomp-py run ...` needs, and the list of
     # subcommands all that `seccomp-py --help` (or --version, or nothing) needs
-    only = ("run" if argv[:1] == ["run"] else
-            "" if argv in ([], ["-h"], ["--help"], ["--version"]) else None)
-    saved = _untranslated()
-    try:
-        parser = build_parser(only=only)
-        args = parser.parse_args(argv)
-    finally:
-        if saved is not None:
-            vars(argparse).update(saved)
+    # start-up time: `run ... -- CMD` in its plain form needs no argparse
+    args: Any = _quick_run_args(argv) if argv[:1] == ["run"] else None
+    if args is None:
+        only = ("run" if argv[:1] == ["run"] else
+                "" if argv in ([], ["-h"], ["--help"], ["--version"]) else None)
+        saved = _untranslated()
+        try:
+            args = build_parser(only=only).parse_args(argv)
+        finally:
+            if saved is not None:
+                import argparse
+
+                vars(argparse).update(saved)
     try:
         status: int = args.func(args)
         sys.stdout.flush()
