@@ -273,17 +273,19 @@ def environment() -> bytes:
     """What decides a program besides the caller's input, as bytes (computed once):
     the seccomp_py version and code (name, size and mtime of each file of the package and
     its profiles/ directory, the compiled extension included), the libseccomp version and
-    API level (seccomp_version(3), seccomp_api_get(3)), the kernel (uname(2): release,
-    version, machine) and the interpreter's byte order."""
+    API level (seccomp_version(3), seccomp_api_get(3)) and native arch, the kernel
+    (uname(2): release, version, machine), the interpreter (version, byte order) and the
+    one environment variable the library's warnings read (SECCOMP_PY_NO_ADVISORY_WARNING)."""
     if _environment:
         return _environment[0]
     from . import __version__
     from ._native import lib
 
-    parts = [f"seccomp_py {__version__}", f"byteorder {sys.byteorder}"]
+    parts = [f"seccomp_py {__version__}", f"python {sys.version} {sys.byteorder}",
+             f"advisory-warning {bool(os.environ.get('SECCOMP_PY_NO_ADVISORY_WARNING'))}"]
     v = lib.seccomp_version()
     parts.append(f"libseccomp {int(v.major)}.{int(v.minor)}.{int(v.micro)} "
-                 f"api {int(lib.seccomp_api_get())}")
+                 f"api {int(lib.seccomp_api_get())} native {int(lib.seccomp_arch_native())}")
     u = os.uname()
     parts.append(f"kernel {u.release} {u.version} {u.machine}")
     pkg = os.path.dirname(os.path.abspath(__file__))
