@@ -624,18 +624,23 @@ def _run_compiled(args: argparse.Namespace, cmd: list[str], key: str | None,
 
         proc = _start(args, cmd, lambda options: spawn(cmd, filt, program=program, **options))
         _report_multiplexed(compiled)
-    if key is not None:
-        from . import progcache
+        if key is not None:  # the program has been verified and loaded: keep it
+            from . import progcache
 
-        if compiled.widened:
-            notes.append(("after", f"warning: {compiled.multiplexed_note}"))
-        plan = proc._spawn_plan  # the flags and no_new_privs the child was given
-        progcache.store(key, progcache.Entry(
-            program, flags=plan.flags, no_new_privs=plan.no_new_privs,
-            arches=[int(a) for a in compiled.arches], listener_path=profile.listener_path,
-            listener_metadata=profile.listener_metadata, notes=notes),
-            report=(lambda text: _err(f"warning: program cache: {text}")) if args.verbose
-            else None)
+            def report(text: str) -> None:
+                if args.verbose:  # a cache that cannot be written is no error of the run
+                    _err(f"warning: program cache: {text}")
+
+            if compiled.widened:
+                notes.append(("after", f"warning: {compiled.multiplexed_note}"))
+            try:
+                entry = progcache.Entry.from_filter(
+                    filt, program, listener_path=profile.listener_path,
+                    listener_metadata=profile.listener_metadata, notes=notes)
+            except (SeccompError, ValueError) as exc:  # the child runs: wait for it anyway
+                report(f"not stored: {exc}")
+            else:
+                progcache.store(key, entry, report=report)
     return _supervise(proc, notify, profile.listener_path, profile.listener_metadata)
 
 

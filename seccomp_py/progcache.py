@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
+    from .filter import Filter
     from .spawn import SeccompPopen
 
 __all__ = ["ENV_DISABLE", "Entry", "cache_dir", "disabled", "environment", "load",
@@ -103,6 +104,22 @@ class Entry:
     def __repr__(self) -> str:
         return (f"Entry({len(self.program) // _BPF_INSN_SIZE} instructions, "
                 f"flags={self.flags:#x}, no_new_privs={self.no_new_privs})")
+
+    @classmethod
+    def from_filter(cls, filter: Filter, program: bytes | None = None,
+                    **fields: Any) -> Entry:
+        """The entry of what ``spawn(args, filter, program=program)`` loads: ``program``
+        (default ``filter.export_bpf()``, verified against the filter's rules; a program
+        given must have been verified too, e.g. ``Compiled.runc_program()``), with the
+        seccomp flags and no_new_privs of the filter's attributes and its arches.
+        ``fields``: listener_path, listener_metadata, notes.  Raises what spawn raises
+        for the filter (FilterClosedError, FilterTooLargeError, UnsupportedError when
+        this kernel refuses the flags, FilterVerificationError)."""
+        from .spawn import _plan_for
+
+        plan = _plan_for(filter, program)
+        return cls(plan.bpf, flags=plan.flags, no_new_privs=plan.no_new_privs,
+                   arches=[int(a) for a in filter.arches], **fields)
 
     @property
     def has_notify(self) -> bool:

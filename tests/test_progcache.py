@@ -292,7 +292,10 @@ def test_library_store_load_and_spawn(tmp_path: Path, prof: Path) -> None:
     d = tmp_path / "c" / "seccomp-py"
     key = progcache.make_key("test", prof.read_bytes())
     assert progcache.load(key, directory=str(d)) is None
-    entry = progcache.Entry(fresh_program(prof), arches=[0xC000003E])
+    with Profile.loads(prof.read_bytes()).to_filter() as filt:
+        entry = progcache.Entry.from_filter(filt)
+        assert entry.program == filt.export_bpf()
+        assert entry.arches == tuple(int(a) for a in filt.arches)
     assert progcache.store(key, entry, directory=str(d))
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
     back = progcache.load(key, directory=str(d))
