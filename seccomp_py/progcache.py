@@ -25,6 +25,16 @@ one we cannot enter) is not ours: it is not used, without a report, and none is 
 in a directory of another user (root with a user's HOME, as after ``sudo -E``); a cache
 directory of ours that others can write is not used either, with a report.
 
+From Python::
+
+    key = progcache.make_key(profile_bytes, "x86_64", "docker")   # what decides it
+    entry = progcache.load(key)
+    if entry is None:
+        with Profile.loads(profile_bytes).to_filter(caps="docker") as f:
+            entry = progcache.Entry.from_filter(f)   # f.export_bpf(): verified
+        progcache.store(key, entry)
+    child = entry.spawn(["make", "test"])
+
 Start-up: this module and a hit import no part of the compiler (profile, filter, model,
 codegen, verify, dataclasses), only ``os`` and a sha256.
 """
