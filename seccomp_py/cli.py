@@ -855,8 +855,8 @@ class _OnlyOne:
     def add_parser(self, name: str, **kwargs: Any) -> Any:
         if name == self._name:
             return self._sub.add_parser(name, **kwargs)
-        if self._name == "":
-            self._sub.add_parser(name, **kwargs)
+        if self._name == "":  # listed only: not even its -h is used
+            self._sub.add_parser(name, **{"add_help": False, **kwargs})
         return _Ignored()
 
     def __getattr__(self, name: str) -> Any:
