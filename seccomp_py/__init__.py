@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 # nothing (the seccomp-py command and short-lived tools start fast), and
 # ``from seccomp_py import Filter`` loads just what Filter needs.
 _LAZY = {
-    "features": "",
+    "features": "", "progcache": "",
     "Action": "action", "ActionKind": "action",
     "Arch": "arch",
     "Arg": "arg", "ArgCmp": "arg", "Op": "arg",
@@ -47,6 +47,7 @@ _LAZY = {
 
 if TYPE_CHECKING:  # what the names are, for type checkers and IDEs
     from . import features as features
+    from . import progcache as progcache
     from .action import Action as Action
     from .action import ActionKind as ActionKind
     from .arch import Arch as Arch
@@ -176,6 +177,7 @@ __all__ = [
     "WidenedRuleWarning",
     "__version__",
     "features",
+    "progcache",
     "receive_listener",
     "serve",
     "serve_async",

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from .errors import CliError as CliError
@@ -11,16 +10,9 @@ from .errors import UsageError as UsageError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import NoReturn
+    pass
 
 PROG = "seccomp-py"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line (and exit status 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _err(text: str) -> None:

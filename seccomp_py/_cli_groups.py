@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 __all__ = ["register"]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 __all__ = ["add_arguments", "render"]

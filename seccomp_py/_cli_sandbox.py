@@ -7,10 +7,9 @@ them into keyword arguments of :func:`seccomp_py.spawn`.
 
 from __future__ import annotations
 
-import argparse
-
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 __all__ = ["add_arguments", "spawn_options"]

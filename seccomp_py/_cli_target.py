@@ -4,7 +4,6 @@ run, verify, query, diff).  See docs/cli.md."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -12,6 +11,7 @@ from ._cli_errors import CliError, UsageError, _err
 
 TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
     from .arch import Arch
@@ -81,12 +81,15 @@ def _read_input(path: str, binary: bool) -> Any:
         raise CliError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _load_profile(path: str, strict: bool) -> Profile:
+def _load_profile(path: str, strict: bool, data: bytes | None = None) -> Profile:
     """A profile file, '-' for stdin, or the name of a built-in profile (``docker``,
-    ``podman``) when no file of that name exists (Profile.open)."""
+    ``podman``) when no file of that name exists (Profile.open).  ``data``: the
+    file's bytes, read already (run's program cache keys on them)."""
     from .errors import SeccompError
     from .profile import Profile, builtin_names
 
+    if data is not None:
+        return Profile.loads(data, strict=strict)
     if path == "-":
         return Profile.loads(_read_input(path, binary=True), strict=strict)
     try:
@@ -100,7 +103,11 @@ def _load_profile(path: str, strict: bool) -> Profile:
         raise CliError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
+def _compile(args: argparse.Namespace, data: bytes | None = None,
+             notes: list[tuple[str, str]] | None = None) -> tuple[Profile, Compiled]:
+    """Compile --profile (``data``: its bytes, read already) as the options say, and
+    report the warnings.  ``notes`` collects them as (when, line) too: when is
+    "warnings" (shown unless quiet_warnings), "quiet" (unless quiet) or "always"."""
     import warnings
 
     from .host import parse_kernel
@@ -112,24 +119,32 @@ def _compile(args: argparse.Namespace) -> tuple[Profile, Compiled]:
     arch = _arch_arg(args.arch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        profile = _load_profile(args.profile, args.strict)
+        profile = _load_profile(args.profile, args.strict, data)
         caps, args.caps_name = _caps(args, profile)
         args.caps_set = caps
         compiled = profile.compile(arch, caps=caps, kernel=kernel,
                                    unknown="error" if args.strict else "ignore",
                                    strict_multiplexed=args.strict_multiplexed)
+
+    def say(when: str, text: str) -> None:
+        if notes is not None:
+            notes.append((when, text))
+        if when == "always" or not getattr(args, "quiet_warnings" if when == "warnings"
+                                           else "quiet", False):
+            _err(text)
+
     for w in caught:
-        if not getattr(args, "quiet_warnings", False):
-            _err(f"warning: {w.message}")
+        say("warnings", f"warning: {w.message}")
     unknown = compiled.skipped_for("unknown")
     for s in unknown:
         if s.weakens:
-            _err(f"WARNING: {s.path}: a rule refusing {s.name!r} was dropped: libseccomp "
-                 f"does not know it, so the filter lets it through with the default action")
+            say("always", f"WARNING: {s.path}: a rule refusing {s.name!r} was dropped: "
+                          f"libseccomp does not know it, so the filter lets it through with "
+                          f"the default action")
     plain = [s.name for s in unknown if not s.weakens]
-    if plain and not getattr(args, "quiet", False):
-        _err(f"warning: {len(plain)} syscall names libseccomp does not know were skipped "
-             f"(as runc does; --strict refuses them): " + ", ".join(plain))
+    if plain:
+        say("quiet", f"warning: {len(plain)} syscall names libseccomp does not know were "
+                     f"skipped (as runc does; --strict refuses them): " + ", ".join(plain))
     return profile, compiled
 
 

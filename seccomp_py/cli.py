@@ -15,13 +15,11 @@ the library is imported inside the subcommands that use it, never at the top.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Sequence
 
 from . import _cli_explain, _cli_groups, _cli_learn, _cli_sandbox
-from ._cli_errors import PROG, CliError, UsageError, _err, _ExecError, _Parser
+from ._cli_errors import PROG, CliError, UsageError, _err, _ExecError
 from ._cli_target import (
     _add_target_options,
     _arch_arg,
@@ -32,7 +30,9 @@ from ._cli_target import (
 from .errors import SeccompError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # argparse too is imported where a parser is built (see _quick_run_args)
+    import argparse
+    from collections.abc import Sequence
     from typing import Any
 
     from .arch import Arch
@@ -384,12 +384,59 @@ def _hand_listener(path: str, fd: int, pid: int, metadata: str | None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .arch import native
-    from .spawn import ExecForbiddenError, spawn
-
     cmd = _command(args)
     args.quiet = args.quiet_warnings = not args.verbose
-    profile, compiled = _compile(args)
+    key, data = _run_cache_key(args)
+    if key is not None:
+        # a hit loads the program compiled and verified by an earlier run: no compiler
+        # is imported (seccomp_py.progcache says what is checked before it is used)
+        from . import progcache
+        from ._native import lib
+
+        entry = progcache.load(key, report=_cache_refused)
+        if entry is not None and int(lib.seccomp_arch_native()) in entry.arches:
+            return _run_cached(args, cmd, entry)
+    return _run_compiled(args, cmd, key, data)
+
+
+def _run_cache_key(args: argparse.Namespace) -> tuple[str | None, bytes | None]:
+    """run's program-cache key and the profile file's bytes it covers ((None, None) when
+    the cache is not used: --no-cache, SECCOMP_PY_NO_CACHE, a profile on stdin,
+    --explain/--complain, or a file that cannot be read -- compiling reports that)."""
+    from . import progcache
+
+    if args.no_cache or progcache.disabled() or args.profile == "-" or \
+            _cli_explain.wanted(args):
+        return None, None
+    data: bytes | None = None
+    if os.path.exists(args.profile):
+        try:
+            with open(args.profile, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return None, None
+        source = "file"
+    else:  # a built-in profile's name (its file is in progcache.environment())
+        source = f"builtin {args.profile}"
+    stub = args.runc_stub if args.runc_stub is not None else True
+    key = progcache.make_key("seccomp-py run", source, data, args.arch,
+                             "all" if args.all_caps else args.caps, args.kernel,
+                             str(bool(args.strict)), str(bool(args.strict_multiplexed)),
+                             str(bool(stub)))
+    return key, data
+
+
+def _cache_refused(text: str) -> None:
+    _err(f"warning: program cache: {text}; compiling the profile afresh")
+
+
+def _run_compiled(args: argparse.Namespace, cmd: list[str], key: str | None,
+                  data: bytes | None) -> int:
+    """run, compiling the profile (and keeping its program under ``key``, when given)."""
+    from .arch import native
+
+    notes: list[tuple[str, str]] = []
+    profile, compiled = _compile(args, data, notes)
     if native() not in compiled.arches:
         raise CliError(f"run: the filter is for {compiled.arch.name.lower()}, which this "
                        f"{native().name.lower()} process cannot run under (use compile for "
@@ -403,23 +450,71 @@ def cmd_run(args: argparse.Namespace) -> int:
         if notify and not profile.listener_path:
             raise CliError("run: the profile has SCMP_ACT_NOTIFY rules but no listenerPath: "
                            "nobody would answer them")
-        try:
-            proc = spawn(cmd, program, **_cli_sandbox.spawn_options(args))
-            _report_multiplexed(compiled)
-        except ExecForbiddenError as exc:
-            raise CliError(f"run: {exc.detail}") from None
-        except SeccompError:
+        from .spawn import spawn
+
+        proc = _start(args, cmd, lambda options: spawn(cmd, program, **options))
+        _report_multiplexed(compiled)
+        if key is not None:  # the program has been verified and loaded: keep it
+            from . import progcache
+
+            def report(text: str) -> None:
+                if args.verbose:  # a cache that cannot be written is no error of the run
+                    _err(f"warning: program cache: {text}")
+
+            if compiled.widened:
+                notes.append(("after", f"warning: {compiled.multiplexed_note}"))
+            try:
+                entry = progcache.Entry.from_program(
+                    program, listener_path=profile.listener_path,
+                    listener_metadata=profile.listener_metadata, notes=notes)
+            except (SeccompError, ValueError) as exc:  # the child runs: wait for it anyway
+                report(f"not stored: {exc}")
+            else:
+                progcache.store(key, entry, report=report)
+    return _supervise(proc, notify, profile.listener_path, profile.listener_metadata)
+
+
+def _run_cached(args: argparse.Namespace, cmd: list[str], entry: Any) -> int:
+    """run with a program from the cache (a progcache.Entry): its notes, then the command."""
+    for when, text in entry.notes:
+        if when == "always" or (when == "warnings" and not args.quiet_warnings) or \
+                (when == "quiet" and not args.quiet):
+            _err(text)
+    notify = entry.has_notify
+    if notify and not entry.listener_path:  # never stored so; fail closed all the same
+        raise CliError("run: the profile has SCMP_ACT_NOTIFY rules but no listenerPath: "
+                       "nobody would answer them")
+    proc = _start(args, cmd, lambda options: entry.spawn(cmd, **options))
+    for when, text in entry.notes:
+        if when == "after":
+            _err(text)
+    return _supervise(proc, notify, entry.listener_path, entry.listener_metadata)
+
+
+def _start(args: argparse.Namespace, cmd: list[str], starter: Any) -> Any:
+    """``starter(the spawn options of args)``, its failures as run reports them."""
+    from .spawn import ExecForbiddenError
+
+    try:
+        return starter(_cli_sandbox.spawn_options(args))
+    except ExecForbiddenError as exc:
+        raise CliError(f"run: {exc.detail}") from None
+    except SeccompError:
+        raise
+    except OSError as exc:
+        if exc.filename is None:
             raise
-        except OSError as exc:
-            if exc.filename is None:
-                raise
-            raise _ExecError("run", cmd[0], exc) from None
+        raise _ExecError("run", cmd[0], exc) from None
+
+
+def _supervise(proc: Any, notify: bool, listener_path: str | None,
+               listener_metadata: str | None) -> int:
+    """Hand a notify program's listener over, then wait for the command like a shell."""
     with proc:
         if notify:
             fd = proc.detach_listener()
             try:
-                _hand_listener(str(profile.listener_path), fd, proc.pid,
-                               profile.listener_metadata)
+                _hand_listener(str(listener_path), fd, proc.pid, listener_metadata)
             except BaseException:
                 proc.kill()
                 proc.wait()
@@ -551,14 +646,19 @@ class _Ignored:
 
 
 class _OnlyOne:
-    """The subparsers object, building the parser of subcommand ``name`` only."""
+    """The subparsers object, building the parser of subcommand ``name`` only (``""``:
+    every subcommand is listed, with its help, but gets no arguments)."""
 
     def __init__(self, sub: Any, name: str) -> None:
         self._sub = sub
         self._name = name
 
     def add_parser(self, name: str, **kwargs: Any) -> Any:
-        return self._sub.add_parser(name, **kwargs) if name == self._name else _Ignored()
+        if name == self._name:
+            return self._sub.add_parser(name, **kwargs)
+        if self._name == "":  # listed only: not even its -h is used
+            self._sub.add_parser(name, **{"add_help": False, **kwargs})
+        return _Ignored()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sub, name)
@@ -574,9 +674,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     With ``only`` (a subcommand's name), the parser has that subcommand only: ``main``
     builds ``run``'s alone, as ``run`` is on the path of every command it starts and
     creating the other subparsers costs milliseconds (argparse looks up its message
-    catalog for every parser).
+    catalog for every parser).  With ``only=""`` every subcommand is there with its
+    help but without its arguments: all that ``seccomp-py --help``, ``--version`` or
+    no argument at all use.
     """
+    import argparse
+
     from . import __version__
+    from ._cli_parser import Parser as _Parser
 
     parser = _Parser(prog=PROG, description="Linux seccomp tools: resolve syscalls, compile, "
                                             "check and disassemble filters and container "
@@ -654,6 +759,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="print every compile warning (default: only the WARNING lines about "
                         "refusing rules that had to be dropped)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="compile the profile even when the program cache has its verified "
+                        "program, and do not store it (also: SECCOMP_PY_NO_CACHE=1); the "
+                        "cache is $XDG_CACHE_HOME/seccomp-py (~/.cache/seccomp-py)")
     _cli_sandbox.add_arguments(p)
     _cli_explain.add_arguments(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
@@ -730,12 +839,109 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: run's options that _quick_run_args parses itself: option -> dest (flags, then values)
+_RUN_FLAGS = {"--all-caps": "all_caps", "--strict": "strict",
+              "--strict-multiplexed": "strict_multiplexed", "-v": "verbose",
+              "--verbose": "verbose", "--no-cache": "no_cache", "--new-session": "new_session",
+              "--no-network": "no_network"}
+_RUN_VALUES = {"--profile": "profile", "--arch": "arch", "--caps": "caps", "--kernel": "kernel",
+               "--user": "user", "--group": "group", "--extra-groups": "extra_groups",
+               "--umask": "umask", "--rlimit": "rlimit"}
+
+
+def _quick_run_args(argv: list[str]) -> Any:
+    """``run`` in its plain form -- whole option names, each value a separate word not
+    starting with '-', each option once (--rlimit repeatable), then ``--`` and the
+    command -- parsed without argparse (importing it and building run's parser cost
+    ~10 ms of every command run starts), into the namespace run's parser gives
+    (tests/test_cli_conventions.py compares them).  None for anything else (another
+    option or form, -h, --explain, a usage error...): then argparse parses it."""
+    if "--" not in argv:
+        return None
+    end = argv.index("--")
+    if end + 1 >= len(argv):
+        return None
+    ns: dict[str, Any] = {
+        "command": "run", "profile": None, "arch": None, "caps": None, "all_caps": False,
+        "kernel": None, "strict": False, "strict_multiplexed": False, "runc_stub": None,
+        "verbose": False, "no_cache": False, "user": None, "group": None,
+        "extra_groups": None, "rlimit": [], "umask": None, "new_session": False,
+        "no_network": False, "explain": False, "complain": False, "output": None}
+    seen: set[str] = set()
+    i = 1
+    while i < end:
+        opt = argv[i]
+        value: Any
+        if opt in _RUN_FLAGS:
+            dest, value = _RUN_FLAGS[opt], True
+            i += 1
+        elif opt in ("--runc-stub", "--no-runc-stub"):
+            dest, value = "runc_stub", opt == "--runc-stub"
+            i += 1
+        elif opt in _RUN_VALUES and i + 1 < end and not argv[i + 1].startswith("-"):
+            dest, value = _RUN_VALUES[opt], argv[i + 1]
+            i += 2
+        else:
+            return None
+        if dest == "rlimit":
+            ns["rlimit"].append(value)
+            continue
+        if dest in seen:
+            return None
+        seen.add(dest)
+        ns[dest] = value
+    if ns["profile"] is None or (ns["caps"] is not None and ns["all_caps"]):
+        return None
+    import types
+
+    return types.SimpleNamespace(**ns, cmd=argv[end:], func=cmd_run)
+
+
+def _untranslated() -> dict[str, Any] | None:
+    """argparse translates each of its messages with gettext, and every lookup stats the
+    catalog paths of each language in the environment (hundreds of stat calls for
+    --help).  When the current domain has no catalog for these languages, gettext gives
+    every message back unchanged: then argparse's ``_`` and ``ngettext`` are that
+    identity while main() parses.  Returns what to restore, or None (a catalog exists)."""
+    import argparse
+    import gettext
+
+    domain = gettext.textdomain()
+    if gettext.find(domain, gettext.bindtextdomain(domain), all=True):
+        return None
+    module = vars(argparse)
+    saved = {"_": module["_"], "ngettext": module["ngettext"]}
+    module["_"] = _same
+    module["ngettext"] = _plural
+    return saved
+
+
+def _same(message: str) -> str:
+    return message
+
+
+def _plural(singular: str, plural: str, n: int) -> str:
+    return singular if n == 1 else plural
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``seccomp-py`` with ``argv`` (default: sys.argv[1:]); return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    # `run` alone: its parser is all `seccomp-py run ...` needs (start-up time)
-    parser = build_parser(only="run" if argv[:1] == ["run"] else None)
-    args = parser.parse_args(argv)
+    # start-up time: `run` alone is all `seccomp-py run ...` needs, and the list of
+    # subcommands all that `seccomp-py --help` (or --version, or nothing) needs
+    # start-up time: `run ... -- CMD` in its plain form needs no argparse
+    args: Any = _quick_run_args(argv) if argv[:1] == ["run"] else None
+    if args is None:
+        only = ("run" if argv[:1] == ["run"] else
+                "" if argv in ([], ["-h"], ["--help"], ["--version"]) else None)
+        saved = _untranslated()
+        try:
+            args = build_parser(only=only).parse_args(argv)
+        finally:
+            if saved is not None:
+                import argparse
+
+                vars(argparse).update(saved)
     try:
         status: int = args.func(args)
         sys.stdout.flush()

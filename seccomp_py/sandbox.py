@@ -16,14 +16,12 @@ import threading
 from collections.abc import Iterable, Mapping
 
 from ._kernel import MAX_ERRNO
-from .action import Action
-from .arch import Arch
-from .arg import Arg
-from .filter import Filter
 
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:
     from typing import Any
+
+    from .filter import Filter
 
 __all__ = ["RLIMIT_NAMES", "no_network_filter", "no_network_program", "resolve_group",
            "resolve_rlimits", "resolve_user"]
@@ -178,6 +176,13 @@ def no_network_filter(errnum: int = NO_NETWORK_ERRNO) -> Filter:
     """
     if not isinstance(errnum, int) or not 0 < errnum <= MAX_ERRNO:
         raise ValueError(f"errnum must be 1..{MAX_ERRNO}, not {errnum!r}")
+    # here, not at the top: spawn imports this module, and a spawn that loads a
+    # program compiled earlier (seccomp-py run's cache) needs no Filter (start-up time)
+    from .action import Action
+    from .arch import Arch
+    from .arg import Arg
+    from .filter import Filter
+
     f = Filter(Action.ALLOW)
     if Arch.native() == Arch.X86_64:  # the kernel also runs i386 and x32 code
         f.add_arch(Arch.X86)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
@@ -13,6 +16,14 @@ from helpers.filter_stacks import NEW, OLD, Target
 from helpers.paths import TESTS
 from helpers.runc import Container, runc_usable
 from hypothesis import settings
+
+# `seccomp-py run` keeps verified programs in $XDG_CACHE_HOME/seccomp-py
+# (seccomp_py.progcache): every test process and command gets a fresh one for this
+# session, so nothing reads or fills the user's ~/.cache and no test starts warm.
+_CACHE_HOME = tempfile.mkdtemp(prefix="seccomp-py-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE_HOME
+os.environ.pop("SECCOMP_PY_NO_CACHE", None)
+atexit.register(shutil.rmtree, _CACHE_HOME, True)
 
 
 @pytest.fixture

@@ -64,6 +64,7 @@ USAGE_ERRORS = [
     (["run", "--", "true"], "required: --profile"),
     (["run", "--profile", "docker"], "give the command after '--'"),
     (["run", "--profile", "docker", "--caps", "nope", "--", "true"], "unknown capability"),
+    (["run", "--profile", "docker", "--no-cache=yes", "--", "true"], "ignored explicit argument"),
     (["learn", "--", "true"], "required: -o"),
     (["learn", "-o", "x.json"], "give the command after '--'"),
     (["learn", "-o", "x.json", "--default-action", "FOO", "--", "true"], "unknown action"),
@@ -125,6 +126,77 @@ def test_run_alone_parser_is_the_full_parsers_run() -> None:
     argv = ["run", "--profile", "docker", "--caps", "all", "-v", "--", "/bin/true", "-x"]
     assert vars(alone.parse_args(argv)) == vars(full.parse_args(argv))
     assert "/bin/true" in alone.parse_args(argv).cmd
+
+
+QUICK_RUN = [
+    ["run", "--profile", "docker", "--", "/bin/true"],
+    ["run", "--profile", "docker", "--", "/bin/true", "--", "-x", "--profile"],
+    ["run", "--profile", "p.json", "--arch", "x86_64", "--caps", "all", "--kernel", "5.4",
+     "--strict", "--strict-multiplexed", "--no-runc-stub", "-v", "--no-cache", "--user", "1",
+     "--group", "2", "--extra-groups", "3,4", "--rlimit", "nofile=5", "--rlimit", "core=0",
+     "--umask", "077", "--new-session", "--no-network", "--", "sh", "-c", "true"],
+    ["run", "--all-caps", "--runc-stub", "--verbose", "--profile", "", "--", "x"],
+    ["run", "--caps", "", "--profile", "docker", "--", "x"],
+]
+# forms _quick_run_args leaves to argparse (what argparse makes of them may be an error)
+NOT_QUICK = [
+    ["run", "--profile=docker", "--", "x"],
+    ["run", "--prof", "docker", "--", "x"],
+    ["run", "--profile", "-", "--", "x"],
+    ["run", "--profile", "docker", "--caps", "all", "--all-caps", "--", "x"],
+    ["run", "--profile", "a", "--profile", "b", "--", "x"],
+    ["run", "--profile", "docker", "-v", "--verbose", "--", "x"],
+    ["run", "--profile", "docker", "--explain", "--", "x"],
+    ["run", "--profile", "docker", "-o", "f.json", "--", "x"],
+    ["run", "--profile", "docker", "/bin/true", "--", "x"],
+    ["run", "--profile", "docker", "--"],
+    ["run", "--profile", "docker", "x"],
+    ["run", "--", "x"],
+    ["run", "-h", "--", "x"],
+    ["run", "--profile", "docker", "--arch", "--", "x"],
+    ["run", "--profile", "docker", "-vx", "--", "x"],
+]
+
+
+@pytest.mark.parametrize("argv", QUICK_RUN, ids=" ".join)
+def test_run_quick_parse_is_run_parsers(argv: list[str]) -> None:
+    """main() parses `run` in its plain form without argparse (start-up time): into
+    exactly what run's parser makes of it."""
+    from seccomp_py.cli import _quick_run_args, build_parser
+
+    quick = _quick_run_args(argv)
+    assert quick is not None
+    assert vars(quick) == vars(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", NOT_QUICK, ids=" ".join)
+def test_run_quick_parse_leaves_the_rest_to_argparse(argv: list[str]) -> None:
+    from seccomp_py.cli import _quick_run_args
+
+    assert _quick_run_args(argv) is None
+
+
+def test_the_listing_parser_helps_as_the_full_parser() -> None:
+    """main() builds the subcommands without their arguments for `seccomp-py --help`,
+    --version and no argument (start-up time): same help, same subcommands."""
+    from seccomp_py.cli import build_parser
+
+    full, listing = build_parser(), build_parser(only="")
+    assert listing.format_help() == full.format_help()
+    assert listing.format_usage() == full.format_usage()
+
+
+def test_main_leaves_argparse_translating() -> None:
+    """main() may parse with argparse's gettext lookups short-cut (no catalog: identity);
+    afterwards argparse translates as before."""
+    import argparse
+    import gettext
+
+    from seccomp_py.cli import main
+
+    assert main(["resolve", "read"]) == 0
+    assert vars(argparse)["_"] is gettext.gettext
+    assert vars(argparse)["ngettext"] is gettext.ngettext
 
 
 @pytest.mark.parametrize(("args", "message"), USAGE_ERRORS,

@@ -12,6 +12,7 @@ import errno
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,9 +101,13 @@ def test_template_verifies_once(verify_calls: list[int]) -> None:
 
 
 def test_cli_run_pays_its_program_once(verify_calls: list[int],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       tmp_path: Path) -> None:
     import seccomp_py.filter as filter_mod
     from seccomp_py.cli import main
+
+    # a cold program cache (seccomp_py.progcache): this run compiles
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
 
     exports: list[int] = []
     real = filter_mod._export_bpf
@@ -118,3 +123,8 @@ def test_cli_run_pays_its_program_once(verify_calls: list[int],
     assert code == 0
     assert len(verify_calls) == 1  # one verified program for the command
     assert len(exports) == 1  # and one libseccomp export
+    # the next run of the same profile takes the verified program from the cache
+    code = main(["run", "--profile", "docker", "--", *UNSHARE[:-1],
+                 UNSHARE[-1] + "; import sys; sys.exit(libc.unshare(0) != -1)"])
+    assert code == 0
+    assert (len(verify_calls), len(exports)) == (1, 1)

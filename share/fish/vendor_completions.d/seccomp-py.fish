@@ -57,6 +57,7 @@ complete -c seccomp-py -n '__fish_seen_subcommand_from run' -l strict -d 'refuse
 complete -c seccomp-py -n '__fish_seen_subcommand_from run' -l strict-multiplexed -d 'refuse socketcall/ipc on arches where argument checks of socket/ipc rules cannot apply (i386); default report them and behave as runc'
 complete -c seccomp-py -n '__fish_seen_subcommand_from run' -l runc-stub -l no-runc-stub -d 'put runcs -ENOSYS stub in front of the filter (default on; it is empty for an ALLOW/LOG/TRACE default action)'
 complete -c seccomp-py -n '__fish_seen_subcommand_from run' -s v -l verbose -d 'print every compile warning (default only the WARNING lines about refusing rules that had to be dropped)'
+complete -c seccomp-py -n '__fish_seen_subcommand_from run' -l no-cache -d 'compile the profile even when the program cache has its verified program, and do not store it (also SECCOMP_PY_NO_CACHE=1); the cache is XDG_CACHE_HOME/seccomp-py (~/.cache/seccomp-py)'
 complete -c seccomp-py -n '__fish_seen_subcommand_from run' -l user -r -d 'run as this user (name or uid)'
 complete -c seccomp-py -n '__fish_seen_subcommand_from run' -l group -r -d 'run with this group (name or gid; default as root USERs group)'
 complete -c seccomp-py -n '__fish_seen_subcommand_from run' -l extra-groups -r -d 'supplementary groups (default as root with --user/--group none)'
