@@ -1063,10 +1063,10 @@ class Filter:
         """Load seccomp_py's verified program (repaired, or generated: RANGES) with
         seccomp(2) and the flags the attributes ask for, as seccomp_load(3) would
         (libseccomp's seccomp_load() would compile and load its own program)."""
-        from .spawn import _build_plan
+        from ._spawn_plan import build_plan
 
         data = self.export_bpf()
-        plan = _build_plan(self, data)
+        plan = build_plan(self, data)
         ranges = self._is_ranges()
         if plan.has_notify and ranges:
             raise UnsupportedError("seccomp_load", "a RANGES program with NOTIFY rules is "

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from seccomp_py import Action, Arg, Filter
 from seccomp_py._native import lib
-from seccomp_py.spawn import _plan_for, spawn
+from seccomp_py._spawn_plan import plan_for as _plan_for
+from seccomp_py.spawn import spawn
 
 U64 = st.integers(min_value=0, max_value=2**64 - 1)
 OPS = ["eq", "ne", "lt", "le", "gt", "ge", "masked"]
