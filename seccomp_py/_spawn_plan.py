@@ -14,7 +14,7 @@ import errno as _errno
 import struct
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
@@ -52,7 +52,7 @@ def flag_text(flags: int) -> str:
 class Plan:
     """A BPF program and how to load it, ready for the child (see the module)."""
 
-    __slots__ = ("bpf", "count", "flags", "has_notify", "no_new_privs", "prog")
+    __slots__ = ("_fixed", "bpf", "count", "flags", "has_notify", "no_new_privs", "prog")
 
     def __init__(self, bpf: bytes, flags: int, no_new_privs: bool, has_notify: bool) -> None:
         self.bpf = bpf
@@ -61,6 +61,41 @@ class Plan:
         self.flags = flags
         self.no_new_privs = no_new_privs
         self.has_notify = has_notify
+        # syscall -> (its action, kind) when no argument (nor the instruction
+        # pointer) decides it, else None: see decide()
+        self._fixed: dict[int, tuple[Action, ActionKind] | None] = {}
+
+    def decide(self, nr: int, args: Callable[[], Sequence[int]]
+               ) -> tuple[Action, ActionKind]:
+        """:meth:`evaluate` (on the arguments ``args()`` returns) and the action's
+        kind, for spawn's checks.
+
+        The first call for ``nr`` runs the program with every argument word
+        unknown (the shim's ``spy_bpf_scan`` stops when the path taken reads
+        one); when none decides, the result is the same for every argument
+        and is kept, so later spawns skip the run.  Raises SeccompError
+        (func ``spy_bpf_eval``) for a malformed program.
+        """
+        try:
+            fixed = self._fixed[nr]
+        except KeyError:
+            fixed = self._fixed[nr] = self._scan(nr)
+        if fixed is not None:
+            return fixed
+        action = self.evaluate(nr, args())
+        return action, action.kind
+
+    def _scan(self, nr: int) -> tuple[Action, ActionKind] | None:
+        check(lib.spy_bpf_check(self.prog, self.count), "spy_bpf_eval",
+              "the exported BPF program is malformed")
+        result = ffi.new("uint32_t[1]")
+        dep = ffi.new("uint8_t[1]")
+        lib.spy_bpf_scan(self.prog, self.count, 1, ffi.new("uint32_t[1]", [_NATIVE_ARCH]),
+                         ffi.new("uint32_t[1]", [nr & 0xFFFFFFFF]), result, dep)
+        if dep[0]:
+            return None
+        action = _action(int(result[0]))
+        return action, action.kind
 
     def evaluate(self, nr: int, args: Sequence[int]) -> Action:
         """What the filter does to syscall ``nr`` with ``args`` (native arch).
@@ -73,11 +108,14 @@ class Plan:
         check(lib.spy_bpf_eval(self.prog, self.count, nr & 0xFFFFFFFF, _NATIVE_ARCH, 0, values,
                                result),
               "spy_bpf_eval", "the exported BPF program is malformed")
-        raw = int(result[0])
-        try:
-            return Action(raw)
-        except SeccompError:  # a data field the Action class refuses: keep the kind
-            return Action(raw & _RET_ACTION_FULL)
+        return _action(int(result[0]))
+
+
+def _action(raw: int) -> Action:
+    try:
+        return Action(raw)
+    except SeccompError:  # a data field the Action class refuses: keep the kind
+        return Action(raw & _RET_ACTION_FULL)
 
 
 _plans: weakref.WeakKeyDictionary[Filter, Plan] = weakref.WeakKeyDictionary()

@@ -456,8 +456,9 @@ class SeccompPopen(ChildProcess):
         def ptr(c: Any) -> int:
             return int(ffi.cast("uintptr_t", c))
 
-        action = plan.evaluate(_NR_EXECVE, [ptr(req.paths[0]), ptr(req.argv), ptr(req.envp)])
-        if action.kind not in (ActionKind.ALLOW, ActionKind.LOG):
+        action, kind = plan.decide(
+            _NR_EXECVE, lambda: [ptr(req.paths[0]), ptr(req.argv), ptr(req.envp)])
+        if kind is not ActionKind.ALLOW and kind is not ActionKind.LOG:
             why = {
                 ActionKind.NOTIFY: "execve is sent to the supervisor, but spawn() only returns "
                                    "(with the listener) once the program runs: that would "
@@ -471,16 +472,17 @@ class SeccompPopen(ChildProcess):
                 "in the child and then calls execve under it, so the policy must allow execve "
                 "(e.g. f.add_rule(Action.ALLOW, 'execve'))")
         if plan.has_notify:
-            action = plan.evaluate(_NR_EXIT_GROUP, [255])
-            if action.kind is ActionKind.NOTIFY:
+            action, kind = plan.decide(_NR_EXIT_GROUP, lambda: [255])
+            if kind is ActionKind.NOTIFY:
                 raise ExecForbiddenError(
                     "exit_group", action,
                     "the filter's action for exit_group is NOTIFY: a child that fails before "
                     "its program runs exits while the parent waits for it in vfork(), so "
                     "nobody could answer (allow exit_group, e.g. "
                     "f.add_rule(Action.ALLOW, 'exit_group'))")
-            action = plan.evaluate(_NR_SENDMSG, [int(req.notify_sock), 0, _MSG_NOSIGNAL])
-            if action.kind not in (ActionKind.ALLOW, ActionKind.LOG):
+            action, kind = plan.decide(
+                _NR_SENDMSG, lambda: [int(req.notify_sock), 0, _MSG_NOSIGNAL])
+            if kind is not ActionKind.ALLOW and kind is not ActionKind.LOG:
                 raise ExecForbiddenError(
                     "sendmsg", action,
                     f"the filter's action for sendmsg is {action!r}: the child hands the "
