@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _MAX_PASS_FDS = int(lib.SPY_TEMPLATE_MAX_FDS) - 4
 _BLOB_MAX = int(lib.SPY_TEMPLATE_BLOB)
 _STRINGS_MAX = int(lib.SPY_TEMPLATE_MAX_STRINGS)
+_TOO_BIG = "argument list and environment too long for a SpawnTemplate request"
 
 
 class TemplateServer:
@@ -89,13 +90,11 @@ class TemplateServer:
         """Send one request; returns (pid, err_step, err_errno).
 
         ``stdio``: the child's fds 0..2 (-1: this process's own); ``pgid`` and
-        ``umask`` -1 for unchanged; ``envp`` None for os.environb.  Raises
+        ``umask`` -1 for unchanged; ``envp`` None for this process's environ(7).  Raises
         ValueError (closed, too many or low pass_fds), OSError E2BIG,
         SeccompError (the template is gone, refused the request or could not
         fork).
         """
-        if envp is None:
-            envp = [k + b"=" + v for k, v in os.environb.items()]
         if len(pass_fds) > _MAX_PASS_FDS:
             raise ValueError(f"a SpawnTemplate passes at most {_MAX_PASS_FDS} fds (pass_fds)")
         if any(fd < 3 for fd in pass_fds):
@@ -123,11 +122,10 @@ class TemplateServer:
                 h.pass_target[i] = fd
                 fds.append(fd)
             h.n_pass = len(pass_fds)
-            blob = b"".join(s + b"\0" for s in (*paths, *argv, *envp))
-            if len(blob) > _BLOB_MAX:
-                raise OSError(_errno.E2BIG, "argument list too long for a SpawnTemplate")
-            if len(paths) + len(argv) + len(envp) > _STRINGS_MAX:
-                raise OSError(_errno.E2BIG, "too many arguments for a SpawnTemplate")
+            strings = [*paths, *argv, *(envp or ())]
+            blob = b"\0".join(strings) + b"\0"
+            if len(blob) > _BLOB_MAX or len(strings) > _STRINGS_MAX:
+                raise OSError(_errno.E2BIG, _TOO_BIG)
             h.magic = lib.SPY_TEMPLATE_MAGIC
             h.blob_len = len(blob)
             h.close_fds = 1 if close_fds else 0
@@ -135,7 +133,9 @@ class TemplateServer:
             h.new_session = 1 if new_session else 0
             h.pgid = pgid
             h.umask = umask
-            h.n_paths, h.n_argv, h.n_envp = len(paths), len(argv), len(envp)
+            # n_envp -1: the shim appends this process's environ (as execve does)
+            h.n_paths, h.n_argv = len(paths), len(argv)
+            h.n_envp = -1 if envp is None else len(envp)
             h.n_fds = len(fds)
             out = ffi.new("int[3]")
             with self.lock:
@@ -147,6 +147,8 @@ class TemplateServer:
         finally:
             for fd in opened:
                 os.close(fd)
+        if rc == -_errno.E2BIG:  # with the environment: nothing was sent
+            raise OSError(_errno.E2BIG, _TOO_BIG)
         if rc < 0:
             self.close()
             raise SeccompError(-rc, "SpawnTemplate", "the template process is gone")
