@@ -477,12 +477,14 @@ class ChildProcess:
 
     def __del__(self) -> None:
         if self._running and self.returncode is None:
-            # like subprocess: warn, and reap it at a later start
-            import warnings
-
+            # like subprocess: reap it at a later start, and warn
+            _unreaped.append(self.pid)
+            try:
+                import warnings
+            except ImportError:  # interpreter shutdown
+                return
             warnings.warn(f"subprocess {self.pid} is still running", ResourceWarning,
                           stacklevel=2, source=self)
-            _unreaped.append(self.pid)
 
     def __repr__(self) -> str:
         return (f"<{type(self).__name__}: returncode: {self.returncode} "

@@ -211,3 +211,20 @@ def test_child_reaped_elsewhere() -> None:
         os.waitpid(p.pid, 0)
         codes.append(p.wait(timeout=TIMEOUT))
     assert codes == [0, 0]
+
+
+def test_no_private_subprocess_internals() -> None:
+    # issue 16: nothing in the package leans on Popen's private methods or state,
+    # which change between CPython releases
+    import pathlib
+
+    import seccomp_py
+    from seccomp_py.spawn import SeccompPopen
+
+    assert not issubclass(SeccompPopen, subprocess.Popen)
+    privates = ("_execute_child", "_close_pipe_fds", "_child_created", "_waitpid_lock",
+                "_get_handles", "_posixsubprocess", "Popen._")
+    root = pathlib.Path(seccomp_py.__file__).parent
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        assert not [p for p in privates if p in text], path
