@@ -19,6 +19,7 @@ import io
 import os
 import threading
 import time
+import types
 
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:  # pragma: no cover
@@ -185,6 +186,9 @@ class ChildProcess:
     _input_offset = 0
     _outputs: dict[Any, list[bytes]] | None = None
     _wait_lock: threading.Lock | None = None
+
+    # ChildProcess[bytes] / [str] in annotations, as Popen[bytes] (PEP 585)
+    __class_getitem__: Any = classmethod(types.GenericAlias)
 
     @property
     def universal_newlines(self) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from seccomp_py import Action, Filter
-from seccomp_py.spawn import spawn
+from seccomp_py.spawn import SeccompPopen, spawn
 
 PY = sys.executable
 TIMEOUT = 20
@@ -202,6 +202,7 @@ def test_repr_and_attributes() -> None:
     p.wait(timeout=TIMEOUT)
     assert repr(p).startswith("<SeccompPopen: returncode: 0 args: ['true']")
     assert p.args == ["true"] and p.stdin is None and p.universal_newlines is False
+    assert SeccompPopen[bytes].__origin__ is SeccompPopen  # as subprocess.Popen[bytes]
 
 
 def test_child_reaped_elsewhere() -> None:
