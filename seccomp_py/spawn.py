@@ -7,21 +7,15 @@
 ...     p.wait()
 1
 
-How it works (see docs/spawn.md): the parent takes the filter's
-:class:`~seccomp_py.program.Program` (:meth:`Filter.compile`, cached until the
-filter changes; or a Program given as it is) and prepares
-everything the child needs (argv, envp, the candidate paths of a PATH search,
-the fd plan).  The C shim then vfork()s; the child makes raw syscalls only --
-signal handlers back to default, dup2() of stdin/stdout/stderr, close_range(),
-chdir(), prctl(PR_SET_NO_NEW_PRIVS), seccomp(SECCOMP_SET_MODE_FILTER) with the
-flags the filter's attributes ask for, sendmsg() of the listener fd for notify
-filters -- and execve().  No allocation, no lock, no libseccomp call happens
-in the child, so spawning is safe from a multi-threaded program.
-
-execve() itself runs under the filter: before forking, spawn evaluates the
-BPF program for execve() (and for sendmsg() when the listener is handed back)
-and raises :class:`ExecForbiddenError` with an explanation when the policy
-would kill the child or fail the call, instead of a mysterious SIGSYS.
+:func:`spawn` prepares the child's program in Python (the filter's plan,
+:mod:`seccomp_py._spawn_plan`; argv, envp, the PATH candidates and the
+sandbox, :mod:`seccomp_py._spawn_request`), checks that the policy lets the
+child reach its program, and starts it with the C shim's vfork()
+(seccomp_py/_shim/spawn.c: raw syscalls only between fork and exec, so it is
+safe in a multi-threaded program).  The returned :class:`SeccompPopen` offers
+subprocess.Popen's interface (:mod:`seccomp_py._process`).
+:class:`SpawnTemplate` loads the filter once in a fork server.  See
+docs/spawn.md.
 """
 
 from __future__ import annotations
@@ -30,31 +24,31 @@ import contextlib
 import errno as _errno
 import fcntl
 import os
-import signal
-import subprocess
 import sys
 import threading
-import weakref
-from collections.abc import Callable, Mapping, Sequence
 
 from . import sandbox as _sandbox
-from ._kernel import BPF_INSN_SIZE, BPF_K, BPF_MAXINSNS, BPF_RET
-from ._kernel import SECCOMP_RET_ACTION_FULL as _RET_ACTION_FULL
 from ._native import CStrings, check, ffi, lib
-from .action import Action, ActionKind
-from .errors import (
-    ChildSetupError,
-    ExecForbiddenError,
-    FilterClosedError,
-    FilterTooLargeError,
-    SeccompError,
-    UnsupportedError,
+from ._process import ChildProcess, Stdio, reap_collected
+from ._spawn_plan import Plan, plan_for
+from ._spawn_request import (
+    STEP_RECVMSG,
+    child_error,
+    command,
+    credentials,
+    describe,
+    encode_cwd,
+    fill_sandbox,
 )
-from .program import FLAG_NAMES, Program
+from ._spawn_template import TemplateServer
+from .action import Action, ActionKind
+from .errors import ExecForbiddenError, SeccompError, UnsupportedError
+from .program import Program
 
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:  # pragma: no cover
     import socket
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any, Union
 
     from .notify import Listener  # type: ignore[import-not-found,unused-ignore]
@@ -65,236 +59,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ExecForbiddenError", "SeccompPopen", "SpawnTemplate", "spawn"]
 
-_FLAG_NAMES = FLAG_NAMES
-_BPF_RET_K = BPF_RET | BPF_K
-_MSG_NOSIGNAL = 0x4000  # socket.MSG_NOSIGNAL (Linux); socket is imported where used
-
-_STEPS = {
-    int(lib.SPY_SPAWN_STEP_SIGNALS): "resetting signal handlers",
-    int(lib.SPY_SPAWN_STEP_DUP): "setting up stdin/stdout/stderr",
-    int(lib.SPY_SPAWN_STEP_CLOSE_FDS): "closing file descriptors (close_fds/pass_fds)",
-    int(lib.SPY_SPAWN_STEP_CHDIR): "changing directory",
-    int(lib.SPY_SPAWN_STEP_SETSID): "setsid() for start_new_session",
-    int(lib.SPY_SPAWN_STEP_SETPGID): "setpgid() for process_group",
-    int(lib.SPY_SPAWN_STEP_NO_NEW_PRIVS): "prctl(PR_SET_NO_NEW_PRIVS)",
-    int(lib.SPY_SPAWN_STEP_SECCOMP): "seccomp(SECCOMP_SET_MODE_FILTER)",
-    int(lib.SPY_SPAWN_STEP_SENDMSG): "sending the listener fd to the parent",
-    int(lib.SPY_SPAWN_STEP_EXEC): "execve",
-    int(lib.SPY_SPAWN_STEP_RECVMSG): "receiving the listener fd from the child",
-    int(lib.SPY_SPAWN_STEP_RLIMIT): "setting a resource limit (rlimits)",
-    int(lib.SPY_SPAWN_STEP_SETGROUPS): "setgroups() for extra_groups",
-    int(lib.SPY_SPAWN_STEP_SETGID): "setresgid() for group",
-    int(lib.SPY_SPAWN_STEP_SETUID): "setresuid() for user",
-    int(lib.SPY_SPAWN_STEP_SECCOMP_PRE): "loading the no_network filter",
-}
-_STEP_CHDIR = int(lib.SPY_SPAWN_STEP_CHDIR)
-_STEP_NNP = int(lib.SPY_SPAWN_STEP_NO_NEW_PRIVS)
-_STEP_SECCOMP = int(lib.SPY_SPAWN_STEP_SECCOMP)
-_STEP_SENDMSG = int(lib.SPY_SPAWN_STEP_SENDMSG)
-_STEP_EXEC = int(lib.SPY_SPAWN_STEP_EXEC)
-_STEP_RECVMSG = int(lib.SPY_SPAWN_STEP_RECVMSG)
-_STEP_RLIMIT = int(lib.SPY_SPAWN_STEP_RLIMIT)
-_STEP_SETGROUPS = int(lib.SPY_SPAWN_STEP_SETGROUPS)
-_STEP_SETGID = int(lib.SPY_SPAWN_STEP_SETGID)
-_STEP_SETUID = int(lib.SPY_SPAWN_STEP_SETUID)
-_STEP_SECCOMP_PRE = int(lib.SPY_SPAWN_STEP_SECCOMP_PRE)
 _NR_EXECVE = int(lib.SPY_NR_EXECVE)
 _NR_SENDMSG = int(lib.SPY_NR_SENDMSG)
 _NR_EXIT_GROUP = int(lib.seccomp_syscall_resolve_name(b"exit_group"))
-_NATIVE_ARCH = int(lib.seccomp_arch_native())
-
-_UNSUPPORTED = ("preexec_fn",)
-
-
-class _Plan:
-    """What one filter generation compiles to, ready for the child."""
-
-    __slots__ = ("bpf", "count", "flags", "has_notify", "no_new_privs", "prog")
-
-    def __init__(self, bpf: bytes, flags: int, no_new_privs: bool, has_notify: bool) -> None:
-        self.bpf = bpf
-        self.count = len(bpf) // BPF_INSN_SIZE
-        self.prog = ffi.from_buffer("char[]", bpf)
-        self.flags = flags
-        self.no_new_privs = no_new_privs
-        self.has_notify = has_notify
-
-    def evaluate(self, nr: int, args: Sequence[int]) -> Action:
-        """What the filter does to syscall ``nr`` with ``args`` (native arch)."""
-        padded = [a & 0xFFFFFFFFFFFFFFFF for a in args] + [0] * (6 - len(args))
-        values = ffi.new("uint64_t[6]", padded)
-        result = ffi.new("uint32_t *")
-        check(lib.spy_bpf_eval(self.prog, self.count, nr & 0xFFFFFFFF, _NATIVE_ARCH, 0, values,
-                               result),
-              "spy_bpf_eval", "the exported BPF program is malformed")
-        raw = int(result[0])
-        try:
-            return Action(raw)
-        except SeccompError:  # a data field the Action class refuses: keep the kind
-            return Action(raw & _RET_ACTION_FULL)
+_MSG_NOSIGNAL = 0x4000  # socket.MSG_NOSIGNAL (Linux); socket is imported where used
+_PIPE = -1  # subprocess.PIPE
 
 
-# id(Program) -> its plan, while the Program lives (a finalizer drops it): a
-# lookup by identity, the cost of every spawn() of a cached program
-_plans: dict[int, _Plan] = {}
-_plans_lock = threading.Lock()
+class SeccompPopen(ChildProcess):
+    """A child process running under a seccomp filter, used as a :class:`subprocess.Popen`.
 
-
-def _program_of(target: Confinement, program: bytes | None = None) -> Program:
-    """The Program spawn() loads for ``target``: a Program as it is, or a Filter's
-    ``compile()``.  With ``program`` (a raw BPF program compiled elsewhere, e.g. a
-    profile's program with runc's -ENOSYS stub in front), that program with
-    ``target``'s load options (flags, no_new_privs)."""
-    if not isinstance(target, Program):
-        compile_ = getattr(target, "compile", None)
-        if not callable(compile_) or not hasattr(target, "closed"):
-            raise TypeError("spawn() needs a seccomp_py.Filter or Program, not "
-                            f"{type(target).__name__}")
-        if target.closed:
-            raise FilterClosedError("spawn", "the filter is closed: spawn() needs an open Filter")
-        target = compile_()
-        if not isinstance(target, Program):
-            raise TypeError(f"compile() gave a {type(target).__name__}, not a Program")
-    if program is None:
-        return target
-    if not isinstance(program, (bytes, bytearray, memoryview)):
-        raise TypeError(f"program must be bytes, not {type(program).__name__}")
-    try:
-        return target.with_bpf(program)
-    except ValueError:
-        raise ValueError(f"program must be a non-empty array of {BPF_INSN_SIZE}-byte BPF "
-                         f"instructions, not {len(bytes(program))} bytes") from None
-
-
-def _plan_for(target: Confinement, program: bytes | None = None) -> _Plan:
-    """The plan for ``target`` (a Filter or a Program; see _program_of), cached per
-    Program: a Filter's program is rebuilt only when the filter changed."""
-    loaded = _program_of(target, program)
-    key = id(loaded)
-    plan = _plans.get(key)
-    if plan is not None:
-        return plan
-    with _plans_lock:
-        plan = _plans.get(key)
-        if plan is None:
-            plan = _plans[key] = _build_plan(loaded)
-            weakref.finalize(loaded, _plans.pop, key, None)
-        return plan
-
-
-def _build_plan(program: Program) -> _Plan:
-    count = program.instruction_count
-    if count > BPF_MAXINSNS:
-        raise FilterTooLargeError(count, BPF_MAXINSNS, func="spawn")
-    program.check_kernel()
-    return _Plan(program.bpf, program.flags, program.no_new_privs, program.wants_listener)
-
-
-def _credentials(uid: int | None, gid: int | None, gids: Sequence[int] | None
-                 ) -> tuple[int | None, int | None, Sequence[int] | None]:
-    """Fail closed as root: user= also sets the user's group, and clears the
-    supplementary groups unless extra_groups= says otherwise."""
-    if os.geteuid() == 0 and (uid is not None or gid is not None):
-        if uid is not None and gid is None and uid != 0:
-            gid = _sandbox.default_gid(uid)
-        if gids is None:
-            gids = []
-    return uid, gid, gids
-
-
-def _fill_sandbox(req: Any, uid: int | None, gid: int | None, gids: Sequence[int] | None,
-                  rlimits: Sequence[tuple[int, int, int]], no_network: bool) -> list[Any]:
-    """Set the sandbox fields of a spy_spawn_req; returns the cdata to keep alive."""
-    keep: list[Any] = []
-    req.uid = -1 if uid is None else int(uid)
-    req.gid = -1 if gid is None else int(gid)
-    if gids is not None:
-        groups = ffi.new("uint32_t[]", [int(g) for g in gids] or [0])
-        keep.append(groups)
-        req.set_groups = 1
-        req.groups = groups
-        req.n_groups = len(gids)
-    else:
-        req.set_groups = 0
-        req.groups = ffi.NULL
-        req.n_groups = 0
-    if rlimits:
-        arr = ffi.new("struct spy_rlimit[]", len(rlimits))
-        for i, (res, soft, hard) in enumerate(rlimits):
-            arr[i].resource = res
-            arr[i].soft = soft
-            arr[i].hard = hard
-        keep.append(arr)
-        req.rlimits = arr
-        req.n_rlimits = len(rlimits)
-    else:
-        req.rlimits = ffi.NULL
-        req.n_rlimits = 0
-    if no_network:
-        prog = _sandbox.no_network_program()
-        buf = ffi.from_buffer("char[]", prog)
-        keep.append(buf)
-        req.bpf_pre = buf
-        req.bpf_pre_len = len(prog) // BPF_INSN_SIZE
-    else:
-        req.bpf_pre = ffi.NULL
-        req.bpf_pre_len = 0
-    return keep
-
-
-def _describe(req: Any) -> dict[int, str]:
-    """What each sandbox step of ``req`` asked for, for error messages."""
-    out: dict[int, str] = {}
-    for i in range(int(req.n_rlimits)):
-        r = req.rlimits[i]
-        name = _sandbox.RLIMIT_NAMES.get(int(r.resource), f"resource {int(r.resource)}")
-        out[-100 - i] = (f"{name} to ({_sandbox.limit_text(int(r.soft))}, "
-                         f"{_sandbox.limit_text(int(r.hard))})")
-    if req.set_groups:
-        out[_STEP_SETGROUPS] = ("supplementary groups "
-                                f"{[int(req.groups[i]) for i in range(int(req.n_groups))]}")
-    out[_STEP_SETGID] = f"gid {int(req.gid)}"
-    out[_STEP_SETUID] = f"uid {int(req.uid)}"
-    return out
-
-
-def _fsencode_arg(value: Any, what: str) -> bytes:
-    data = os.fsencode(value)
-    if b"\0" in data:
-        raise ValueError(f"embedded null byte in {what}")
-    return data
-
-
-def _flag_text(flags: int) -> str:
-    return " | ".join(n.split(" ")[0] for f, n in _FLAG_NAMES.items() if f & flags) or "0"
-
-
-_EXEC_PARAMS: list[str] = []
-
-
-def _exec_params() -> list[str]:
-    """The parameter names of Popen._execute_child (read from its code object: importing
-    inspect would cost ~10 ms of start-up; inspect only for a wrapped or unusual one)."""
-    if not _EXEC_PARAMS:
-        child = subprocess.Popen._execute_child  # type: ignore[attr-defined]
-        code = getattr(child, "__code__", None)
-        if code is not None and not hasattr(child, "__wrapped__") and \
-                not code.co_flags & 0x0C:  # no *args, no **kwargs: all named positionally
-            _EXEC_PARAMS.extend(code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount])
-        else:  # pragma: no cover - CPython's is a plain method
-            import inspect
-
-            _EXEC_PARAMS.extend(list(inspect.signature(child).parameters)[1:])
-    return _EXEC_PARAMS
-
-
-class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
-    """A :class:`subprocess.Popen` whose child runs under a seccomp filter.
-
-    Everything Popen offers works (wait, poll, communicate, returncode, pid,
-    stdin/stdout/stderr with PIPE, DEVNULL, STDOUT, fds or files, text mode,
-    send_signal/terminate/kill, the context manager) except ``preexec_fn``,
-    ``user``, ``group`` and ``extra_groups``, which raise ValueError: the
+    It offers Popen's interface with Popen's semantics: ``wait``, ``poll``,
+    ``communicate``, ``returncode``, ``pid``, ``args``, stdin/stdout/stderr
+    with PIPE, DEVNULL, STDOUT, fds or files, text mode, ``send_signal``/
+    ``terminate``/``kill`` and the context manager (it is not a Popen
+    subclass: see docs/spawn.md).  ``preexec_fn`` raises ValueError: the
     child runs no Python code.
 
     For a filter with NOTIFY rules, :attr:`listener` is the child's
@@ -306,59 +85,105 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
     Raises what subprocess raises for exec failures (FileNotFoundError,
     PermissionError, NotADirectoryError for cwd, ...), ExecForbiddenError
     when the policy forbids execve (or the listener handoff), FilterClosedError
-    for a closed filter, FilterTooLargeError, and SeccompError (func
-    ``"prctl"``, ``"seccomp"``, ``"sendmsg"``) when the child could not load
-    the filter.
+    for a closed filter, FilterTooLargeError, ChildSetupError for the sandbox,
+    and SeccompError (func ``"prctl"``, ``"seccomp"``, ``"sendmsg"``) when the
+    child could not load the filter.
     """
 
-    listener_fd: int
+    listener_fd: int = -1
+    filter: Confinement
+    explain_thread: threading.Thread | None = None
+    _listener: Listener | None = None
+    _explain: Any = None
 
     def __init__(self, args: Any, filter: Confinement, *, program: bytes | None = None,
                  rlimits: Mapping[Any, tuple[int, int]] | None = None,
                  no_network: bool = False, explain: Callable[[Any], None] | None = None,
-                 _template: SpawnTemplate | None = None, **kwargs: Any) -> None:
-        self.listener_fd = -1
-        self._listener: Listener | None = None
-        self._template = _template
-        self._explain: Any = None
-        self.explain_thread: threading.Thread | None = None
+                 _template: SpawnTemplate | None = None,
+                 bufsize: int = -1, executable: Any = None, stdin: Any = None,
+                 stdout: Any = None, stderr: Any = None, preexec_fn: Any = None,
+                 close_fds: bool = True, shell: bool = False, cwd: Any = None,
+                 env: Mapping[Any, Any] | None = None, universal_newlines: bool | None = None,
+                 startupinfo: Any = None, creationflags: int = 0,
+                 restore_signals: bool = True, start_new_session: bool = False,
+                 pass_fds: Sequence[int] = (), user: str | int | None = None,
+                 group: str | int | None = None,
+                 extra_groups: Sequence[str | int] | None = None, encoding: str | None = None,
+                 errors: str | None = None, text: bool | None = None, umask: int = -1,
+                 pipesize: int = -1, process_group: int | None = None) -> None:
+        self.args = args
         if _template is not None:
             if program is not None:
                 raise ValueError("a SpawnTemplate loads its own program: program= is not "
                                  "accepted by SpawnTemplate.spawn()")
-            given = [n for n in ("user", "group", "extra_groups") if kwargs.get(n) is not None]
+            given = [n for n, v in (("user", user), ("group", group),
+                                    ("extra_groups", extra_groups)) if v is not None]
             given += ["rlimits"] if rlimits is not None else []
             given += ["no_network"] if no_network else []
             if given:
                 raise ValueError(f"{', '.join(given)} must be given to SpawnTemplate(...): the "
                                  "template applies them once, before it loads the filter, for "
                                  "all its children")
-        self._rlimits = _sandbox.resolve_rlimits(rlimits)
-        self._no_network = bool(no_network)
+        limits = _sandbox.resolve_rlimits(rlimits)
         if explain is not None:
             if _template is not None:
                 raise ValueError("explain= is not supported by SpawnTemplate.spawn()")
-            if not callable(explain):
-                raise TypeError("explain must be a callable taking a seccomp_py.explain.Refusal")
-            if isinstance(filter, Program):
-                raise TypeError("explain= needs a Filter (the rules it explains), not a Program")
-            from .explain import Policy, _Watcher
-
-            policy = Policy.from_filter(filter)
-            if program is not None:
-                import dataclasses
-
-                policy = dataclasses.replace(policy, program=bytes(program))
-            self._explain = _Watcher(policy, "explain", explain)
-            with policy.watched(hold_execve=False) as probe:  # refuses NOTIFY policies
-                self._spawn_plan = _plan_for(probe)
-            self.filter = filter
-            super().__init__(args, **kwargs)
-            return
-        self._spawn_plan = (_template._plan if _template is not None
-                            else _plan_for(filter, program))
+            plan = self._explain_policy(filter, program, explain)
+        elif _template is not None:
+            plan = _template._plan
+        else:
+            plan = plan_for(filter, program)
         self.filter = filter
-        super().__init__(args, **kwargs)
+        if preexec_fn is not None:
+            raise ValueError("spawn() does not support preexec_fn=: the child runs no Python "
+                             "code between fork and exec")
+        if startupinfo is not None:
+            raise ValueError("startupinfo is only supported on Windows platforms")
+        if creationflags != 0:
+            raise ValueError("creationflags is only supported on Windows platforms")
+        bufsize = -1 if bufsize is None else bufsize
+        pipesize = -1 if pipesize is None else pipesize
+        if not isinstance(bufsize, int) or not isinstance(pipesize, int):
+            raise TypeError("bufsize and pipesize must be integers")
+        if text is not None and universal_newlines is not None and \
+                bool(universal_newlines) != bool(text):
+            import subprocess
+
+            raise subprocess.SubprocessError(
+                "Cannot disambiguate when both text and universal_newlines are supplied but "
+                "different. Pass one or the other.")
+        self.text_mode = bool(encoding or errors or text or universal_newlines)
+        self.encoding, self.errors = encoding, errors
+        if pass_fds and not close_fds:
+            import warnings
+
+            warnings.warn("pass_fds overriding close_fds.", RuntimeWarning, stacklevel=3)
+            close_fds = True
+        uid, gid, gids = credentials(user, group, extra_groups)
+        args, orig_executable, paths, argv, envp = command(args, shell, executable, env)
+        sys.audit("subprocess.Popen", orig_executable, args, cwd, env)
+        cwd_bytes = None if cwd is None else encode_cwd(cwd)
+        fds = sorted({int(fd) for fd in pass_fds}) if pass_fds else []
+        pgid = -1 if process_group is None else int(process_group)
+        umask = -1 if umask is None else int(umask)
+        reap_collected()
+        stdio = Stdio(stdin, stdout, stderr, pipesize)
+        try:
+            if _template is not None:
+                pid = self._start_in(_template, plan, stdio, cwd_bytes, fds, close_fds,
+                                     restore_signals, start_new_session, pgid, umask, paths,
+                                     argv, envp, orig_executable, cwd)
+            else:
+                pid = self._start(plan, stdio, cwd_bytes, fds, close_fds, restore_signals,
+                                  start_new_session, pgid, umask, paths, argv, envp,
+                                  (uid, gid, gids), limits, bool(no_network),
+                                  orig_executable, cwd)
+        except BaseException:
+            stdio.close_all()
+            raise
+        self._started(pid, stdio, bufsize)
+        if self._explain is not None:
+            self._start_explain()
 
     # -- the listener ---------------------------------------------------------
 
@@ -406,119 +231,55 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
         if listener is not None:
             listener.close()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, value: Any, traceback: Any) -> None:
         try:
-            super().__exit__(*exc)
+            super().__exit__(exc_type, value, traceback)
         finally:
             self.close_listener()
 
-    def __del__(self, *args: Any, **kwargs: Any) -> None:
-        fd = getattr(self, "listener_fd", -1)
+    def __del__(self) -> None:
+        fd = self.listener_fd
         if fd >= 0:
             self.listener_fd = -1
             os.close(fd)
-        super().__del__(*args, **kwargs)
+        super().__del__()
 
     # -- starting the child ------------------------------------------------------
 
-    def _execute_child(self, *posargs: Any) -> None:
-        p: dict[str, Any] = dict(zip(_exec_params(), posargs))
-        for name in _UNSUPPORTED:
-            if p.get(name) is not None:
-                shown = {"uid": "user", "gid": "group", "gids": "extra_groups"}.get(name, name)
-                raise ValueError(f"spawn() does not support {shown}=: the child runs no Python "
-                                 "code between fork and exec")
-        args = p["args"]
-        shell = p["shell"]
-        executable = p["executable"]
-        env: Mapping[Any, Any] | None = p["env"]
-        cwd = p["cwd"]
-        plan = self._spawn_plan
-
-        if isinstance(args, (str, bytes)):
-            args = [args]
-        elif isinstance(args, os.PathLike):
-            if shell:
-                raise TypeError("path-like args is not allowed when shell is true")
-            args = [args]
-        else:
-            args = list(args)
-        if shell:
-            args = ["/bin/sh", "-c", *args]
-            if executable:
-                args[0] = executable
-        if not args:
-            raise ValueError("spawn() needs a program: args is empty")
-        if executable is None:
-            executable = args[0]
-        sys.audit("subprocess.Popen", executable, args, cwd, env)
-        orig_executable = executable
-        popen: Any = self  # Popen's private helpers are not in typeshed
-
-        keep = CStrings()  # cdata that must outlive the call
-        cstr, carray = keep.str, keep.array
-
-        exe = _fsencode_arg(executable, "the executable")
-        if os.path.dirname(exe):
-            paths = [exe]
-        else:
-            paths = [os.path.join(os.fsencode(d), exe) for d in os.get_exec_path(env)]
-            if not paths:
-                paths = [exe]
-        argv = [_fsencode_arg(a, "args") for a in args]
-        envp: list[bytes] | None = None
-        if env is not None:
-            envp = []
-            for k, v in env.items():
-                kb = _fsencode_arg(k, "an environment variable name")
-                if not kb or b"=" in kb:
-                    raise ValueError(f"illegal environment variable name {k!r}")
-                envp.append(kb + b"=" + _fsencode_arg(v, "an environment variable value"))
-
-        if self._template is not None:
-            try:
-                pid, step, err = self._template._run(p, paths, argv, envp)
-            finally:
-                popen._close_pipe_fds(p["p2cread"], p["p2cwrite"], p["c2pread"], p["c2pwrite"],
-                                      p["errread"], p["errwrite"])
-            self.pid = pid
-            self._child_created = True
-            if step:
-                self.wait()
-                raise self._child_error(step, err, plan, orig_executable, cwd)
-            return
-
+    def _start(self, plan: Plan, stdio: Stdio, cwd: bytes | None, pass_fds: list[int],
+               close_fds: bool, restore_signals: bool, new_session: bool, pgid: int,
+               umask: int, paths: list[bytes], argv: list[bytes], envp: list[bytes] | None,
+               creds: tuple[int | None, int | None, Sequence[int] | None],
+               limits: Sequence[tuple[int, int, int]], no_network: bool,
+               executable: Any, orig_cwd: Any) -> int:
+        """Start the child with the shim's vfork(); returns its pid."""
         explain_socks: tuple[socket.socket, socket.socket] | None = None
         if self._explain is not None:
             explain_socks, plan = self._explain_plan()
-        req = ffi.new("struct spy_spawn_req *")
-        req.paths = carray(paths)
-        req.argv = carray(argv)
-        req.envp = carray(envp) if envp is not None else ffi.NULL
-        req.cwd = cstr(_fsencode_arg(cwd, "cwd")) if cwd is not None else ffi.NULL
-        req.stdio = [p["p2cread"], p["c2pwrite"], p["errwrite"]]
-        req.close_fds = 1 if p["close_fds"] else 0
-        req.restore_signals = 1 if p["restore_signals"] else 0
-        req.new_session = 1 if p["start_new_session"] else 0
-        pgid = p.get("process_group", -1)
-        req.pgid = -1 if pgid is None else int(pgid)
-        umask = p["umask"]
-        req.umask = -1 if umask is None else int(umask)
+        keep = CStrings()  # cdata that must outlive the call
+        req = ffi.new("struct spy_spawn_req *")  # zeroed
+        req.paths = keep.array(paths)
+        req.argv = keep.array(argv)
+        req.envp = keep.array(envp) if envp is not None else ffi.NULL
+        if cwd is not None:
+            req.cwd = keep.str(cwd)
+        req.stdio = stdio.child_fds
+        req.close_fds = 1 if close_fds else 0
+        req.restore_signals = 1 if restore_signals else 0
+        req.new_session = 1 if new_session else 0
+        req.pgid = pgid
+        req.umask = umask
         req.no_new_privs = 1 if plan.no_new_privs else 0
         req.seccomp_flags = plan.flags
         req.bpf = plan.prog
         req.bpf_len = plan.count
-        uid, gid, gids = _credentials(p["uid"], p["gid"], p["gids"])
-        _keep_alive = _fill_sandbox(req, uid, gid, gids, self._rlimits, self._no_network)
+        _keep_alive = fill_sandbox(req, *creds, limits, no_network)
 
-        pass_fds = sorted({int(fd) for fd in p["pass_fds"]})
         parent_sock: socket.socket | None = None
         child_sock: socket.socket | None = None
         try:
             if explain_socks is not None:
                 parent_sock, child_sock = explain_socks
-                req.notify_sock = child_sock.fileno()
-                req.notify_peer = parent_sock.fileno()
             elif plan.has_notify:
                 import socket  # not at the top: start-up time (only for notify)
                 parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -527,50 +288,83 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
                     moved = fcntl.fcntl(child_sock.fileno(), fcntl.F_DUPFD_CLOEXEC, 3)
                     child_sock.close()
                     child_sock = socket.socket(fileno=moved)
-                req.notify_sock = child_sock.fileno()
-                req.notify_peer = parent_sock.fileno()
-            else:
-                req.notify_peer = -1
-                req.notify_sock = -1
-            keep_fds = sorted({fd for fd in pass_fds if fd >= 3}
-                              | ({req.notify_sock} if req.notify_sock >= 3 else set()))
-            keep_arr = ffi.new("int[]", keep_fds or [0])
-            inherit_arr = ffi.new("int[]", pass_fds or [0])
-            req.keep_fds = keep_arr
-            req.n_keep_fds = len(keep_fds)
-            req.inherit_fds = inherit_arr
-            req.n_inherit_fds = len(pass_fds)
+            notify_sock = child_sock.fileno() if child_sock is not None else -1
+            req.notify_sock = notify_sock
+            req.notify_peer = parent_sock.fileno() if parent_sock is not None else -1
+            if pass_fds or notify_sock >= 3:
+                keep_fds = sorted({fd for fd in pass_fds if fd >= 3}
+                                  | ({notify_sock} if notify_sock >= 3 else set()))
+                keep_arr = ffi.new("int[]", keep_fds)
+                req.keep_fds = keep_arr
+                req.n_keep_fds = len(keep_fds)
+                if pass_fds:
+                    inherit_arr = ffi.new("int[]", pass_fds)
+                    req.inherit_fds = inherit_arr
+                    req.n_inherit_fds = len(pass_fds)
 
             self._preflight(plan, req)
 
             rc = lib.spy_spawn(req)
         finally:
-            popen._close_pipe_fds(p["p2cread"], p["p2cwrite"], p["c2pread"], p["c2pwrite"],
-                                 p["errread"], p["errwrite"])
             if child_sock is not None:
                 child_sock.close()
             if parent_sock is not None:
                 parent_sock.close()
         check(rc, "vfork")
-        if rc == 0:
-            popen._handle_exitstatus(int(req.status))
-            raise self._child_error(int(req.err_step), int(req.err_errno), plan,
-                                    orig_executable, cwd, rlimit_index=int(req.err_detail),
-                                    sandbox=_describe(req))
-        self.pid = rc
-        self._child_created = True
-        if int(req.err_step) == _STEP_RECVMSG:
-            self.kill()
-            self.wait()
+        if rc == 0:  # the child failed and was reaped
+            raise child_error(int(req.err_step), int(req.err_errno), plan, executable,
+                              orig_cwd, rlimit_index=int(req.err_detail),
+                              sandbox=describe(req))
+        if int(req.err_step) == STEP_RECVMSG:
+            import signal
+
+            os.kill(rc, signal.SIGKILL)
+            os.waitpid(rc, 0)
             raise SeccompError(int(req.err_errno), "recvmsg",
                                "the listener fd did not arrive from the child")
         self.listener_fd = int(req.listener_fd)
-        if self._explain is not None:
-            self._start_explain()
+        return int(rc)
+
+    @staticmethod
+    def _start_in(template: SpawnTemplate, plan: Plan, stdio: Stdio, cwd: bytes | None,
+                  pass_fds: list[int], close_fds: bool, restore_signals: bool,
+                  new_session: bool, pgid: int, umask: int, paths: list[bytes],
+                  argv: list[bytes], envp: list[bytes] | None, executable: Any,
+                  orig_cwd: Any) -> int:
+        """Start the child in ``template``'s fork server; returns its pid."""
+        server = template._server
+        if server is None or server.sock is None:
+            raise ValueError("the SpawnTemplate is closed")
+        pid, step, err = server.run(stdio.child_fds, cwd, pass_fds, close_fds,
+                                    restore_signals, new_session, pgid, umask, paths, argv,
+                                    envp)
+        if step:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)  # CLONE_PARENT: it is this process's child
+            raise child_error(step, err, plan, executable, orig_cwd)
+        return pid
 
     # -- explain ------------------------------------------------------------------------
 
-    def _explain_plan(self) -> tuple[tuple[socket.socket, socket.socket], _Plan]:
+    def _explain_policy(self, filter: Confinement, program: bytes | None,
+                        explain: Callable[[Any], None]) -> Plan:
+        """Set up ``explain=``: the policy watched through a supervisor thread."""
+        if not callable(explain):
+            raise TypeError("explain must be a callable taking a seccomp_py.explain.Refusal")
+        if isinstance(filter, Program):
+            raise TypeError("explain= needs a Filter (the rules it explains), not a Program")
+        import dataclasses
+
+        from .explain import Policy, _Watcher
+
+        policy = Policy.from_filter(filter)
+        if program is not None:
+            policy = dataclasses.replace(policy, program=bytes(program))
+        self._explain = _Watcher(policy, "explain", explain)
+        with policy.watched(hold_execve=False) as probe:  # refuses NOTIFY policies
+            return plan_for(probe)
+
+    def _explain_plan(self) -> tuple[tuple[socket.socket, socket.socket], Plan]:
         """The watched policy's plan, with the listener handoff let through.
 
         The child hands the listener back with sendmsg on its end of a socketpair,
@@ -591,11 +385,11 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
             child.close()
             child = socket.socket(fileno=moved)
             with self._explain.policy.watched(hold_execve=False) as watched:
-                plan = _plan_for(watched)
+                plan = plan_for(watched)
                 action = plan.evaluate(_NR_SENDMSG, [moved, 0, _MSG_NOSIGNAL])
                 if action.kind not in (ActionKind.ALLOW, ActionKind.LOG):
                     watched.add_rule(Action.ALLOW, "sendmsg", Arg(0) == moved)
-                    plan = _plan_for(watched)
+                    plan = plan_for(watched)
             return (parent, child), plan
         except BaseException:
             parent.close()
@@ -633,18 +427,22 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
             return None
         return next((k for k in self._explain.killed if k.pid == self.pid), None)
 
-    def _handle_exitstatus(self, *args: Any, **kwargs: Any) -> None:
-        super()._handle_exitstatus(*args, **kwargs)  # type: ignore[misc]
-        if self.returncode == -signal.SIGKILL and self.killed_by is not None:
-            self.returncode = -signal.SIGSYS  # what the policy's KILL gives
+    def _handle_exitstatus(self, status: int) -> None:
+        super()._handle_exitstatus(status)
+        if self._explain is not None and self.killed_by is not None:
+            import signal
 
-    def _preflight(self, plan: _Plan, req: Any) -> None:
+            if self.returncode == -signal.SIGKILL:
+                self.returncode = -signal.SIGSYS  # what the policy's KILL gives
+
+    def _preflight(self, plan: Plan, req: Any) -> None:
         """Refuse, with an explanation, a policy that stops the child before exec."""
         def ptr(c: Any) -> int:
             return int(ffi.cast("uintptr_t", c))
 
-        action = plan.evaluate(_NR_EXECVE, [ptr(req.paths[0]), ptr(req.argv), ptr(req.envp)])
-        if action.kind not in (ActionKind.ALLOW, ActionKind.LOG):
+        action, kind = plan.decide(
+            _NR_EXECVE, lambda: [ptr(req.paths[0]), ptr(req.argv), ptr(req.envp)])
+        if kind is not ActionKind.ALLOW and kind is not ActionKind.LOG:
             why = {
                 ActionKind.NOTIFY: "execve is sent to the supervisor, but spawn() only returns "
                                    "(with the listener) once the program runs: that would "
@@ -658,63 +456,22 @@ class SeccompPopen(subprocess.Popen):  # type: ignore[type-arg]
                 "in the child and then calls execve under it, so the policy must allow execve "
                 "(e.g. f.add_rule(Action.ALLOW, 'execve'))")
         if plan.has_notify:
-            action = plan.evaluate(_NR_EXIT_GROUP, [255])
-            if action.kind is ActionKind.NOTIFY:
+            action, kind = plan.decide(_NR_EXIT_GROUP, lambda: [255])
+            if kind is ActionKind.NOTIFY:
                 raise ExecForbiddenError(
                     "exit_group", action,
                     "the filter's action for exit_group is NOTIFY: a child that fails before "
                     "its program runs exits while the parent waits for it in vfork(), so "
                     "nobody could answer (allow exit_group, e.g. "
                     "f.add_rule(Action.ALLOW, 'exit_group'))")
-            action = plan.evaluate(_NR_SENDMSG, [int(req.notify_sock), 0, _MSG_NOSIGNAL])
-            if action.kind not in (ActionKind.ALLOW, ActionKind.LOG):
+            action, kind = plan.decide(
+                _NR_SENDMSG, lambda: [int(req.notify_sock), 0, _MSG_NOSIGNAL])
+            if kind is not ActionKind.ALLOW and kind is not ActionKind.LOG:
                 raise ExecForbiddenError(
                     "sendmsg", action,
                     f"the filter's action for sendmsg is {action!r}: the child hands the "
                     "listener fd to the parent with sendmsg after loading the filter, so a "
                     "notify policy must allow sendmsg (e.g. f.add_rule(Action.ALLOW, 'sendmsg'))")
-
-    @staticmethod
-    def _child_error(step: int, err: int, plan: _Plan, executable: Any, cwd: Any, *,
-                     rlimit_index: int = -1,
-                     sandbox: Mapping[int, str] | None = None) -> OSError:
-        message = os.strerror(err) if err else "unknown error"
-        asked = (sandbox or {}).get(step if step != _STEP_RLIMIT else -100 - rlimit_index, "")
-        if step == _STEP_RLIMIT:
-            return ChildSetupError(err, "setrlimit", f"setting {asked} in the child"
-                                   + ("; raising a hard limit needs CAP_SYS_RESOURCE, and "
-                                      "RLIMIT_NOFILE cannot exceed fs.nr_open"
-                                      if err == _errno.EPERM else ""))
-        if step in (_STEP_SETGROUPS, _STEP_SETGID, _STEP_SETUID):
-            func = {_STEP_SETGROUPS: "setgroups", _STEP_SETGID: "setresgid",
-                    _STEP_SETUID: "setresuid"}[step]
-            return ChildSetupError(err, func, f"{asked} in the child"
-                                   + ("; changing credentials needs CAP_SETUID/CAP_SETGID"
-                                      if err == _errno.EPERM else ""))
-        if step == _STEP_SECCOMP_PRE:
-            detail_text = "loading the no_network filter in the child"
-            if err == _errno.EACCES and not plan.no_new_privs:
-                detail_text += ("; NO_NEW_PRIVILEGES is off, so loading needs CAP_SYS_ADMIN "
-                                "(which a user= change drops)")
-            return SeccompError(err, "seccomp", detail_text)
-        if step == _STEP_EXEC:
-            return OSError(err, message, executable)
-        if step == _STEP_CHDIR:
-            return OSError(err, message, cwd)
-        if step == _STEP_NNP:
-            return SeccompError(err, "prctl", "PR_SET_NO_NEW_PRIVS in the child")
-        if step == _STEP_SECCOMP:
-            detail = f"loading the filter in the child (flags {_flag_text(plan.flags)})"
-            if err == _errno.EACCES and not plan.no_new_privs:
-                detail += ("; NO_NEW_PRIVILEGES is off, so loading needs CAP_SYS_ADMIN: turn "
-                           "it on or run with the capability (a user= change drops it)")
-            elif err == _errno.EINVAL:
-                detail += "; the kernel refused the program or the flags"
-            return SeccompError(err, "seccomp", detail)
-        if step == _STEP_SENDMSG:
-            return SeccompError(err, "sendmsg", "the child could not hand the listener fd to "
-                                "the parent; the filter must allow sendmsg")
-        return OSError(err, f"{message} ({_STEPS.get(step, f'step {step}')} in the child)")
 
 
 def spawn(args: str | bytes | os.PathLike[str] | Sequence[Any], filter: Confinement, *,
@@ -807,11 +564,8 @@ class SpawnTemplate:
                  extra_groups: Sequence[str | int] | None = None,
                  rlimits: Mapping[Any, tuple[int, int]] | None = None,
                  no_network: bool = False) -> None:
-        self._sock: socket.socket | None = None
-        self._pid = -1
-        self._owner = os.getpid()
-        self._lock = threading.Lock()
-        plan = _plan_for(filter)
+        self._server: TemplateServer | None = None
+        plan = plan_for(filter)
         if plan.has_notify:
             raise UnsupportedError("SpawnTemplate", "a filter with NOTIFY rules needs one listener "
                                    "per child: use spawn() instead of a template")
@@ -829,144 +583,32 @@ class SpawnTemplate:
         self._plan = plan
         self.filter = filter
         limits = _sandbox.resolve_rlimits(rlimits)
-        uid, gid, gids = _credentials(
-            None if user is None else _sandbox.resolve_user(user),
-            None if group is None else _sandbox.resolve_group(group),
-            None if extra_groups is None else _sandbox.resolve_groups(extra_groups))
-        import socket  # not at the top: start-up time (only for notify)
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            if child.fileno() < 3:
-                moved = fcntl.fcntl(child.fileno(), fcntl.F_DUPFD_CLOEXEC, 3)
-                child.close()
-                child = socket.socket(fileno=moved)
-            req = ffi.new("struct spy_spawn_req *")
-            req.no_new_privs = 1 if plan.no_new_privs else 0
-            req.seccomp_flags = plan.flags
-            req.bpf = plan.prog
-            req.bpf_len = plan.count
-            sandbox_keep = _fill_sandbox(req, uid, gid, gids, limits, no_network)
-            pid = check(lib.spy_template_start(req, child.fileno()), "fork")
-        except BaseException:
-            parent.close()
-            child.close()
-            raise
-        child.close()
-        self._sock, self._pid = parent, pid
-        self._owner = os.getpid()
-        out = ffi.new("int[4]")
-        rc = lib.spy_template_reply(parent.fileno(), out, out + 1, out + 2, out + 3)
-        if rc < 0 or out[1]:
-            self.close()
-            if rc < 0:
-                raise SeccompError(-rc, "SpawnTemplate", "the template exited while starting")
-            raise SeccompPopen._child_error(int(out[1]), int(out[2]), plan, None, None,
-                                            rlimit_index=int(out[3]),
-                                            sandbox=_describe(req))
-        del sandbox_keep  # the template has its own copy (fork)
+        uid, gid, gids = credentials(user, group, extra_groups)
+        self._server = TemplateServer(plan, uid, gid, gids, limits, no_network)
 
     @property
     def pid(self) -> int:
         """The template process's pid (-1 once closed)."""
-        return self._pid
+        return self._server.pid if self._server is not None else -1
 
     @property
     def closed(self) -> bool:
-        return self._sock is None
+        return self._server is None or self._server.sock is None
 
     def spawn(self, args: Any, **popen_options: Any) -> SeccompPopen:
         """Start ``args`` under the template's filter (options as for :func:`spawn`)."""
-        if self._sock is None:
+        server = self._server
+        if server is None or server.sock is None:
             raise ValueError("the SpawnTemplate is closed")
-        if os.getpid() != self._owner:
+        if os.getpid() != server.owner:
             raise ValueError("a SpawnTemplate only serves the process that created it "
                              "(its children are that process's children)")
         return SeccompPopen(args, self.filter, _template=self, **popen_options)
 
-    def _run(self, p: dict[str, Any], paths: list[bytes], argv: list[bytes],
-             envp: list[bytes] | None) -> tuple[int, int, int]:
-        """Send one request; returns (pid, err_step, err_errno)."""
-        if envp is None:
-            envp = [k + b"=" + v for k, v in os.environb.items()]
-        pass_fds = sorted({int(fd) for fd in p["pass_fds"]})
-        max_fds = int(lib.SPY_TEMPLATE_MAX_FDS) - 4
-        if len(pass_fds) > max_fds:
-            raise ValueError(f"a SpawnTemplate passes at most {max_fds} fds (pass_fds)")
-        if any(fd < 3 for fd in pass_fds):
-            raise ValueError("pass_fds below 3 are not supported by a SpawnTemplate")
-        h = ffi.new("struct spy_tmpl_header *")
-        fds: list[int] = []
-        opened: list[int] = []
-        try:
-            for i, fd in enumerate((p["p2cread"], p["c2pwrite"], p["errwrite"])):
-                source = fd if fd != -1 else i
-                try:
-                    os.fstat(source)
-                except OSError:
-                    h.stdio[i] = -1  # closed in the parent: closed in the child
-                    continue
-                h.stdio[i] = len(fds)
-                fds.append(source)
-            cwd = p["cwd"]
-            dirfd = os.open(cwd if cwd is not None else ".",
-                            os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            opened.append(dirfd)
-            h.cwd = len(fds)
-            fds.append(dirfd)
-            for i, fd in enumerate(pass_fds):
-                h.pass_index[i] = len(fds)
-                h.pass_target[i] = fd
-                fds.append(fd)
-            h.n_pass = len(pass_fds)
-            blob = b"".join(s + b"\0" for s in (*paths, *argv, *envp))
-            if len(blob) > int(lib.SPY_TEMPLATE_BLOB):
-                raise OSError(_errno.E2BIG, "argument list too long for a SpawnTemplate")
-            if len(paths) + len(argv) + len(envp) > int(lib.SPY_TEMPLATE_MAX_STRINGS):
-                raise OSError(_errno.E2BIG, "too many arguments for a SpawnTemplate")
-            h.magic = lib.SPY_TEMPLATE_MAGIC
-            h.blob_len = len(blob)
-            h.close_fds = 1 if p["close_fds"] else 0
-            h.restore_signals = 1 if p["restore_signals"] else 0
-            h.new_session = 1 if p["start_new_session"] else 0
-            pgid = p.get("process_group", -1)
-            h.pgid = -1 if pgid is None else int(pgid)
-            h.umask = -1 if p["umask"] is None else int(p["umask"])
-            h.n_paths, h.n_argv, h.n_envp = len(paths), len(argv), len(envp)
-            h.n_fds = len(fds)
-            out = ffi.new("int[3]")
-            with self._lock:
-                if self._sock is None:
-                    raise ValueError("the SpawnTemplate is closed")
-                rc = lib.spy_template_spawn(self._sock.fileno(), h, ffi.sizeof(h[0]), blob,
-                                            len(blob), ffi.new("int[]", fds or [0]), len(fds),
-                                            out, out + 1, out + 2)
-        finally:
-            for fd in opened:
-                os.close(fd)
-        if rc < 0:
-            self.close()
-            raise SeccompError(-rc, "SpawnTemplate", "the template process is gone")
-        pid, step, err = int(out[0]), int(out[1]), int(out[2])
-        if pid <= 0:
-            if step == _STEP_RECVMSG:
-                raise SeccompError(err, "SpawnTemplate", "the template refused the request")
-            raise SeccompError(err or _errno.EAGAIN, "clone", "the template could not fork")
-        return pid, step, err
-
     def close(self) -> None:
         """Stop the template process (children already started keep running)."""
-        if os.getpid() != self._owner:  # a forked copy: leave the creator's template alone
-            self._sock = None
-            self._pid = -1
-            return
-        with self._lock:
-            sock, self._sock = self._sock, None
-            pid, self._pid = self._pid, -1
-        if sock is not None:
-            sock.close()  # the template sees EOF and exits
-        if pid > 0:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        if self._server is not None:
+            self._server.close()
 
     def __enter__(self) -> SpawnTemplate:
         return self
@@ -975,9 +617,9 @@ class SpawnTemplate:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_sock", None) is not None:
+        if not self.closed:
             with contextlib.suppress(Exception):
                 self.close()
 
     def __repr__(self) -> str:
-        return f"<SpawnTemplate pid={self._pid} {'closed' if self.closed else 'running'}>"
+        return f"<SpawnTemplate pid={self.pid} {'closed' if self.closed else 'running'}>"

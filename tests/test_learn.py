@@ -151,6 +151,7 @@ def test_learned_profile_runs_the_command_and_refuses_the_rest() -> None:
         with profile.compile().filter as f, spawn([sys.executable, "-S", "-c", script, *extra], f,
                                          stdout=subprocess.PIPE) as p:
             out, _ = p.communicate(timeout=20)
+        assert p.returncode is not None
         return p.returncode, out
 
     assert run([]) == (0, b"ok\n")

@@ -267,7 +267,8 @@ def test_seccomp_flag_refused_reports_errno() -> None:
 
 
 def test_preflight_evaluator_matches_filter_decisions() -> None:
-    from seccomp_py.spawn import _NR_EXECVE, _plan_for
+    from seccomp_py._spawn_plan import plan_for as _plan_for
+    from seccomp_py.spawn import _NR_EXECVE
 
     f = allow_all()
     f.add_rule(Action.errno(7), "getppid")
@@ -359,7 +360,7 @@ def test_no_fd_leak_after_500_spawns() -> None:
 
 
 def test_compiled_plan_is_cached_per_generation() -> None:
-    from seccomp_py.spawn import _plan_for
+    from seccomp_py._spawn_plan import plan_for as _plan_for
 
     f = allow_all()
     f.add_rule(Action.errno(1), "acct")

@@ -7,12 +7,14 @@ import errno
 import subprocess
 import sys
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seccomp_py import Action, Arg, Filter
 from seccomp_py._native import lib
-from seccomp_py.spawn import _plan_for, spawn
+from seccomp_py._spawn_plan import plan_for as _plan_for
+from seccomp_py.spawn import spawn
 
 U64 = st.integers(min_value=0, max_value=2**64 - 1)
 OPS = ["eq", "ne", "lt", "le", "gt", "ge", "masked"]
@@ -73,3 +75,40 @@ def test_evaluator_agrees_with_kernel() -> None:
         else:
             assert seen == action.data
     assert kernel[1] == errno.EMLINK and kernel[3] == errno.EXDEV and kernel[4] == errno.EXDEV
+
+
+@settings(max_examples=40, deadline=None)
+@given(rules=st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 5), U64, U64,
+                                st.integers(1, 4094)),
+                      min_size=0, max_size=len(SYSCALLS)),
+       probes=st.lists(st.lists(U64, min_size=6, max_size=6), min_size=1, max_size=4))
+def test_decide_equals_evaluate_for_any_arguments(rules: list[tuple[str, int, int, int, int]],
+                                                  probes: list[list[int]]) -> None:
+    # decide() keeps a decision only when no argument can change it: it must agree
+    # with a full run on every argument vector, first call or cached
+    f = Filter(Action.ALLOW)
+    for name, (op, index, a, b, err) in zip(SYSCALLS, rules):
+        f.add_rule(Action.errno(err), name, _cmp(op, index, a, b))  # type: ignore[arg-type]
+    f.add_rule(Action.errno(9), "acct")  # no argument: a decision kept on first use
+    plan = _plan_for(f)
+    for name in [*SYSCALLS, "acct", "getpid"]:
+        nr = lib.seccomp_syscall_resolve_name(name.encode())
+        for args in probes:
+            action, kind = plan.decide(nr, lambda args=args: args)  # type: ignore[misc]
+            assert action == plan.evaluate(nr, args) and kind == action.kind
+
+
+def test_execve_rule_on_an_argument_is_checked_per_spawn() -> None:
+    # an execve decision that depends on an argument is never cached: each spawn is
+    # checked with the real pointers (argv is never NULL, so only the first refuses)
+    from seccomp_py import ExecForbiddenError
+
+    refuse_real = Filter(Action.ALLOW)
+    refuse_real.add_rule(Action.KILL_PROCESS, "execve", Arg(1) != 0)
+    allow_real = Filter(Action.ALLOW)
+    allow_real.add_rule(Action.KILL_PROCESS, "execve", Arg(1) == 0)
+    for _ in range(2):
+        with pytest.raises(ExecForbiddenError) as info:
+            spawn(["/bin/true"], refuse_real)
+        assert info.value.syscall == "execve"
+        assert spawn(["/bin/true"], allow_real).wait(timeout=20) == 0

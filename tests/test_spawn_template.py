@@ -82,6 +82,36 @@ def test_errors(template: SpawnTemplate) -> None:
     assert template.spawn(["true"]).wait(timeout=TIMEOUT) == 0  # still serving
 
 
+def test_inherited_environment_is_the_current_one(template: SpawnTemplate,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # env=None: the child gets this process's environment as it is now (changed
+    # after the template started), as subprocess gives it
+    monkeypatch.setenv("SPY_LATE", "late value")
+    monkeypatch.delenv("SPY_GONE", raising=False)
+    code = "import os; print(os.environ.get('SPY_LATE'), os.environ.get('SPY_GONE'))"
+    for _ in range(2):
+        with template.spawn(py(code), stdout=subprocess.PIPE) as p:
+            out, _ = p.communicate(timeout=TIMEOUT)
+        assert out == b"late value None\n"
+        monkeypatch.setenv("SPY_GONE", "x")
+        monkeypatch.delenv("SPY_GONE")
+    ok = subprocess.run(py(code), capture_output=True, timeout=TIMEOUT).stdout
+    assert ok == out
+
+
+def test_request_too_large(template: SpawnTemplate, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = "x" * (2 << 20)
+    with pytest.raises(OSError) as info:
+        template.spawn(["true", big])
+    assert info.value.errno == errno.E2BIG
+    monkeypatch.setenv("SPY_BIG", big)  # too large only with the inherited environment
+    with pytest.raises(OSError) as info:
+        template.spawn(["true"])
+    assert info.value.errno == errno.E2BIG
+    monkeypatch.delenv("SPY_BIG")
+    assert template.spawn(["true"]).wait(timeout=TIMEOUT) == 0  # still serving
+
+
 def test_refused_filters() -> None:
     n = Filter(Action.ALLOW)
     n.add_rule(Action.NOTIFY, "acct")

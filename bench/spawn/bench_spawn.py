@@ -18,6 +18,9 @@ Compares, in the same run and interleaved (so machine noise hits all alike):
 
 Every round runs every case once (interleaved); ratios are taken per round and the
 median of the per-round ratios is printed with its p10..p90, and the load average.
+A second table gives the CPU time per spawn of the Python cases (this thread, the
+reaped children, the template process: /proc/*/schedstat, getrusage), the same
+ratios without the time a loaded machine makes runnable tasks wait.
 Goals (docs/benchmarks.md): spawn <= 1.3x subprocess, template <= 1.1x.  Usage::
 
     .venv/bin/python bench/spawn/bench_spawn.py [--rounds 15] [--per-round 40]
@@ -114,12 +117,36 @@ def docker_filter(optimize: int | None = None) -> tuple[Filter, int]:
     return f, rules
 
 
-def _timer(func: Callable[[], Any]) -> Callable[[int], float]:
+# CPU time per spawn (--cpu): this thread, the reaped children and the template
+# process, from /proc/*/schedstat and getrusage; the wait for a CPU on a loaded
+# machine is not in it.  Filled by _timer for the Python cases.
+_CPU: dict[str, list[float]] = {}
+_TEMPLATE_PID = [0]
+
+
+def _cpu_ns() -> float:
+    import resource
+
+    with open("/proc/thread-self/schedstat") as fh:
+        own = int(fh.read().split()[0])
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own + (kids.ru_utime + kids.ru_stime) * 1e9
+    if _TEMPLATE_PID[0] > 0:
+        with open(f"/proc/{_TEMPLATE_PID[0]}/schedstat") as fh:
+            total += int(fh.read().split()[0])
+    return total
+
+
+def _timer(func: Callable[[], Any], name: str = "") -> Callable[[int], float]:
     def timed(n: int) -> float:
+        cpu = _cpu_ns() if name else 0.0
         start = time.perf_counter()
         for _ in range(n):
             func()
-        return (time.perf_counter() - start) / n
+        wall = (time.perf_counter() - start) / n
+        if name:
+            _CPU.setdefault(name, []).append((_cpu_ns() - cpu) / n / 1e9)
+        return wall
     return timed
 
 
@@ -180,16 +207,17 @@ def main() -> None:
         os.waitpid(pid, 0)
 
     cases: dict[str, Callable[[int], float]] = {
-        "subprocess": _timer(lambda: subprocess.Popen(true).wait()),
-        "spawn": _timer(lambda: spawn(true, auto).wait()),
-        "spawn-linear": _timer(lambda: spawn(true, linear).wait()),
-        "spawn-tree": _timer(lambda: spawn(true, tree).wait()),
-        "spawn-floor": _timer(lambda: spawn(true, floor).wait()),
-        "posix_spawn": _timer(posix),
+        "subprocess": _timer(lambda: subprocess.Popen(true).wait(), "subprocess"),
+        "spawn": _timer(lambda: spawn(true, auto).wait(), "spawn"),
+        "spawn-linear": _timer(lambda: spawn(true, linear).wait(), "spawn-linear"),
+        "spawn-tree": _timer(lambda: spawn(true, tree).wait(), "spawn-tree"),
+        "spawn-floor": _timer(lambda: spawn(true, floor).wait(), "spawn-floor"),
+        "posix_spawn": _timer(posix, "posix_spawn"),
     }
     template = SpawnTemplate(auto)
     assert template.spawn(true).wait() == 0
-    cases["template"] = _timer(lambda: template.spawn(true).wait())
+    cases["template"] = _timer(lambda: template.spawn(true).wait(), "template")
+    _TEMPLATE_PID[0] = template.pid
     tmp = tempfile.mkdtemp(prefix="seccomp_py-bench-")
     try:
         cases.update(_c_baseline(tmp, {"filter": auto, "filter-linear": linear,
@@ -197,6 +225,7 @@ def main() -> None:
         samples: dict[str, list[float]] = {k: [] for k in cases}
         for timed in cases.values():  # warm up
             timed(5)
+        _CPU.clear()
         load = os.getloadavg()
         for _ in range(opts.rounds):
             for name, timed in cases.items():
@@ -245,6 +274,12 @@ def main() -> None:
 
     goal("spawn", "subprocess", 1.3)
     goal("template", "subprocess", 1.1)
+    print("CPU time per spawn (this thread + reaped children + the template process; what "
+          "a loaded machine adds by making runnable tasks wait is not in it):")
+    for name, values in _CPU.items():
+        r = [a / b for a, b in zip(values, _CPU["subprocess"])]
+        print(f"  {name:16s} {statistics.median(values) * 1e6:8.1f} us   "
+              f"x{statistics.median(r):.3f} ({_pct(r, 0.1):.3f}..{_pct(r, 0.9):.3f})")
     if "C" in med:
         for name in ("", "-linear", "-tree", "-floor"):
             r = ratios("spawn" + name, "C+filter" + name)

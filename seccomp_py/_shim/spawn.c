@@ -818,31 +818,68 @@ int spy_template_reply(int sock, int *pid, int *err_step, int *err_errno, int *e
 }
 
 /* Parent side: send one request (header with fds attached, then the blob)
- * and read the reply.  Returns 0 or -errno (the template is gone: -EPIPE). */
-int spy_template_spawn(int sock, const void *header, size_t header_len,
+ * and read the reply.  A header with n_envp < 0 asks for this process's
+ * environ(7) as the child's environment (what execve(2) without envp would
+ * pass; subprocess does the same for env=None): its strings are appended to
+ * the blob here, and n_envp and blob_len set.  Returns 0 or -errno: -E2BIG
+ * when the strings do not fit a request (nothing was sent), else the
+ * template is gone (-EPIPE). */
+int spy_template_spawn(int sock, void *header, size_t header_len,
                        const void *blob, size_t blob_len, const int *fds, int nfds,
                        int *pid, int *err_step, int *err_errno)
 {
+    struct spy_tmpl_header *h = header;
     struct msghdr msg;
-    struct iovec iov[2];
+    struct iovec iov[3];
     union {
         char buf[CMSG_SPACE(sizeof(int) * (SPY_TMPL_MAX_FDS + 8))];
         struct cmsghdr align;
     } control;
     struct cmsghdr *cmsg;
-    size_t total = header_len + blob_len, done;
+    char *env = NULL;
+    size_t env_len = 0, total, done;
     ssize_t put;
+    int i, rc = 0;
 
     if (header_len != sizeof(struct spy_tmpl_header) || nfds < 0 || nfds > SPY_TMPL_MAX_FDS + 8)
         return -EINVAL;
+    if (h->n_envp < 0) {
+        char **e;
+        long n = 0;
+        for (e = environ; e != NULL && *e != NULL; e++, n++)
+            env_len += strlen(*e) + 1;
+        if (blob_len + env_len > SPY_TMPL_BLOB
+                || (long)h->n_paths + h->n_argv + n > SPY_TMPL_MAX_STRINGS)
+            return -E2BIG;
+        env = malloc(env_len + 1);
+        if (env == NULL)
+            return -ENOMEM;
+        {
+            size_t at = 0;
+            long k;
+            for (k = 0, e = environ; k < n && e[k] != NULL; k++) {
+                size_t len = strlen(e[k]) + 1;
+                if (at + len > env_len)
+                    break;   /* environ changed meanwhile: keep what fits */
+                memcpy(env + at, e[k], len);
+                at += len;
+            }
+            n = k;
+            env_len = at;
+        }
+        h->n_envp = (int32_t)n;
+        h->blob_len = (uint32_t)(blob_len + env_len);
+    }
     memset(&msg, 0, sizeof msg);
     memset(&control, 0, sizeof control);
-    iov[0].iov_base = (void *)header;
+    iov[0].iov_base = header;
     iov[0].iov_len = header_len;
     iov[1].iov_base = (void *)blob;
     iov[1].iov_len = blob_len;
+    iov[2].iov_base = env;
+    iov[2].iov_len = env_len;
     msg.msg_iov = iov;
-    msg.msg_iovlen = 2;
+    msg.msg_iovlen = 3;
     if (nfds > 0) {
         msg.msg_control = control.buf;
         msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
@@ -852,22 +889,37 @@ int spy_template_spawn(int sock, const void *header, size_t header_len,
         cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
         memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
     }
+    total = header_len + blob_len + env_len;
     do {
         put = sendmsg(sock, &msg, MSG_NOSIGNAL);
     } while (put < 0 && errno == EINTR);
-    if (put < 0)
-        return -errno;
+    if (put < 0) {
+        rc = -errno;
+        goto out;
+    }
     done = (size_t)put;
-    if (done < header_len)
-        return -EPIPE;   /* the header carries the fds: it must go at once */
-    while (done < total) {
-        const char *p = (const char *)blob + (done - header_len);
-        if (spy_tmpl_write_full(sock, p, total - done) != 0)
-            return errno ? -errno : -EPIPE;
-        done = total;
+    if (done < header_len) {
+        rc = -EPIPE;   /* the header carries the fds: it must go at once */
+        goto out;
+    }
+    /* the rest of the blob and the environment, if the socket took less */
+    for (i = 1; i < 3 && done < total; i++) {
+        size_t start = i == 1 ? header_len : header_len + blob_len;
+        size_t len = iov[i].iov_len;
+        if (done < start + len) {
+            size_t skip = done > start ? done - start : 0;
+            if (spy_tmpl_write_full(sock, (const char *)iov[i].iov_base + skip, len - skip) != 0) {
+                rc = errno ? -errno : -EPIPE;
+                goto out;
+            }
+            done = start + len;
+        }
     }
     {
         int detail;
-        return spy_template_reply(sock, pid, err_step, err_errno, &detail);
+        rc = spy_template_reply(sock, pid, err_step, err_errno, &detail);
     }
+out:
+    free(env);
+    return rc;
 }
