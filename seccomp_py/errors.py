@@ -82,6 +82,12 @@ class UnknownArchError(SeccompError, LookupError, ValueError):
         return (type(self), (self.detail, self.func))
 
 
+class ClosedError(SeccompError):
+    """An object was used after it was closed (errno EBADF): a Filter
+    (:class:`FilterClosedError`) or a notify Listener or server
+    (:class:`ListenerClosedError`)."""
+
+
 class FilterClosedError(SeccompError, ValueError):
     """The filter was closed, merged into another filter, or never opened."""
 
@@ -249,3 +255,56 @@ class FilterVerificationError(SeccompError):
     def __init__(self, errnum: int = _errno.EPROTO, func: str = "verify",
                  detail: str = "") -> None:
         super().__init__(errnum, func, detail)
+
+
+# notify
+
+class NotificationGoneError(SeccompError, LookupError):
+    """The notification is no longer pending (ENOENT).
+
+    The target was killed or interrupted by a signal, the id was already
+    answered, or it was never received on this listener.
+    """
+
+    def __init__(self, func: str = "SECCOMP_IOCTL_NOTIF_SEND", detail: str = "",
+                 errnum: int = _errno.ENOENT) -> None:
+        super().__init__(errnum, func, detail or "the notification is no longer pending")
+
+    def __reduce__(self) -> tuple[type[SeccompError], tuple[object, ...]]:  # type: ignore[override]
+        return (type(self), (self.func, self.detail, self.errno))
+
+
+class HangupError(SeccompError, EOFError):
+    """The listener hung up: no task uses the filter any more (POLLHUP)."""
+
+    def __init__(self, func: str = "poll", detail: str = "") -> None:
+        super().__init__(_errno.EPIPE, func, detail or "no task uses the filter any more")
+
+
+class ListenerClosedError(ClosedError, ValueError):
+    """The Listener (or server) was closed."""
+
+    def __init__(self, func: str = "", detail: str = "the listener is closed") -> None:
+        super().__init__(_errno.EBADF, func, detail)
+
+
+class NotAListenerError(SeccompError, ValueError):
+    """The fd is not a seccomp user-notification listener."""
+
+    def __init__(self, fd: int, func: str = "SECCOMP_IOCTL_NOTIF_ID_VALID") -> None:
+        super().__init__(_errno.ENOTTY, func, f"fd {fd} is not a seccomp listener")
+
+
+class HandoffError(SeccompError):
+    """Handing a listener fd over failed, or a received handoff was malformed.
+
+    ``installed`` is True when raised by ``Filter.load()`` after the filter
+    was put in force (the listener could not be sent: its NOTIFY rules now
+    fail with ENOSYS), False otherwise (nothing was loaded).
+    """
+
+    installed: bool = False
+
+
+class PeerRefusedError(HandoffError, PermissionError):
+    """The peer's credentials (SO_PEERCRED) are not allowed."""

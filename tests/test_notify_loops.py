@@ -164,3 +164,26 @@ def test_serve_async_cancel_answers_in_flight_notifications() -> None:
     # cancelled loop stops, it does not die): the next call waits for it
     handoff.listener.close()
     assert target.result() == [errno.EMLINK, errno.ENOSYS]
+
+
+def test_supervisor_tells_on_answer_what_each_notification_got() -> None:
+    # The one dispatch routine answers for the Supervisor (and so the OCI
+    # agent): a Response as given, anything else as on_error, and on_answer
+    # hears of each answer after it went out.
+    target, handoff = start_target(["mkdir"], _two_mkdirs)
+    assert handoff is not None
+    answers: list[tuple[str, Any]] = []
+    results = iter([Response.errno(errno.EXDEV), "not a Response"])
+    reports: list[str] = []
+
+    def on_answer(n: Notification, response: Response, error: Any) -> None:
+        answers.append((str(response), error))
+
+    sup = Supervisor(lambda n: next(results), on_error=ON_ERROR, on_answer=on_answer,  # type: ignore[arg-type,return-value]
+                     report=lambda exc, n: reports.append(type(exc).__name__))
+    sup.add_now(handoff.listener)
+    assert sup.run(timeout=10) == 2
+    assert target.result() == [errno.EXDEV, errno.EMLINK]
+    assert answers == [("ERRNO(EXDEV)", None), ("ERRNO(EMLINK)", None)]
+    assert reports == ["TypeError"]
+    sup.close()
