@@ -515,17 +515,26 @@ struct spy_loop {
     int nrules;
     const struct spy_rule *rules;
     uint64_t answered;
+    uint64_t handed;
     int send_rc;
     struct spy_notif notif;
 };
 
+/* SECCOMP_IOCTL_NOTIF_SEND of a prepared answer (Response._c): 0 or -errno. */
+int spy_notify_answer(int fd, uint64_t id, const struct spy_answer *answer)
+{
+    return spy_notify_send(fd, id, answer->val, answer->error, answer->flags);
+}
+
 /* Answer loop->notif (when `answer` is not NULL), then as
  * spy_notify_serve_step: static rules answered here, the next other
- * notification left in loop->notif (SPY_NOTIFY_RECEIVED).  Returns
+ * notification left in loop->notif (SPY_NOTIFY_RECEIVED, counted in
+ * loop->handed).  Returns
  * SPY_NOTIFY_SEND_FAILED at once, with loop->send_rc set, when the answer
  * failed other than with ENOENT. */
 int spy_notify_loop_step(struct spy_loop *l, const struct spy_answer *answer)
 {
+    int rc;
     l->send_rc = 0;
     if (answer != NULL) {
         l->send_rc = spy_notify_send(l->fd, l->notif.id, answer->val, answer->error,
@@ -533,6 +542,9 @@ int spy_notify_loop_step(struct spy_loop *l, const struct spy_answer *answer)
         if (l->send_rc < 0 && l->send_rc != -ENOENT)
             return SPY_NOTIFY_SEND_FAILED;   /* let Python report it (notif kept) */
     }
-    return spy_notify_serve_step(l->fd, 0, 0, 0, 0, 0, &l->send_rc, l->rules, l->nrules,
-                                 &l->answered, l->stopfd, l->timeout_ms, &l->notif);
+    rc = spy_notify_serve_step(l->fd, 0, 0, 0, 0, 0, &l->send_rc, l->rules, l->nrules,
+                               &l->answered, l->stopfd, l->timeout_ms, &l->notif);
+    if (rc == SPY_NOTIFY_RECEIVED)
+        l->handed++;
+    return rc;
 }

@@ -37,6 +37,12 @@ RECEIVED = int(lib.SPY_NOTIFY_RECEIVED)
 STOPPED = int(lib.SPY_NOTIFY_STOPPED)
 SEND_FAILED = int(lib.SPY_NOTIFY_SEND_FAILED)
 
+_wait_recv = lib.spy_notify_wait_recv
+_answer = lib.spy_notify_answer
+_EINTR = -errno.EINTR
+_EPIPE = -errno.EPIPE
+_CONTINUE = Response.CONTINUE._c
+
 _INT32_MAX = 2**31 - 1
 _U64 = 2**64
 
@@ -94,8 +100,10 @@ class Listener:
         # close() wakes a receive() blocked in another thread through this pipe
         # (poll() is not woken by a close from another thread) and waits for it
         # to leave before closing the fd, so the number is never reused under it.
+        # Who is in receive(): appended on entry, popped on exit (each an atomic
+        # step under the GIL, so receive() takes no lock in the common case).
         self._wake: tuple[int, int] | None = None
-        self._receivers = 0
+        self._receivers: list[None] = []
         self._lock = threading.Lock()
         self._state = threading.Condition(self._lock)
 
@@ -124,7 +132,7 @@ class Listener:
             wake, self._wake = self._wake, None
             if wake is not None:
                 os.write(wake[1], b"x")
-                state.wait_for(lambda: self._receivers == 0, timeout=10.0)
+                state.wait_for(lambda: not self._receivers, timeout=10.0)
         if wake is not None:
             os.close(wake[0])
             os.close(wake[1])
@@ -190,44 +198,54 @@ class Listener:
         task uses the filter any more, ListenerClosedError, SeccompError.
         """
         ms = -1 if timeout is None else _ms(timeout)
-        # The Condition's own lock, entered directly: the same mutual exclusion
-        # as ``with self._state`` without a Python-level __enter__ per call.
-        lock = self._lock
-        with lock:
+        wake = self._wake
+        if wake is None:
+            wake = self._wake_pipe()
+        # Register, then read the fd; close() marks the fd closed, then looks
+        # for receivers: either it sees us (and wakes us through the pipe,
+        # then waits for us to leave) or we see the fd closed.
+        receivers = self._receivers
+        receivers.append(None)
+        try:
             fd = self._fd
             if fd < 0:
                 raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_RECV")
-            wake = self._wake
-            if wake is None:
-                wake = self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
             stop = wake[0]
-            self._receivers += 1
-        try:
+            buf = self._buf
             while True:
-                rc = lib.spy_notify_wait_recv(fd, stop, ms, self._buf)
+                rc = _wait_recv(fd, stop, ms, buf)
                 if rc == RECEIVED:
                     n = _new(Notification)
                     n._v = _unpack_from(self._raw)
-                    n._raw = None
-                    n.listener = self
+                    n.listener = self  # _raw stays unset: only read while _v is None
                     return n
                 if rc == TIMEOUT:
                     raise TimeoutError(errno.ETIMEDOUT, "no notification within the timeout")
                 if rc == STOPPED:
                     raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_RECV",
                                               "the listener was closed during receive()")
-                if rc == -errno.EPIPE:
+                if rc == _EPIPE:
                     raise HangupError()
-                if rc != -errno.EINTR:
+                if rc != _EINTR:
                     check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
                 # EINTR: Python ran its signal handlers when we returned; go on (PEP 475).
         finally:
-            with lock:
-                self._receivers -= 1
-                if self._fd < 0:
-                    # close() marked the fd closed and waits for the receivers
-                    # to leave (only then is there anyone to wake).
+            receivers.pop()
+            if self._fd < 0:
+                # close() marked the fd closed and may wait for the receivers
+                # to leave (only then is there anyone to wake).
+                with self._state:
                     self._state.notify_all()
+
+    def _wake_pipe(self) -> tuple[int, int]:
+        """The pipe close() writes to, to wake a receive() in another thread."""
+        with self._lock:
+            if self._fd < 0:
+                raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_RECV")
+            wake = self._wake
+            if wake is None:
+                wake = self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            return wake
 
     # -- answering
     def respond(self, notification: Notification | int, response: Response) -> None:
@@ -236,8 +254,11 @@ class Listener:
         Raises NotificationGoneError (the target was interrupted or killed,
         the id was already answered or is unknown), InvalidArgumentError.
         """
-        id = notification.id if isinstance(notification, Notification) \
-            else _check_id(notification)
+        if notification.__class__ is Notification:
+            v = notification._v
+            id = v[0] if v is not None else notification.id
+        else:
+            id = _check_id(notification)
         if response.__class__ is not Response and not isinstance(response, Response):
             raise TypeError(f"respond() takes a Response, not {type(response).__name__}")
         if response.sent:
@@ -245,8 +266,8 @@ class Listener:
         fd = self._fd
         if fd < 0:
             raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_SEND")
-        rc = lib.spy_notify_send(fd, id, response.val, response.error, response.flags)
-        if rc < 0:
+        rc = _answer(fd, id, response._c)
+        if rc:
             self._send_failed(rc, id)
         answered = self._answered
         if len(answered) >= 4096:
@@ -255,7 +276,22 @@ class Listener:
 
     def respond_continue(self, notification: Notification | int) -> None:
         """Let the syscall run as the target asked (not a security decision)."""
-        self.respond(notification, Response.CONTINUE)
+        # respond(notification, Response.CONTINUE), one call less per round trip.
+        if notification.__class__ is Notification:
+            v = notification._v
+            id = v[0] if v is not None else notification.id
+        else:
+            id = _check_id(notification)
+        fd = self._fd
+        if fd < 0:
+            raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_SEND")
+        rc = _answer(fd, id, _CONTINUE)
+        if rc:
+            self._send_failed(rc, id)
+        answered = self._answered
+        if len(answered) >= 4096:
+            answered.clear()
+        answered.add(id)
 
     def respond_errno(self, notification: Notification | int, errnum: int) -> None:
         """Fail the syscall with ``errnum``."""

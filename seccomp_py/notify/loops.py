@@ -97,68 +97,78 @@ def serve(listener: Listener, handler: Handler, *, on_error: Response | None = N
     loop.nrules = nrules
     raw = ffi.buffer(ffi.addressof(loop, "notif"))
     step = lib.spy_notify_loop_step
-    refs = _getrefcount
-    handled = 0
+    null = ffi.NULL
+    received = RECEIVED
+    response_type = Response
     # The handler gets a Notification decoded lazily from the loop's buffer
     # (nothing is decoded unless it reads a field).  When it kept no reference
     # the same object serves the next notification; one that was kept (stored,
     # handed to a thread, held by a traceback) is decoded before the buffer is
     # reused, and a fresh object takes its place.
     n = _spare_notification(raw, listener)
-    # The notification received and not answered yet: a loop that dies
-    # (a BaseException from the handler, the reporter or a signal) answers
-    # it with on_error and closes the listener, so no target hangs.
-    pending: Notification | None = None
-    kept = n  # the notification answered last
-    # What getrefcount says with only ``n`` and ``kept`` holding it (the same
-    # locals as in the check below; measured, not assumed, as interpreters
-    # differ in whether the argument itself counts).
-    base = refs(n) if refs is not None else 0
+    # What getrefcount says with only ``n`` holding it (measured, not
+    # assumed, as interpreters differ in whether the argument itself counts);
+    # without getrefcount every notification counts as kept.
+    refs = _getrefcount if _getrefcount is not None else _always_kept
+    base = _getrefcount(n) if _getrefcount is not None else 0
     r: Any = default  # the handler's last answer
+    # A loop that dies (a BaseException from the handler, the reporter or a
+    # signal) while rc says a notification was received answers the one in
+    # the buffer with on_error, and closes the listener: no target hangs.
+    rc = 0
     try:
-        rc = step(loop, ffi.NULL)
+        rc = step(loop, null)
         while True:
-            if rc == RECEIVED:
-                kept = pending = n
-                handled += 1
+            if rc == received:
                 try:
                     r = handler(n)
                 except Exception as exc:
                     rep(exc, n)
                     r = default
-                pending = None
-                if refs is None or refs(n) > base:
-                    if n._v is None:
-                        n._v = _unpack_from(raw)
-                    n = _spare_notification(raw, listener)
-                if r.__class__ is Response and not r.sent:
-                    # The common case: answer and wait for the next one in one C call.
-                    if kept is n:
+                if r.__class__ is response_type:
+                    # The common case: answer and wait for the next one in one
+                    # C call (Response.HANDLED's answer is NULL: nothing to send).
+                    if refs(n) > base:
+                        if n._v is None:
+                            n._v = _unpack_from(raw)
+                        n = _spare_notification(raw, listener)
+                    else:
                         n._v = None  # reused for the next one
                     rc = step(loop, r._c)
                     continue
-                if kept is n:  # it may be reported: never reuse it
-                    n = _spare_notification(raw, listener)
-                if kept._v is None:
-                    kept._v = _unpack_from(raw)
-                dispatch.answer(listener, kept, r)
+                # Anything else is answered (and may be reported) by the dispatch:
+                # decode it and never reuse it.
+                if n._v is None:
+                    n._v = _unpack_from(raw)
+                last, n = n, _spare_notification(raw, listener)
+                dispatch.answer(listener, last, r)
+                del last
             elif rc == SEND_FAILED:
-                # The fast-path answer failed; the buffer still holds ``kept``.
-                if kept is n:
-                    n = _spare_notification(raw, listener)
-                if kept._v is None:
-                    kept._v = _unpack_from(raw)
-                dispatch.send_failed(listener, loop.send_rc, kept, r)
+                # The fast-path answer failed; the buffer still holds its notification.
+                failed = _spare_notification(raw, listener)
+                failed._v = _unpack_from(raw)
+                dispatch.send_failed(listener, loop.send_rc, failed, r)
+                del failed
             elif rc in (TIMEOUT, STOPPED, _EPIPE):
-                return handled + int(loop.answered)
+                return int(loop.handed) + int(loop.answered)
             elif rc != _EINTR:
                 check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
-            rc = step(loop, ffi.NULL)
+            rc = step(loop, null)
     except BaseException:
-        if pending is not None:
-            dispatch.answer_quietly(listener, pending)
+        if rc == RECEIVED:
+            dispatch.answer_quietly(listener, _decoded(raw, listener))
         listener.close()
         raise
+
+
+def _always_kept(obj: object) -> int:
+    return 1
+
+
+def _decoded(raw: Any, listener: Listener) -> Notification:
+    n = _spare_notification(raw, listener)
+    n._v = _unpack_from(raw)
+    return n
 
 
 def _spare_notification(raw: Any, listener: Listener) -> Notification:

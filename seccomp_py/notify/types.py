@@ -94,8 +94,7 @@ class Notification:
     def _from_raw(cls, raw: Any, listener: Listener | None) -> Notification:
         n = cls.__new__(cls)
         n._v = _unpack_from(raw)
-        n._raw = None
-        n.listener = listener
+        n.listener = listener  # _raw stays unset: only read while _v is None
         return n
 
     def _values(self) -> tuple[int, ...]:
@@ -207,8 +206,11 @@ class Response:
             raise InvalidArgumentError(func="Response",
                                        detail="CONTINUE needs error == val == 0, and an errno "
                                               "answer needs val == 0")
-        c = ffi.new("struct spy_answer *")
-        c.val, c.error, c.flags = val, error, flags
+        if sent:
+            c = ffi.NULL  # the handler answered: serve() sends nothing
+        else:
+            c = ffi.new("struct spy_answer *")
+            c.val, c.error, c.flags = val, error, flags
         object.__setattr__(self, "_c", c)
         object.__setattr__(self, "val", val)
         object.__setattr__(self, "error", error)
