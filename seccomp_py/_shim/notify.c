@@ -526,6 +526,73 @@ int spy_notify_answer(int fd, uint64_t id, const struct spy_answer *answer)
     return spy_notify_send(fd, id, answer->val, answer->error, answer->flags);
 }
 
+/* A Listener's state shared with C (notify/listener.py).  receive() registers
+ * in `receivers` instead of taking a lock: spy_listener_close() marks the fd
+ * closed, then counts the receivers, and each receiver counts itself, then
+ * reads the fd (both sequentially consistent), so either close() sees the
+ * receiver (and wakes it through `stopfd`, then waits for it to leave) or
+ * the receiver sees the fd closed.  respond() remembers the ids it answered
+ * (the last SPY_ANSWERED_RING) to tell "already answered" from "gone". */
+#define SPY_ANSWERED_RING 256
+struct spy_listener {
+    int fd;
+    int stopfd;
+    int receivers;
+    unsigned int answered_at;
+    uint64_t answered[SPY_ANSWERED_RING];
+    struct spy_notif notif;
+};
+
+/* Wait for and receive a notification into l->notif, as spy_notify_wait_recv;
+ * -EBADF when the listener is closed. */
+int spy_listener_recv(struct spy_listener *l, int timeout_ms)
+{
+    int fd, rc;
+    __atomic_add_fetch(&l->receivers, 1, __ATOMIC_SEQ_CST);
+    fd = __atomic_load_n(&l->fd, __ATOMIC_SEQ_CST);
+    rc = fd < 0 ? -EBADF : spy_notify_wait_recv(fd, l->stopfd, timeout_ms, &l->notif);
+    __atomic_sub_fetch(&l->receivers, 1, __ATOMIC_SEQ_CST);
+    return rc;
+}
+
+/* Mark the listener closed; returns how many threads are in spy_listener_recv. */
+int spy_listener_close(struct spy_listener *l)
+{
+    __atomic_store_n(&l->fd, -1, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&l->receivers, __ATOMIC_SEQ_CST);
+}
+
+void spy_listener_mark(struct spy_listener *l, uint64_t id)
+{
+    unsigned int at = __atomic_fetch_add(&l->answered_at, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&l->answered[at % SPY_ANSWERED_RING], id, __ATOMIC_RELEASE);
+}
+
+/* 1 when `id` is among the last SPY_ANSWERED_RING ids answered, else 0. */
+int spy_listener_answered(struct spy_listener *l, uint64_t id)
+{
+    unsigned int n = __atomic_load_n(&l->answered_at, __ATOMIC_ACQUIRE), i;
+    if (n > SPY_ANSWERED_RING)
+        n = SPY_ANSWERED_RING;
+    for (i = 0; i < n; i++)
+        if (__atomic_load_n(&l->answered[i], __ATOMIC_ACQUIRE) == id)
+            return 1;
+    return 0;
+}
+
+/* Answer `id` (SECCOMP_IOCTL_NOTIF_SEND) and remember it: 0, -EBADF when the
+ * listener is closed, or -errno. */
+int spy_listener_answer(struct spy_listener *l, uint64_t id, const struct spy_answer *answer)
+{
+    int fd = __atomic_load_n(&l->fd, __ATOMIC_SEQ_CST), rc;
+    if (fd < 0)
+        return -EBADF;
+    rc = spy_notify_send(fd, id, answer->val, answer->error, answer->flags);
+    if (rc == 0)
+        spy_listener_mark(l, id);
+    return rc;
+}
+
 /* Answer loop->notif (when `answer` is not NULL), then as
  * spy_notify_serve_step: static rules answered here, the next other
  * notification left in loop->notif (SPY_NOTIFY_RECEIVED, counted in

@@ -37,8 +37,9 @@ RECEIVED = int(lib.SPY_NOTIFY_RECEIVED)
 STOPPED = int(lib.SPY_NOTIFY_STOPPED)
 SEND_FAILED = int(lib.SPY_NOTIFY_SEND_FAILED)
 
-_wait_recv = lib.spy_notify_wait_recv
-_answer = lib.spy_notify_answer
+_recv = lib.spy_listener_recv
+_answer = lib.spy_listener_answer
+_EBADF = -errno.EBADF
 _EINTR = -errno.EINTR
 _EPIPE = -errno.EPIPE
 _CONTINUE = Response.CONTINUE._c
@@ -93,17 +94,18 @@ class Listener:
             raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_ID_VALID", f"fd {fd} is not open")
         if rc < 0:
             raise NotAListenerError(fd)
+        # The state C shares: the fd, the wake pipe, who is in receive() (so
+        # receive() takes no lock) and the ids respond() answered lately.
+        c = self._c = ffi.new("struct spy_listener *")
+        c.fd = fd
+        c.stopfd = -1
         self._fd = fd
-        self._buf = ffi.new("struct spy_notif *")
+        self._buf = ffi.addressof(c, "notif")
         self._raw = ffi.buffer(self._buf)
-        self._answered: set[int] = set()
         # close() wakes a receive() blocked in another thread through this pipe
         # (poll() is not woken by a close from another thread) and waits for it
         # to leave before closing the fd, so the number is never reused under it.
-        # Who is in receive(): appended on entry, popped on exit (each an atomic
-        # step under the GIL, so receive() takes no lock in the common case).
         self._wake: tuple[int, int] | None = None
-        self._receivers: list[None] = []
         self._lock = threading.Lock()
         self._state = threading.Condition(self._lock)
 
@@ -127,12 +129,15 @@ class Listener:
         state = getattr(self, "_state", None)
         if state is None:  # __init__ failed early
             return
+        c = self._c
         with state:
             fd, self._fd = self._fd, -1
+            busy = lib.spy_listener_close(c)
             wake, self._wake = self._wake, None
-            if wake is not None:
+            if wake is not None and busy:
                 os.write(wake[1], b"x")
-                state.wait_for(lambda: not self._receivers, timeout=10.0)
+                state.wait_for(lambda: not c.receivers, timeout=10.0)
+            c.stopfd = -1
         if wake is not None:
             os.close(wake[0])
             os.close(wake[1])
@@ -141,12 +146,15 @@ class Listener:
 
     def detach(self) -> int:
         """Give up ownership and return the fd without closing it."""
+        c = self._c
         with self._state:
-            if self._receivers:
+            if lib.spy_listener_close(c):
+                c.fd = self._fd  # still ours
                 raise InvalidArgumentError(errno.EBUSY, "detach",
                                            "another thread is receiving on this listener")
             fd, self._fd = self._fd, -1
             wake, self._wake = self._wake, None
+            c.stopfd = -1
         if wake is not None:
             os.close(wake[0])
             os.close(wake[1])
@@ -198,44 +206,34 @@ class Listener:
         task uses the filter any more, ListenerClosedError, SeccompError.
         """
         ms = -1 if timeout is None else _ms(timeout)
-        wake = self._wake
-        if wake is None:
-            wake = self._wake_pipe()
-        # Register, then read the fd; close() marks the fd closed, then looks
-        # for receivers: either it sees us (and wakes us through the pipe,
-        # then waits for us to leave) or we see the fd closed.
-        receivers = self._receivers
-        receivers.append(None)
-        try:
-            fd = self._fd
-            if fd < 0:
-                raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_RECV")
-            stop = wake[0]
-            buf = self._buf
-            while True:
-                rc = _wait_recv(fd, stop, ms, buf)
-                if rc == RECEIVED:
-                    n = _new(Notification)
-                    n._v = _unpack_from(self._raw)
-                    n.listener = self  # _raw stays unset: only read while _v is None
-                    return n
-                if rc == TIMEOUT:
-                    raise TimeoutError(errno.ETIMEDOUT, "no notification within the timeout")
-                if rc == STOPPED:
-                    raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_RECV",
-                                              "the listener was closed during receive()")
-                if rc == _EPIPE:
-                    raise HangupError()
-                if rc != _EINTR:
-                    check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
-                # EINTR: Python ran its signal handlers when we returned; go on (PEP 475).
-        finally:
-            receivers.pop()
+        if self._wake is None:
+            self._wake_pipe()
+        c = self._c
+        while True:
+            rc = _recv(c, ms)
             if self._fd < 0:
-                # close() marked the fd closed and may wait for the receivers
-                # to leave (only then is there anyone to wake).
-                with self._state:
-                    self._state.notify_all()
+                # close() marked the fd closed and may wait for us to leave.
+                self._left()
+                if rc != RECEIVED:
+                    raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_RECV",
+                                              "the listener was closed during receive()"
+                                              if rc == STOPPED else "the listener is closed")
+            if rc == RECEIVED:
+                n = _new(Notification)
+                n._v = _unpack_from(self._raw)
+                n.listener = self  # _raw stays unset: only read while _v is None
+                return n
+            if rc == TIMEOUT:
+                raise TimeoutError(errno.ETIMEDOUT, "no notification within the timeout")
+            if rc == _EPIPE:
+                raise HangupError()
+            if rc != _EINTR:
+                check(rc, "SECCOMP_IOCTL_NOTIF_RECV")
+            # EINTR: Python ran its signal handlers when we returned; go on (PEP 475).
+
+    def _left(self) -> None:
+        with self._state:
+            self._state.notify_all()
 
     def _wake_pipe(self) -> tuple[int, int]:
         """The pipe close() writes to, to wake a receive() in another thread."""
@@ -245,6 +243,7 @@ class Listener:
             wake = self._wake
             if wake is None:
                 wake = self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+                self._c.stopfd = wake[0]
             return wake
 
     # -- answering
@@ -263,16 +262,9 @@ class Listener:
             raise TypeError(f"respond() takes a Response, not {type(response).__name__}")
         if response.sent:
             return
-        fd = self._fd
-        if fd < 0:
-            raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_SEND")
-        rc = _answer(fd, id, response._c)
+        rc = _answer(self._c, id, response._c)
         if rc:
             self._send_failed(rc, id)
-        answered = self._answered
-        if len(answered) >= 4096:
-            answered.clear()
-        answered.add(id)
 
     def respond_continue(self, notification: Notification | int) -> None:
         """Let the syscall run as the target asked (not a security decision)."""
@@ -282,16 +274,9 @@ class Listener:
             id = v[0] if v is not None else notification.id
         else:
             id = _check_id(notification)
-        fd = self._fd
-        if fd < 0:
-            raise ListenerClosedError("SECCOMP_IOCTL_NOTIF_SEND")
-        rc = _answer(fd, id, _CONTINUE)
+        rc = _answer(self._c, id, _CONTINUE)
         if rc:
             self._send_failed(rc, id)
-        answered = self._answered
-        if len(answered) >= 4096:
-            answered.clear()
-        answered.add(id)
 
     def respond_errno(self, notification: Notification | int, errnum: int) -> None:
         """Fail the syscall with ``errnum``."""
@@ -302,13 +287,12 @@ class Listener:
         self.respond(notification, Response.value(value))
 
     def _answered_add(self, id: int) -> None:
-        answered = self._answered
-        if len(answered) >= 4096:
-            answered.clear()
-        answered.add(id)
+        lib.spy_listener_mark(self._c, id)
 
     def _send_failed(self, rc: int, id: int, func: str = "SECCOMP_IOCTL_NOTIF_SEND") -> None:
-        if rc in (-errno.ENOENT, -errno.EINPROGRESS) and id in self._answered:
+        if rc == _EBADF and self._fd < 0:
+            raise ListenerClosedError(func)
+        if rc in (-errno.ENOENT, -errno.EINPROGRESS) and lib.spy_listener_answered(self._c, id):
             # The kernel says ENOENT, or EINPROGRESS while the target wakes up.
             raise NotificationGoneError(func, f"notification {id} was already answered", -rc)
         if rc == -errno.ENOENT:
