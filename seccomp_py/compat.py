@@ -889,7 +889,7 @@ class _Rejected(Exception):
 # ----------------------------------------------------------------------------------
 # Notifications (seccomp_unotify(2), seccomp_notify_alloc(3)).
 #
-# This section uses the notify shim (seccomp_py/_shim/notify.c, as notify.py
+# This section uses the notify shim (seccomp_py/_shim/notify.c, as seccomp_py.notify
 # does): every receive buffer is zeroed and sized by the kernel, nothing is
 # allocated on the heap per call (the official module leaks here), EINTR is
 # retried and the real errno is reported instead of ECANCELED.
@@ -1011,12 +1011,10 @@ class NotificationAddfd:
 def _notify_receive(fd: int) -> Notification:
     # The notify shim zeroes a buffer of the kernel's size before every
     # SECCOMP_IOCTL_NOTIF_RECV and returns the real errno (libseccomp 2.5 masks it).
+    from .notify.listener import recv_blocking
+
     out = ffi.new("struct spy_notif *")
-    while True:
-        rc = int(lib.spy_notify_recv(fd, out))
-        if rc != -errno.EINTR:
-            break
-    check(rc, "seccomp_notify_receive", f"fd {fd}")
+    check(recv_blocking(fd, out), "seccomp_notify_receive", f"fd {fd}")
     check(int(lib.spy_notify_id_valid(fd, out.id)), "seccomp_notify_id_valid",
           f"notification {int(out.id)}")
     return Notification(int(out.id), int(out.pid), int(out.flags), int(out.nr),

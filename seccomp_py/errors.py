@@ -434,6 +434,70 @@ class ExportTargetError(InvalidArgumentLibraryError):
     module's io.UnsupportedOperation: an OSError and a ValueError)."""
 
 
+# -- seccomp_py.notify ---------------------------------------------------------------
+
+class NotificationGoneError(SeccompError, LookupError):
+    """The notification is no longer pending (ENOENT).
+
+    The target was killed or interrupted by a signal, the id was already
+    answered, or it was never received on this listener.
+    """
+
+    def __init__(self, func: str = "SECCOMP_IOCTL_NOTIF_SEND", detail: str = "",
+                 errnum: int = _errno.ENOENT) -> None:
+        super().__init__(errnum, func, detail or "the notification is no longer pending")
+
+
+class HangupError(SeccompError, EOFError):
+    """The listener hung up: no task uses the filter any more (POLLHUP)."""
+
+    def __init__(self, func: str = "poll", detail: str = "") -> None:
+        super().__init__(_errno.EPIPE, func, detail or "no task uses the filter any more")
+
+
+class ListenerClosedError(ClosedError):
+    """The Listener (or server) was closed."""
+
+    def __init__(self, func: str = "", detail: str = "the listener is closed") -> None:
+        super().__init__(func, detail)
+
+
+class NotAListenerError(SeccompError, ValueError):
+    """The fd is not a seccomp user-notification listener."""
+
+    def __init__(self, fd: int, func: str = "SECCOMP_IOCTL_NOTIF_ID_VALID") -> None:
+        super().__init__(_errno.ENOTTY, func, f"fd {fd} is not a seccomp listener")
+
+
+class HandoffError(SeccompError):
+    """Handing a listener fd over failed, or a received handoff was malformed.
+
+    ``installed`` is True when raised by ``Filter.load()`` after the filter
+    was put in force (the listener could not be sent: its NOTIFY rules now
+    fail with ENOSYS), False otherwise (nothing was loaded).
+    """
+
+    installed: bool = False
+
+
+class PeerRefusedError(HandoffError, PermissionError):
+    """The peer's credentials (SO_PEERCRED) are not allowed."""
+
+
+# -- seccomp_py.oci ------------------------------------------------------------------
+
+
+class AgentProtocolError(SeccompError, ValueError):
+    """A container process state message was malformed; ``detail`` names the field."""
+
+    def __init__(self, detail: str, errnum: int = _errno.EBADMSG, func: str = "oci-agent") -> None:
+        super().__init__(errnum, func, detail)
+
+
+class AgentPeerError(AgentProtocolError, PermissionError):
+    """The connecting process's uid is not allowed (SO_PEERCRED)."""
+
+
 # -- errno -> class ----------------------------------------------------------------------
 
 #: The class ``_native.check`` raises for an errno (SeccompError for the others).

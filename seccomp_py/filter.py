@@ -703,9 +703,7 @@ class Filter(_Rules):
         if self._loaded:
             raise AlreadyLoadedError()
         if self._notifier is not None:
-            from .notify import load_with_notifier
-
-            load_with_notifier(self, self._notifier, self._notifier_timeout)
+            self._load_with_notifier()
             return
         self.check_size()  # exports, and so verifies (or repairs) the program
         if self._verify:
@@ -736,6 +734,34 @@ class Filter(_Rules):
                 if not raw[0]:
                     lib.seccomp_attr_set(ctx, attr, 0)
             self._loaded = True
+
+    def _load_with_notifier(self) -> None:
+        """load() with a notifier: this filter's verified program, flags and
+        no_new_privs go to seccomp_py.notify's two-layer handoff, which takes
+        them as plain values; the exempt calls go into its prologue, never
+        into these rules (see set_notifier)."""
+        from .notify.install import install_with_notifier
+
+        bpf = self.export_bpf()
+        self.check_size()
+        flags = 0
+        if self.get_attribute(Attribute.THREAD_SYNC):
+            flags |= int(lib.SPY_FILTER_FLAG_TSYNC)
+        if self.get_attribute(Attribute.LOG):
+            flags |= int(lib.SPY_FILTER_FLAG_LOG)
+        if self.get_attribute(Attribute.DISABLE_SSB):
+            flags |= int(lib.SPY_FILTER_FLAG_SPEC_ALLOW)
+        if HAS_WAIT_KILL and self.get_attribute(Attribute.WAIT_KILL):
+            flags |= int(lib.SPY_FILTER_FLAG_WAIT_KILLABLE_RECV)
+        nnp = bool(self.get_attribute(Attribute.NO_NEW_PRIVILEGES))
+
+        def installed() -> None:
+            self._loaded = True
+
+        install_with_notifier(bpf, self._notifier, self._notifier_timeout, flags=flags,
+                              no_new_privs=nnp,
+                              guard=lambda: self._use("seccomp(SECCOMP_SET_MODE_FILTER)"),
+                              on_installed=installed)
 
     def _load_own(self) -> None:
         """Load seccomp_py's verified program (repaired, or generated: RANGES) with

@@ -23,19 +23,19 @@ from collections.abc import Iterable, Sequence
 from typing import IO, Any, Callable, Optional
 
 from . import _json
+from .errors import AgentPeerError as AgentPeerError
+from .errors import AgentProtocolError as AgentProtocolError
 from .errors import InvalidArgumentError, SeccompError
 from .notify import (
     Handoff,
     Listener,
+    ListenerServer,
     NotAListenerError,
     Notification,
     NotificationGoneError,
     Response,
     Supervisor,
-    bind_socket,
     peer_credentials,
-    unlink_own_socket,
-    warn_unsafe_socket_dir,
 )
 
 log = logging.getLogger("seccomp_py.oci")
@@ -51,20 +51,6 @@ MAX_DEPTH = 16
 #: Most handshakes in progress at once (more runtimes wait in the backlog).
 MAX_CONNECTIONS = 64
 STATUSES = frozenset({"creating", "created", "running", "stopped"})
-
-
-class AgentProtocolError(SeccompError, ValueError):
-    """A container process state message was malformed; ``detail`` names the field."""
-
-    def __init__(self, detail: str, errnum: int = errno.EBADMSG, func: str = "oci-agent") -> None:
-        super().__init__(errnum, func, detail)
-
-    def __reduce__(self) -> tuple[type[SeccompError], tuple[Any, ...]]:
-        return (type(self), (self.detail, self.errno, self.func))
-
-
-class AgentPeerError(AgentProtocolError, PermissionError):
-    """The connecting process's uid is not allowed (SO_PEERCRED)."""
 
 
 # -- the message ------------------------------------------------------------------------------
@@ -293,18 +279,16 @@ class _Handshake:
         _close_all(fds)
 
 
-class _Server:
-    """The agent's listening socket as the Supervisor's ``server``."""
+class _Server(ListenerServer):
+    """The agent's listening socket: a ListenerServer for SOCK_STREAM peers
+    whose handshake is the OCI state message (the Supervisor's hook)."""
 
-    def __init__(self, agent: Agent, sock: socket.socket) -> None:
+    _SOCK_TYPE = socket.SOCK_STREAM
+
+    def __init__(self, agent: Agent, mode: int) -> None:
+        super().__init__(agent.path, allowed_uids=agent.allowed_uids, mode=mode, backlog=128,
+                         timeout=agent.handshake_timeout)
         self.agent = agent
-        self._sock: socket.socket | None = sock
-        self.timeout = agent.handshake_timeout
-        self.allowed_uids = agent.allowed_uids
-
-    def fileno(self) -> int:
-        assert self._sock is not None
-        return self._sock.fileno()
 
     def handshake(self, conn: socket.socket) -> _Handshake:
         return _Handshake(conn, self.agent)
@@ -354,23 +338,18 @@ class Agent:
         self.accepted = 0
         self._events_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        warn_unsafe_socket_dir(self.path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        try:
-            # A stale socket from an earlier run is replaced; a live one never.
-            self._ident = bind_socket(sock, self.path, mode)
-            sock.listen(128)
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
-            raise SeccompError(exc.errno or errno.EIO, "bind", f"{self.path}: {exc.strerror}") \
-                from None
-        self._sock: socket.socket | None = sock
-        self._server = _Server(self, sock)
+        # A stale socket from an earlier run is replaced; a live one never.
+        self._server: _Server | None = _Server(self, mode)
         self._sup = Supervisor(self._decide, on_error=self.default, report=self._report,
                                server=self._server, on_handoff=self._on_handoff,
-                               on_drop=self._on_drop, max_handshakes=max_connections)
+                               on_drop=self._on_drop, max_handshakes=max_connections,
+                               on_answer=self._answered)
         self._stop_r, self._stop_w = self._sup._stop_r, self._sup._stop_w
+
+    @property
+    def _sock(self) -> socket.socket | None:
+        """The listening socket (None once closed)."""
+        return None if self._server is None else self._server._sock
 
     # -- configuration
     def route(self, handler: Handler, syscalls: Iterable[str] | None = None,
@@ -421,7 +400,8 @@ class Agent:
 
     # -- serving
     def _decide(self, n: Notification) -> Response:
-        """The Supervisor's handler: route, answer, log.  Returns HANDLED."""
+        """The Supervisor's handler: route and return the answer (the default
+        when no route matches or the handler fails); the Supervisor answers."""
         listener = n.listener
         assert listener is not None
         container = self.containers.get(listener._fd)
@@ -442,17 +422,22 @@ class Agent:
                 break
         if not isinstance(response, Response):
             response = self.default
-        try:
-            listener.respond(n, response)
-        except NotificationGoneError:
+        return response
+
+    def _answered(self, n: Notification, response: Response,
+                  error: SeccompError | None) -> None:
+        """The Supervisor's on_answer: one event per answer (a failure other
+        than the target being gone is reported by the Supervisor)."""
+        listener = n.listener
+        container = None if listener is None else self.containers.get(listener._fd)
+        if container is None:
+            return
+        name = n.syscall_name or str(n.syscall)
+        if error is None:
+            self._event("decision", id=container.id, pid=n.pid, syscall=name,
+                        args=[hex(a) for a in n.args], response=str(response))
+        elif isinstance(error, NotificationGoneError):
             self._event("interrupted", id=container.id, syscall=name, pid=n.pid)
-            return Response.HANDLED
-        except SeccompError as exc:
-            log.error("oci agent: respond failed for %s: %s", container.id, exc)
-            return Response.HANDLED
-        self._event("decision", id=container.id, pid=n.pid, syscall=name,
-                    args=[hex(a) for a in n.args], response=str(response))
-        return Response.HANDLED
 
     def serve_forever(self, timeout: float | None = None) -> None:
         """Serve until :meth:`stop` (or ``timeout`` seconds without any event).
@@ -460,7 +445,7 @@ class Agent:
         A BaseException from a handler is re-raised after its notification
         was answered with ``default``; every listener is then closed.
         """
-        if self._sock is None:
+        if self._server is None:
             return
         self._sup.run(timeout)
 
@@ -486,16 +471,15 @@ class Agent:
 
     def close(self) -> None:
         """Stop, close every listener (their targets then see ENOSYS) and the socket."""
-        if self._sock is None:
+        server = self._server
+        if server is None:
             return
         self.stop()
         for listener in list(self._sup.listeners):
             self._sup._drop(listener, "agent closed")
         self._sup.close()
-        self._server._sock = None
-        self._sock.close()
-        self._sock = None
-        unlink_own_socket(self.path, self._ident)
+        self._server = None
+        server.close()  # removes the socket file if it is still ours
 
     def __enter__(self) -> Agent:
         return self

@@ -17,8 +17,8 @@ from seccomp_py import errors
 from seccomp_py.action import Action
 
 PACKAGE = pathlib.Path(seccomp_py.__file__).resolve().parent
-#: Modules whose classes move to errors.py with the notify package split (#16 item 3).
-PENDING = {"seccomp_py.notify", "seccomp_py.oci"}
+#: Modules whose exception classes may live outside errors.py: none.
+PENDING: set[str] = set()
 #: What each subsystem re-exports (existing imports keep working).
 REEXPORTS = {
     "seccomp_py.bpf": ["BpfError"],

@@ -26,9 +26,8 @@ from seccomp_py.arch import Arch
 PACKAGE = pathlib.Path(_kernel.__file__).resolve().parent
 SHIM = PACKAGE / "_shim"
 
-#: Modules whose kernel constants move with the notify package split (#16 item 3):
-#: checked once that work lands (then this set is emptied).
-PENDING = {"notify.py", "oci.py"}
+#: Modules not (yet) held to the one-definition rule: none.
+PENDING: set[str] = set()
 
 
 def _header_names() -> list[str]:

@@ -14,11 +14,13 @@ import asyncio
 import errno
 import os
 import threading
+import time
 from typing import Any
 
 import pytest
 from helpers.targets import start_target
 
+from seccomp_py.errors import InvalidArgumentError, ListenerClosedError
 from seccomp_py.notify import Notification, Response, Supervisor, serve, serve_async
 
 ON_ERROR = Response.errno(errno.EMLINK)
@@ -164,3 +166,64 @@ def test_serve_async_cancel_answers_in_flight_notifications() -> None:
     # cancelled loop stops, it does not die): the next call waits for it
     handoff.listener.close()
     assert target.result() == [errno.EMLINK, errno.ENOSYS]
+
+
+def test_supervisor_tells_on_answer_what_each_notification_got() -> None:
+    # The one dispatch routine answers for the Supervisor (and so the OCI
+    # agent): a Response as given, anything else as on_error, and on_answer
+    # hears of each answer after it went out.
+    target, handoff = start_target(["mkdir"], _two_mkdirs)
+    assert handoff is not None
+    answers: list[tuple[str, Any]] = []
+    results = iter([Response.errno(errno.EXDEV), "not a Response"])
+    reports: list[str] = []
+
+    def on_answer(n: Notification, response: Response, error: Any) -> None:
+        answers.append((str(response), error))
+
+    sup = Supervisor(lambda n: next(results), on_error=ON_ERROR, on_answer=on_answer,  # type: ignore[arg-type,return-value]
+                     report=lambda exc, n: reports.append(type(exc).__name__))
+    sup.add_now(handoff.listener)
+    assert sup.run(timeout=10) == 2
+    assert target.result() == [errno.EXDEV, errno.EMLINK]
+    assert answers == [("ERRNO(EXDEV)", None), ("ERRNO(EMLINK)", None)]
+    assert reports == ["TypeError"]
+    sup.close()
+
+
+def _late_mkdirs() -> list[int]:
+    time.sleep(1.0)  # after the monitor closed its listener: ENOSYS, never a hang
+    return _two_mkdirs()
+
+
+def test_close_wakes_a_receive_in_another_thread_and_detach_waits_for_it() -> None:
+    target, handoff = start_target(["mkdir"], _late_mkdirs)
+    assert handoff is not None
+    listener = handoff.listener
+    seen: list[BaseException] = []
+
+    def receive() -> None:
+        try:
+            listener.receive(timeout=30)
+        except BaseException as exc:
+            seen.append(exc)
+
+    thread = threading.Thread(target=receive)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not listener._c.receivers:  # the thread is inside receive()
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    with pytest.raises(InvalidArgumentError) as busy:
+        listener.detach()
+    assert busy.value.errno == errno.EBUSY and not listener.closed
+    listener.close()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(seen) == 1 and isinstance(seen[0], ListenerClosedError), seen
+    assert "during receive()" in str(seen[0])
+    with pytest.raises(ListenerClosedError):
+        listener.respond_continue(1)
+    with pytest.raises(ListenerClosedError):
+        listener.receive(timeout=0)
+    assert target.result() == [errno.ENOSYS, errno.ENOSYS]

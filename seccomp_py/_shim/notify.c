@@ -1,4 +1,4 @@
-/* Notify shim: helpers for notify.py (seccomp_unotify(2)).
+/* Notify shim: helpers for seccomp_py.notify (seccomp_unotify(2)).
  *
  * Raw ioctls on the listener fd, sized by the kernel (SECCOMP_GET_NOTIF_SIZES)
  * rather than by this header's sizeof, the install-and-hand-over step that
@@ -24,6 +24,11 @@ static const unsigned int SPY_FILTER_FLAG_SPEC_ALLOW = SECCOMP_FILTER_FLAG_SPEC_
 static const unsigned int SPY_FILTER_FLAG_NEW_LISTENER = SECCOMP_FILTER_FLAG_NEW_LISTENER;
 static const unsigned int SPY_FILTER_FLAG_TSYNC_ESRCH = SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
 static const unsigned int SPY_FILTER_FLAG_WAIT_KILLABLE_RECV = SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+static const unsigned long SPY_IOCTL_NOTIF_RECV = SECCOMP_IOCTL_NOTIF_RECV;
+static const unsigned long SPY_IOCTL_NOTIF_SEND = SECCOMP_IOCTL_NOTIF_SEND;
+static const unsigned long SPY_IOCTL_NOTIF_ID_VALID = SECCOMP_IOCTL_NOTIF_ID_VALID;
+static const unsigned long SPY_IOCTL_NOTIF_ADDFD = SECCOMP_IOCTL_NOTIF_ADDFD;
+static const unsigned long SPY_IOCTL_NOTIF_SET_FLAGS = SECCOMP_IOCTL_NOTIF_SET_FLAGS;
 
 struct spy_notif {
     uint64_t id;
@@ -151,9 +156,10 @@ static int spy_ms_left(const struct timespec *deadline, int timeout_ms)
 
 /* Wait for the listener (and an optional stop fd, -1 for none), then
  * receive; retry on ENOENT (the notification went away between poll and
- * receive) until the timeout.  1 = *out filled, 0 = timeout, 2 = the stop
- * fd is readable, -EPIPE = hang-up, -EINTR = a signal (return to Python so
- * that its handlers run), other -errno. */
+ * receive) until the timeout.  SPY_NOTIFY_RECEIVED = *out filled,
+ * SPY_NOTIFY_TIMEOUT, SPY_NOTIFY_STOPPED = the stop fd is readable,
+ * -EPIPE = hang-up, -EINTR = a signal (return to Python so that its
+ * handlers run), other -errno. */
 int spy_notify_wait_recv(int fd, int stopfd, int timeout_ms, struct spy_notif *out)
 {
     struct timespec deadline;
@@ -181,21 +187,21 @@ int spy_notify_wait_recv(int fd, int stopfd, int timeout_ms, struct spy_notif *o
         if (rc < 0)
             return -errno;
         if (rc == 0)
-            return 0;
+            return SPY_NOTIFY_TIMEOUT;
         if (n == 2 && p[1].revents)
-            return 2;
+            return SPY_NOTIFY_STOPPED;
         if (p[0].revents & POLLNVAL)
             return -EBADF;
         if (!(p[0].revents & POLLIN))
-            return (p[0].revents & (POLLHUP | POLLERR)) ? -EPIPE : 0;
+            return (p[0].revents & (POLLHUP | POLLERR)) ? -EPIPE : SPY_NOTIFY_TIMEOUT;
         rc = spy_notify_recv(fd, out);
         if (rc == 0)
-            return 1;
+            return SPY_NOTIFY_RECEIVED;
         if (rc != -ENOENT)
             return rc;
         left = spy_ms_left(&deadline, timeout_ms);
         if (timeout_ms >= 0 && left == 0)
-            return 0;
+            return SPY_NOTIFY_TIMEOUT;
     }
 }
 
@@ -276,7 +282,7 @@ int spy_notify_continue_loop(int fd, int timeout_ms, uint64_t max, uint64_t *cou
     *count = 0;
     while (max == 0 || *count < max) {
         rc = spy_notify_wait_recv(fd, -1, timeout_ms, &n);
-        if (rc == 0 || rc == -EPIPE)
+        if (rc == SPY_NOTIFY_TIMEOUT || rc == -EPIPE)
             return 0;
         if (rc == -EINTR)
             continue;
@@ -456,8 +462,8 @@ struct spy_rule {
  *   1. if has_resp, answer notification `id` (result in *send_rc),
  *   2. wait for and receive notifications; those matching `rules` are
  *      answered here without returning to Python (counted in *answered),
- *   3. return 1 with the first other notification in *out, or 0 (timeout),
- *      2 (stop fd readable), -EPIPE (hang-up), -EINTR, -errno.
+ *   3. return SPY_NOTIFY_RECEIVED with the first other notification in
+ *      *out, or what spy_notify_wait_recv returned otherwise.
  * An answer in step 2 that fails with ENOENT (target gone) is not an error. */
 int spy_notify_serve_step(int fd, int has_resp, uint64_t id, int64_t val, int32_t error,
                           uint32_t flags, int *send_rc, const struct spy_rule *rules,
@@ -468,13 +474,13 @@ int spy_notify_serve_step(int fd, int has_resp, uint64_t id, int64_t val, int32_
     *send_rc = has_resp ? spy_notify_send(fd, id, val, error, flags) : 0;
     for (;;) {
         rc = spy_notify_wait_recv(fd, stopfd, timeout_ms, out);
-        if (rc != 1)
+        if (rc != SPY_NOTIFY_RECEIVED)
             return rc;
         for (i = 0; i < nrules; i++)
             if (rules[i].nr == out->nr && rules[i].arch == out->arch)
                 break;
         if (i == nrules)
-            return 1;
+            return SPY_NOTIFY_RECEIVED;
         rc = spy_notify_send(fd, out->id, rules[i].val, rules[i].error, rules[i].flags);
         if (rc < 0 && rc != -ENOENT)
             return rc;
@@ -496,23 +502,103 @@ struct spy_loop {
     int nrules;
     const struct spy_rule *rules;
     uint64_t answered;
+    uint64_t handed;
     int send_rc;
     struct spy_notif notif;
 };
 
+/* SECCOMP_IOCTL_NOTIF_SEND of a prepared answer (Response._c): 0 or -errno. */
+int spy_notify_answer(int fd, uint64_t id, const struct spy_answer *answer)
+{
+    return spy_notify_send(fd, id, answer->val, answer->error, answer->flags);
+}
+
+/* A Listener's state shared with C (notify/listener.py).  receive() registers
+ * in `receivers` instead of taking a lock: spy_listener_close() marks the fd
+ * closed, then counts the receivers, and each receiver counts itself, then
+ * reads the fd (both sequentially consistent), so either close() sees the
+ * receiver (and wakes it through `stopfd`, then waits for it to leave) or
+ * the receiver sees the fd closed.  respond() remembers the ids it answered
+ * (the last SPY_ANSWERED_RING) to tell "already answered" from "gone". */
+#define SPY_ANSWERED_RING 256
+struct spy_listener {
+    int fd;
+    int stopfd;
+    int receivers;
+    unsigned int answered_at;
+    uint64_t answered[SPY_ANSWERED_RING];
+    struct spy_notif notif;
+};
+
+/* Wait for and receive a notification into l->notif, as spy_notify_wait_recv;
+ * -EBADF when the listener is closed. */
+int spy_listener_recv(struct spy_listener *l, int timeout_ms)
+{
+    int fd, rc;
+    __atomic_add_fetch(&l->receivers, 1, __ATOMIC_SEQ_CST);
+    fd = __atomic_load_n(&l->fd, __ATOMIC_SEQ_CST);
+    rc = fd < 0 ? -EBADF : spy_notify_wait_recv(fd, l->stopfd, timeout_ms, &l->notif);
+    __atomic_sub_fetch(&l->receivers, 1, __ATOMIC_SEQ_CST);
+    return rc;
+}
+
+/* Mark the listener closed; returns how many threads are in spy_listener_recv. */
+int spy_listener_close(struct spy_listener *l)
+{
+    __atomic_store_n(&l->fd, -1, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&l->receivers, __ATOMIC_SEQ_CST);
+}
+
+void spy_listener_mark(struct spy_listener *l, uint64_t id)
+{
+    unsigned int at = __atomic_fetch_add(&l->answered_at, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&l->answered[at % SPY_ANSWERED_RING], id, __ATOMIC_RELEASE);
+}
+
+/* 1 when `id` is among the last SPY_ANSWERED_RING ids answered, else 0. */
+int spy_listener_answered(struct spy_listener *l, uint64_t id)
+{
+    unsigned int n = __atomic_load_n(&l->answered_at, __ATOMIC_ACQUIRE), i;
+    if (n > SPY_ANSWERED_RING)
+        n = SPY_ANSWERED_RING;
+    for (i = 0; i < n; i++)
+        if (__atomic_load_n(&l->answered[i], __ATOMIC_ACQUIRE) == id)
+            return 1;
+    return 0;
+}
+
+/* Answer `id` (SECCOMP_IOCTL_NOTIF_SEND) and remember it: 0, -EBADF when the
+ * listener is closed, or -errno. */
+int spy_listener_answer(struct spy_listener *l, uint64_t id, const struct spy_answer *answer)
+{
+    int fd = __atomic_load_n(&l->fd, __ATOMIC_SEQ_CST), rc;
+    if (fd < 0)
+        return -EBADF;
+    rc = spy_notify_send(fd, id, answer->val, answer->error, answer->flags);
+    if (rc == 0)
+        spy_listener_mark(l, id);
+    return rc;
+}
+
 /* Answer loop->notif (when `answer` is not NULL), then as
  * spy_notify_serve_step: static rules answered here, the next other
- * notification left in loop->notif (return 1).  Returns 3 at once, with
- * loop->send_rc set, when the answer failed other than with ENOENT. */
+ * notification left in loop->notif (SPY_NOTIFY_RECEIVED, counted in
+ * loop->handed).  Returns
+ * SPY_NOTIFY_SEND_FAILED at once, with loop->send_rc set, when the answer
+ * failed other than with ENOENT. */
 int spy_notify_loop_step(struct spy_loop *l, const struct spy_answer *answer)
 {
+    int rc;
     l->send_rc = 0;
     if (answer != NULL) {
         l->send_rc = spy_notify_send(l->fd, l->notif.id, answer->val, answer->error,
                                      answer->flags);
         if (l->send_rc < 0 && l->send_rc != -ENOENT)
-            return 3;   /* the answer failed: let Python report it (notif kept) */
+            return SPY_NOTIFY_SEND_FAILED;   /* let Python report it (notif kept) */
     }
-    return spy_notify_serve_step(l->fd, 0, 0, 0, 0, 0, &l->send_rc, l->rules, l->nrules,
-                                 &l->answered, l->stopfd, l->timeout_ms, &l->notif);
+    rc = spy_notify_serve_step(l->fd, 0, 0, 0, 0, 0, &l->send_rc, l->rules, l->nrules,
+                               &l->answered, l->stopfd, l->timeout_ms, &l->notif);
+    if (rc == SPY_NOTIFY_RECEIVED)
+        l->handed++;
+    return rc;
 }

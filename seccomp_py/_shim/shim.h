@@ -92,6 +92,14 @@ static inline long spy_raw_seccomp(unsigned int op, unsigned int flags, void *ar
     return syscall(__NR_seccomp, op, flags, args);
 }
 
+/* Return codes of the notify receive loop (notify.c: spy_notify_wait_recv,
+ * spy_notify_serve_step, spy_notify_loop_step).  Failures are -errno:
+ * -EPIPE = hang-up (no task uses the filter any more), -EINTR = a signal. */
+#define SPY_NOTIFY_TIMEOUT 0       /* nothing within the timeout (or nothing waiting) */
+#define SPY_NOTIFY_RECEIVED 1      /* a notification was received */
+#define SPY_NOTIFY_STOPPED 2       /* the stop fd became readable */
+#define SPY_NOTIFY_SEND_FAILED 3   /* the answer failed other than with ENOENT */
+
 /* The shim's one raw program loader (verify.c): 0, a listener fd or a TSYNC
  * thread id, or -errno. */
 int spy_load_program(const void *prog, unsigned int n, unsigned int flags, int nnp);
