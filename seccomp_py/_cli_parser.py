@@ -1,6 +1,6 @@
 """The argparse classes of the ``seccomp-py`` parser (seccomp_py.cli.build_parser).
 
-Apart from cli.py, so that ``seccomp-py run`` in its plain form (cli._quick_run_args)
+Apart from cli.py, so that ``seccomp-py run`` in its plain form (_cli_run._quick_run_args)
 imports no argparse at all (start-up time).
 """
 

@@ -39,7 +39,7 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true",
                    help="refuse unknown keys and syscall names libseccomp does not know "
                         "(default: skip them with a warning, as runc does)")
-    # issue 15: socketcall/ipc multiplexing (seccomp_py.profile.Profile.compile)
+    # socketcall/ipc multiplexing (seccomp_py.profile.Profile.compile)
     p.add_argument("--strict-multiplexed", action="store_true",
                    help="refuse socketcall/ipc on arches where argument checks of socket/ipc "
                         "rules cannot apply (i386); default: report them and behave as runc")
@@ -149,6 +149,6 @@ def _compile(args: argparse.Namespace, data: bytes | None = None,
 
 
 def _report_multiplexed(compiled: Compiled) -> None:
-    """issue 15: rules whose argument checks cannot apply on an arch, one line."""
+    """Rules whose argument checks cannot apply on an arch, in one line."""
     if compiled.widened:
         _err(f"warning: {compiled.multiplexed_note}")

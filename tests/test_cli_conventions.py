@@ -162,7 +162,8 @@ NOT_QUICK = [
 def test_run_quick_parse_is_run_parsers(argv: list[str]) -> None:
     """main() parses `run` in its plain form without argparse (start-up time): into
     exactly what run's parser makes of it."""
-    from seccomp_py.cli import _quick_run_args, build_parser
+    from seccomp_py._cli_run import _quick_run_args
+    from seccomp_py.cli import build_parser
 
     quick = _quick_run_args(argv)
     assert quick is not None
@@ -171,7 +172,7 @@ def test_run_quick_parse_is_run_parsers(argv: list[str]) -> None:
 
 @pytest.mark.parametrize("argv", NOT_QUICK, ids=" ".join)
 def test_run_quick_parse_leaves_the_rest_to_argparse(argv: list[str]) -> None:
-    from seccomp_py.cli import _quick_run_args
+    from seccomp_py._cli_run import _quick_run_args
 
     assert _quick_run_args(argv) is None
 
