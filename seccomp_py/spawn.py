@@ -528,7 +528,7 @@ class SpawnTemplate:
     ``compile()``).
 
     Loading a filter makes the kernel check and JIT-compile the BPF program
-    (0.25-0.7 ms for Docker's default profile on x86_64), once per child with
+    (docs/benchmarks.md has the cost), once per child with
     :func:`spawn`.  A template is a small process, forked from this one, that
     loads the filter once and then, on request, vfork()s children that inherit
     it (with CLONE_PARENT, so they are this process's children: ``wait()``
