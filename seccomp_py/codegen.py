@@ -59,7 +59,7 @@ _FACTS_BUDGET = 20000
 #: are built recursively); more raises UnsupportedError
 MAX_COMPARISONS = 128
 
-__all__ = ["MAX_COMPARISONS", "generate", "pick", "ranges"]
+__all__ = ["MAX_COMPARISONS", "generate", "libseccomp_floor", "pick", "ranges"]
 
 
 def _rank(action: int) -> tuple[int, int]:
@@ -72,6 +72,29 @@ def pick(actions: Iterable[int]) -> int:
     with different actions hold for one call: the most restrictive (the
     kernel's precedence, seccomp(2); equal kinds: the lower value)."""
     return min(actions, key=_rank)
+
+
+def libseccomp_floor(policy: Policy) -> int:
+    """A lower bound on the size of the program libseccomp would export for
+    ``policy``, in either of its layouts (default and binary tree).
+
+    libseccomp's rule database holds one entry per (arch, syscall number) a
+    rule was added for, and never drops one (db.c: ``db_rule_add`` only
+    merges into an existing entry); its BPF generator (gen_bpf.c,
+    ``_gen_bpf_syscall``) emits for every entry a block ending in ``jeq
+    nr`` with the entry's own number, in both layouts.  Blocks with equal
+    instructions may be shared, so only the distinct numbers are counted
+    (two arches' entries for the same number could share a block): the
+    program holds at least one instruction per distinct syscall number the
+    rules name on the filter's arches.  Numbers the model places at or above
+    0x80000000 (a rule given as a negative number) are not counted.  The
+    bound is checked against libseccomp's own output in
+    tests/test_codegen_floor.py.  Used to skip libseccomp's export when the
+    RANGES program is smaller than any program libseccomp could give."""
+    seen: set[int] = set()
+    for arch in policy.arches:
+        seen.update(policy.table(arch))
+    return sum(1 for nr in seen if nr < 0x80000000)
 
 
 # -- decisions per token ----------------------------------------------------------------
