@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
 from .arch import Arch
@@ -124,17 +125,37 @@ def ranges(policy: Policy, token: int) -> list[tuple[int, tuple[object, ...]]]:
     """The syscall-number space of ``token`` as (first number, decision key)
     runs of equal decision, in order; the last run ends at 0xffffffff."""
     points = {0, X32_BIT, NR_SKIP}
-    for arch in policy.arches:
-        if (_X86_64 if arch is Arch.X32 else int(arch)) == token:
-            for nr in policy.table(arch):
-                points.add(nr)
-                if nr < NR_SKIP:
-                    points.add(nr + 1)
+    for held in policy.arches:
+        if (_X86_64 if held is Arch.X32 else int(held)) == token:
+            numbers = policy.table(held)
+            points.update(numbers)
+            points.update([nr + 1 for nr in numbers if nr < NR_SKIP])
     out: list[tuple[int, tuple[object, ...]]] = []
-    for start in sorted(points):
-        key = _key(policy.entries(token, start), policy)
-        if not out or out[-1][1] != key:
-            out.append((start, key))
+    bad: tuple[object, ...] = ("ret", policy.bad_arch)
+    default: tuple[object, ...] = ("ret", policy.default)
+    last: tuple[object, ...] | None = None
+    key: tuple[object, ...]
+    # Policy.arch_for is constant on [0, X32_BIT), [X32_BIT, NR_SKIP) and {NR_SKIP}:
+    # one lookup per segment, then the per-arch maps (Policy.simple) per number
+    ordered = sorted(points)
+    for lo, hi in ((0, X32_BIT), (X32_BIT, NR_SKIP), (NR_SKIP, NR_SKIP + 1)):
+        arch = policy.arch_for(token, lo)
+        if arch is not None:
+            table = policy.table(arch)
+            simple = policy.simple(arch)[0]
+        for start in ordered[bisect_left(ordered, lo):bisect_left(ordered, hi)]:
+            if arch is None:
+                key = bad
+            else:
+                action = simple.get(start)
+                if action is not None:
+                    key = ("ret", action & MASK32)
+                else:
+                    entries = table.get(start)
+                    key = default if entries is None else _key(entries, policy)
+            if key != last:
+                out.append((start, key))
+                last = key
     return out
 
 
