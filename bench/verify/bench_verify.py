@@ -21,7 +21,12 @@ One round builds the filter from the shipped profile three ways, interleaved:
 Medians over the rounds and their ratios are printed.  The issue's goal
 (issue 14 item 5): verification adds at most 20% to the build.
 
-``--only unverified|verified|verifier --count K`` runs one case K times after
+``--only compile|add_rules`` (issue 17 item 1: profile compilation at most 1.10x
+a plain ``add_rules`` of the same rules): ``Profile.compile`` of the parsed
+profile, against a Filter with the same arches given the compiled rules in one
+``Filter.add_rules`` (no export in either).
+
+``--only unverified|verified|verifier|compile|add_rules --count K`` runs one case K times after
 one warm-up, for instruction counts: ``valgrind --tool=callgrind
 --callgrind-out-file=/dev/null python bench/verify/bench_verify.py --only CASE
 --count 11`` minus the same with ``--count 1``, divided by 10.
@@ -51,10 +56,28 @@ def build(verified: bool) -> tuple[bytes, object]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("rounds", nargs="?", type=int, default=30)
-    parser.add_argument("--only", choices=("unverified", "verified", "verifier"))
+    parser.add_argument("--only", choices=("unverified", "verified", "verifier", "compile",
+                                           "add_rules"))
     parser.add_argument("--count", type=int, default=1)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    if args.only in ("compile", "add_rules"):
+        from seccomp_py import Filter
+
+        profile = Profile.load(PATH)
+        compiled = profile.compile(caps=())
+        batch = [(r.action, r.syscall, *r.comparisons) for r in compiled.rules]
+        compiled.filter.close()
+        for _ in range(args.count + 1):
+            if args.only == "compile":
+                profile.compile(caps=()).filter.close()
+            else:
+                flt = Filter(compiled.default)
+                for arch in compiled.arches:
+                    flt.add_arch(arch)
+                flt.add_rules(batch)
+                flt.close()
+        return 0
     if args.only:
         data, f = build(args.only != "unverified")
         for _ in range(args.count):
