@@ -167,15 +167,27 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise UsageError("verify: give PROFILE.json, PROGRAM.bpf --profile P, or --pid PID "
                          "--profile P")
     data = _read(args.input)
+    layout: str | None = None
     if args.profile is None:
         if not _is_json(data):
             raise _BadInput(f"{args.input}: a BPF program needs --profile PROFILE.json")
         compiled = _compile(args, args.input, data)
         subject = args.input
         flt = compiled.filter
-        flt.verify = False
-        program = flt.export_bpf()
-        repaired = False
+        # the program `seccomp-py run` loads (after runc's -ENOSYS stub, which the run
+        # puts in front by default): the filter's own, as export_bpf() makes it with
+        # verification on -- seccomp_py's RANGES program where the automatic layout
+        # picks it, else libseccomp's (repaired where it is wrong)
+        try:
+            program = compiled.program()
+        except FilterVerificationError as err:  # no correct program: run would refuse
+            result = {"subject": subject, "verified": False, "repaired": False,
+                      "layout": "libseccomp", "difference": _describe(err)}
+            _out(args, result, _error_text(err) + "\n(libseccomp's program; seccomp_py "
+                 "found no correct program to load instead, so `run` refuses this profile)")
+            flt.close()
+            return 1
+        layout, repaired = _run_layout(flt)
     else:
         program = _program(args.input, data)
         compiled = _compile(args, args.profile)
@@ -193,21 +205,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 raise
             inputs = verify(policy, program[len(stub):])
     except FilterVerificationError as err:
-        if args.profile is None and not err.reason:
-            # what seccomp_py itself would load: libseccomp's program repaired
-            flt.verify = True
-            try:
-                flt.export_bpf()
-                repaired = True
-            except FilterVerificationError:
-                pass
         result = {"subject": subject, "verified": False, "repaired": repaired,
                   "difference": _describe(err)}
-        text = _error_text(err)
-        if repaired:
-            text += ("\n(libseccomp's program is wrong; seccomp_py repairs it and loads a "
-                     "verified program)")
-        _out(args, result, text)
+        if layout is not None:
+            result["layout"] = layout
+        _out(args, result, _error_text(err))
         flt.close()
         return 1
     arches = [a.libseccomp_name for a in sorted(policy.arches, key=int)]
@@ -215,10 +217,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
     result = {"subject": subject, "verified": True, "inputs": inputs, "arches": arches,
               "instructions": count, "enosys_stub": len(stub) // bpf.INSN_SIZE}
     note = " after runc's -ENOSYS stub" if stub else ""
+    what = ""
+    if layout is not None:
+        result["layout"] = layout
+        result["repaired"] = repaired
+        what = (f"; the program `seccomp-py run` loads after its -ENOSYS stub: {layout}"
+                + (", libseccomp's program repaired by seccomp_py" if repaired else ""))
     _out(args, result, f"verified{note}: {subject} decides as its rules say on every input "
-                       f"({inputs} input classes; {', '.join(arches)}; {count} instructions)")
+                       f"({inputs} input classes; {', '.join(arches)}; {count} instructions"
+                       f"{what})")
     flt.close()
     return 0
+
+
+def _run_layout(flt: Any) -> tuple[str, bool]:
+    """The layout of the program the filter exports (and `run` loads): Optimize's
+    name (RANGES: seccomp_py's own; PRIORITY, BINARY_TREE: libseccomp's), and
+    whether it is libseccomp's program repaired by seccomp_py."""
+    return flt.layout.name, bool(flt._own_program() and not flt._is_ranges())
 
 
 # -- query --------------------------------------------------------------------------------

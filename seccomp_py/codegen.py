@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
 from . import _kernel as _k
@@ -36,7 +37,7 @@ _FACTS_BUDGET = 20000
 #: are built recursively); more raises UnsupportedError
 MAX_COMPARISONS = 128
 
-__all__ = ["MAX_COMPARISONS", "generate", "pick", "ranges"]
+__all__ = ["MAX_COMPARISONS", "generate", "libseccomp_floor", "pick", "ranges"]
 
 
 def _rank(action: int) -> tuple[int, int]:
@@ -49,6 +50,29 @@ def pick(actions: Iterable[int]) -> int:
     with different actions hold for one call: the most restrictive (the
     kernel's precedence, seccomp(2); equal kinds: the lower value)."""
     return min(actions, key=_rank)
+
+
+def libseccomp_floor(policy: Policy) -> int:
+    """A lower bound on the size of the program libseccomp would export for
+    ``policy``, in either of its layouts (default and binary tree).
+
+    libseccomp's rule database holds one entry per (arch, syscall number) a
+    rule was added for, and never drops one (db.c: ``db_rule_add`` only
+    merges into an existing entry); its BPF generator (gen_bpf.c,
+    ``_gen_bpf_syscall``) emits for every entry a block ending in ``jeq
+    nr`` with the entry's own number, in both layouts.  Blocks with equal
+    instructions may be shared, so only the distinct numbers are counted
+    (two arches' entries for the same number could share a block): the
+    program holds at least one instruction per distinct syscall number the
+    rules name on the filter's arches.  Numbers the model places at or above
+    0x80000000 (a rule given as a negative number) are not counted.  The
+    bound is checked against libseccomp's own output in
+    tests/test_codegen_floor.py.  Used to skip libseccomp's export when the
+    RANGES program is smaller than any program libseccomp could give."""
+    seen: set[int] = set()
+    for arch in policy.arches:
+        seen.update(policy.table(arch))
+    return sum(1 for nr in seen if nr < 0x80000000)
 
 
 # -- decisions per token ----------------------------------------------------------------
@@ -85,17 +109,37 @@ def ranges(policy: Policy, token: int) -> list[tuple[int, tuple[object, ...]]]:
     """The syscall-number space of ``token`` as (first number, decision key)
     runs of equal decision, in order; the last run ends at 0xffffffff."""
     points = {0, X32_BIT, NR_SKIP}
-    for arch in policy.arches:
-        if (_X86_64 if arch is Arch.X32 else int(arch)) == token:
-            for nr in policy.table(arch):
-                points.add(nr)
-                if nr < NR_SKIP:
-                    points.add(nr + 1)
+    for held in policy.arches:
+        if (_X86_64 if held is Arch.X32 else int(held)) == token:
+            numbers = policy.table(held)
+            points.update(numbers)
+            points.update([nr + 1 for nr in numbers if nr < NR_SKIP])
     out: list[tuple[int, tuple[object, ...]]] = []
-    for start in sorted(points):
-        key = _key(policy.entries(token, start), policy)
-        if not out or out[-1][1] != key:
-            out.append((start, key))
+    bad: tuple[object, ...] = ("ret", policy.bad_arch)
+    default: tuple[object, ...] = ("ret", policy.default)
+    last: tuple[object, ...] | None = None
+    key: tuple[object, ...]
+    # Policy.arch_for is constant on [0, X32_BIT), [X32_BIT, NR_SKIP) and {NR_SKIP}:
+    # one lookup per segment, then the per-arch maps (Policy.simple) per number
+    ordered = sorted(points)
+    for lo, hi in ((0, X32_BIT), (X32_BIT, NR_SKIP), (NR_SKIP, NR_SKIP + 1)):
+        arch = policy.arch_for(token, lo)
+        if arch is not None:
+            table = policy.table(arch)
+            simple = policy.simple(arch)[0]
+        for start in ordered[bisect_left(ordered, lo):bisect_left(ordered, hi)]:
+            if arch is None:
+                key = bad
+            else:
+                action = simple.get(start)
+                if action is not None:
+                    key = ("ret", action & MASK32)
+                else:
+                    entries = table.get(start)
+                    key = default if entries is None else _key(entries, policy)
+            if key != last:
+                out.append((start, key))
+                last = key
     return out
 
 

@@ -518,6 +518,21 @@ class Filter(_Rules):
         data = None
         tree = (self._auto_layout and not self._optimize_set
                 and len(self._rules) > AUTO_BINARY_TREE_RULES)
+        ranges = self._ranges_set or self._auto_ranges(tree)
+        policy = self._policy(ctx) if ranges else None
+        own = _own_candidate(policy) if policy is not None else None
+        if policy is not None and own is not None and not self._ranges_set:
+            # the automatic layout: when seccomp_py's program is smaller than any program
+            # libseccomp could export (codegen.libseccomp_floor), it wins the comparison
+            # whatever libseccomp would give, so libseccomp's export is skipped
+            from .codegen import libseccomp_floor
+
+            if len(own) // BPF_INSN_SIZE < libseccomp_floor(policy):
+                data = _generated(policy, None, False, program=own)
+                if data is not None:
+                    self._ranges_gen = generation
+                    self._bpf = (generation, data, tree)
+                    return data, tree
         if tree:
             with _optimize(ctx, True):
                 data = _export_bpf(ctx)
@@ -525,9 +540,8 @@ class Filter(_Rules):
                 data, tree = None, False  # too big as a tree: libseccomp's default layout
         if data is None:
             data = _export_bpf(ctx)
-        ranges = self._ranges_set or self._auto_ranges(tree)
-        policy = self._policy(ctx) if ranges else None
-        generated = _generated(policy, data, self._ranges_set) if policy is not None else None
+        generated = (_generated(policy, data, self._ranges_set, program=own)
+                     if policy is not None else None)
         if generated is not None:
             data = generated
         elif self.verify:
@@ -873,17 +887,29 @@ def _optimize(ctx: Any, tree: bool) -> Iterator[None]:
         lib.seccomp_attr_set(ctx, _OPTIMIZE, int(old[0]))
 
 
+def _own_candidate(policy: Policy) -> bytes | None:
+    """seccomp_py's program for ``policy`` (seccomp_py.codegen), not verified yet;
+    None when the generator cannot compile it (UnsupportedError)."""
+    from .codegen import generate
+
+    try:
+        return generate(policy)
+    except UnsupportedError:
+        return None
+
+
 def _generated(policy: Policy, rival: bytes | None, wanted: bool, *,
-               quiet: bool = False) -> bytes | None:
-    """seccomp_py's program for ``policy`` (seccomp_py.codegen), verified; None
-    when it is not wanted: bigger than ``rival`` (libseccomp's) unless
-    ``wanted``, or (``quiet``) too big or refused by the verifier.  Raises
-    FilterVerificationError / FilterTooLargeError when ``wanted`` and not quiet."""
+               quiet: bool = False, program: bytes | None = None) -> bytes | None:
+    """seccomp_py's program for ``policy`` (seccomp_py.codegen; ``program`` when
+    already generated), verified; None when it is not wanted: bigger than
+    ``rival`` (libseccomp's) unless ``wanted``, or (``quiet``) too big or
+    refused by the verifier.  Raises FilterVerificationError /
+    FilterTooLargeError when ``wanted`` and not quiet."""
     from .codegen import generate
     from .verify import verify
 
     try:
-        data = generate(policy)
+        data = program if program is not None else generate(policy)
     except UnsupportedError:
         if quiet or not wanted:
             return None

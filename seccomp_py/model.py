@@ -190,9 +190,19 @@ class Policy:
                 found_numbers = known[rule.syscall] = numbers(arch, rule.syscall)
             for nr, call in found_numbers:
                 if call is None and not rule.cmps:  # the common case: one shared entry
+                    have = get(nr)
+                    if have is not None and have[-1].unconditional:
+                        continue  # after an unconditional one: no effect
                     entry = plain.get(rule)
                     if entry is None:
                         entry = plain[rule] = Entry(rule, (), False)
+                    if have is None:
+                        table[nr] = [entry]
+                    else:
+                        have.append(entry)
+                        unsure.discard(nr)
+                    simple[nr] = rule.action
+                    continue
                 else:
                     cmps = rule.cmps if call is None else (Cmp(0, EQ, call),)
                     if narrow:

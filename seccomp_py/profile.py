@@ -522,24 +522,32 @@ class Profile:
             return
         weakens = _refuses(action, default)
         key = "name" if entry.used_name else "names"
+        # the entry's conditions, the same for each of its names (comparisons are
+        # immutable): made once, at its first name libseccomp knows
+        groups: list[tuple[ArgCmp, ...]] | None = None
+        native = _arch.native()
+        native_held = native in arches
         for j, name, via in _entry_names(entry):
             npath = f"{path}.{key}" if entry.used_name else f"{path}.{key}[{j}]"
-            if _resolve_name(_arch.native(), name) == _NR_ERROR:
+            number = _resolve_name(native, name)
+            if number == _NR_ERROR:
                 detail = f"libseccomp does not know syscall {name!r}{via}"
                 if unknown == "error":
                     raise ProfileError(npath, detail)
                 skipped.append(Skipped(npath, "unknown", detail, name, weakens))
                 continue
-            if all(_resolve_name(a, name) < 0 for a in arches):
+            if not (native_held and number >= 0) and all(_resolve_name(a, name) < 0
+                                                         for a in arches):
                 skipped.append(Skipped(npath, "absent",
                                        f"{name!r} does not exist on "
                                        + ", ".join(a.libseccomp_name for a in arches),
                                        name, False))
-            conds = [a.comparison() for a in entry.args]
-            counts = [0] * MAX_ARGS
-            for c in conds:
-                counts[c.index] += 1
-            groups = [(c,) for c in conds] if max(counts) > 1 else [tuple(conds)]
+            if groups is None:
+                conds = [a.comparison() for a in entry.args]
+                counts = [0] * MAX_ARGS
+                for c in conds:
+                    counts[c.index] += 1
+                groups = [(c,) for c in conds] if max(counts) > 1 else [tuple(conds)]
             for group in groups:
                 rules.append(Rule(action, name, group, npath))
 

@@ -186,7 +186,7 @@ def _record(rule: RuleRecord | tuple[Action, str]) -> RuleRecord:
 
 def _prepare_rule(pos: int, rule: Any, default: Action, widened: bool,
                   cmps: list[tuple[int, int, int, int]],
-                  check_later: list[int]) -> tuple[RuleRecord, int]:
+                  check_later: list[int]) -> tuple[RuleRecord | tuple[Action, str], int]:
     """Check rule ``pos`` of add_rules() as add_rule does (_rule_parts); append
     its comparisons to ``cmps`` (and ``pos`` to ``check_later`` when it may be
     widened); return its record and native number."""
@@ -206,10 +206,11 @@ def _prepare_rule(pos: int, rule: Any, default: Action, widened: bool,
         raise
     except TypeError as exc:
         raise TypeError(f"add_rules: rule {pos}: {exc}") from None
-    if comparisons:
-        cmps.extend([(c.index, c.op, c.a, c.b) for c in comparisons])
-        if widened and _permissiveness(act) > _permissiveness(default):
-            check_later.append(pos)
+    if not comparisons:  # stored as add_rules() stores its plain rules (see Filter.rules)
+        return (act, record), number
+    cmps.extend([(c.index, c.op, c.a, c.b) for c in comparisons])
+    if widened and _permissiveness(act) > _permissiveness(default):
+        check_later.append(pos)
     return _new_tuple(RuleRecord, (act, record, comparisons, False)), number
 
 
@@ -269,9 +270,9 @@ def _prepare_slow(rules: list[Any], default: Action, widened: bool) -> _Prepared
                 continue
         full, number = _prepare_rule(len(records), rule, default, widened, cmps,
                                      check_later)
-        actions_append(full.action._value)
+        actions_append(full[0]._value)
         numbers_append(number)
-        counts_append(len(full.comparisons))
+        counts_append(len(full[2]) if len(full) > 2 else 0)
         records_append(full)
     return records, actions, numbers, counts, cmps, check_later
 

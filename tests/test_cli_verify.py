@@ -34,6 +34,60 @@ def test_verify_profiles(capsys: pytest.CaptureFixture[str]) -> None:
             assert set(data["arches"]) == {"x86_64", "x86", "x32"}
 
 
+def test_verify_profile_checks_the_program_run_loads(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: pathlib.Path) -> None:
+    """verify PROFILE proves the program `run` loads (after its -ENOSYS stub): the
+    automatic layout's RANGES program for Docker, libseccomp's program repaired by
+    seccomp_py where libseccomp gets the rules wrong (issue 14's ioctl policy)."""
+    import warnings
+
+    from seccomp_py.profile import Profile
+
+    status, out, _ = run(capsys, "verify", DOCKER, "--caps", "", "--json")
+    data = json.loads(out)
+    assert status == 0 and data["verified"] is True and data["repaired"] is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = Profile.load(DOCKER).compile(caps="")
+    loaded = compiled.program()  # what run loads after the stub
+    layout = compiled.filter.layout
+    compiled.filter.close()
+    assert data["layout"] == layout.name
+    assert data["instructions"] == len(loaded) // 8
+    if X86_64:
+        assert data["layout"] == "RANGES"
+        status, out, _ = run(capsys, "verify", DOCKER, "--caps", "")
+        assert status == 0 and "run` loads after its -ENOSYS stub: RANGES" in out
+    # ALLOW ioctl if fd >= 3; ALLOW ioctl if fd <= 2 and request == TCGETS: libseccomp
+    # 2.5 merges the two and allows ioctl(0, TIOCSTI); run loads the repaired program
+    ioctl = tmp_path / "ioctl.json"
+    ioctl.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["ioctl"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_GE"}]},
+        {"names": ["ioctl"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 2, "op": "SCMP_CMP_LE"},
+                  {"index": 1, "value": 0x5401, "op": "SCMP_CMP_EQ"}]}]}))
+    status, out, _ = run(capsys, "verify", str(ioctl), "--json")
+    data = json.loads(out)
+    assert status == 0 and data["verified"] is True
+    assert data["layout"] in ("PRIORITY", "BINARY_TREE")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = Profile.load(str(ioctl)).compile()
+    plain.filter.verify = False
+    libseccomp_program = plain.filter.export_bpf()
+    from seccomp_py.errors import FilterVerificationError
+    from seccomp_py.verify import verify
+
+    try:
+        verify(plain.filter.policy(), libseccomp_program)
+        wrong = False
+    except FilterVerificationError:
+        wrong = True
+    plain.filter.close()
+    assert data["repaired"] is wrong  # repaired exactly when libseccomp's program is wrong
+
+
 def test_verify_a_raw_program_against_a_profile(capsys: pytest.CaptureFixture[str],
                                                 tmp_path: pathlib.Path) -> None:
     program = tmp_path / "docker.bpf"

@@ -122,9 +122,11 @@ def test_cli_run_pays_its_program_once(verify_calls: list[int],
                  UNSHARE[-1] + "; import sys; sys.exit(libc.unshare(0) != -1)"])
     assert code == 0
     assert len(verify_calls) == 1  # one verified program for the command
-    assert len(exports) == 1  # and one libseccomp export
+    # and no libseccomp export: Docker's RANGES program is below any program libseccomp
+    # could give (codegen.libseccomp_floor), so the automatic layout skips the export
+    assert len(exports) == 0
     # the next run of the same profile takes the verified program from the cache
     code = main(["run", "--profile", "docker", "--", *UNSHARE[:-1],
                  UNSHARE[-1] + "; import sys; sys.exit(libc.unshare(0) != -1)"])
     assert code == 0
-    assert (len(verify_calls), len(exports)) == (1, 1)
+    assert (len(verify_calls), len(exports)) == (1, 0)
