@@ -72,7 +72,7 @@ def libseccomp_floor(policy: Policy) -> int:
     seen: set[int] = set()
     for arch in policy.arches:
         seen.update(policy.table(arch))
-    return sum(1 for nr in seen if nr < 0x80000000)
+    return sum(1 for nr in seen if nr < 1 << 31)  # a negative int32: no compare
 
 
 # -- decisions per token ----------------------------------------------------------------

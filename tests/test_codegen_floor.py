@@ -22,6 +22,7 @@ import pytest
 from helpers.child import in_child
 
 from seccomp_py import Action, Arch, Filter, Optimize, bpf
+from seccomp_py import _export as export_mod
 from seccomp_py import filter as filter_mod
 from seccomp_py.codegen import generate, libseccomp_floor
 from seccomp_py.profile import Profile
@@ -34,9 +35,9 @@ pytestmark = pytest.mark.skipif(Arch.native() is not Arch.X86_64, reason="x86_64
 def _libseccomp_sizes(f: Filter) -> tuple[int, int]:
     """libseccomp's own program for ``f`` in its default layout and its binary tree."""
     with f._use("seccomp_export_bpf") as ctx:
-        default = filter_mod._export_bpf(ctx)
-        with filter_mod._optimize(ctx, True):
-            tree = filter_mod._export_bpf(ctx)
+        default = export_mod._export_bpf(ctx)
+        with export_mod._optimize(ctx, True):
+            tree = export_mod._export_bpf(ctx)
     return len(default) // bpf.INSN_SIZE, len(tree) // bpf.INSN_SIZE
 
 
@@ -50,7 +51,7 @@ def _compile(name: str, arch: str | None, caps: str = "all") -> Filter:
 def exports(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Counts libseccomp's exports (seccomp_export_bpf) made by Filter.export_bpf."""
     calls: list[int] = []
-    real = filter_mod._export_bpf
+    real = export_mod._export_bpf
 
     def counted(ctx: Any) -> bytes:
         calls.append(1)

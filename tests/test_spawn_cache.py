@@ -103,6 +103,7 @@ def test_template_verifies_once(verify_calls: list[int]) -> None:
 def test_cli_run_pays_its_program_once(verify_calls: list[int],
                                        monkeypatch: pytest.MonkeyPatch,
                                        tmp_path: Path) -> None:
+    import seccomp_py._export as export_mod
     import seccomp_py.filter as filter_mod
     from seccomp_py.cli import main
 
@@ -110,7 +111,7 @@ def test_cli_run_pays_its_program_once(verify_calls: list[int],
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
 
     exports: list[int] = []
-    real = filter_mod._export_bpf
+    real = export_mod._export_bpf
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         exports.append(1)
