@@ -192,3 +192,30 @@ def test_the_characterization_matches_libseccomp() -> None:
                 missed.append(rules)
     assert not missed, missed
     assert hung  # the sample does meet the defect
+
+
+def _model_run() -> tuple[list[str], int]:
+    from helpers import failclosed_kernel as K
+    from helpers import model as M
+
+    ne0 = M.MCmp(0, "NE", 0)
+    policy = M.MPolicy(M.ALLOW, (
+        M.MRule(M.ERRNO(10), "getppid", (ne0, M.MCmp(1, "EQ", 0))),
+        M.MRule(M.ERRNO(11), "getppid", (ne0, M.MCmp(1, "EQ", BIG))),  # refused
+        M.MRule(M.ERRNO(12), "getppid", (ne0, M.MCmp(1, "GT", BIG))),  # ordered after
+    ), optimize=2)
+    calls = tuple(K.Call("getppid", (a0, a1, 0, 0, 0, 0))
+                  for a0 in (0, 1) for a1 in (0, BIG, BIG + 1))
+    result = K.run_policy(policy, calls)
+    return result.mismatches, result.refusals
+
+
+def test_the_model_predicts_the_refusal() -> None:
+    """The fail-closed harness: the refused rule is an expected refusal (EDEADLK),
+    and the kernel decides the rest as the model says."""
+    from helpers import failclosed_kernel as K
+
+    if K.supported() is not None:
+        pytest.skip(str(K.supported()))
+    out = in_child(_model_run, timeout=60)
+    assert out.error is None and out.value == ([], 1), out
