@@ -219,3 +219,26 @@ def test_the_model_predicts_the_refusal() -> None:
         pytest.skip(str(K.supported()))
     out = in_child(_model_run, timeout=60)
     assert out.error is None and out.value == ([], 1), out
+
+
+def _profile_build() -> str:
+    from seccomp_py.profile import Profile, ProfileError
+
+    def rule(err: int, value: int) -> dict[str, object]:
+        return {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": err,
+                "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_NE"},
+                         {"index": 1, "value": value, "op": "SCMP_CMP_EQ"}]}
+
+    profile = Profile.from_dict({"defaultAction": "SCMP_ACT_ALLOW",
+                                 "syscalls": [rule(10, 0), rule(11, BIG)]})
+    try:
+        profile.to_filter()
+    except ProfileError as exc:
+        return str(exc)
+    return "built"
+
+
+def test_a_profile_is_refused_with_the_reason() -> None:
+    out = in_child(_profile_build, timeout=30)
+    assert out.error is None and "syscalls[1]" in out.value, out
+    assert "libseccomp would never return" in out.value, out
