@@ -28,7 +28,7 @@ _LAZY = {
     "ConcurrentUseError": "errors",
     "FilterClosedError": "errors", "FilterFailedError": "errors",
     "FilterTooLargeError": "errors", "FilterVerificationError": "errors",
-    "InvalidArgumentError": "errors",
+    "InvalidArgumentError": "errors", "LibseccompHangError": "errors",
     "SeccompError": "errors", "UnknownArchError": "errors", "UnknownSyscallError": "errors",
     "UnsupportedError": "errors", "WidenedRuleWarning": "errors",
     "Filter": "filter", "RuleRecord": "filter", "Program": "program",
@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and IDEs
     from .errors import FilterTooLargeError as FilterTooLargeError
     from .errors import FilterVerificationError as FilterVerificationError
     from .errors import InvalidArgumentError as InvalidArgumentError
+    from .errors import LibseccompHangError as LibseccompHangError
     from .errors import SeccompError as SeccompError
     from .errors import UnknownArchError as UnknownArchError
     from .errors import UnknownSyscallError as UnknownSyscallError
@@ -150,6 +151,7 @@ __all__ = [
     "HangupError",
     "InvalidArgumentError",
     "LearnResult",
+    "LibseccompHangError",
     "Listener",
     "ListenerServer",
     "Notification",

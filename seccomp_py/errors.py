@@ -18,9 +18,17 @@ from types import GetSetDescriptorType
 
 TYPE_CHECKING = False  # not typing's (start-up time)
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Callable, Protocol
 
     from .action import Action
+
+    class _RuleLike(Protocol):  # RuleRecord (rule.py imports this module)
+        @property
+        def action(self) -> Action: ...
+        @property
+        def syscall(self) -> str: ...
+        @property
+        def comparisons(self) -> tuple[object, ...]: ...
 
     _State = dict[str, object]
     _Reduced = tuple[Callable[[type[BaseException], tuple[object, ...], _State], BaseException],
@@ -168,6 +176,37 @@ class FilterTooLargeError(InvalidArgumentError):
             f"more than {limit} (split the policy, drop rules, or use the binary-tree "
             f"optimizer: Attribute.OPTIMIZE = 2)",
         )
+
+
+class LibseccompHangError(InvalidArgumentError):
+    """A rule libseccomp (2.5.4, 2.6.0) would never finish adding (errno EDEADLK).
+
+    Refused before libseccomp sees it: ``rule`` shares its comparisons with
+    the earlier ``earlier`` (both RuleRecords) up to one on ``!=``, ``<``, ``<=``,
+    ``>`` or ``>=`` and goes on with a comparison libseccomp orders first, a
+    shape on which seccomp_rule_add(3) loops forever on 64-bit arches (see
+    docs/failclosed.md).  Nothing was added.
+    """
+
+    def __init__(self, rule: _RuleLike, earlier: _RuleLike,
+                 func: str = "seccomp_rule_add_array") -> None:
+        self.rule = rule
+        self.earlier = earlier
+        super().__init__(
+            _errno.EDEADLK,
+            func,
+            f"libseccomp would never return from adding {_rule_text(rule)} after "
+            f"{_rule_text(earlier)}: they share the comparisons up to one on !=, <, <=, > "
+            "or >=, and libseccomp's rule tree then links the new comparison to itself "
+            "(a libseccomp defect, docs/failclosed.md); add the two rules in the other "
+            "order, or write the shared comparison differently (e.g. != as two rules "
+            "on < and >)",
+        )
+
+
+def _rule_text(rule: _RuleLike) -> str:
+    comparisons = ", ".join(map(repr, rule.comparisons))
+    return f"({rule.action!r}, {rule.syscall!r}{', ' if comparisons else ''}{comparisons})"
 
 
 class ConcurrentUseError(SeccompError, RuntimeError):

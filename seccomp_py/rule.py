@@ -20,12 +20,13 @@ from ._kernel import SECCOMP_RET_ACTION_FULL as _RET_ACTION_FULL
 from ._native import HAS_TRANSACTIONS as _HAS_TRANSACTIONS
 from ._native import check, ffi, lib
 from .action import Action, ActionKind
-from .arg import ArgCmp
+from .arg import ArgCmp, Op
 from .errors import (
     ConcurrentUseError,
     FilterClosedError,
     FilterFailedError,
     InvalidArgumentError,
+    LibseccompHangError,
     SeccompError,
     WidenedRuleWarning,
     error_for,
@@ -127,6 +128,151 @@ def _rule_parts(action: Action | int, syscall: SyscallLike,
                             f"not {type(cmp).__name__}")
     return act, number, name, record
 
+
+# -- libseccomp's shared-chain defect -------------------------------------------------
+#
+# On a 64-bit arch libseccomp (2.5.4, 2.6.0: src/db.c) splits a comparison into
+# a node on the high 32 bits and one on the low 32 bits.  After a comparison
+# that can pass on either node (!=, <, <=, >, >=) both nodes point at the same
+# next level, so that level's head is held by two parents.  A later rule that
+# shares the chain up to and including such a comparison and then inserts a
+# node *before* that head (libseccomp's level order: argument, then operator
+# class == != masked_eq > < <= > > >=, then the high word of the value,
+# reversed for < <=) updates one parent only; through the other,
+# _db_tree_add finds the old head already linked after the new node and links
+# the new node to itself: seccomp_rule_add never returns.  _chain_hazard finds
+# that shape before libseccomp sees it (docs/failclosed.md).
+
+_M32 = 0xFFFFFFFF
+_ALL64 = (1 << 64) - 1
+_EQ, _NE, _ME = int(Op.EQ), int(Op.NE), int(Op.MASKED_EQ)
+_GT, _GE, _LT, _LE = int(Op.GT), int(Op.GE), int(Op.LT), int(Op.LE)
+# operators whose two (or three) 32-bit nodes share the next level
+_FORKING = frozenset((_NE, _GT, _GE, _LT, _LE))
+_OP_CLASS = {_EQ: 3, _NE: 3, _ME: 3, _LT: 2, _LE: 2, _GT: 1, _GE: 1}
+
+
+def _chain(cmps: Iterable[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """A rule's comparisons as libseccomp chains them: by argument, each as
+    (argument, operator, masked value, mask); masked_eq with mask 0 dropped."""
+    out = []
+    for index, op, a, b in cmps:
+        if op == _ME:
+            if not a:
+                continue
+            out.append((index, op, b & a, a))
+        else:
+            out.append((index, op, a, _ALL64))
+    out.sort()
+    return out
+
+
+def _high_node(c: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    op = c[1]
+    node_op = _EQ if op == _NE else (_GT if op in (_GE, _LT, _LE) else op)
+    return (c[0], node_op, c[2] >> 32 & (c[3] >> 32), c[3] >> 32)
+
+
+def _goes_first(new: tuple[int, int, int, int], old: tuple[int, int, int, int]) -> bool:
+    """libseccomp inserts the high node of ``new`` before that of ``old`` on a level."""
+    if _high_node(new) == _high_node(old):
+        return False
+    if new[0] != old[0]:
+        return new[0] > old[0]
+    cn, co = _OP_CLASS[new[1]], _OP_CLASS[old[1]]
+    if cn != co:
+        return cn > co
+    hn, ho = new[2] >> 32, old[2] >> 32
+    return hn < ho if old[1] in (_LT, _LE) else hn > ho
+
+
+def _chain_hazard(earlier: Iterable[list[tuple[int, int, int, int]]],
+                  new: list[tuple[int, int, int, int]]) -> int | None:
+    """The position in ``earlier`` (chains, _chain) of a rule with which
+    adding ``new`` makes libseccomp loop forever, or None."""
+    if len(new) < 2:
+        return None
+    for pos, old in enumerate(earlier):
+        for j in range(1, min(len(old), len(new))):
+            if old[j - 1] != new[j - 1]:
+                break
+            if old[j - 1][1] in _FORKING and _goes_first(new[j], old[j]):
+                return pos
+    return None
+
+
+def _chain_hazard_cmps(rules: list[list[tuple[int, int, int, int]]]) -> bool:
+    """Whether adding ``rules`` (comparison tuples) for one syscall in this order
+    meets the defect (for tests and sweeps)."""
+    chains = [_chain(r) for r in rules]
+    return any(_chain_hazard(chains[:k], chains[k]) is not None for k in range(1, len(chains)))
+
+
+def _record_number(name: str) -> int:
+    number = _NATIVE_NUMBERS.get(name)
+    if number is None:
+        try:
+            return int(name)
+        except ValueError:
+            return libseccomp_number(name)
+    return number
+
+
+def _forking_chain(comparisons: tuple[ArgCmp, ...]) -> list[tuple[int, int, int, int]] | None:
+    """The rule's chain (_chain) when it has a forking comparison before its last."""
+    if len(comparisons) < 2:
+        return None
+    chain = _chain([(c.index, int(c.op), c.a, c.b) for c in comparisons])
+    for c in chain[:-1]:
+        if c[1] in _FORKING:
+            return chain
+    return None
+
+
+def _hang_check(existing: list[RuleRecord | tuple[Action, str]], numbers: list[int],
+                records: list[Any], counts: list[int] | None,
+                default: Action) -> tuple[int, RuleRecord] | None:
+    """Whether adding ``records`` (for the native ``numbers``; ``counts`` of
+    comparisons, None: none) in order after the filter's ``existing`` rules
+    meets libseccomp's shared-chain loop (_chain_hazard): the position of the
+    first such new rule and the earlier rule it meets, or None.  A rule
+    libseccomp refuses anyway (the default action, an errno above 4094, two
+    comparisons on one argument) is left to its own error."""
+    if counts is None:
+        return None
+    todo = {}
+    for k, count in enumerate(counts):
+        if count >= 2:
+            act, cmps = records[k][0], records[k][2]
+            if (act == default or len({c.index for c in cmps}) < count
+                    or (act.kind is ActionKind.ERRNO and act.data > _LIBSECCOMP_MAX_ERRNO)):
+                continue
+            chain = _forking_chain(cmps)
+            if chain is not None:
+                todo[k] = chain
+    if not todo:
+        return None
+    wanted = {numbers[k] for k in todo}
+    seen: dict[int, list[tuple[list[tuple[int, int, int, int]], RuleRecord]]] = {}
+    for rec in existing:
+        if len(rec) > 2 and len(rec[2]) >= 2:
+            number = _record_number(rec[1])
+            if number in wanted:
+                seen.setdefault(number, []).append((_chain(
+                    [(c.index, int(c.op), c.a, c.b) for c in rec[2]]), rec))
+    for k, rec in enumerate(records):
+        if numbers[k] not in wanted or counts[k] < 2:
+            continue
+        chain = todo.get(k)
+        earlier = seen.setdefault(numbers[k], [])
+        if chain is not None:
+            pos = _chain_hazard([old for old, _r in earlier], chain)
+            if pos is not None:
+                return k, earlier[pos][1]
+        else:
+            chain = _chain([(c.index, int(c.op), c.a, c.b) for c in rec[2]])
+        earlier.append((chain, rec))
+    return None
 
 _new_tuple = tuple.__new__
 _first = itemgetter(0)
@@ -358,6 +504,7 @@ class _Rules:
         else:
             func = "seccomp_rule_add_array"
             call = lib.seccomp_rule_add_array
+        full = _new_tuple(RuleRecord, (act, record, comparisons, exact))
         if not self._lock.acquire(False):
             raise ConcurrentUseError(func)
         try:
@@ -365,13 +512,17 @@ class _Rules:
                 raise FilterClosedError(func, self._closed)
             if self._failed is not None:
                 raise FilterFailedError(func, self._failed)
+            if count >= 2:
+                hit = _hang_check(self._rules, [number], [full], [count], self._default)
+                if hit is not None:
+                    raise LibseccompHangError(full, hit[1], func)
             rc = call(self._ctx, act._value, number, count, array)
         finally:
             self._generation += 1
             self._lock.release()
         if rc < 0:
             raise _rule_error(rc, func, act, name, comparisons)
-        self._rules.append(_new_tuple(RuleRecord, (act, record, comparisons, exact)))
+        self._rules.append(full)
         if (count and self._mux and not exact
                 and _permissiveness(act) > _permissiveness(self._default)):
             message = _widened_message(self._arch_set, act, number, comparisons)
@@ -430,6 +581,11 @@ class _Rules:
                 raise FilterClosedError(func, self._closed)
             if self._failed is not None:
                 raise FilterFailedError(func, self._failed)
+            hit = _hang_check(self._rules, numbers, records, counts, default)
+            if hit is not None:
+                hang = LibseccompHangError(_record(records[hit[0]]), hit[1], func)
+                hang.rule_index = hit[0]
+                raise hang
             rc = lib.spy_rule_add_many(self._ctx, n, c_actions, c_numbers, c_counts, c_cmps,
                                        failed_at, kept)
             if rc < 0:

@@ -15,6 +15,8 @@ import pytest
 import seccomp_py
 from seccomp_py import errors
 from seccomp_py.action import Action
+from seccomp_py.arg import Arg
+from seccomp_py.rule import RuleRecord
 
 PACKAGE = pathlib.Path(seccomp_py.__file__).resolve().parent
 #: Modules whose exception classes may live outside errors.py: none.
@@ -87,6 +89,8 @@ _ARGS: dict[str, object] = {
     "pid": 42, "syscall": "execve", "action": Action.errno(errno.EPERM), "path": "syscalls[0]",
     "problem": "bad", "what": "profile.json", "kind": "depth", "fd": 7, "exc": OSError(2, "x"),
     "cmd": "true",
+    "rule": RuleRecord(Action.errno(11), "getppid", (Arg(0) != 0, Arg(1) == 1 << 32), False),
+    "earlier": RuleRecord(Action.errno(10), "getppid", (Arg(0) != 0, Arg(1) == 0), False),
 }
 
 

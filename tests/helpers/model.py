@@ -220,6 +220,45 @@ class MPolicy:
         return "\n".join(lines)
 
 
+# -- libseccomp's shared-chain loop (docs/failclosed.md) -----------------------------
+
+
+def _chain_key(c: MCmp) -> tuple[int, str, int, int]:
+    """A comparison as libseccomp chains it: argument, operator, masked datum, mask."""
+    if c.op == "MASKED_EQ":
+        mask = c.datum(c.a)
+        return (c.index, c.op, c.datum(c.b) & mask, mask)
+    return (c.index, c.op, c.datum(c.a), MASK64)
+
+
+def _high_word_first(new: tuple[int, str, int, int], old: tuple[int, str, int, int]) -> bool:
+    """libseccomp puts new's high-word node before old's on their level (db.c
+    _db_chain_lt: argument, operator class, then the high word, reversed for < <=)."""
+    def node(k: tuple[int, str, int, int]) -> tuple[int, str, int, int]:
+        op = {"NE": "EQ", "GE": "GT", "LT": "GT", "LE": "GT"}.get(k[1], k[1])
+        return (k[0], op, (k[2] & k[3]) >> 32, k[3] >> 32)
+    if node(new) == node(old):
+        return False  # the same node: libseccomp goes down into it
+    cls = {"EQ": 3, "NE": 3, "MASKED_EQ": 3, "LT": 2, "LE": 2, "GT": 1, "GE": 1}
+    a = (new[0], cls[new[1]], new[2] >> 32 if new[1] not in ("LT", "LE") else -(new[2] >> 32))
+    b = (old[0], cls[old[1]], old[2] >> 32 if old[1] not in ("LT", "LE") else -(old[2] >> 32))
+    return a > b
+
+
+def libseccomp_loops(earlier: MRule, rule: MRule) -> bool:
+    """Adding ``rule`` after ``earlier`` (same syscall) is the shape on which
+    libseccomp 2.5/2.6 loops forever, which seccomp_py refuses (EDEADLK):
+    the same comparisons up to one on NE/LT/LE/GT/GE, then a comparison on
+    each whose high-word node libseccomp orders before the earlier one's."""
+    old = sorted(_chain_key(c) for c in earlier.cmps if not c.tautology)
+    new = sorted(_chain_key(c) for c in rule.cmps if not c.tautology)
+    for j in range(1, min(len(old), len(new))):
+        if old[j - 1] != new[j - 1]:
+            return False
+        if old[j - 1][1] in ("NE", "LT", "LE", "GT", "GE") and _high_word_first(new[j], old[j]):
+            return True
+    return False
+
 # -- add-time verdicts ---------------------------------------------------------------
 
 OK = "ok"
@@ -255,6 +294,11 @@ class Model:
         if len(set(indexes)) != len(indexes):
             return AddVerdict(frozenset({_errno.EINVAL}), "two comparisons on one argument")
         same = [r for r in self.accepted if r.syscall == rule.syscall]
+        loops_with = [r for r in same if libseccomp_loops(r, rule)]
+        if loops_with:
+            return AddVerdict(frozenset({_errno.EDEADLK}),
+                              f"libseccomp would loop after {loops_with[0]!r} "
+                              "(LibseccompHangError, docs/failclosed.md)")
         conditional = not rule.unconditional
         if conditional and any(not r.unconditional and r.action != rule.action
                                for r in same) and not any(r.unconditional for r in same):
