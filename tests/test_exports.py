@@ -179,8 +179,8 @@ def _mypy_available() -> bool:
 
 
 @pytest.mark.skipif(not _mypy_available(),
-                    reason="mypy is not installed (it is in the dev extra, not the test "
-                    "extra: pip install -e '.[dev]')")
+                    reason="mypy is not installed (it is in the test extra: "
+                    "pip install -e '.[test]')")
 @pytest.mark.timeout(600)
 def test_mypy_sees_the_runtime_surface(tmp_path: Any) -> None:
     """mypy --strict resolves every exported name to a real type (not the ``object`` that
