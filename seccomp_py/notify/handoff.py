@@ -109,8 +109,11 @@ def warn_unsafe_socket_dir(path: str) -> bool:
     return True
 
 
-def _socket_is_live(path: str) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+def _socket_is_live(path: str, kind: int = socket.SOCK_STREAM) -> bool:
+    """True when something listens on the Unix socket ``path`` (a stream socket, or a
+    SOCK_SEQPACKET / DGRAM one: the stream probe gets EPROTOTYPE and the seqpacket
+    probe then decides); False when nobody does (ECONNREFUSED: a stale file)."""
+    probe = socket.socket(socket.AF_UNIX, kind | socket.SOCK_CLOEXEC)
     try:
         probe.setblocking(False)
         try:
@@ -118,23 +121,10 @@ def _socket_is_live(path: str) -> bool:
         except (BlockingIOError, InterruptedError):
             return True  # someone listens, its backlog is full
         except OSError as exc:
-            if exc.errno == errno.EPROTOTYPE:  # a live SOCK_SEQPACKET / DGRAM socket
-                return _seqpacket_live(path)
-            return False  # ECONNREFUSED: nobody listens (stale)
-        return True
-    finally:
-        probe.close()
-
-
-def _seqpacket_live(path: str) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    try:
-        probe.setblocking(False)
-        try:
-            probe.connect(path)
-        except (BlockingIOError, InterruptedError):
-            return True
-        except OSError as exc:
+            if kind == socket.SOCK_STREAM:
+                if exc.errno == errno.EPROTOTYPE:
+                    return _socket_is_live(path, socket.SOCK_SEQPACKET)
+                return False  # ECONNREFUSED: nobody listens (stale)
             return exc.errno != errno.ECONNREFUSED
         return True
     finally:
